@@ -1,0 +1,31 @@
+"""Concept Workbench engine: models, hook sites, interventions, concepts, heads, diffusion,
+the project store and vector files. Never imports Qt.
+
+Heavy modules (torch, transformers, diffusers) are imported lazily so that ``import workbench``
+stays cheap for the window and the command line.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Concept": "workbench.concepts.concept",
+    "ModelRef": "workbench.concepts.concept",
+    "HookedModel": "workbench.models.hooked",
+    "load_language_model": "workbench.models.loading",
+    "ModelSource": "workbench.models.loading",
+    "Project": "workbench.store.project",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+
+
+__all__ = ["__version__", *_LAZY]

@@ -1,0 +1,67 @@
+"""``workbench models``: list local models, inspect one's sites, try a steered generation."""
+
+from __future__ import annotations
+
+import argparse
+
+from workbench.cli import add_model_args, load_model_from_args, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("list", help="the embedded default and the models in the local Hugging Face cache")
+    p.set_defaults(func=_list)
+    p = sub.add_parser("inspect", help="shape, adapter and hook sites of a model")
+    add_model_args(p)
+    p.add_argument("--sites", action="store_true", help="list every hook site")
+    p.set_defaults(func=_inspect)
+    p = sub.add_parser("generate", help="baseline and steered continuation of a prompt")
+    add_model_args(p)
+    p.add_argument("prompt")
+    p.add_argument("--vector", help="vector file to steer with (safetensors, gguf, pt, npz, ...)")
+    p.add_argument("--site", help="site to add the vector at (default: every site the file has)")
+    p.add_argument("--coefficient", type=float, default=4.0)
+    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--sample", action="store_true", help="sample instead of greedy")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--chat", action="store_true", help="wrap the prompt in the chat template")
+    p.set_defaults(func=_generate)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from workbench.models.loading import local_sources
+
+    print_json([s.to_dict() | {"label": s.label} for s in local_sources()])
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    hm = load_model_from_args(args)
+    out = {"model": hm.ref.to_dict(), "adapter": hm.adapter.describe(), "load": hm.info}
+    if args.sites:
+        out["sites"] = hm.sites()
+    print_json(out)
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    import sys
+
+    from workbench.jobs import run
+    from workbench.models.generation import SamplingSettings, steered_generate_job
+    from workbench.models.interventions import AddVector
+
+    hm = load_model_from_args(args)
+    ivs = []
+    if args.vector:
+        from workbench.io.vector_files import import_concept
+
+        concept = import_concept(args.vector)
+        sites = [args.site] if args.site else concept.sites
+        ivs = [AddVector(s, vector=concept.vector(s), coefficient=args.coefficient) for s in sites]
+    s = SamplingSettings(max_new_tokens=args.max_new_tokens, do_sample=args.sample, temperature=args.temperature, seed=args.seed, chat=args.chat)
+    if not ivs:
+        print("note: no --vector given, both columns are the unsteered model", file=sys.stderr)
+    result = run(steered_generate_job(hm, args.prompt, ivs, s))
+    print_json({"prompt": args.prompt, "baseline": result.baseline, "steered": result.steered, "settings": s.to_dict(), "interventions": result.generation.interventions})
+    return 0

@@ -1,0 +1,364 @@
+"""A Hugging Face causal LM with named hook sites: capture activations and intervene.
+
+>>> hm = HookedModel(model, tokenizer)
+>>> acts = hm.capture(["The capital of France is"], ["blocks.3.hook_resid_post"])
+>>> with hm.intervene(AddVector("blocks.3.hook_resid_post", vector=v, coefficient=4.0)):
+...     logits = hm.logits(["I feel"])
+
+Hooks are plain PyTorch forward (pre-)hooks registered only for the sites asked for and always
+removed on exit, so a forward with no sites costs nothing extra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from workbench.concepts.concept import ModelRef
+from workbench.errors import PromptSetError, SiteError
+from workbench.jobs import Job, Progress, run
+from workbench.models import attention
+from workbench.models.adapters import Adapter, adapter_for
+from workbench.models.context import ForwardContext
+from workbench.models.interventions import Intervention
+from workbench.models.sites import Site, all_sites, parse_site
+
+Reader = Callable[[torch.Tensor], None]
+
+
+@dataclass
+class Captured:
+    """Activations from :meth:`HookedModel.capture`.
+
+    ``acts[site]`` is ``[n_prompts, ...]`` for the ``last`` and ``mean`` rules and
+    ``[total_tokens, ...]`` (prompts one after another) for ``all``; ``lengths`` holds each
+    prompt's token count.
+    """
+
+    acts: dict[str, torch.Tensor]
+    lengths: list[int]
+    position: str
+    tokens: list[list[str]] = field(default_factory=list)
+
+    def __getitem__(self, site: str) -> torch.Tensor:
+        return self.acts[site]
+
+    def per_prompt(self, site: str) -> list[torch.Tensor]:
+        if self.position != "all":
+            return list(self.acts[site])
+        return list(torch.split(self.acts[site], self.lengths))
+
+
+class HookedModel:
+    """A loaded causal LM, its tokenizer, its adapter and its :class:`ModelRef`."""
+
+    def __init__(self, model: Any, tokenizer: Any, ref: ModelRef | None = None, info: dict | None = None):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.adapter: Adapter = adapter_for(model)
+        if tokenizer is not None and tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        cfg = model.config
+        self.ref = ref or ModelRef(
+            name=str(getattr(cfg, "_name_or_path", "") or cfg.model_type),
+            architecture=(cfg.architectures or [type(model).__name__])[0],
+            d_model=self.adapter.d_model,
+            n_layers=self.adapter.n_layers,
+            model_type=cfg.model_type,
+        )
+        self.info = info or {}
+        self._ctx = ForwardContext()
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def n_layers(self) -> int:
+        return self.adapter.n_layers
+
+    @property
+    def n_heads(self) -> int:
+        return self.adapter.n_heads
+
+    @property
+    def d_head(self) -> int:
+        return self.adapter.d_head
+
+    @property
+    def d_model(self) -> int:
+        return self.adapter.d_model
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def sites(self) -> list[str]:
+        """Every site this model has, in forward order."""
+        out = all_sites(self.n_layers)
+        if self.adapter.ln_mlp(0) is None:
+            out = [s for s in out if not s.endswith("hook_resid_mid")]
+        return out
+
+    def check_site(self, name: str) -> Site:
+        site = parse_site(name)
+        if site.layer is not None and not 0 <= site.layer < self.n_layers:
+            raise SiteError(f"{name}: this model has blocks 0..{self.n_layers - 1}.")
+        if site.kind == "resid_mid" and self.adapter.ln_mlp(site.layer) is None:
+            raise SiteError(
+                f"{name}: {self.adapter.family} runs attention and MLP in parallel, so there is "
+                "no residual stream between them. Use resid_pre or resid_post."
+            )
+        return site
+
+    # ------------------------------------------------------------------ hooks
+    @contextlib.contextmanager
+    def hooks(
+        self,
+        interventions: Sequence[Intervention] = (),
+        readers: dict[str, list[Reader]] | None = None,
+    ) -> Iterator[None]:
+        """Register hooks for ``interventions`` and ``readers`` (site -> callbacks) and remove
+        them all on exit, whatever happens inside."""
+        writers: dict[str, list[Intervention]] = defaultdict(list)
+        for iv in interventions:
+            writers[self.check_site(iv.site).name].append(iv)
+        readers = readers or {}
+        for s in readers:
+            self.check_site(s)
+        handles: list[Any] = []
+        pattern_modules: list[Any] = []
+        needs_pattern = False
+        try:
+            for name in sorted(set(writers) | set(readers)):
+                site = parse_site(name)
+                ws, rs = writers.get(name, []), readers.get(name, [])
+                if site.kind == "pattern":
+                    needs_pattern = True
+                    mod = self.adapter.attn(site.layer)
+                    mod._workbench_pattern_hook = self._pattern_fn(ws, rs)
+                    pattern_modules.append(mod)
+                else:
+                    handles.append(self._register(site, ws, rs))
+            with attention.pattern_attention(self.model) if needs_pattern else contextlib.nullcontext():
+                yield
+        finally:
+            for h in handles:
+                h.remove()
+            for mod in pattern_modules:
+                with contextlib.suppress(AttributeError):
+                    del mod._workbench_pattern_hook
+
+    @contextlib.contextmanager
+    def intervene(self, *interventions: Intervention) -> Iterator[None]:
+        """Apply interventions to every forward inside the block."""
+        with self.hooks(interventions=list(interventions)):
+            yield
+
+    def _transform(self, ws: list[Intervention], rs: list[Reader]) -> Callable[[torch.Tensor], torch.Tensor]:
+        ctx = self._ctx
+
+        def fn(x: torch.Tensor) -> torch.Tensor:
+            for w in ws:
+                mask = ctx.mask(w.positions, x.shape[0], x.shape[1], x.device, w.rows)
+                x = w.apply(x, mask)
+            for r in rs:
+                r(x)
+            return x
+
+        return fn
+
+    def _pattern_fn(self, ws: list[Intervention], rs: list[Reader]) -> Callable[[torch.Tensor], torch.Tensor]:
+        ctx = self._ctx
+
+        def fn(p: torch.Tensor) -> torch.Tensor:  # [batch, head, query, key]
+            for w in ws:
+                mask = ctx.mask(w.positions, p.shape[0], p.shape[2], p.device, w.rows)
+                new = w.apply(p, None)
+                p = new if mask is None else torch.where(mask[:, None, :, None], new, p)
+            for r in rs:
+                r(p)
+            return p
+
+        return fn
+
+    def _register(self, site: Site, ws: list[Intervention], rs: list[Reader]) -> Any:
+        fn = self._transform(ws, rs)
+        a, L, kind = self.adapter, site.layer, site.kind
+        if kind == "embed":
+            return a.embed().register_forward_hook(lambda m, i, o: fn(o))
+        if kind == "resid_pre":
+
+            def pre(m, args, kwargs):
+                if args:
+                    return (fn(args[0]), *args[1:]), kwargs
+                kwargs["hidden_states"] = fn(kwargs["hidden_states"])
+                return args, kwargs
+
+            return a.block(L).register_forward_pre_hook(pre, with_kwargs=True)
+        if kind in ("resid_post", "attn_out", "mlp_out"):
+            mod = {"resid_post": a.block, "attn_out": a.attn, "mlp_out": a.mlp}[kind](L)
+
+            def post(m, i, o):
+                if isinstance(o, tuple):
+                    return (fn(o[0]), *o[1:])
+                return fn(o)
+
+            return mod.register_forward_hook(post)
+        if kind == "resid_mid":
+            # The MLP norm's input is the very tensor the block adds back after the MLP, so a
+            # write must happen in place to reach both.
+            def mid(m, args):
+                x = args[0]
+                new = fn(x)
+                if new is not x:
+                    x.copy_(new)
+
+            return a.ln_mlp(L).register_forward_pre_hook(mid)
+        if kind == "z":
+            n_heads, d_head = a.n_heads, a.d_head
+
+            def z(m, args):
+                x = args[0]  # [batch, pos, head * d_head]
+                zz = fn(x.view(*x.shape[:-1], n_heads, d_head))
+                return (zz.reshape(x.shape), *args[1:])
+
+            return a.o_proj(L).register_forward_pre_hook(z)
+        raise SiteError(f"no hook for {site.name}")
+
+    # ------------------------------------------------------------- tokenising
+    def encode(self, prompts: Sequence[str], padding_side: str = "right", chat: bool = False) -> dict[str, torch.Tensor]:
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        if not prompts or any(not isinstance(p, str) or p == "" for p in prompts):
+            raise PromptSetError("Empty prompt: every prompt needs at least one character.")
+        if chat:
+            prompts = [self.apply_chat_template(p) for p in prompts]
+        tok = self.tokenizer
+        old = tok.padding_side
+        tok.padding_side = padding_side
+        try:
+            enc = tok(list(prompts), return_tensors="pt", padding=True, add_special_tokens=not chat)
+        finally:
+            tok.padding_side = old
+        return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+
+    def apply_chat_template(self, prompt: str) -> str:
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
+        return prompt
+
+    def to_str_tokens(self, text: str) -> list[str]:
+        ids = self.tokenizer(text, add_special_tokens=True)["input_ids"]
+        return [self.tokenizer.decode([i]) for i in ids]
+
+    # ---------------------------------------------------------------- forward
+    @torch.no_grad()
+    def logits(self, prompts: Sequence[str] | str, interventions: Sequence[Intervention] = ()) -> torch.Tensor:
+        """Logits ``[batch, pos, vocab]`` (right-padded) with interventions applied."""
+        enc = self.encode(prompts)
+        return self.forward(enc["input_ids"], enc["attention_mask"], interventions).logits
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        interventions: Sequence[Intervention] = (),
+        readers: dict[str, list[Reader]] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """One forward pass of right-padded ids with hooks; returns the HF output."""
+        prompt_len = attention_mask.sum(-1) if attention_mask is not None else None
+        saved = (self._ctx.pad_left, self._ctx.prompt_len, self._ctx.offset)
+        self._ctx.pad_left, self._ctx.prompt_len, self._ctx.offset = None, prompt_len, 0
+        try:
+            with self.hooks(interventions, readers):
+                return self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        finally:
+            self._ctx.pad_left, self._ctx.prompt_len, self._ctx.offset = saved
+
+    @torch.no_grad()
+    def run_with_cache(
+        self, prompt: str, sites: Sequence[str], interventions: Sequence[Intervention] = ()
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Logits ``[1, pos, vocab]`` and full activations ``[1, pos, ...]`` of one prompt."""
+        cache: dict[str, torch.Tensor] = {}
+        readers = {s: [self._store(cache, s)] for s in sites}
+        enc = self.encode([prompt])
+        out = self.forward(enc["input_ids"], enc["attention_mask"], interventions, readers)
+        return out.logits, cache
+
+    @staticmethod
+    def _store(cache: dict[str, torch.Tensor], site: str) -> Reader:
+        def read(x: torch.Tensor) -> None:
+            cache[site] = x.detach().clone()
+
+        return read
+
+    # ---------------------------------------------------------------- capture
+    def capture_job(
+        self,
+        prompts: Sequence[str],
+        sites: Sequence[str],
+        position: str = "last",
+        batch_size: int = 16,
+        interventions: Sequence[Intervention] = (),
+        chat: bool = False,
+    ) -> Job[Captured]:
+        """Activations at ``sites`` for each prompt, batched and right-padded.
+
+        ``position`` is ``last`` (the last real token), ``mean`` (mean over real tokens) or
+        ``all`` (every real token). Pattern sites are read with :meth:`run_with_cache`.
+        """
+        if position not in ("last", "mean", "all"):
+            raise ValueError(f"position must be last, mean or all, not {position!r}")
+        prompts = list(prompts)
+        if not prompts:
+            raise PromptSetError("The prompt set is empty: add at least one prompt.")
+        for s in sites:
+            if self.check_site(s).kind == "pattern":
+                raise SiteError(f"{s}: capture patterns one prompt at a time with run_with_cache.")
+        chunks: dict[str, list[torch.Tensor]] = {s: [] for s in sites}
+        lengths: list[int] = []
+        total = len(prompts)
+        yield Progress(0, total, "capturing")
+        for start in range(0, total, batch_size):
+            batch = prompts[start : start + batch_size]
+            enc = self.encode(batch, chat=chat)
+            mask = enc["attention_mask"]
+            lens = mask.sum(-1)
+            lengths += lens.tolist()
+            store: dict[str, torch.Tensor] = {}
+            readers = {s: [self._reducer(store, s, position, mask, lens)] for s in sites}
+            with torch.no_grad():
+                self.forward(enc["input_ids"], mask, interventions, readers, use_cache=False)
+            for s in sites:
+                chunks[s].append(store[s])
+            yield Progress(min(start + batch_size, total), total, f"{min(start + batch_size, total)}/{total} prompts")
+        acts = {s: torch.cat(v) for s, v in chunks.items()}
+        return Captured(acts, lengths, position)
+
+    def capture(self, prompts: Sequence[str], sites: Sequence[str], position: str = "last", **kw: Any) -> Captured:
+        return run(self.capture_job(prompts, sites, position, **kw))
+
+    @staticmethod
+    def _reducer(store: dict, site: str, position: str, mask: torch.Tensor, lens: torch.Tensor) -> Reader:
+        def read(x: torch.Tensor) -> None:  # [batch, pos, ...]
+            x = x.detach()
+            if position == "last":
+                store[site] = x[torch.arange(x.shape[0], device=x.device), lens - 1].float().cpu()
+            elif position == "mean":
+                m = mask.reshape(mask.shape + (1,) * (x.dim() - 2)).to(x.dtype)
+                store[site] = ((x * m).sum(1) / m.sum(1)).float().cpu()
+            else:
+                store[site] = x[mask.bool()].float().cpu()
+
+        return read

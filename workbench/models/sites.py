@@ -1,0 +1,102 @@
+"""Hook-site names in TransformerLens's spelling.
+
+A site is a stable string; it is what the project file stores and what an exported vector's
+metadata says. One adapter per architecture resolves it to a module (see ``adapters``).
+
+=============================  ===================================  ==========================
+site                           what it is                           shape
+=============================  ===================================  ==========================
+``hook_embed``                 token embeddings (input of block 0)  [batch, pos, d_model]
+``blocks.L.hook_resid_pre``    input of block L                     [batch, pos, d_model]
+``blocks.L.hook_resid_mid``    after attention, before the MLP      [batch, pos, d_model]
+``blocks.L.hook_resid_post``   output of block L                    [batch, pos, d_model]
+``blocks.L.hook_attn_out``     attention output (after o_proj)      [batch, pos, d_model]
+``blocks.L.hook_mlp_out``      MLP output                           [batch, pos, d_model]
+``blocks.L.attn.hook_z``       per-head values entering o_proj      [batch, pos, head, d_head]
+``blocks.L.attn.hook_pattern`` attention weights (eager only)       [batch, head, query, key]
+=============================  ===================================  ==========================
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from workbench.errors import SiteError
+
+RESID_KINDS = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
+HEAD_KINDS = ("z", "pattern")
+_BLOCK = re.compile(r"^blocks\.(\d+)\.hook_(resid_pre|resid_mid|resid_post|attn_out|mlp_out)$")
+_ATTN = re.compile(r"^blocks\.(\d+)\.attn\.hook_(z|pattern)$")
+
+
+@dataclass(frozen=True, order=True)
+class Site:
+    """A parsed site name: ``layer`` is None for ``hook_embed``."""
+
+    layer: int | None
+    kind: str
+
+    @property
+    def name(self) -> str:
+        if self.kind == "embed":
+            return "hook_embed"
+        if self.kind in HEAD_KINDS:
+            return f"blocks.{self.layer}.attn.hook_{self.kind}"
+        return f"blocks.{self.layer}.hook_{self.kind}"
+
+    @property
+    def per_head(self) -> bool:
+        return self.kind in HEAD_KINDS
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def parse_site(name: str) -> Site:
+    """Parse a site name; raise :class:`SiteError` with the accepted spellings otherwise."""
+    name = name.strip()
+    if name == "hook_embed":
+        return Site(None, "embed")
+    m = _BLOCK.match(name)
+    if m:
+        return Site(int(m.group(1)), m.group(2))
+    m = _ATTN.match(name)
+    if m:
+        return Site(int(m.group(1)), m.group(2))
+    raise SiteError(
+        f"{name!r} is not a hook site. Use hook_embed, blocks.L.hook_resid_pre|resid_mid|"
+        "resid_post|attn_out|mlp_out, or blocks.L.attn.hook_z|hook_pattern (L counts from 0)."
+    )
+
+
+def resid_post(layer: int) -> str:
+    return f"blocks.{layer}.hook_resid_post"
+
+
+def resid_pre(layer: int) -> str:
+    return f"blocks.{layer}.hook_resid_pre"
+
+
+def head_z(layer: int) -> str:
+    return f"blocks.{layer}.attn.hook_z"
+
+
+def pattern(layer: int) -> str:
+    return f"blocks.{layer}.attn.hook_pattern"
+
+
+def all_sites(n_layers: int) -> list[str]:
+    """Every site of a model with ``n_layers`` blocks, in forward order."""
+    out = ["hook_embed"]
+    for L in range(n_layers):
+        out += [
+            f"blocks.{L}.hook_resid_pre",
+            f"blocks.{L}.attn.hook_pattern",
+            f"blocks.{L}.attn.hook_z",
+            f"blocks.{L}.hook_attn_out",
+            f"blocks.{L}.hook_resid_mid",
+            f"blocks.{L}.hook_mlp_out",
+            f"blocks.{L}.hook_resid_post",
+        ]
+    return out

@@ -1,0 +1,27 @@
+"""The project store: one ``.wbproj`` file (SQLite) per project. See :mod:`.project`.
+
+Importing it does not import torch; tensors are only touched when vectors are saved or loaded.
+"""
+
+from workbench.store.errors import (
+    CorruptProjectError,
+    DiskFullError,
+    NameTakenError,
+    NotAProjectError,
+    ProjectTooNewError,
+    ReadOnlyProjectError,
+    RecordNotFoundError,
+)
+from workbench.store.project import SUFFIX, Project
+
+__all__ = [
+    "SUFFIX",
+    "CorruptProjectError",
+    "DiskFullError",
+    "NameTakenError",
+    "NotAProjectError",
+    "Project",
+    "ProjectTooNewError",
+    "ReadOnlyProjectError",
+    "RecordNotFoundError",
+]

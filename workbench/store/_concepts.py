@@ -1,0 +1,342 @@
+"""Models and concepts in a project: vectors stored bit-exact, listed without loading them."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, insert, literal_column, select
+from sqlalchemy.orm import Session
+
+from workbench.concepts.concept import Concept, ModelRef
+from workbench.store._base import StoreBase, now
+from workbench.store.errors import NameTakenError, RecordNotFoundError
+from workbench.store.schema import ConceptRecord, ConceptVector, ModelRecord
+from workbench.store.tensors import decode, encode
+
+if TYPE_CHECKING:
+    import torch
+
+_REF_FIELDS = tuple(ModelRef.__dataclass_fields__)
+_VECTOR_DATA = (
+    ConceptVector.concept_id,
+    ConceptVector.site,
+    ConceptVector.dtype,
+    ConceptVector.shape,
+    ConceptVector.sha256,
+    ConceptVector.data,
+)
+_CONCEPT_ORDER = literal_column("concepts.rowid")  # the order concepts were saved in
+_nan = float("nan")  # SQLite stores a NaN REAL as NULL
+_CHUNK = 500  # ids per IN (...) query, well under SQLite's limit on bound parameters
+
+
+def _ref(rec: Any) -> ModelRef:
+    return ModelRef(**{f: getattr(rec, f) for f in _REF_FIELDS})
+
+
+class ConceptStore(StoreBase):
+    """The models and concepts of a project (mixed into :class:`Project`)."""
+
+    # ------------------------------------------------------------------ models
+    def add_model(
+        self,
+        ref: ModelRef,
+        *,
+        path: str = "",
+        format: str = "",
+        config: dict[str, Any] | None = None,
+    ) -> int:
+        """Record a model and how to find it again; return its id.
+
+        Parameters
+        ----------
+        ref
+            The model's identity; a model with exactly these fields is recorded once.
+        path
+            Where the weights were on this machine (a folder, a ``.gguf``...).
+        format
+            ``"hf"``, ``"gguf"``, ``"safetensors"``, ``"diffusers"``...
+        config
+            A JSON summary of the config (layers, widths, vocabulary...).
+        """
+        with self._write(f"recording model {ref.name!r}") as session:
+            return self._model_id(session, ref, path=path, format=format, config=config)
+
+    def models(self) -> list[ModelRef]:
+        """The models this project used, in the order they were first recorded."""
+        with self._read("listing models") as session:
+            return [_ref(r) for r in session.scalars(select(ModelRecord).order_by(ModelRecord.id))]
+
+    def model_records(self) -> list[dict[str, Any]]:
+        """Models with where they were found: ``ref``, ``path``, ``format``, ``config``,
+        ``created`` and ``path_exists`` (None when no path was recorded)."""
+        with self._read("listing models") as session:
+            return [
+                {
+                    "id": r.id,
+                    "ref": _ref(r),
+                    "path": r.path,
+                    "format": r.format,
+                    "config": r.config,
+                    "created": r.created,
+                    "path_exists": Path(r.path).exists() if r.path else None,
+                }
+                for r in session.scalars(select(ModelRecord).order_by(ModelRecord.id))
+            ]
+
+    @staticmethod
+    def _model_id(
+        session: Session,
+        ref: ModelRef,
+        *,
+        path: str = "",
+        format: str = "",
+        config: dict[str, Any] | None = None,
+    ) -> int:
+        same = select(ModelRecord).where(
+            *(getattr(ModelRecord, f) == getattr(ref, f) for f in _REF_FIELDS)
+        )
+        rec = session.scalars(same.order_by(ModelRecord.id)).first()
+        if rec is None:
+            rec = ModelRecord(**ref.to_dict(), path="", format="", config={}, created=now())
+            session.add(rec)
+        # what is known now is newer than what was known then
+        rec.path = path or rec.path
+        rec.format = format or rec.format
+        rec.config = config if config is not None else rec.config
+        session.flush()
+        return rec.id
+
+    # ---------------------------------------------------------------- concepts
+    def add_concept(self, concept: Concept, *, replace: bool = True) -> str:
+        """Save a concept (vectors, recipe, model) in one change; return its id.
+
+        Parameters
+        ----------
+        concept
+            Its vectors are stored bit-exact (any dtype, device and shape).
+        replace
+            A concept with the same name or id is replaced (True) or refused with
+            :class:`~workbench.store.errors.NameTakenError` (False).
+        """
+        return self.add_concepts([concept], replace=replace)[0]
+
+    def add_concepts(self, concepts: Iterable[Concept], *, replace: bool = True) -> list[str]:
+        """Save several concepts in one change (all or none): much faster than one by one.
+
+        Raises
+        ------
+        NameTakenError
+            Two of ``concepts`` share a name or id, or (with ``replace=False``) one is taken.
+        """
+        concepts = list(concepts)
+        if not concepts:
+            return []
+        for attr in ("name", "id"):
+            values = [getattr(c, attr) for c in concepts]
+            if len(set(values)) < len(values):
+                twice = next(v for v in values if values.count(v) > 1)
+                raise NameTakenError(f"two of the concepts to save have the {attr} {twice!r}")
+        # Hash and copy the tensors before taking the write lock: the lock is held briefly.
+        encoded = [[(s, encode(t)) for s, t in c.vectors.items()] for c in concepts]
+        what = repr(concepts[0].name) if len(concepts) == 1 else f"{len(concepts)} concepts"
+        with self._write(f"saving {what}") as session:
+            self._replace_concepts(session, concepts, replace)
+            model_ids: dict[ModelRef, int] = {}
+            for c in concepts:
+                if c.model not in model_ids:
+                    model_ids[c.model] = self._model_id(session, c.model)
+            # Core-style bulk inserts: the ORM's per-object bookkeeping costs more than SQLite.
+            session.execute(
+                insert(ConceptRecord),
+                [
+                    {
+                        "id": c.id,
+                        "name": c.name,
+                        "model_id": model_ids[c.model],
+                        "recipe": c.recipe,
+                        "description": c.description,
+                        "created": c.created,
+                    }
+                    for c in concepts
+                ],
+            )
+            session.execute(
+                insert(ConceptVector),
+                [
+                    {
+                        "concept_id": c.id,
+                        "position": i,
+                        "site": site,
+                        "norm": enc.norm,
+                        "dtype": enc.dtype,
+                        "shape": enc.shape,
+                        "sha256": enc.sha256,
+                        "data": enc.data,
+                    }
+                    for c, vectors in zip(concepts, encoded, strict=True)
+                    for i, (site, enc) in enumerate(vectors)
+                ],
+            )
+        return [c.id for c in concepts]
+
+    def _replace_concepts(self, session: Session, concepts: list[Concept], replace: bool) -> None:
+        """Delete the stored concepts that share a name or id with ``concepts``."""
+        clash: list[Any] = []
+        for i in range(0, len(concepts), _CHUNK):
+            part = concepts[i : i + _CHUNK]
+            clash += session.execute(
+                select(ConceptRecord.id, ConceptRecord.name).where(
+                    ConceptRecord.id.in_([c.id for c in part])
+                    | ConceptRecord.name.in_([c.name for c in part])
+                )
+            ).all()
+        if clash and not replace:
+            raise NameTakenError(
+                f"{self.path.name} already has a concept named {clash[0].name!r}; choose "
+                "another name, or save with replace=True to overwrite it."
+            )
+        ids = [r.id for r in clash]
+        for i in range(0, len(ids), _CHUNK):  # their vectors go too (ON DELETE CASCADE)
+            session.execute(delete(ConceptRecord).where(ConceptRecord.id.in_(ids[i : i + _CHUNK])))
+
+    def concept_infos(self) -> list[dict[str, Any]]:
+        """What a concept list shows, without loading a single vector.
+
+        Returns
+        -------
+        list of dict
+            ``id``, ``name``, ``model`` (its name), ``model_ref``, ``sites``, ``dtypes``,
+            ``shapes``, ``norms`` ({site: L2 norm}), ``method`` (``recipe["method"]``),
+            ``created`` and ``description``, in the order the concepts were saved.
+        """
+        with self._read("listing concepts") as session:
+            rows = session.execute(
+                select(ConceptRecord, ModelRecord)
+                .join(ModelRecord, ConceptRecord.model_id == ModelRecord.id)
+                .order_by(_CONCEPT_ORDER)
+            ).all()
+            meta = session.execute(
+                select(
+                    ConceptVector.concept_id,
+                    ConceptVector.site,
+                    ConceptVector.dtype,
+                    ConceptVector.shape,
+                    ConceptVector.norm,
+                ).order_by(ConceptVector.concept_id, ConceptVector.position)
+            ).all()
+        per_concept: dict[str, list[Any]] = defaultdict(list)
+        for m in meta:
+            per_concept[m.concept_id].append(m)
+        infos = []
+        for rec, model in rows:
+            vecs = per_concept[rec.id]
+            infos.append(
+                {
+                    "id": rec.id,
+                    "name": rec.name,
+                    "model": model.name,
+                    "model_ref": _ref(model),
+                    "sites": [v.site for v in vecs],
+                    "dtypes": {v.site: v.dtype for v in vecs},
+                    "shapes": {v.site: list(v.shape) for v in vecs},
+                    "norms": {v.site: _nan if v.norm is None else v.norm for v in vecs},
+                    "method": rec.recipe.get("method") if isinstance(rec.recipe, dict) else None,
+                    "created": rec.created,
+                    "description": rec.description,
+                }
+            )
+        return infos
+
+    def concept_names(self) -> list[str]:
+        """The concepts' names, in the order they were saved."""
+        with self._read("listing concepts") as session:
+            return list(session.scalars(select(ConceptRecord.name).order_by(_CONCEPT_ORDER)))
+
+    def load_concept(self, name_or_id: str) -> Concept:
+        """Load one concept by name or id, its tensors bit-exact (checksums verified).
+
+        Raises
+        ------
+        RecordNotFoundError
+            No concept of that name or id.
+        CorruptProjectError
+            A vector's bytes do not match their checksum.
+        """
+        with self._read(f"loading concept {name_or_id!r}") as session:
+            rec = self._find_concept(session, name_or_id)
+            model = session.get_one(ModelRecord, rec.model_id)
+            rows = session.execute(
+                select(*_VECTOR_DATA)
+                .where(ConceptVector.concept_id == rec.id)
+                .order_by(ConceptVector.position)
+            ).all()
+            return self._concept(rec, _ref(model), rows)
+
+    def concepts(self) -> list[Concept]:
+        """Load every concept (three queries, however many concepts)."""
+        with self._read("loading concepts") as session:
+            models = {m.id: _ref(m) for m in session.scalars(select(ModelRecord))}
+            recs = session.scalars(select(ConceptRecord).order_by(_CONCEPT_ORDER)).all()
+            rows = session.execute(
+                select(*_VECTOR_DATA).order_by(ConceptVector.concept_id, ConceptVector.position)
+            ).all()
+        per_concept: dict[str, list[Any]] = defaultdict(list)
+        for row in rows:
+            per_concept[row.concept_id].append(row)
+        return [self._concept(r, models[r.model_id], per_concept[r.id]) for r in recs]
+
+    def rename_concept(self, name_or_id: str, new_name: str) -> None:
+        """Rename a concept; refused if another concept has ``new_name``."""
+        with self._write(f"renaming concept {name_or_id!r}") as session:
+            rec = self._find_concept(session, name_or_id)
+            other = session.scalars(
+                select(ConceptRecord.id).where(ConceptRecord.name == new_name)
+            ).first()
+            if other is not None and other != rec.id:
+                raise NameTakenError(
+                    f"{self.path.name} already has a concept named {new_name!r}; choose another "
+                    "name or delete that concept first."
+                )
+            rec.name = new_name
+
+    def delete_concept(self, name_or_id: str) -> None:
+        """Delete a concept and its vectors."""
+        with self._write(f"deleting concept {name_or_id!r}") as session:
+            session.delete(self._find_concept(session, name_or_id))
+
+    # ----------------------------------------------------------------- helpers
+    def _find_concept(self, session: Session, name_or_id: str) -> ConceptRecord:
+        rec = session.get(ConceptRecord, name_or_id)
+        if rec is None:
+            rec = session.scalars(
+                select(ConceptRecord).where(ConceptRecord.name == name_or_id)
+            ).first()
+        if rec is None:
+            names = session.scalars(select(ConceptRecord.name).order_by(_CONCEPT_ORDER)).all()
+            have = ", ".join(repr(n) for n in names[:20]) or "none"
+            raise RecordNotFoundError(
+                f"No concept named {name_or_id!r} in {self.path.name} (it has: {have})."
+            )
+        return rec
+
+    @staticmethod
+    def _concept(rec: ConceptRecord, model: ModelRef, rows: Iterable[Any]) -> Concept:
+        vectors: dict[str, torch.Tensor] = {
+            r.site: decode(
+                r.dtype, r.shape, r.sha256, r.data, f"the vector at {r.site} of {rec.name!r}"
+            )
+            for r in rows
+        }
+        return Concept(
+            name=rec.name,
+            vectors=vectors,
+            model=model,
+            recipe=rec.recipe,
+            id=rec.id,
+            created=rec.created,
+            description=rec.description,
+        )
