@@ -1,4 +1,4 @@
-"""``python -m ui``: the desktop app (its own issue fills this in)."""
+"""``python -m ui [--model PATH|embedded] [--project FILE] [--no-autoload]``: the desktop app."""
 
 import sys
 

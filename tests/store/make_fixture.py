@@ -68,7 +68,12 @@ def reference_records(revision: str = "0001") -> dict[str, Any]:
     ]
     return {
         "models": [
-            {"ref": MODEL, "path": "/nowhere/fixture-model", "format": "hf", "config": {"n_layer": 2}}
+            {
+                "ref": MODEL,
+                "path": "/nowhere/fixture-model",
+                "format": "hf",
+                "config": {"n_layer": 2},
+            }
         ],
         "prompt_sets": [
             {

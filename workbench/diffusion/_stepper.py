@@ -74,7 +74,9 @@ def pipeline_job(
             kind, value = events.get()
             if kind == "step":
                 i, payload = value
-                yield Progress(done_before + i + 1, grand_total, f"{prefix}step {i + 1}/{total}", payload)
+                yield Progress(
+                    done_before + i + 1, grand_total, f"{prefix}step {i + 1}/{total}", payload
+                )
                 resume.release()
             elif kind == "done":
                 return value

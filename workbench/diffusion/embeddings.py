@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
+from workbench.concepts.algebra import combine
 from workbench.concepts.concept import RECIPE_VERSION, Concept
-from workbench.diffusion._arith import _combine
 from workbench.errors import ShapeMismatchError, WorkbenchError
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ POOLED = "text_encoder.pooled"
 TOKEN_SUFFIX = ".token_embeds"
 LEVELS = ("text_encoder", "token_embeds", "noise")
 
-Item = Union[Concept, str]  # a library concept or a raw prompt
+Item = Concept | str  # a library concept or a raw prompt
 Term = tuple[float, Item]
 
 
@@ -84,7 +84,10 @@ def encode_prompts(dm: DiffusionModel, prompt: str) -> Conditioning:
             return Conditioning(hidden)
         if dm.family == "sdxl":
             hidden, _, pooled, _ = pipe.encode_prompt(
-                prompt=prompt, device=dev, num_images_per_prompt=1, do_classifier_free_guidance=False
+                prompt=prompt,
+                device=dev,
+                num_images_per_prompt=1,
+                do_classifier_free_guidance=False,
             )
         elif dm.family == "sd3":
             hidden, _, pooled, _ = pipe.encode_prompt(
@@ -214,7 +217,9 @@ def encode_concept(
     elif level == "token_embeds":
         vectors = token_embeddings(dm, prompt)
     else:
-        raise WorkbenchError(f"level {level!r}: a concept is made at 'text_encoder' or 'token_embeds'")
+        raise WorkbenchError(
+            f"level {level!r}: a concept is made at 'text_encoder' or 'token_embeds'"
+        )
     recipe = {
         "method": "prompt_embedding",
         "prompt": prompt,
@@ -264,7 +269,9 @@ def _to_text_level(dm: DiffusionModel, concept: Concept, base: str | None = None
 
 def _vectors_to_conditioning(vectors: Mapping[str, torch.Tensor]) -> Conditioning:
     pooled = vectors.get(POOLED)
-    return Conditioning(vectors[HIDDEN].unsqueeze(0), None if pooled is None else pooled.unsqueeze(0))
+    return Conditioning(
+        vectors[HIDDEN].unsqueeze(0), None if pooled is None else pooled.unsqueeze(0)
+    )
 
 
 def combined_conditioning(
@@ -272,7 +279,7 @@ def combined_conditioning(
 ) -> Conditioning:
     """``Σ wᵢ·cᵢ`` at ``level`` (text_encoder or token_embeds), as pipeline conditioning."""
     concepts = [(w, _as_concept(dm, item, level)) for w, item in terms]
-    vectors = _combine(concepts)
+    vectors = combine(concepts)
     if level == "token_embeds":
         base = base_prompt or next((b for _, i in terms if (b := _base_prompt(i))), None)
         if base is None:

@@ -7,10 +7,12 @@ its seed alone (not on its place in a batch's random stream) and reproduces acro
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.concepts.concept import Concept
 from workbench.diffusion._stepper import pipeline_job
 from workbench.diffusion.embeddings import (
     LEVELS,
@@ -77,6 +79,44 @@ class ImageSpec:
         """The unedited image: ``prompt`` if given, else the first term alone at weight 1."""
         item: Item = self.prompt if self.prompt else self.effective_terms[0][1]
         return self.replace(terms=((1.0, item),), level="text_encoder", expression=None)
+
+
+def spec_from_expression(
+    expr: str, concepts: Mapping[str, Concept], level: str = "text_encoder", **kwargs: Any
+) -> ImageSpec:
+    """An :class:`ImageSpec` from a concept-algebra expression (``castle + 0.6*winter``).
+
+    A linear expression keeps one term per concept (per-term provenance, coefficient sweeps,
+    noise-level composition; repeated names are merged by ``algebra.linear_terms``). A non-linear
+    one (``normalize``, ``project_out``, ``slerp``) is evaluated into a single concept, which
+    works at the ``text_encoder`` and ``token_embeds`` levels only.
+    """
+    from workbench.concepts.algebra import (
+        ExpressionError,
+        as_node,
+        evaluate,
+        linear_terms,
+        names,
+    )
+
+    node = as_node(expr)
+    used = names(node)
+    missing = [n for n in used if n not in concepts]
+    if missing:
+        raise ExpressionError(
+            f"unknown concept(s) {', '.join(missing)}; known: {', '.join(sorted(concepts)) or 'none'}."
+        )
+    try:
+        terms: tuple[Term, ...] = tuple((w, concepts[n]) for n, w in linear_terms(node).items())
+    except ExpressionError:
+        if level == "noise":
+            raise
+        terms = ((1.0, evaluate(node, concepts)),)
+    if level == "token_embeds" and "base_prompt" not in kwargs:
+        kwargs["base_prompt"] = next(
+            (p for n in used if (p := concepts[n].recipe.get("prompt"))), None
+        )
+    return ImageSpec(terms=terms, level=level, expression=node.to_text(), **kwargs)
 
 
 @dataclass
@@ -188,14 +228,16 @@ def generate_batch(
     groups: dict[tuple, list[int]] = {}
     for idx, s in enumerate(specs):
         groups.setdefault(_call_key(s), []).append(idx)
-    calls = [ids[k : k + max_batch] for ids in groups.values() for k in range(0, len(ids), max_batch)]
+    calls = [
+        ids[k : k + max_batch] for ids in groups.values() for k in range(0, len(ids), max_batch)
+    ]
     grand_total = sum(specs[ids[0]].steps for ids in calls)
     results: list[ImageResult | None] = [None] * len(specs)
     done = 0
     for ids in calls:
         batch = [specs[i] for i in ids]
         out = yield from _run_call(dm, batch, ids, done, grand_total, part)
-        for i, r in zip(ids, out):
+        for i, r in zip(ids, out, strict=True):
             results[i] = r
         done += batch[0].steps
     return results  # type: ignore[return-value]
@@ -227,7 +269,7 @@ def _run_call(
     scheduler = type(dm.pipe.scheduler).__name__
     return [
         ImageResult(pil, arrays[k], s, image_info(dm, s, pil.size, scheduler, len(specs), k))
-        for k, (pil, s) in enumerate(zip(pils, specs))
+        for k, (pil, s) in enumerate(zip(pils, specs, strict=True))
     ]
 
 
@@ -237,7 +279,10 @@ def _default_size(dm: DiffusionModel) -> tuple[int, int]:
         s = pipe.unet.config.sample_size
         s = s if isinstance(s, int) else s[0]
         return s * pipe.vae_scale_factor, s * pipe.vae_scale_factor
-    return pipe.default_sample_size * pipe.vae_scale_factor, pipe.default_sample_size * pipe.vae_scale_factor
+    return (
+        pipe.default_sample_size * pipe.vae_scale_factor,
+        pipe.default_sample_size * pipe.vae_scale_factor,
+    )
 
 
 def generate_image(dm: DiffusionModel, spec: ImageSpec) -> Job[ImageResult]:
@@ -278,4 +323,3 @@ def _offset(job: Job[Any], done: int, total: int) -> Job[Any]:
         return stop.value
     finally:
         job.close()
-

@@ -36,18 +36,22 @@ def labelled_grid(
     from PIL import ImageDraw
 
     rows = [list(r) for r in images]
-    cw = max(im.width for r in rows for im in r)
-    ch = max(im.height for r in rows for im in r)
-    font = _font(max(10, min(24, cw // 8)))
+    iw = max(im.width for r in rows for im in r)
+    ih = max(im.height for r in rows for im in r)
+    font = _font(max(10, min(24, iw // 8)))
     probe = ImageDraw.Draw(PILImage.new("RGB", (1, 1)))
     line_h = _text_size(probe, "Ag", font)[1] + pad
+    # columns widen to fit their labels, so long expressions stay readable
+    cw = max([iw] + [_text_size(probe, s, font)[0] for s in (col_labels or [])])
     left = 0
     if row_labels:
         left = max(_text_size(probe, s, font)[0] for s in row_labels) + 2 * pad
     top = (line_h + pad if col_labels else 0) + (line_h + pad if title else 0)
     ncols = max(len(r) for r in rows)
     width = left + ncols * (cw + pad) + pad
-    height = top + len(rows) * (ch + pad) + pad
+    if title:
+        width = max(width, _text_size(probe, title, font)[0] + 2 * pad)
+    height = top + len(rows) * (ih + pad) + pad
     canvas = PILImage.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
     y0 = pad
@@ -60,10 +64,11 @@ def labelled_grid(
             x = left + pad + j * (cw + pad) + max(0, (cw - tw) // 2)
             draw.text((x, y0), label, fill="black", font=font)
     for i, row in enumerate(rows):
-        y = top + pad + i * (ch + pad)
+        y = top + pad + i * (ih + pad)
         if row_labels:
             th = _text_size(draw, row_labels[i], font)[1]
-            draw.text((pad, y + max(0, (ch - th) // 2)), row_labels[i], fill="black", font=font)
+            draw.text((pad, y + max(0, (ih - th) // 2)), row_labels[i], fill="black", font=font)
         for j, im in enumerate(row):
-            canvas.paste(im.convert("RGB"), (left + pad + j * (cw + pad), y))
+            x = left + pad + j * (cw + pad) + (cw - im.width) // 2
+            canvas.paste(im.convert("RGB"), (x, y))
     return canvas

@@ -1,4 +1,4 @@
-"""Load local diffusion pipelines (never from the network) and find them in the HF cache.
+"""Load local diffusion pipelines, never from the network (finding them: ``catalog``).
 
 Sources that :func:`load_diffusion_pipeline` accepts:
 
@@ -14,28 +14,29 @@ Families: ``sd`` (SD 1.x/2.x), ``sdxl``, ``sd3``, ``flux``.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.concepts.concept import ModelRef
+from workbench.diffusion.catalog import (
+    CHECKPOINT_SUFFIXES,
+    FAMILIES,
+    HF_CACHE_PREFIX,
+    file_sha256,
+    folder_fingerprint,
+    is_pipeline_folder,
+    pipeline_class_name,
+    resolve_cache_source,
+)
 from workbench.errors import ModelLoadError, UnsupportedModelError
 
 if TYPE_CHECKING:
     import torch
 
-FAMILIES: dict[str, str] = {
-    "StableDiffusionPipeline": "sd",
-    "StableDiffusionXLPipeline": "sdxl",
-    "StableDiffusion3Pipeline": "sd3",
-    "FluxPipeline": "flux",
-}
 #: families whose prompt conditioning has a pooled vector next to the token sequence
 POOLED_FAMILIES = frozenset({"sdxl", "sd3", "flux"})
-CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
-HF_CACHE_PREFIX = "hf-cache:"
 
 
 @dataclass
@@ -65,120 +66,6 @@ class DiffusionModel:
         return [n for n in names if getattr(self.pipe, n, None) is not None]
 
 
-@dataclass(frozen=True)
-class CachedPipeline:
-    """A pipeline snapshot found in the local Hugging Face cache."""
-
-    repo_id: str
-    path: Path  # the snapshot folder
-    class_name: str
-    family: str | None  # None when the pipeline class is not one we support
-    commit: str
-    size_on_disk: int
-
-    @property
-    def source(self) -> str:
-        return HF_CACHE_PREFIX + self.repo_id
-
-
-# ------------------------------------------------------------------------------------- finding
-def is_pipeline_folder(path: str | os.PathLike[str]) -> bool:
-    return (Path(path) / "model_index.json").is_file()
-
-
-def pipeline_class_name(folder: str | os.PathLike[str]) -> str:
-    try:
-        return str(json.loads((Path(folder) / "model_index.json").read_text())["_class_name"])
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelLoadError(
-            f"{folder} has no readable model_index.json ({exc}); point at a diffusers pipeline "
-            "folder (the one that contains model_index.json)."
-        ) from exc
-
-
-def find_cached_pipelines(cache_dir: str | os.PathLike[str] | None = None) -> list[CachedPipeline]:
-    """Pipelines in the local Hugging Face cache: model repos whose snapshot has
-    ``model_index.json``. One entry per repo (the ``main`` ref, else the newest snapshot)."""
-    from huggingface_hub import scan_cache_dir
-    from huggingface_hub.errors import CacheNotFound
-
-    try:
-        info = scan_cache_dir(cache_dir)
-    except CacheNotFound:
-        return []
-    found: list[CachedPipeline] = []
-    for repo in sorted(info.repos, key=lambda r: r.repo_id):
-        if repo.repo_type != "model":
-            continue
-        revisions = [r for r in repo.revisions if is_pipeline_folder(r.snapshot_path)]
-        if not revisions:
-            continue
-        rev = max(revisions, key=lambda r: ("main" in r.refs, r.last_modified))
-        try:
-            cls = pipeline_class_name(rev.snapshot_path)
-        except ModelLoadError:
-            continue
-        found.append(
-            CachedPipeline(
-                repo_id=repo.repo_id,
-                path=Path(rev.snapshot_path),
-                class_name=cls,
-                family=FAMILIES.get(cls),
-                commit=rev.commit_hash,
-                size_on_disk=rev.size_on_disk,
-            )
-        )
-    return found
-
-
-def _resolve_cache_source(source: str, cache_dir: str | os.PathLike[str] | None) -> Path:
-    repo_id = source[len(HF_CACHE_PREFIX) :]
-    for cached in find_cached_pipelines(cache_dir):
-        if cached.repo_id == repo_id:
-            return cached.path
-    raise ModelLoadError(
-        f"{repo_id!r} is not in the local Hugging Face cache as a diffusers pipeline. Nothing is "
-        "downloaded: fetch it once with `huggingface-cli download` or pick a local folder."
-    )
-
-
-# ------------------------------------------------------------------------------------- hashing
-_PART = 1 << 20
-
-
-def folder_fingerprint(folder: str | os.PathLike[str]) -> str:
-    """sha256 over ``model_index.json``, every component's JSON config, and each weights file's
-    name, size, first and last MiB. Cheap (a few MiB read) yet tells fine-tunes apart, unlike the
-    bare ``model_index.json``, which is identical across every fine-tune of a base model."""
-    root = Path(folder)
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        if not p.is_file():
-            continue
-        rel = p.relative_to(root).as_posix()
-        if p.suffix == ".json" or p.name == "model_index.json":
-            h.update(rel.encode())
-            h.update(p.read_bytes())
-        elif p.suffix in CHECKPOINT_SUFFIXES:
-            size = p.stat().st_size
-            h.update(f"{rel}:{size}".encode())
-            with p.open("rb") as f:
-                h.update(f.read(_PART))
-                if size > 2 * _PART:
-                    f.seek(size - _PART)
-                    h.update(f.read(_PART))
-    return h.hexdigest()
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Full sha256 of a checkpoint file (A1111's "Model hash" is its first 10 hex digits)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 24), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 # ------------------------------------------------------------------------------------- loading
 def _default_device() -> str:
     import torch
@@ -199,8 +86,14 @@ def _resolve_dtype(dtype: Any, device: str, family: str) -> torch.dtype:
         return torch.bfloat16 if family in ("sd3", "flux") else torch.float16
     if isinstance(dtype, str):
         try:
-            return {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
-                    "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}[dtype]
+            return {
+                "float32": torch.float32,
+                "fp32": torch.float32,
+                "float16": torch.float16,
+                "fp16": torch.float16,
+                "bfloat16": torch.bfloat16,
+                "bf16": torch.bfloat16,
+            }[dtype]
         except KeyError:
             raise ModelLoadError(
                 f"unknown dtype {dtype!r}; use float32, float16 or bfloat16"
@@ -219,6 +112,15 @@ def _weights_variant(folder: Path) -> str | None:
         if weights and not plain:
             return "fp16"
     return None
+
+
+def _dtype_kwarg() -> str:
+    """diffusers renamed ``torch_dtype`` to ``dtype`` (0.42 warns on the old name)."""
+    try:
+        from diffusers.utils import deprecation_utils
+    except ImportError:
+        return "torch_dtype"
+    return "dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype"
 
 
 def _family_of(class_name: str, where: str) -> str:
@@ -262,12 +164,14 @@ def load_diffusion_pipeline(
     device = device or _default_device()
     checkpoint: Path | None = None
     if src.startswith(HF_CACHE_PREFIX):
-        folder = _resolve_cache_source(src, cache_dir)
+        folder = resolve_cache_source(src, cache_dir)
         display = name or src[len(HF_CACHE_PREFIX) :]
     else:
         path = Path(src).expanduser()
         if not path.exists():
-            raise ModelLoadError(f"{path} does not exist; pick a pipeline folder or checkpoint file.")
+            raise ModelLoadError(
+                f"{path} does not exist; pick a pipeline folder or checkpoint file."
+            )
         if path.is_file():
             if path.suffix not in CHECKPOINT_SUFFIXES:
                 raise ModelLoadError(
@@ -300,7 +204,9 @@ def load_diffusion_pipeline(
         cpu_offload, "invalid"
     )
     if offload == "invalid":
-        raise ModelLoadError(f"cpu_offload={cpu_offload!r}; use False, True, 'model' or 'sequential'")
+        raise ModelLoadError(
+            f"cpu_offload={cpu_offload!r}; use False, True, 'model' or 'sequential'"
+        )
     if offload and torch.device(device).type == "cpu":
         raise ModelLoadError(
             "CPU offload moves components between CPU memory and a GPU; the device is the CPU. "
@@ -310,18 +216,19 @@ def load_diffusion_pipeline(
     import diffusers
 
     cls = getattr(diffusers, class_name)
+    dtype_kw = {_dtype_kwarg(): torch_dtype}
     try:
         if checkpoint is not None:
             pipe = cls.from_single_file(
-                str(checkpoint), config=str(folder), local_files_only=True, torch_dtype=torch_dtype
+                str(checkpoint), config=str(folder), local_files_only=True, **dtype_kw
             )
         else:
-            kwargs: dict[str, Any] = {"torch_dtype": torch_dtype, "local_files_only": True}
+            kwargs: dict[str, Any] = {**dtype_kw, "local_files_only": True}
             variant = _weights_variant(folder)
             if variant:
                 kwargs["variant"] = variant
             pipe = cls.from_pretrained(str(folder), **kwargs)
-    except (OSError, ValueError, KeyError, RuntimeError, EnvironmentError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ModelLoadError(
             f"could not load {class_name} from {checkpoint or folder}: {exc}. Check that the "
             "folder is complete (every component's weights) and matches the checkpoint's family."

@@ -51,24 +51,23 @@ SAMPLERS = {
 }
 
 
-def _name(item: Any) -> str:
-    if isinstance(item, str):
-        return json.dumps(item) if re.search(r"[\s+\-*/()]", item) else item
-    return item.name
+def item_name(item: Any) -> str:
+    """A term's name as the concept algebra writes it (a raw prompt is quoted if needed)."""
+    from workbench.concepts.algebra import Term
+
+    return Term(item if isinstance(item, str) else item.name).to_text()
 
 
 def format_expression(terms: tuple[Term, ...] | list[Term]) -> str:
-    """``[(1, castle), (0.6, winter), (-0.4, summer)]`` -> ``castle + 0.6*winter - 0.4*summer``
-    (prompts with spaces or operators are quoted)."""
-    out = ""
-    for k, (w, item) in enumerate(terms):
-        mag = abs(w)
-        body = _name(item) if mag == 1 else f"{mag:g}*{_name(item)}"
-        if k == 0:
-            out = ("-" if w < 0 else "") + body
-        else:
-            out += (" - " if w < 0 else " + ") + body
-    return out
+    """``[(1, castle), (0.6, winter), (-0.4, summer)]`` -> ``castle + 0.6*winter - 0.4*summer``,
+    in the concept algebra's own spelling (``algebra.parse`` reads it back)."""
+    from workbench.concepts.algebra import Sum, scale
+    from workbench.concepts.algebra import Term as Name
+
+    nodes = [
+        scale(float(w), Name(item if isinstance(item, str) else item.name)) for w, item in terms
+    ]
+    return (nodes[0] if len(nodes) == 1 else Sum(nodes)).to_text()
 
 
 def _term_info(w: float, item: Any) -> dict[str, Any]:

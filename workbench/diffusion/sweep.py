@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.diffusion.generate import ImageResult, ImageSpec, generate_batch
 from workbench.diffusion.grid import labelled_grid
-from workbench.diffusion.provenance import _name, png_with_provenance
+from workbench.diffusion.provenance import item_name, png_with_provenance
 from workbench.errors import WorkbenchError
 from workbench.jobs import Job
 
@@ -39,7 +39,7 @@ class SweepAxis:
 
     def name(self, base: ImageSpec) -> str:
         if self.kind == "coefficient":
-            return f"{_name(base.effective_terms[self.term][1])} coefficient"
+            return f"{item_name(base.effective_terms[self.term][1])} coefficient"
         return self.kind
 
     def apply(self, spec: ImageSpec, value: float) -> ImageSpec:
@@ -49,7 +49,9 @@ class SweepAxis:
             return spec.replace(guidance=float(value))
         terms = list(spec.effective_terms)
         if not 0 <= self.term < len(terms):
-            raise WorkbenchError(f"term {self.term} does not exist; the spec has {len(terms)} terms")
+            raise WorkbenchError(
+                f"term {self.term} does not exist; the spec has {len(terms)} terms"
+            )
         terms[self.term] = (float(value), terms[self.term][1])
         return spec.replace(terms=tuple(terms), expression=None)
 
@@ -105,12 +107,19 @@ def run_sweep(
         "y": sweep.y.to_dict(sweep.base) if sweep.y else None,
         "batched": batched,
         "cells": [
-            [{"expression": r.info["expression"], "steps": r.spec.steps,
-              "guidance": r.spec.guidance, "seed": r.spec.seed,
-              "coefficients": [t["coefficient"] for t in r.info["terms"]],
-              "batch": r.info["batch"]} for r in row]  # fmt: skip
+            [
+                {
+                    "expression": r.info["expression"],
+                    "steps": r.spec.steps,
+                    "guidance": r.spec.guidance,
+                    "seed": r.spec.seed,
+                    "coefficients": [t["coefficient"] for t in r.info["terms"]],
+                    "batch": r.info["batch"],
+                }
+                for r in row
+            ]  # fmt: skip
             for row in rows
         ],
     }
-    info["size"] = [grid.width, grid.height]
+    info["sweep"]["grid_size"] = [grid.width, grid.height]
     return SweepResult(rows, grid, info)

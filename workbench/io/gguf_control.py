@@ -76,10 +76,11 @@ def direction_index(site: str) -> int:
             "direction.k is added to the output of block k, so nothing reaches the input of "
             f"block 0. {_SUGGEST}"
         )
+    layer = parsed.layer or 0  # None only for hook_embed, handled above
     if parsed.kind == "resid_post":
-        k = parsed.layer
+        k = layer
     elif parsed.kind == "resid_pre":
-        k = parsed.layer - 1  # input of block L == output of block L-1
+        k = layer - 1  # input of block L == output of block L-1
     else:
         fail(
             f"{site} is not a residual-stream addition at a block's output: GGUF control "
@@ -173,6 +174,7 @@ def write(
     coefficient = float(coefficient)
     if not math.isfinite(coefficient):
         fail(f"coefficient must be a finite number; got {coefficient}.")
+    by_k, provenance = _directions(concept, skip_unsupported)
     hint = model_hint if model_hint is not None else concept.model.model_type
     if not hint:
         fail(
@@ -180,7 +182,6 @@ def write(
             "'llama'), which repeng needs in controlvector.model_hint. Pass model_hint='llama' "
             "(or the right type)."
         )
-    by_k, provenance = _directions(concept, skip_unsupported)
     from workbench import __version__
 
     provenance.update(
@@ -200,7 +201,9 @@ def write(
         writer.add_name(concept.name)
         if concept.description:
             writer.add_description(concept.description)
-        writer.add_string("workbench.provenance", json.dumps(provenance, sort_keys=True))
+        writer.add_string(
+            "workbench.provenance", json.dumps(provenance, sort_keys=True, default=str)
+        )
         for k, v in by_k.items():
             v32 = v.to(torch.float32)
             if coefficient != 1.0:

@@ -47,14 +47,15 @@ def svec_layer(site: str) -> int:
             f"{site} is not a residual-stream site; .svec files hold one vector per block "
             "output (resid_post). Use safetensors for this site."
         )
+    layer = parsed.layer or 0  # None only for hook_embed
     if parsed.kind == "resid_post":
-        return parsed.layer
-    if parsed.kind == "embed" or parsed.layer == 0:
+        return layer
+    if parsed.kind == "embed" or layer == 0:
         fail(
             f"{site} is the input of block 0, which no .svec layer reaches (layer L means the "
             "output of block L). Use safetensors for this site."
         )
-    return parsed.layer - 1
+    return layer - 1
 
 
 def write(concept: Concept, path: Path, *, model_type: str | None = None) -> None:
@@ -72,10 +73,8 @@ def write(concept: Concept, path: Path, *, model_type: str | None = None) -> Non
         origin[layer] = site
         directions[str(layer)] = floats_for_json(t, f"the vector at {site}")
     ev = concept.recipe.get("explained_variances")
-    variances = {
-        k: float(ev.get(k, ev.get(int(k), 1.0))) if isinstance(ev, dict) else 1.0
-        for k in directions
-    }
+    ev = ev if isinstance(ev, dict) else {}
+    variances = {k: float(ev.get(k, ev.get(int(k))) or 1.0) for k in directions}
     body = {"model_type": hint, "directions": directions, "explained_variances": variances}
     with atomic_target(path) as tmp:
         tmp.write_text(json.dumps(body), encoding="utf-8")

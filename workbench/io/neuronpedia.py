@@ -46,15 +46,19 @@ _ALIASES = {
 
 def layer_and_hook(site: str, hook_type: str, n_layers: int) -> tuple[int, str]:
     """Neuronpedia's (layerNumber, hookType) for ``site``, written as ``hook_type`` if possible."""
+    from workbench.errors import SiteError
     from workbench.models.sites import parse_site
 
-    parsed = parse_site(site)
-    if parsed.kind not in ("resid_pre", "resid_post"):
+    try:
+        parsed = parse_site(site)
+    except SiteError:
+        parsed = None
+    if parsed is None or parsed.kind not in ("resid_pre", "resid_post"):
         fail(
             f"{site} is not in the residual stream between blocks; Neuronpedia's custom vectors "
             "hold hook_resid_pre (or hook_resid_post) vectors only. Use safetensors for this site."
         )
-    layer = parsed.layer
+    layer = parsed.layer or 0  # resid sites always have a layer
     if f"hook_{parsed.kind}" == hook_type:
         return layer, hook_type
     if hook_type == "hook_resid_pre":  # resid_post L is the input of block L+1

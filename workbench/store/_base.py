@@ -55,7 +55,7 @@ class StoreBase:
         if self.read_only:
             raise ReadOnlyProjectError(
                 f"{self.path.name} is open read-only ({self.read_only_reason}), so {action} was "
-                "not saved. Use Save As to keep your work in a new file."
+                "refused. Use Save As to keep your work in a new file."
             )
         with self._guard, self._translated(action):
             self._check_open()  # under the guard: close() may have run while we waited

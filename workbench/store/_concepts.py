@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, literal_column, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnClause
 
 from workbench.concepts.concept import Concept, ModelRef
 from workbench.store._base import StoreBase, now
@@ -28,7 +29,9 @@ _VECTOR_DATA = (
     ConceptVector.sha256,
     ConceptVector.data,
 )
-_CONCEPT_ORDER = literal_column("concepts.rowid")  # the order concepts were saved in
+_CONCEPT_ORDER: ColumnClause[Any] = literal_column(
+    "concepts.rowid"
+)  # the order concepts were saved in
 _nan = float("nan")  # SQLite stores a NaN REAL as NULL
 _CHUNK = 500  # ids per IN (...) query, well under SQLite's limit on bound parameters
 

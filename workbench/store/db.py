@@ -8,6 +8,7 @@ pages) and ``auto_vacuum=INCREMENTAL`` so deleted vectors can be given back to t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -177,3 +178,29 @@ def fsync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def remove(path: Path) -> None:
+    """Delete ``path`` and any journal beside it (a temporary file that did not work out)."""
+    for p in (path, journal_path(path)):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+def backup_name(path: Path, revision: str) -> Path:
+    """A free name beside ``path`` for its copy before an upgrade from ``revision``."""
+    candidate = path.with_name(f"{path.stem}.before-upgrade-{revision}{path.suffix}")
+    n = 2
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}.before-upgrade-{revision}-{n}{path.suffix}")
+        n += 1
+    return candidate
+
+
+def compact(engine: Engine, min_fraction: float = 0.1) -> None:
+    """Give free pages (left by deleted records) back to the disk when they are many."""
+    with engine.begin() as conn:
+        free = conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0
+        total = conn.exec_driver_sql("PRAGMA page_count").scalar() or 1
+        if free and free >= min_fraction * total:
+            conn.exec_driver_sql("PRAGMA incremental_vacuum").all()

@@ -79,28 +79,28 @@ def translate(exc: BaseException, path: Path, action: str) -> ProjectFileError:
         name = "SQLITE_READONLY"
     if name.startswith("SQLITE_FULL") or "disk is full" in text or code == errno.ENOSPC:
         return DiskFullError(
-            f"The disk holding {path} is full: {action} was not saved, and everything saved "
-            "before is intact. Free some space and try again, or use Save As to keep the "
-            "project somewhere else."
+            f"The disk holding {path} is full, so {action} failed; everything saved before "
+            "is intact. Free some space and try again, or use Save As to keep the project "
+            "somewhere else."
         )
     if name.startswith("SQLITE_READONLY") or "readonly database" in text:
         return ReadOnlyProjectError(
-            f"{path} cannot be written (a read-only file, folder or disk): {action} was not "
-            "saved. Use Save As to keep the project in a folder you can write to."
+            f"{path} cannot be written (a read-only file, folder or disk), so {action} "
+            "failed. Use Save As to keep the project in a folder you can write to."
         )
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text:
         return CorruptProjectError(
-            f"{path} is damaged ({cause}) while {action}. Open a backup copy if you have one "
-            "(files named '*.before-upgrade-*.wbproj' sit next to upgraded projects)."
+            f"{path} is damaged ({cause}); found while {action}. Open a backup copy if you "
+            "have one (files named '*.before-upgrade-*.wbproj' sit next to upgraded projects)."
         )
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
         return ProjectFileError(
-            f"{path} is busy: another program is writing to it, so {action} did not happen. "
+            f"{path} is busy: another program is writing to it, so {action} failed. "
             "Try again in a moment, or close the other program."
         )
     if name.startswith(("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_PERM")):
         return ProjectFileError(
-            f"{path} could not be read or written ({cause}) while {action}. Check that the "
+            f"{path} could not be read or written ({cause}), so {action} failed. Check that the "
             "disk is attached and the file is yours, or use Save As to keep a copy elsewhere."
         )
-    return ProjectFileError(f"Error while {action} in {path}: {cause}")
+    return ProjectFileError(f"{action[:1].upper()}{action[1:]} failed in {path}: {cause}")

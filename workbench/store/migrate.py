@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from workbench.store.errors import CorruptProjectError
+from workbench import __version__
+from workbench.store.errors import CorruptProjectError, NotAProjectError, ProjectTooNewError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 REVISIONS: tuple[str, ...] = ("0001",)  # oldest first; each has a frozen test fixture
@@ -65,19 +67,73 @@ def stored_revision(conn: Connection) -> str | None:
     return str(rows[0][0])
 
 
-def upgrade(engine: Engine, target: str = "head") -> None:
+def check_file(engine: Engine, path: Path) -> str:
+    """The file's schema revision, after checking that it is a project this version can read.
+
+    Raises
+    ------
+    NotAProjectError
+        Another program's SQLite database.
+    CorruptProjectError
+        A project file without a (single) revision stamp.
+    ProjectTooNewError
+        A revision this version does not know: a newer version wrote the file.
+    """
+    from workbench.store.db import APPLICATION_ID, application_id
+
+    with engine.connect() as conn:
+        app_id = application_id(conn)
+        tables = [
+            r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")
+        ]
+        revision = stored_revision(conn)
+        written_by = None
+        if "info" in tables:
+            written_by = conn.exec_driver_sql(
+                "SELECT value FROM info WHERE key='app_version'"
+            ).scalar()
+    if app_id != APPLICATION_ID:
+        listed = ", ".join(sorted(tables)[:8]) or "no tables"
+        raise NotAProjectError(
+            f"{path} is an SQLite database, but not a Concept Workbench project (it has "
+            f"{listed}). Choose a .wbproj file saved by Concept Workbench."
+        )
+    if revision is None:
+        raise CorruptProjectError(
+            f"{path} has no schema revision: it was not finished when it was created, or another "
+            "program changed it. Open a backup copy if you have one."
+        )
+    if revision not in REVISIONS:
+        by = f"Concept Workbench {written_by}" if written_by else "a newer Concept Workbench"
+        raise ProjectTooNewError(
+            f"{path.name} was saved by {by} with project schema {revision!r}; this version "
+            f"({__version__}) reads schemas up to {HEAD!r}. Update Concept Workbench to "
+            "open it. The file has not been changed."
+        )
+    return revision
+
+
+def upgrade(engine: Engine, target: str = "head", *, created: bool = False) -> None:
     """Run the migrations up to ``target`` in one transaction (all or nothing).
 
     ``engine`` must have foreign keys off: batch migrations rebuild tables others refer to.
-    The foreign keys are checked before the transaction commits.
+    The foreign keys are checked, and the app version that wrote the schema (and for a new file,
+    when it was ``created``) is recorded, before the transaction commits.
     """
     from alembic import command
 
+    stamp = {"app_version": __version__}
+    if created:
+        stamp["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), target)
         broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
         if broken:
             raise CorruptProjectError(f"the upgrade left broken references: {broken[:5]}")
+        for key, value in stamp.items():
+            conn.exec_driver_sql(
+                "INSERT OR REPLACE INTO info (key, value) VALUES (?, ?)", (key, value)
+            )
 
 
 def new_revision(message: str) -> Path:  # pragma: no cover - a developer's tool

@@ -29,23 +29,16 @@ from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.orm import Session
 
-from workbench import __version__
 from workbench.errors import ProjectFileError
 from workbench.store import db, lock, migrate
-from workbench.store._base import now
 from workbench.store._concepts import ConceptStore
 from workbench.store._records import RecordStore
 from workbench.store.errors import (
-    CorruptProjectError,
     DiskFullError,
-    NotAProjectError,
-    ProjectTooNewError,
     ReadOnlyProjectError,
     translate,
 )
-from workbench.store.schema import Info
 
 SUFFIX = ".wbproj"
 
@@ -61,62 +54,6 @@ def _writable_location(path: Path) -> bool:
     return file_ok and os.access(path.parent, os.W_OK)
 
 
-def _remove(path: Path) -> None:
-    for p in (path, db.journal_path(path)):
-        with contextlib.suppress(FileNotFoundError):
-            p.unlink()
-
-
-def _backup_name(path: Path, revision: str) -> Path:
-    candidate = path.with_name(f"{path.stem}.before-upgrade-{revision}{SUFFIX}")
-    n = 2
-    while candidate.exists():
-        candidate = path.with_name(f"{path.stem}.before-upgrade-{revision}-{n}{SUFFIX}")
-        n += 1
-    return candidate
-
-
-def _inspect(engine: Engine, path: Path) -> str:
-    """The file's schema revision, after checking that it is a project this version can read."""
-    with engine.connect() as conn:
-        app_id = db.application_id(conn)
-        tables = [
-            r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")
-        ]
-        revision = migrate.stored_revision(conn)
-        written_by = None
-        if "info" in tables:
-            written_by = conn.exec_driver_sql(
-                "SELECT value FROM info WHERE key='app_version'"
-            ).scalar()
-    if app_id != db.APPLICATION_ID:
-        listed = ", ".join(sorted(tables)[:8]) or "no tables"
-        raise NotAProjectError(
-            f"{path} is an SQLite database, but not a Concept Workbench project (it has "
-            f"{listed}). Choose a .wbproj file saved by Concept Workbench."
-        )
-    if revision is None:
-        raise CorruptProjectError(
-            f"{path} has no schema revision: it was not finished when it was created, or another "
-            "program changed it. Open a backup copy if you have one."
-        )
-    if revision not in migrate.REVISIONS:
-        by = f"Concept Workbench {written_by}" if written_by else "a newer Concept Workbench"
-        raise ProjectTooNewError(
-            f"{path.name} was saved by {by} with project schema {revision!r}; this version "
-            f"({__version__}) reads schemas up to {migrate.HEAD!r}. Update Concept Workbench to "
-            "open it. The file has not been changed."
-        )
-    return revision
-
-
-def _stamp_version(engine: Engine, created: bool) -> None:
-    with Session(engine) as session, session.begin():
-        session.merge(Info(key="app_version", value=__version__))
-        if created:
-            session.merge(Info(key="created", value=now()))
-
-
 def _shutdown(engine: Engine, token: str | None, heartbeat: lock.Heartbeat | None) -> None:
     """Stop the heartbeat, give space back, release the lock, close the connections.
 
@@ -126,19 +63,10 @@ def _shutdown(engine: Engine, token: str | None, heartbeat: lock.Heartbeat | Non
         heartbeat.stop()
     if token is not None:
         with contextlib.suppress(Exception):  # at exit a failure must not mask the real error
-            _compact(engine)
+            db.compact(engine)
         with contextlib.suppress(Exception):
             lock.release(engine, token)
     engine.dispose()
-
-
-def _compact(engine: Engine, min_fraction: float = 0.1) -> None:
-    """Give free pages (left by deleted records) back to the disk when they are many."""
-    with engine.begin() as conn:
-        free = conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0
-        total = conn.exec_driver_sql("PRAGMA page_count").scalar() or 1
-        if free and free >= min_fraction * total:
-            conn.exec_driver_sql("PRAGMA incremental_vacuum").all()
 
 
 class Project(ConceptStore, RecordStore):
@@ -235,8 +163,7 @@ class Project(ConceptStore, RecordStore):
             db.new_file(tmp)
             engine = db.make_engine(tmp, read_only=False, foreign_keys=False)
             try:
-                migrate.upgrade(engine)
-                _stamp_version(engine, created=True)
+                migrate.upgrade(engine, created=True)
             finally:
                 engine.dispose()
             if path.exists():
@@ -245,7 +172,7 @@ class Project(ConceptStore, RecordStore):
         except (sa_exc.DBAPIError, sqlite3.Error, OSError) as exc:
             raise translate(exc, path, "creating the project") from exc
         finally:
-            _remove(tmp)
+            db.remove(tmp)
         return cls._open(path, read_only=False)
 
     @classmethod
@@ -257,7 +184,7 @@ class Project(ConceptStore, RecordStore):
         token: str | None = None
         try:
             try:
-                revision = _inspect(engine, path)
+                revision = migrate.check_file(engine, path)
             except (sa_exc.DBAPIError, sqlite3.Error) as exc:
                 raise translate(exc, path, "opening it") from exc
             if reason is None:
@@ -315,18 +242,17 @@ class Project(ConceptStore, RecordStore):
     @staticmethod
     def _upgrade(engine: Engine, path: Path, revision: str) -> Path:
         """Back ``path`` up next to itself, then upgrade it to HEAD in one transaction."""
-        backup = _backup_name(path, revision)
+        backup = db.backup_name(path, revision)
         try:
             with engine.connect() as conn:
                 db.backup(conn.connection.dbapi_connection, backup)  # type: ignore[arg-type]
         except (sa_exc.DBAPIError, sqlite3.Error, OSError) as exc:
-            _remove(backup)
+            db.remove(backup)
             err = translate(exc, backup, f"backing up {path.name} before upgrading it")
             raise type(err)(f"{err} The project was not upgraded and is unchanged.") from exc
         migration = db.make_engine(path, read_only=False, foreign_keys=False)
         try:
             migrate.upgrade(migration)
-            _stamp_version(migration, created=False)
         except Exception as exc:
             raise ProjectFileError(
                 f"Upgrading {path.name} from schema {revision!r} to {migrate.HEAD!r} failed ({exc}); "
@@ -372,7 +298,7 @@ class Project(ConceptStore, RecordStore):
         """Give the space of deleted records back to the disk (also done on close)."""
         if self._token is not None:
             with self._guard, self._translated("compacting"):
-                _compact(self._engine, min_fraction=0.0)
+                db.compact(self._engine, min_fraction=0.0)
 
     def copy_to(self, target: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write a consistent copy of the project to ``target``; this project stays open here.
@@ -402,7 +328,7 @@ class Project(ConceptStore, RecordStore):
         except (sa_exc.DBAPIError, sqlite3.Error, OSError) as exc:
             raise translate(exc, target, f"saving a copy of {self.path.name}") from exc
         finally:
-            _remove(tmp)
+            db.remove(tmp)
         return target
 
     def save_as(self, target: str | os.PathLike[str], *, overwrite: bool = False) -> Project:

@@ -1,0 +1,99 @@
+"""Diffusion engine overheads, as ratios measured in one run (CPU, a small random SD1.x model).
+
+python3 bootstrap.py bench diffusion      # or: .venv/bin/python benchmarks/bench_diffusion.py
+
+- ``arithmetic_overhead``: ``generate_image`` with ``castle + 0.6*winter - 0.4*summer`` (library
+  concepts, an x0 preview after every step, the job's thread and hooks) over a plain
+  ``pipe(prompt=...)`` call with the same steps, size and seed. Target <= 1.02x.
+- ``sweep_batched_speedup``: an 8-value coefficient sweep, batched into one pipeline call vs.
+  one call per image (> 1 means batching pays).
+- ``noise_level_cost``: 3-term noise-prediction composition over a plain call (the denoiser
+  runs on 4 conditionings instead of 2, so about 2x is expected).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from _common import compare  # noqa: E402
+
+
+def line(name: str, ratio: float, detail: str) -> None:
+    print(f"diffusion.{name}: {ratio:.2f}x ({detail})", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--size", type=int, default=128, help="pixels (latents are size/2)")
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args(argv or [])
+
+    import torch
+
+    from workbench.diffusion.embeddings import encode_concept
+    from workbench.diffusion.generate import ImageSpec, generate_batch, generate_image
+    from workbench.diffusion.loading import wrap_pipeline
+    from workbench.diffusion.sweep import SweepAxis, SweepSpec, run_sweep
+    from workbench.diffusion.tiny import tiny_sd_pipeline
+    from workbench.jobs import run
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    # wider than the test model so that the denoiser, not Python, dominates as in real models
+    dm = wrap_pipeline(tiny_sd_pipeline(seed=0, width=32, text_dim=32), name="bench-sd")
+    steps, size = args.steps, args.size
+    concepts = {p: encode_concept(dm, p) for p in ("castle", "winter", "summer")}
+    terms = [(1.0, concepts["castle"]), (0.6, concepts["winter"]), (-0.4, concepts["summer"])]
+    spec = ImageSpec(terms=terms, steps=steps, width=size, height=size, guidance=7.5, seed=0)
+
+    def plain() -> None:
+        dm.pipe(
+            prompt="castle",
+            num_inference_steps=steps,
+            guidance_scale=7.5,
+            height=size,
+            width=size,
+            generator=torch.Generator("cpu").manual_seed(0),
+            output_type="np",
+        )
+
+    def arithmetic() -> None:
+        run(generate_image(dm, spec))
+
+    t_plain, t_arith = compare(plain, arithmetic, repeat=args.repeat)
+    line(
+        "arithmetic_overhead",
+        t_arith / t_plain,
+        f"target <= 1.02x; {t_arith * 1e3:.0f} ms vs {t_plain * 1e3:.0f} ms, "
+        f"{steps} steps, {size}px, previews every step",
+    )
+
+    values = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0)
+    sweep = SweepSpec(spec, x=SweepAxis("coefficient", values, term=1))
+    t_single, t_batched = compare(
+        lambda: run(run_sweep(dm, sweep, batched=False)),
+        lambda: run(run_sweep(dm, sweep, batched=True, max_batch=len(values))),
+        repeat=max(3, args.repeat // 2),
+        warmup=1,
+    )
+    line(
+        "sweep_batched_speedup",
+        t_single / t_batched,
+        f"{len(values)} images: {len(values)} calls {t_single:.2f} s vs one batched call "
+        f"{t_batched:.2f} s",
+    )
+
+    noise = spec.replace(terms=tuple((w, p) for p, w in zip(concepts, (1.0, 0.6, -0.4), strict=True)),
+                         level="noise")  # fmt: skip
+    t_plain2, t_noise = compare(plain, lambda: run(generate_batch(dm, [noise])), repeat=args.repeat)
+    line("noise_level_cost", t_noise / t_plain2, "3 terms: 4 conditionings per step vs 2; ~2x expected")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

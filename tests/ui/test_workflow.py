@@ -1,0 +1,194 @@
+"""The whole workflow through real widgets on a tiny model: load, extract, combine on the
+canvas, preview, sweep, save, close, reopen, export."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+from ui_helpers import TINY_PAIRS, make_window, wait_idle
+
+
+def _extract(qtbot, w, ps, method, name):
+    n = w.ctx.state.model().hm.n_layers
+    with qtbot.waitSignal(w.ctx.state.events.concepts, timeout=30000):
+        w.library_dock.extract(ps, method, [f"blocks.{L}.hook_resid_post" for L in range(n)], name=name)
+    wait_idle(qtbot, w.ctx)
+    assert w.ctx.state.concept_info(name), w.ctx.errors.history
+
+
+def test_full_workflow(qtbot, loaded_window, tmp_path):
+    w = loaded_window
+    ctx = w.ctx
+    # prompts: typed pairs and an imported CSV (through the drop handler)
+    w.prompts_dock.create_set("tiny-sentiment", "contrastive", TINY_PAIRS)
+    csv_path = tmp_path / "weather.csv"
+    csv_path.write_text("positive,negative\nthe weather is hot,the weather is cold\nit is hot today,it is cold today\n")
+    w.open_dropped(str(csv_path))
+    assert ctx.state.current_prompt_set == "weather" and w.prompts_dock.table.rowCount() == 2
+    # inline edit of a cell is saved to the project
+    w.prompts_dock.table.item(0, 0).setText("the weather is very hot")
+    w.prompts_dock.save_current()
+    assert ctx.state.project.prompt_set("weather")["items"][0]["positive"] == "the weather is very hot"
+
+    _extract(qtbot, w, "tiny-sentiment", "diff_of_means", "happy")
+    _extract(qtbot, w, "weather", "diff_of_means", "hot")
+    lib = w.library_dock
+    assert lib.proxy.rowCount() == 2
+
+    # search filters the list
+    lib.search.setText("hap")
+    assert lib.proxy.rowCount() == 1
+    lib.search.setText("")
+    # rename, undo, redo
+    ctx.state.selected_concepts = ("hot",)
+    lib.rename_selected("warm")
+    assert ctx.state.concept_info("warm") and not ctx.state.concept_info("hot")
+    ctx.undo.undo()
+    assert ctx.state.concept_info("hot")
+    ctx.undo.redo()
+    assert ctx.state.concept_info("warm")
+    # diagnostics of the selection: recipe and norm plot
+    ctx.state.selected_concepts = ("happy",)
+    assert "diff_of_means" in lib.details.recipe.toPlainText()
+    assert lib.details.norm_plot.spec["x"] == [0, 1, 2]
+    wait_idle(qtbot, ctx)  # logit lens
+    assert "Promotes" in lib.details.lens_text.text()
+
+    # compare: cosine matrix heatmap
+    ctx.state.selected_concepts = ("happy", "warm")
+    lib.compare_selected()
+    spec = lib._compare.spec
+    assert spec["rows"] == ["happy", "warm"] and spec["values"][0][0] == pytest.approx(1.0, abs=1e-4)
+    lib._compare.close()
+
+    # canvas: two terms, a negative coefficient, project out, live diagnostics, save
+    canvas = w.view("canvas")
+    canvas.terms.concepts_dropped.emit(["happy", "warm"])
+    assert len(canvas.terms.cards) == 2
+    canvas.terms.cards[1].coef.setValue(-0.5)
+    assert canvas.expression.text() == "happy - 0.5*warm"
+    with qtbot.waitSignal(ctx.executor.job_finished, timeout=10000):
+        canvas.recompute()
+    wait_idle(qtbot, ctx)
+    assert canvas.result is not None and set(canvas.result.cosines) == {"happy", "warm"}
+    assert canvas.result.lens is not None and canvas.plot.spec["x"] == [0, 1, 2]
+    canvas.add_term("warm")
+    canvas.terms.cards[2].project_out.setChecked(True)
+    assert canvas.expression.text() == "project_out(happy - 0.5*warm, warm)"
+    wait_idle(qtbot, ctx)
+    combo = canvas.save_result("happy not warm")
+    assert combo is not None and ctx.state.concept_info("happy not warm")
+    warm = ctx.concepts.get("warm").vectors["blocks.2.hook_resid_post"]
+    assert float(torch.dot(combo.vectors["blocks.2.hook_resid_post"], warm)) == pytest.approx(0.0, abs=1e-4)
+    assert combo.recipe["expression"] == "project_out(happy - 0.5*warm, warm)"
+
+    # preview with the canvas result
+    canvas.send_to_preview()
+    preview = w.view("preview")
+    assert preview.vector.currentText().startswith("⟨canvas")
+    preview.sampling.max_tokens.setValue(4)
+    preview.generate()
+    wait_idle(qtbot, ctx)
+    assert preview.last is not None, ctx.errors.history
+
+    # sweep: 2 layers × 3 coefficients
+    sweep = w.view("sweep")
+    sweep.concept.setCurrentText("happy")
+    sweep.layers.setText("0, 2")
+    sweep.coefs.setText("-4, 0, 4")
+    sweep.tokens.setValue(3)
+    sweep.targets.setText("good, bad")
+    sweep.run()
+    wait_idle(qtbot, ctx)
+    r = sweep.result
+    assert r is not None, ctx.errors.history
+    assert r.layers == [0, 2] and r.coefficients == [-4.0, 0.0, 4.0]
+    assert sweep.grid.item(1, 2).text() == r.texts[1][2].strip()
+    assert r.metrics["kl"][0][1] == pytest.approx(0.0, abs=1e-5)  # coefficient 0 changes nothing
+    assert r.texts[0][1] == r.baseline
+    assert sweep.heatmap.spec["rows"] == [0, 2]
+    assert ctx.state.project.runs("sweep")[0]["name"] == "happy sweep"
+    assert len(ctx.state.project.generations("text", images=False)) == 1 + 6
+
+    # exports: every vector format, figures, CSV
+    from workbench.io.vector_files import FORMATS
+
+    ctx.state.selected_concepts = ("happy",)
+    written = []
+    for name, f in FORMATS.items():
+        if f.can_export:
+            out = lib.export_selected(str(tmp_path / f"happy{f.default_extension}"), name, site="blocks.1.hook_resid_post")
+            assert out is not None and out.exists(), (name, ctx.errors.history[-1:])
+            written.append(name)
+    assert {"safetensors", "gguf", "npy", "neuronpedia"} <= set(written)
+    from ui import figures
+
+    for fmt in ("png", "svg", "pdf"):
+        p = figures.export(sweep.heatmap.spec, tmp_path / f"sweep.{fmt}")
+        assert p.stat().st_size > 1000
+    assert b"<svg" in (tmp_path / "sweep.svg").read_bytes()
+    figures.export(lib.details.norm_plot.spec, tmp_path / "norms.pdf")
+    w.view("generations").export_csv(str(tmp_path / "gens.csv"))
+    rows = list(csv.DictReader(open(tmp_path / "gens.csv", encoding="utf-8")))
+    assert len(rows) == 7 and rows[-1]["concept"] == "happy" and "sampling" in rows[-1]["provenance"]
+    sweep.export_csv(str(tmp_path / "grid.csv"))
+    assert len(list(csv.reader(open(tmp_path / "grid.csv")))) == 7
+
+    # save as, close, reopen
+    target = tmp_path / "study.wbproj"
+    scratch = ctx.state.project.path
+    assert ctx.project.has_unsaved_work()
+    assert ctx.project.save_as(target)
+    assert not scratch.exists() and not ctx.state.project_is_scratch
+    assert "study.wbproj" in w.windowTitle()
+    canvas_terms = [t.concept for t in canvas.model.terms]
+    w.close()
+    assert not w.isVisible()
+
+    w2 = make_window(qtbot, project=target)
+    try:
+        names = w2.ctx.state.concept_names()
+        assert {"happy", "warm", "happy not warm"} <= set(names)
+        assert [t.concept for t in w2.view("canvas").model.terms] == canvas_terms
+        assert w2.view("generations").table.rowCount() == 7
+        assert {"tiny-sentiment", "weather"} <= {p["name"] for p in w2.ctx.state.prompt_sets if not p["builtin"]}
+        happy = w2.ctx.concepts.get("happy")
+        from workbench.io.vector_files import import_concept
+
+        back = import_concept(tmp_path / "happy.safetensors")
+        assert back.id == happy.id and torch.equal(back.vectors["blocks.1.hook_resid_post"], happy.vectors["blocks.1.hook_resid_post"])
+        from workbench.store.recent import recent_projects
+
+        assert target in recent_projects()
+    finally:
+        w2.close()
+
+
+def test_delete_is_undoable(qtbot, loaded_window):
+    w = loaded_window
+    w.prompts_dock.create_set("tiny-sentiment", "contrastive", TINY_PAIRS)
+    _extract(qtbot, w, "tiny-sentiment", "mean", "avg")
+    before = w.ctx.concepts.get("avg")
+    w.ctx.state.selected_concepts = ("avg",)
+    w.library_dock.delete_selected()
+    assert w.ctx.state.concept_names() == []
+    assert not w.library_dock.empty.isHidden()
+    w.ctx.undo.undo()
+    after = w.ctx.state.project.load_concept("avg")
+    assert after.id == before.id and torch.equal(after.vectors["blocks.0.hook_resid_post"], before.vectors["blocks.0.hook_resid_post"])
+
+
+def test_closing_scratch_with_work_asks(qtbot, loaded_window):
+    from PySide6.QtWidgets import QMessageBox
+
+    w = loaded_window
+    w.prompts_dock.create_set("typed", "plain", [["hello there"]])
+    w.ctx.project.answer = QMessageBox.StandardButton.Cancel
+    w.close()
+    assert w.isVisible()  # cancelled: nothing lost
+    w.ctx.project.answer = QMessageBox.StandardButton.Discard
+    path = w.ctx.state.project.path
+    w.close()
+    assert not w.isVisible() and not path.exists()

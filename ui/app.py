@@ -1,0 +1,93 @@
+"""Starting the app: QApplication, theme, error handling, the window first, then the rest.
+
+``python -m ui [--model PATH|embedded] [--project FILE] [--no-autoload]``
+
+The window is shown before torch (or SQLAlchemy, superqt, pyqtgraph) is imported; everything
+heavy happens after the first paint, in :meth:`MainWindow.finish_startup`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+_T0 = time.perf_counter()
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m ui", description="Concept Workbench desktop app")
+    p.add_argument("--model", default="embedded", help="model folder, .gguf file, or 'embedded' (default)")
+    p.add_argument("--project", default=None, help="project file (.wbproj) to open (created if missing)")
+    p.add_argument("--no-autoload", action="store_true", help="do not load a model at startup")
+    p.add_argument("--theme", choices=("system", "light", "dark"), default=None)
+    return p.parse_args(argv)
+
+
+def create_window(theme_choice: str | None = None, interactive: bool = True):  # noqa: ANN201
+    """Build the context and the main window (QApplication must exist). Returns the window."""
+    from PySide6.QtGui import QUndoStack
+    from PySide6.QtWidgets import QApplication
+
+    from ui.context import AppContext
+    from ui.errors import ErrorHandler
+    from ui.main_window import MainWindow, settings
+    from ui.project_controller import ProjectController
+    from ui.state import AppState
+    from ui.theme import ThemeManager
+    from ui.workers import ModelExecutor
+
+    app = QApplication.instance()
+    choice = theme_choice or settings().value("ui/theme", "system")
+    theme = getattr(app, "_workbench_theme", None)
+    if theme is None:
+        theme = ThemeManager(app, choice)
+        app._workbench_theme = theme
+    elif theme.choice != choice:
+        theme.set_choice(choice)
+    errors = ErrorHandler(interactive=interactive)
+    state = AppState()
+    ctx = AppContext(state, ModelExecutor(errors.handle), errors, QUndoStack())
+    ctx.project = ProjectController(state, errors)
+    window = MainWindow(ctx, theme)
+    errors.parent_widget = window
+    ctx.project.parent_widget = window
+    theme.changed.connect(lambda *_: [v.refresh_theme() for v in ctx.views.values() if hasattr(v, "refresh_theme")])
+    theme.changed.connect(lambda *_: settings().setValue("ui/theme", theme.choice))
+    return window
+
+
+def run(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv if argv is None else argv)
+    args = parse_args(argv[1:])
+    logging.basicConfig(level=os.environ.get("WORKBENCH_LOG", "WARNING"))
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from ui.errors import install_excepthook
+
+    app = QApplication.instance() or QApplication(argv[:1])
+    app.setApplicationName("Concept Workbench")
+    app.setOrganizationName("concept-workbench")
+    app.setDesktopFileName("concept-workbench")
+    window = create_window(args.theme)
+    install_excepthook(window.ctx.errors)
+    window.show()
+    model = None if args.no_autoload else args.model
+
+    def shown() -> None:
+        if os.environ.get("WORKBENCH_STARTUP_REPORT"):
+            print(
+                f"WORKBENCH_WINDOW_SHOWN {time.perf_counter() - _T0:.3f} torch={'torch' in sys.modules}",
+                flush=True,
+            )
+        if os.environ.get("WORKBENCH_EXIT_AFTER_SHOW"):
+            window.ctx.project.ask = False
+            QTimer.singleShot(0, window.close)
+            return
+        QTimer.singleShot(0, lambda: window.finish_startup(model=model, project=args.project))
+
+    QTimer.singleShot(0, shown)
+    return app.exec()

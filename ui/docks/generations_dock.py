@@ -1,0 +1,119 @@
+"""Generations dock: every baseline/steered generation in the project, with provenance;
+export as CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.context import AppContext
+from ui.widgets import hint
+
+COLUMNS = ("id", "created", "concept", "site", "coefficient", "seed", "prompt", "baseline", "steered")
+
+
+def rows(generations: list[dict]) -> list[dict[str, Any]]:
+    out = []
+    for g in generations:
+        prov = g.get("provenance") or {}
+        out.append(
+            {
+                "id": g["id"],
+                "created": g.get("created", ""),
+                "concept": (prov.get("concept") or {}).get("name", ""),
+                "site": ", ".join(prov.get("sites", [])),
+                "coefficient": prov.get("coefficient", ""),
+                "seed": prov.get("seed", ""),
+                "prompt": g.get("prompt", ""),
+                "baseline": g.get("baseline") or "",
+                "steered": g.get("steered") or "",
+                "model": (prov.get("model") or {}).get("name", ""),
+                "provenance": json.dumps(prov, default=str),
+            }
+        )
+    return out
+
+
+def write_csv(generations: list[dict], path: str | Path) -> Path:
+    path = Path(path)
+    data = rows(generations)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=[*COLUMNS, "model", "provenance"])
+        w.writeheader()
+        w.writerows(data)
+    return path
+
+
+class GenerationsDock(QDockWidget):
+    def __init__(self, ctx: AppContext):
+        super().__init__("Generations")
+        self.ctx = ctx
+        body = QWidget()
+        lay = QVBoxLayout(body)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels([c.capitalize() for c in COLUMNS])
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
+        hh = self.table.horizontalHeader()
+        for i, c in enumerate(COLUMNS):
+            hh.setSectionResizeMode(i, QHeaderView.ResizeMode.Stretch if c in ("prompt", "baseline", "steered") else QHeaderView.ResizeMode.ResizeToContents)
+        lay.addWidget(self.table, 1)
+        row = QHBoxLayout()
+        self.info = hint("Every preview and sweep generation is kept here with what made it.")
+        row.addWidget(self.info, 1)
+        export = QPushButton("Export CSV…")
+        export.setToolTip("All generations with their provenance (model, concept, site, coefficient, seed, sampling)")
+        export.clicked.connect(lambda: self.export_csv())
+        row.addWidget(export)
+        lay.addLayout(row)
+        self.setWidget(body)
+        ctx.state.events.project.connect(lambda *_: self.refresh())
+
+    def generations(self) -> list[dict]:
+        p = self.ctx.state.project
+        if p is None:
+            return []
+        try:
+            return p.generations("text", images=False)
+        except Exception as e:
+            self.ctx.errors.handle(e, "listing generations")
+            return []
+
+    def refresh(self) -> None:
+        data = rows(self.generations())
+        self.table.setRowCount(len(data))
+        for r, row in enumerate(reversed(data)):  # newest first
+            for c, key in enumerate(COLUMNS):
+                text = str(row[key]).replace("\n", " ⏎ ")
+                item = QTableWidgetItem(text)
+                item.setToolTip(str(row[key])[:2000])
+                self.table.setItem(r, c, item)
+
+    def export_csv(self, path: str | None = None) -> Path | None:
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export generations", "generations.csv", "CSV (*.csv)")
+            if not path:
+                return None
+        try:
+            return write_csv(self.generations(), path)
+        except OSError as e:
+            self.ctx.errors.handle(e, "exporting generations")
+            return None

@@ -1,0 +1,267 @@
+"""Concept library dock: search, extract, rename/delete (undoable), compare, import/export;
+drag concepts onto the canvas. The selected concept's recipe and diagnostics show below."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QMimeData, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLineEdit,
+    QListView,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.commands import AddConceptCommand, DeleteConceptsCommand, RenameConceptCommand
+from ui.context import AppContext
+from ui.dialogs.extract_dialog import method_tip
+from ui.docks.concept_details import ConceptDetailsWidget
+from ui.widgets import hint, primary
+
+MIME = "application/x-workbench-concepts"
+
+
+class _ConceptModel(QStandardItemModel):
+    def mimeTypes(self) -> list[str]:
+        return [MIME, "text/plain"]
+
+    def mimeData(self, indexes: Any) -> QMimeData:
+        names = [self.itemFromIndex(i).data(Qt.ItemDataRole.UserRole) for i in indexes if i.isValid()]
+        md = QMimeData()
+        md.setData(MIME, "\n".join(names).encode())
+        md.setText(", ".join(names))
+        return md
+
+
+class LibraryDock(QDockWidget):
+    def __init__(self, ctx: AppContext):
+        super().__init__("Concept library")
+        self.ctx = ctx
+        body = QWidget()
+        lay = QVBoxLayout(body)
+        row = QHBoxLayout()
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search concepts (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        row.addWidget(self.search, 1)
+        self.extract_button = primary("Extract…", "Make a concept from a prompt set (Ctrl+E)")
+        self.extract_button.clicked.connect(lambda: self.extract_dialog())
+        row.addWidget(self.extract_button)
+        lay.addLayout(row)
+        self.model = _ConceptModel()
+        self.proxy = QSortFilterProxyModel()
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy.setFilterRole(Qt.ItemDataRole.ToolTipRole)
+        self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        self.view = QListView()
+        self.view.setModel(self.proxy)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.setDragEnabled(True)
+        self.view.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setAlternatingRowColors(True)
+        self.view.setToolTip("Drag concepts onto the vector canvas. F2 renames, Del deletes (Ctrl+Z undoes).")
+        self.view.selectionModel().selectionChanged.connect(self._on_view_selection)
+        self.view.doubleClicked.connect(lambda *_: self.add_selected_to_canvas())
+        self.empty = hint("No concepts yet. Load a model, pick a prompt set in the Prompts dock, then press Extract….")
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        top = QWidget()
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addWidget(self.empty)
+        tl.addWidget(self.view, 1)
+        buttons = QHBoxLayout()
+        for text, tip, slot in (
+            ("Compare", "Cosine-similarity matrix of the selected concepts (Ctrl+K)", self.compare_selected),
+            ("→ Canvas", "Add the selected concepts to the vector canvas", self.add_selected_to_canvas),
+            ("Export…", "Write the selected concept as safetensors, GGUF control vector, .pt, .npy/.npz, Neuronpedia JSON or .svec", self.export_selected),
+            ("Import…", "Read a vector file as a concept", self.import_vector),
+        ):
+            b = QToolButton()
+            b.setText(text)
+            b.setToolTip(tip)
+            b.clicked.connect(lambda _=False, s=slot: s())
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        tl.addLayout(buttons)
+        splitter.addWidget(top)
+        self.details = ConceptDetailsWidget(ctx)
+        splitter.addWidget(self.details)
+        splitter.setSizes([300, 280])
+        lay.addWidget(splitter, 1)
+        self.setWidget(body)
+        ctx.state.events.concepts.connect(self._on_concepts_changed)
+        ctx.state.events.selected_concepts.connect(self._on_selected_concepts_changed)
+        self._on_concepts_changed(ctx.state.concepts)
+
+    # --------------------------------------------------------------- list
+    def _on_concepts_changed(self, infos: tuple) -> None:
+        self.model.clear()
+        for info in infos:
+            n = len(info["sites"])
+            item = QStandardItem(f"{info['name']}")
+            item.setData(info["name"], Qt.ItemDataRole.UserRole)
+            method = info.get("method") or "?"
+            item.setToolTip(f"{info['name']}\n{method} · {n} site{'s' * (n != 1)} · {info['model']}\n{method_tip(method)}")
+            item.setDragEnabled(True)
+            self.model.appendRow(item)
+        self.empty.setVisible(not infos)
+        self._on_selected_concepts_changed(self.ctx.state.selected_concepts)
+
+    def _on_view_selection(self, *_: Any) -> None:
+        names = tuple(self.proxy.data(i, Qt.ItemDataRole.UserRole) for i in self.view.selectionModel().selectedRows())
+        if names != self.ctx.state.selected_concepts:
+            self.ctx.state.selected_concepts = names
+
+    def _on_selected_concepts_changed(self, names: tuple) -> None:
+        sm = self.view.selectionModel()
+        sm.blockSignals(True)
+        sm.clearSelection()
+        for r in range(self.proxy.rowCount()):
+            idx = self.proxy.index(r, 0)
+            if self.proxy.data(idx, Qt.ItemDataRole.UserRole) in names:
+                sm.select(idx, sm.SelectionFlag.Select)
+                self.view.scrollTo(idx)
+        sm.blockSignals(False)
+        self.view.viewport().update()
+
+    def selected(self) -> list[str]:
+        return list(self.ctx.state.selected_concepts)
+
+    def focus_search(self) -> None:
+        self.setVisible(True)
+        self.search.setFocus()
+        self.search.selectAll()
+
+    # ------------------------------------------------------------ extract
+    def extract_dialog(self) -> None:
+        from ui.dialogs.extract_dialog import ExtractDialog
+
+        m = self.ctx.state.model()
+        if m is None:
+            self.ctx.errors.handle(RuntimeError("No model is loaded. Load one in the Models dock first (Ctrl+L)."), "extracting a concept")
+            return
+        names = [p["name"] for p in self.ctx.state.prompt_sets]
+        dlg = ExtractDialog(names, self.ctx.state.current_prompt_set, m.hm.n_layers, self)
+        if dlg.exec():
+            self.extract(**dlg.values())
+
+    def extract(self, prompt_set: str, method: str, sites: list[str], position: str = "last", words: list[str] = (), name: str = "") -> int:
+        """Run an extraction in the background; the concept lands in the library."""
+        from ui.model_jobs import extract_job
+
+        m = self.ctx.state.model()
+        p = self.ctx.state.prompt_set(prompt_set)
+        if m is None:
+            raise RuntimeError("No model is loaded.")
+        ps = p["set"] if p and method not in ("embedding", "unembedding") else None
+        return self.ctx.executor.submit(
+            "extract",
+            extract_job,
+            m.hm,
+            ps,
+            method,
+            sites,
+            position,
+            name,
+            list(words),
+            label=f"Extracting {method}",
+            on_result=self.add_concept,
+        )
+
+    def add_concept(self, concept: Any) -> None:
+        taken = set(self.ctx.state.concept_names())
+        base, n = concept.name, 2
+        while concept.name in taken:
+            concept = concept.renamed(f"{base} {n}")
+            n += 1
+        self.ctx.undo.push(AddConceptCommand(self.ctx, concept))
+        self.ctx.state.selected_concepts = (concept.name,)
+
+    # ------------------------------------------------------ rename/delete
+    def rename_selected(self, new: str | None = None) -> None:
+        names = self.selected()
+        if not names:
+            return
+        old = names[0]
+        if new is None:
+            new, ok = QInputDialog.getText(self, "Rename concept", "New name:", text=old)
+            if not ok:
+                return
+        new = new.strip()
+        if new and new != old:
+            self.ctx.undo.push(RenameConceptCommand(self.ctx, old, new))
+
+    def delete_selected(self) -> None:
+        names = self.selected()
+        if names:
+            self.ctx.undo.push(DeleteConceptsCommand(self.ctx, names))
+
+    # ----------------------------------------------------- compare/canvas
+    def compare_selected(self) -> None:
+        from ui.dialogs.compare_dialog import CompareDialog
+
+        names = self.selected() if len(self.selected()) >= 2 else self.ctx.state.concept_names()
+        if len(names) < 2:
+            self.ctx.errors.handle(RuntimeError("Select two or more concepts to compare (Ctrl+click)."), "comparing concepts")
+            return
+        dlg = CompareDialog(self.ctx, names, self)
+        dlg.setModal(False)
+        dlg.show()
+        self._compare = dlg
+
+    def add_selected_to_canvas(self) -> None:
+        canvas = self.ctx.views.get("canvas")
+        if canvas is not None:
+            for n in self.selected():
+                canvas.add_term(n)
+            self.ctx.window.show_panel("canvas")
+
+    # ------------------------------------------------------- import/export
+    def export_selected(self, path: str | None = None, fmt: str | None = None, site: str | None = None) -> Any:
+        from ui.dialogs.export_vector import export_concept_interactive
+
+        names = self.selected()
+        if not names:
+            self.ctx.errors.handle(RuntimeError("Select a concept to export."), "exporting")
+            return None
+        try:
+            concept = self.ctx.concepts.get(names[0])
+        except Exception as e:
+            self.ctx.errors.handle(e, "loading the concept")
+            return None
+        return export_concept_interactive(self, concept, path, fmt, site, self.ctx.errors)
+
+    def import_vector(self, path: str | None = None) -> bool:
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Import vector file", "", "Vector files (*.safetensors *.gguf *.pt *.pth *.npy *.npz *.json *.svec);;All files (*)")
+            if not path:
+                return False
+        from workbench.io.vector_files import import_concept
+
+        m = self.ctx.state.model()
+        try:
+            concept = import_concept(path)
+        except Exception as e:
+            if m is None or "site" not in str(e):
+                self.ctx.errors.handle(e, f"importing {path}")
+                return False
+            try:  # a bare vector: put it at the active model's middle resid_post
+                concept = import_concept(path, model=m.ref, site=f"blocks.{m.hm.n_layers // 2}.hook_resid_post")
+            except Exception as e2:
+                self.ctx.errors.handle(e2, f"importing {path}")
+                return False
+        self.add_concept(concept)
+        return True
+
+

@@ -1,0 +1,214 @@
+"""The main window: docks around a tab of panels, menus, shortcuts, drag and drop, layout memory.
+
+Only PySide6 and light ``ui`` modules are imported here, so the window shows before torch,
+SQLAlchemy, superqt or pyqtgraph are imported; :meth:`MainWindow.finish_startup` does the rest
+once the window is on screen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget, QWidget
+
+from ui import registry
+from ui.context import AppContext
+from ui.menus import build_menus
+from ui.status_bar import JobStatusBar
+
+LAYOUT_VERSION = 2
+ICON = Path(__file__).resolve().parents[1] / "resources" / "icons" / "app.svg"
+
+registry.register_dock("models", "Models", "ui.docks.models_dock:ModelsDock", Qt.DockWidgetArea.LeftDockWidgetArea, 10, lazy=False)
+registry.register_dock("prompts", "Prompts", "ui.docks.prompts_dock:PromptsDock", Qt.DockWidgetArea.LeftDockWidgetArea, 20, lazy=False)
+registry.register_dock("library", "Concept library", "ui.docks.library_dock:LibraryDock", Qt.DockWidgetArea.RightDockWidgetArea, 30, lazy=False)
+registry.register_dock("generations", "Generations", "ui.docks.generations_dock:GenerationsDock", Qt.DockWidgetArea.BottomDockWidgetArea, 40, lazy=False)
+registry.register_panel("canvas", "Vector canvas", "ui.panels.canvas_panel:CanvasPanel", 10, lazy=False, shortcut="Ctrl+1")
+registry.register_panel("preview", "Preview", "ui.panels.preview_panel:PreviewPanel", 20, lazy=False, shortcut="Ctrl+2")
+registry.register_panel("sweep", "Sweep", "ui.panels.sweep_panel:SweepPanel", 30, lazy=False, shortcut="Ctrl+3")
+
+
+def settings() -> QSettings:
+    """Per-user UI settings (window layout, theme) in an INI file beside the recent list."""
+    folder = os.environ.get("WORKBENCH_CONFIG_DIR")
+    if folder is None:
+        from PySide6.QtCore import QStandardPaths
+
+        folder = os.path.join(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericConfigLocation), "concept-workbench")
+    return QSettings(os.path.join(folder, "ui.ini"), QSettings.Format.IniFormat)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, ctx: AppContext, theme: Any = None):
+        super().__init__()
+        self.ctx = ctx
+        self.theme = theme
+        ctx.window = self
+        self.setWindowTitle("Concept Workbench")
+        if ICON.exists():
+            self.setWindowIcon(QIcon(str(ICON)))
+        self.resize(1440, 900)
+        self.setAcceptDrops(True)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks | QMainWindow.DockOption.AllowNestedDocks)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.setCentralWidget(self.tabs)
+        self.docks: dict[str, QDockWidget] = {}
+        self.panels: dict[str, QWidget] = {}
+        self._pending_views: list[tuple[str, registry.ViewSpec]] = []
+        for spec in registry.docks():
+            self._add_dock(spec) if not spec.lazy else self._pending_views.append(("dock", spec))
+        for spec in registry.panels():
+            self._add_panel(spec) if not spec.lazy else self._pending_views.append(("panel", spec))
+        self.status = JobStatusBar(ctx)
+        self.setStatusBar(self.status)
+        self.actions_ = build_menus(self)
+        self.setStatusTip("")
+        ctx.state.events.project.connect(self._on_project_changed)
+        self._default_state = self.saveState(LAYOUT_VERSION)
+        self._restore_layout()
+        self._on_project_changed(None)
+
+    # ------------------------------------------------------------- views
+    def _add_dock(self, spec: registry.ViewSpec) -> QDockWidget:
+        widget = spec.build(self.ctx)
+        dock = widget if isinstance(widget, QDockWidget) else QDockWidget(spec.title)
+        if dock is not widget:
+            dock.setWidget(widget)
+        dock.setObjectName(f"dock_{spec.key}")
+        dock.setWindowTitle(spec.title)
+        self.addDockWidget(spec.area or Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.docks[spec.key] = dock
+        self.ctx.views[spec.key] = widget
+        return dock
+
+    def _add_panel(self, spec: registry.ViewSpec) -> QWidget:
+        widget = spec.build(self.ctx)
+        widget.setObjectName(f"panel_{spec.key}")
+        self.tabs.addTab(widget, spec.title)
+        self.panels[spec.key] = widget
+        self.ctx.views[spec.key] = widget
+        if spec.shortcut:
+            act = QAction(spec.title, self)
+            act.setShortcut(QKeySequence(spec.shortcut))
+            act.triggered.connect(lambda _=False, w=widget: self.tabs.setCurrentWidget(w))
+            self.addAction(act)
+        return widget
+
+    def show_panel(self, key: str) -> None:
+        if key in self.panels:
+            self.tabs.setCurrentWidget(self.panels[key])
+
+    @property
+    def models_dock(self) -> Any:
+        return self.ctx.views["models"]
+
+    @property
+    def prompts_dock(self) -> Any:
+        return self.ctx.views["prompts"]
+
+    @property
+    def library_dock(self) -> Any:
+        return self.ctx.views["library"]
+
+    def view(self, key: str) -> Any:
+        return self.ctx.views.get(key)
+
+    # ----------------------------------------------------------- startup
+    def finish_startup(self, model: str | None = "embedded", project: str | None = None) -> None:
+        """Second half of startup, after the window is shown: build lazy views, open the
+        project (imports the store), list model sources, start loading the model."""
+        for kind, spec in self._pending_views:
+            try:
+                self._add_dock(spec) if kind == "dock" else self._add_panel(spec)
+            except Exception as e:  # a broken extension must not stop the app
+                self.ctx.errors.handle(e, f"building the {spec.title} view")
+        self._pending_views = []
+        self._restore_layout()
+        ok = self.ctx.project.open(project, confirm=False) if project else False
+        if not ok:
+            self.ctx.project.new(confirm=False)
+        self.prompts_dock.load_builtin_sets()
+        self.models_dock.refresh_sources()
+        if model:
+            self.models_dock.load(None if model == "embedded" else model)
+
+    # ------------------------------------------------------------ layout
+    def _restore_layout(self) -> None:
+        s = settings()
+        geo, st = s.value("window/geometry"), s.value("window/state")
+        if isinstance(geo, QByteArray):
+            self.restoreGeometry(geo)
+        if isinstance(st, QByteArray):
+            self.restoreState(st, LAYOUT_VERSION)
+
+    def save_layout(self) -> None:
+        s = settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        s.sync()
+        p = self.ctx.state.project
+        if p is not None and not p.read_only:
+            with contextlib.suppress(Exception):  # layout is a nicety; never fail closing over it
+                p.set_setting("window_state", bytes(self.saveState(LAYOUT_VERSION).toBase64()).decode())
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+        for dock in self.docks.values():
+            dock.setVisible(True)
+            dock.setFloating(False)
+
+    def _on_project_changed(self, project: Any) -> None:
+        name = "no project"
+        if project is not None:
+            name = "Untitled (scratch)" if self.ctx.state.project_is_scratch else Path(project.path).name
+            stored = None
+            with contextlib.suppress(Exception):
+                stored = project.get_setting("window_state")
+            if stored:
+                self.restoreState(QByteArray.fromBase64(stored.encode()), LAYOUT_VERSION)
+        ro = " [read-only]" if project is not None and project.read_only else ""
+        self.setWindowTitle(f"{name}{ro} — Concept Workbench")
+
+    # ------------------------------------------------------- drag & drop
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.open_dropped(url.toLocalFile())
+        event.acceptProposedAction()
+
+    def open_dropped(self, path: str) -> None:
+        """A dropped file: a project opens, a vector file is imported, anything else is read
+        as a prompt set (CSV, JSON, text)."""
+        p = Path(path)
+        suffix = p.suffix.lower()
+        if suffix == ".wbproj":
+            self.ctx.project.open(p)
+        elif suffix in (".safetensors", ".gguf", ".pt", ".pth", ".npy", ".npz", ".svec") or (p.is_dir() and (p / "cfg.json").exists()):
+            self.library_dock.import_vector(str(p))
+        else:
+            self.prompts_dock.import_file(str(p))
+
+    # ------------------------------------------------------------ closing
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.ctx.project.maybe_discard():
+            event.ignore()
+            return
+        self.save_layout()
+        for view in self.ctx.views.values():
+            if hasattr(view, "shutdown"):
+                view.shutdown()
+        self.ctx.executor.shutdown()
+        self.ctx.project.close()
+        self.ctx.state.models = ()  # let the models go
+        event.accept()
+        QTimer.singleShot(0, self.deleteLater) if self.testAttribute(Qt.WidgetAttribute.WA_DeleteOnClose) else None

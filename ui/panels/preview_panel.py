@@ -1,0 +1,256 @@
+"""Preview: a prompt, a vector, a site and a coefficient; baseline and steered continuations
+side by side, streamed token by token; every generation goes into the project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui import glossary
+from ui.context import AppContext
+from ui.panels.sampling import SamplingWidget
+from ui.widgets import CoefficientWidget, hint, primary, title
+
+CANVAS = "⟨canvas result⟩"
+
+
+def provenance(model: Any, concept: Any, sites: list[str], coefficient: float, settings: Any, extra: dict | None = None) -> dict:
+    """What it takes to make a generation again."""
+    from workbench import __version__
+
+    recipe = dict(concept.recipe or {})
+    recipe.pop("prompts", None)  # the concept id finds the full recipe; keep rows small
+    return {
+        "model": model.ref.to_dict(),
+        "concept": {"id": concept.id, "name": concept.name, "recipe": recipe},
+        "sites": sites,
+        "coefficient": coefficient,
+        "sampling": settings.to_dict(),
+        "seed": settings.seed,
+        "app_version": __version__,
+        **(extra or {}),
+    }
+
+
+class PreviewPanel(QWidget):
+    def __init__(self, ctx: AppContext):
+        super().__init__()
+        self.ctx = ctx
+        self.last: Any = None  # last Comparison
+        self.last_generation_id: int | None = None
+        self._rid: int | None = None
+        lay = QHBoxLayout(self)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(title("Prompt"))
+        self.prompt = QPlainTextEdit("I think that this movie was")
+        self.prompt.setMaximumHeight(90)
+        ll.addWidget(self.prompt)
+        box = QGroupBox("Steering")
+        form = QFormLayout(box)
+        self.model_combo = QComboBox()
+        self.model_combo.setToolTip("Which loaded model generates")
+        self.vector = QComboBox()
+        self.vector.setToolTip("A library concept, or the vector canvas's current result")
+        self.vector.currentTextChanged.connect(self._on_vector)
+        self.site = QComboBox()
+        self.site.setToolTip("Where the vector is added. " + glossary.SITES["resid_post"])
+        self.coef = CoefficientWidget(4.0, limit=20.0)
+        self.coef.setToolTip(glossary.TERMS["coefficient"])
+        form.addRow("Model", self.model_combo)
+        form.addRow("Vector", self.vector)
+        form.addRow("Site", self.site)
+        form.addRow("Coefficient", self.coef)
+        ll.addWidget(box)
+        sbox = QGroupBox("Sampling")
+        sl = QVBoxLayout(sbox)
+        self.sampling = SamplingWidget(32)
+        sl.addWidget(self.sampling)
+        ll.addWidget(sbox)
+        row = QHBoxLayout()
+        self.generate_button = primary("Generate", "Baseline and steered continuations from the same seed (Ctrl+Enter)")
+        self.generate_button.clicked.connect(lambda: self.generate())
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(lambda: ctx.executor.cancel("preview"))
+        row.addWidget(self.generate_button)
+        row.addWidget(self.stop_button)
+        ll.addLayout(row)
+        self.status = hint("Load a model and pick a concept, then Generate.")
+        ll.addWidget(self.status)
+        ll.addStretch(1)
+        split.addWidget(left)
+        right = QWidget()
+        rl = QHBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        self.baseline = self._text_column(rl, "Baseline", "baselineText", "The model as it is.")
+        self.steered = self._text_column(rl, "Steered", "steeredText", "With coefficient × vector added at the site.")
+        split.addWidget(right)
+        split.setSizes([340, 760])
+        lay.addWidget(split)
+        ctx.state.events.concepts.connect(self._refill_vectors)
+        ctx.state.events.selected_concepts.connect(self._on_selected)
+        ctx.state.events.models.connect(self._refill_models)
+        ctx.state.events.active_model.connect(self._refill_models)
+        self._refill_vectors()
+        self._refill_models()
+
+    def _text_column(self, parent: QHBoxLayout, name: str, obj: str, tip: str) -> QPlainTextEdit:
+        col = QVBoxLayout()
+        label = title(name)
+        label.setToolTip(tip)
+        col.addWidget(label)
+        edit = QPlainTextEdit()
+        edit.setObjectName(obj)
+        edit.setReadOnly(True)
+        edit.setPlaceholderText(tip)
+        col.addWidget(edit, 1)
+        parent.addLayout(col, 1)
+        return edit
+
+    # ------------------------------------------------------------ choices
+    def _refill_models(self, *_: Any) -> None:
+        keep = self.model_combo.currentData()
+        self.model_combo.clear()
+        for m in self.ctx.state.models:
+            self.model_combo.addItem(m.name, m.key)
+        i = self.model_combo.findData(keep if keep else self.ctx.state.active_model)
+        j = self.model_combo.findData(self.ctx.state.active_model)
+        self.model_combo.setCurrentIndex(i if i >= 0 and keep else max(j, 0))
+
+    def _refill_vectors(self, *_: Any) -> None:
+        keep = self.vector.currentText()
+        self.vector.blockSignals(True)
+        self.vector.clear()
+        self.vector.addItems(self.ctx.state.concept_names())
+        self.vector.addItem(CANVAS)
+        self.vector.blockSignals(False)
+        if keep and self.vector.findText(keep) >= 0:
+            self.vector.setCurrentText(keep)
+        self._on_vector(self.vector.currentText())
+
+    def _on_selected(self, names: tuple) -> None:
+        if names and self.vector.findText(names[0]) >= 0:
+            self.vector.setCurrentText(names[0])
+
+    def use_canvas(self) -> None:
+        self.vector.setCurrentText(CANVAS)
+
+    def _on_vector(self, name: str) -> None:
+        sites = []
+        if name == CANVAS:
+            canvas = self.ctx.views.get("canvas")
+            names = canvas.model.concept_names() if canvas else []
+            info = self.ctx.state.concept_info(names[0]) if names else None
+            sites = info["sites"] if info else []
+        else:
+            info = self.ctx.state.concept_info(name)
+            sites = info["sites"] if info else []
+        keep = self.site.currentText()
+        self.site.clear()
+        self.site.addItems(sites)
+        if keep in sites:
+            self.site.setCurrentText(keep)
+        elif sites:
+            self.site.setCurrentIndex(len(sites) * 2 // 3 if len(sites) > 2 else len(sites) - 1)
+
+    def concept(self) -> Any:
+        name = self.vector.currentText()
+        if name == CANVAS:
+            canvas = self.ctx.views.get("canvas")
+            return canvas.canvas_concept() if canvas else None
+        return self.ctx.concepts.get(name) if name else None
+
+    # ----------------------------------------------------------- generate
+    def generate(self) -> int | None:
+        from workbench.models.generation import steered_generate_job
+        from workbench.models.interventions import AddVector
+
+        key = self.model_combo.currentData()
+        m = self.ctx.state.model(key)
+        prompt = self.prompt.toPlainText()
+        try:
+            if m is None:
+                raise RuntimeError("No model is loaded. Load one in the Models dock (Ctrl+L).")
+            if not prompt.strip():
+                raise ValueError("The prompt is empty: type a prompt to continue.")
+            concept = self.concept()
+            if concept is None:
+                raise RuntimeError("Choose a concept to steer with (extract one in the library first).")
+            if not m.ref.same_space(concept.model):
+                raise ValueError(f"{concept.name!r} belongs to {concept.model.name}; choose that model or another concept.")
+            site = self.site.currentText()
+            vec = concept.vector(site)
+        except Exception as e:
+            self.ctx.errors.handle(e, "generating")
+            return None
+        settings = self.sampling.settings()
+        coef = self.coef.value()
+        ivs = [AddVector(site, vector=vec, coefficient=coef)]
+        self.baseline.setPlainText(prompt)
+        self.steered.setPlainText(prompt)
+        for edit in (self.baseline, self.steered):
+            edit.moveCursor(QTextCursor.MoveOperation.End)
+        self.generate_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.status.setText(f"Generating with {concept.name} × {coef:g} at {site}…")
+        prov = provenance(m, concept, [site], coef, settings)
+        self._rid = self.ctx.executor.submit(
+            "preview",
+            steered_generate_job,
+            m.hm,
+            prompt,
+            ivs,
+            settings,
+            label="Generating",
+            on_progress=self._on_progress,
+            on_result=lambda c, prov=prov: self._on_result(c, prov),
+            on_done=self._on_done,
+        )
+        return self._rid
+
+    def _on_progress(self, p: Any) -> None:
+        if p.payload:
+            base, steer = p.payload
+            for edit, piece in ((self.baseline, base), (self.steered, steer)):
+                if piece:
+                    edit.moveCursor(QTextCursor.MoveOperation.End)
+                    edit.insertPlainText(piece)
+
+    def _on_result(self, comparison: Any, prov: dict) -> None:
+        self.last = comparison
+        self.baseline.setPlainText(comparison.prompt + comparison.baseline)
+        self.steered.setPlainText(comparison.prompt + comparison.steered)
+        p = self.ctx.state.project
+        if p is not None:
+            self.last_generation_id = self.ctx.project.write(
+                "saving the generation",
+                lambda: p.add_generation(kind="text", prompt=comparison.prompt, baseline=comparison.baseline, steered=comparison.steered, provenance=prov),
+            )
+            gens = self.ctx.views.get("generations")
+            if gens is not None:
+                gens.refresh()
+        self.status.setText("Done. Saved to the project's generations.")
+
+    def _on_done(self) -> None:
+        self.generate_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        if self.status.text().endswith("…"):
+            self.status.setText("Stopped.")
+
+

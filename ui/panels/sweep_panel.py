@@ -1,0 +1,292 @@
+"""Sweep: steer one prompt over layers × coefficients; a grid of texts and a heatmap of a
+metric (KL to baseline, log-prob of target words, perplexity). Saved as a run, and every cell
+as a generation with provenance."""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui import glossary
+from ui.context import AppContext
+from ui.panels.preview_panel import provenance
+from ui.widgets import hint, primary, title
+
+SITE_KINDS = ("resid_post", "resid_pre", "resid_mid", "attn_out", "mlp_out")
+
+
+def parse_numbers(text: str, integer: bool = False) -> list[float]:
+    """``"-8, -4, 0, 4"``; ranges ``"0..12:3"`` (from..to:step), and for layers also ``"2-10:2"``."""
+    out: list[float] = []
+    num = r"-?\d+(?:\.\d+)?"
+    for part in re.split(r"[,;\s]+", text.strip()):
+        if not part:
+            continue
+        m = re.fullmatch(rf"({num})\.\.({num})(?::({num}))?", part)
+        if m is None and integer:
+            m = re.fullmatch(r"(\d+)-(\d+)(?::(\d+))?", part)
+        if m:
+            lo, hi, step = float(m[1]), float(m[2]), abs(float(m[3] or 1)) or 1.0
+            x = lo
+            while x <= hi + 1e-9:
+                out.append(x)
+                x += step
+        else:
+            out.append(float(part))
+    return [int(x) for x in out] if integer else out
+
+
+class SweepPanel(QWidget):
+    def __init__(self, ctx: AppContext):
+        super().__init__()
+        self.ctx = ctx
+        self.result: Any = None
+        self.run_id: int | None = None
+        lay = QHBoxLayout(self)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(title("Sweep layers × coefficients"))
+        form = QFormLayout()
+        self.prompt = QLineEdit("I think that this movie was")
+        self.concept = QComboBox()
+        self.concept.currentTextChanged.connect(self._on_concept)
+        self.site_kind = QComboBox()
+        self.site_kind.addItems(SITE_KINDS)
+        self.layers = QLineEdit()
+        self.layers.setToolTip("Layers, e.g. 2, 4, 6 or 0-12:3 (from-to:step)")
+        self.coefs = QLineEdit("-8, -4, 0, 4, 8")
+        self.coefs.setToolTip(glossary.TERMS["coefficient"])
+        self.tokens = QSpinBox()
+        self.tokens.setRange(1, 256)
+        self.tokens.setValue(12)
+        self.targets = QLineEdit("great, wonderful, terrible")
+        self.targets.setToolTip(glossary.METRICS["target_logprob"][1])
+        self.metric = QComboBox()
+        for i, (k, (name, tip)) in enumerate(glossary.METRICS.items()):
+            self.metric.addItem(name, k)
+            self.metric.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
+        self.metric.currentIndexChanged.connect(lambda *_: self._draw_heatmap())
+        form.addRow("Prompt", self.prompt)
+        form.addRow("Concept", self.concept)
+        form.addRow("Site", self.site_kind)
+        form.addRow("Layers", self.layers)
+        form.addRow("Coefficients", self.coefs)
+        form.addRow("New tokens", self.tokens)
+        form.addRow("Target words", self.targets)
+        form.addRow("Heatmap", self.metric)
+        ll.addLayout(form)
+        row = QHBoxLayout()
+        self.run_button = primary("Run sweep", "Greedy, same seed in every cell (Ctrl+Shift+Enter)")
+        self.run_button.clicked.connect(lambda: self.run())
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(lambda: ctx.executor.cancel("sweep"))
+        row.addWidget(self.run_button)
+        row.addWidget(self.stop_button)
+        ll.addLayout(row)
+        self.status = hint("Each cell steers the prompt at one layer with one coefficient.")
+        ll.addWidget(self.status)
+        exp = QHBoxLayout()
+        self.export_fig = QPushButton("Export heatmap…")
+        self.export_csv_button = QPushButton("Export grid CSV…")
+        self.export_csv_button.clicked.connect(lambda: self.export_csv())
+        exp.addWidget(self.export_fig)
+        exp.addWidget(self.export_csv_button)
+        ll.addLayout(exp)
+        ll.addStretch(1)
+        split.addWidget(left)
+        right = QSplitter(Qt.Orientation.Vertical)
+        self.grid = QTableWidget(0, 0)
+        self.grid.setWordWrap(True)
+        self.grid.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.grid.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        right.addWidget(self.grid)
+        self.heat_stack = QStackedWidget()
+        self.heat_stack.addWidget(hint("The heatmap appears as cells finish."))
+        self.heatmap: Any = None
+        right.addWidget(self.heat_stack)
+        right.setSizes([420, 300])
+        split.addWidget(right)
+        split.setSizes([330, 770])
+        lay.addWidget(split)
+        ctx.state.events.concepts.connect(self._refill)
+        ctx.state.events.selected_concepts.connect(lambda names: names and self.concept.findText(names[0]) >= 0 and self.concept.setCurrentText(names[0]))
+        self._refill()
+
+    def _refill(self, *_: Any) -> None:
+        keep = self.concept.currentText()
+        self.concept.clear()
+        self.concept.addItems(self.ctx.state.concept_names())
+        if keep:
+            self.concept.setCurrentText(keep)
+
+    def _on_concept(self, name: str) -> None:
+        from ui.docks.concept_details import layer_of
+
+        info = self.ctx.state.concept_info(name)
+        if not info:
+            return
+        layers = sorted({layer_of(s) for s in info["sites"] if layer_of(s) is not None})
+        kinds = sorted({s.rsplit("hook_", 1)[-1] for s in info["sites"]})
+        if kinds and self.site_kind.currentText() not in kinds:
+            self.site_kind.setCurrentText(kinds[0])
+        if layers and not self.layers.text().strip():
+            step = max(1, len(layers) // 5)
+            self.layers.setText(", ".join(str(L) for L in layers[::step][:6]))
+
+    # ---------------------------------------------------------------- run
+    def run(self) -> int | None:
+        from ui.model_jobs import sweep_job
+        from workbench.models.generation import SamplingSettings
+
+        m = self.ctx.state.model()
+        try:
+            if m is None:
+                raise RuntimeError("No model is loaded. Load one in the Models dock (Ctrl+L).")
+            concept = self.ctx.concepts.get(self.concept.currentText())
+            layers = [int(x) for x in parse_numbers(self.layers.text(), integer=True)]
+            coefs = parse_numbers(self.coefs.text())
+            if not layers or not coefs:
+                raise ValueError("Give at least one layer and one coefficient (e.g. layers 2, 4 and coefficients -4, 0, 4).")
+            kind = self.site_kind.currentText()
+            missing = [L for L in layers if f"blocks.{L}.hook_{kind}" not in concept.vectors]
+            if missing:
+                raise ValueError(f"{concept.name!r} has no vector at {kind} of layer(s) {missing}; it has {len(concept.sites)} sites.")
+        except Exception as e:
+            self.ctx.errors.handle(e, "starting the sweep")
+            return None
+        settings = SamplingSettings(max_new_tokens=self.tokens.value())
+        targets = [t.strip() for t in self.targets.text().split(",") if t.strip()]
+        self.grid.clear()
+        self.grid.setRowCount(len(layers))
+        self.grid.setColumnCount(len(coefs))
+        self.grid.setHorizontalHeaderLabels([f"×{c:g}" for c in coefs])
+        self.grid.setVerticalHeaderLabels([f"layer {L}" for L in layers])
+        self._partial = {"layers": layers, "coefs": coefs, "metrics": {k: [[math.nan] * len(coefs) for _ in layers] for k in glossary.METRICS}}
+        self._job = (m, concept, kind, settings)
+        self.run_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.status.setText(f"Running {len(layers) * len(coefs)} cells…")
+        return self.ctx.executor.submit(
+            "sweep", sweep_job, m.hm, self.prompt.text(), concept, kind, layers, coefs, settings, targets,
+            label="Sweep", on_progress=self._on_progress, on_result=self._on_result, on_done=self._on_done,
+        )
+
+    def _on_progress(self, p: Any) -> None:
+        if not p.payload:
+            return
+        if p.payload[0] == "baseline":
+            self.status.setText(f"Baseline: {p.payload[1][:80]}")
+            return
+        i, j, text, cell = p.payload
+        item = QTableWidgetItem(text.strip())
+        item.setToolTip(f"{text}\n\n" + "\n".join(f"{glossary.METRICS[k][0]}: {v:.3f}" for k, v in cell.items() if v == v))
+        self.grid.setItem(i, j, item)
+        for k, v in cell.items():
+            self._partial["metrics"][k][i][j] = v
+        self._draw_heatmap()
+
+    def _on_result(self, r: Any) -> None:
+        self.result = r
+        self._draw_heatmap()
+        m, concept, kind, settings = self._job
+        p = self.ctx.state.project
+        if p is None:
+            return
+        result = {"prompt": r.prompt, "baseline": r.baseline, "layers": r.layers, "coefficients": r.coefficients, "texts": r.texts, "metrics": r.metrics, "targets": r.targets}
+        run_settings = {"concept": {"id": concept.id, "name": concept.name}, "site_kind": kind, "model": m.ref.to_dict(), "sampling": settings.to_dict()}
+
+        def save() -> int:
+            rid = p.add_run("sweep", f"{concept.name} sweep", run_settings, result)
+            for i, layer in enumerate(r.layers):
+                for j, coef in enumerate(r.coefficients):
+                    prov = provenance(m, concept, [f"blocks.{layer}.hook_{kind}"], coef, settings, {"sweep_run": rid})
+                    p.add_generation(kind="text", prompt=r.prompt, baseline=r.baseline, steered=r.texts[i][j], provenance=prov)
+            return rid
+
+        self.run_id = self.ctx.project.write("saving the sweep", save)
+        gens = self.ctx.views.get("generations")
+        if gens is not None:
+            gens.refresh()
+        self.status.setText(f"Done: {len(r.layers) * len(r.coefficients)} cells saved to the project.")
+
+    def _on_done(self) -> None:
+        self.run_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        if self.status.text().startswith(("Running", "Baseline")):
+            self.status.setText("Stopped.")
+
+    # ------------------------------------------------------------ heatmap
+    def heatmap_spec(self) -> dict:
+        key = self.metric.currentData() or "kl"
+        part = getattr(self, "_partial", None)
+        if part is None:
+            return {}
+        values = self.result.metrics[key] if self.result is not None else part["metrics"][key]
+        name = glossary.METRICS[key][0]
+        return {
+            "kind": "heatmap",
+            "title": f"{name}: {self.concept.currentText()} at {self.site_kind.currentText()}",
+            "xlabel": "coefficient",
+            "ylabel": "layer",
+            "rows": part["layers"],
+            "cols": [f"{c:g}" for c in part["coefs"]],
+            "values": [[None if v != v else round(float(v), 4) for v in row] for row in values],
+            "cmap": "magma" if key != "target_logprob" else "viridis",
+            "value_label": name,
+        }
+
+    def _draw_heatmap(self) -> None:
+        spec = self.heatmap_spec()
+        if not spec:
+            return
+        if self.heatmap is None:
+            from ui.plots import HeatmapWidget
+
+            self.heatmap = HeatmapWidget()
+            self.heat_stack.addWidget(self.heatmap)
+            self.export_fig.clicked.connect(self.heatmap.export_dialog)
+        self.heat_stack.setCurrentWidget(self.heatmap)
+        self.heatmap.set_spec(spec)
+
+    def export_csv(self, path: str | None = None) -> str | None:
+        r = self.result
+        if r is None:
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export sweep grid", "sweep.csv", "CSV (*.csv)")
+            if not path:
+                return None
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["layer", "coefficient", "text", *r.metrics])
+            for i, layer in enumerate(r.layers):
+                for j, c in enumerate(r.coefficients):
+                    w.writerow([layer, c, r.texts[i][j], *(r.metrics[k][i][j] for k in r.metrics)])
+        return path
+
+    def refresh_theme(self) -> None:
+        if self.heatmap is not None:
+            self.heatmap.refresh_theme()

@@ -1,0 +1,263 @@
+"""Opening, saving and closing projects; the autosave indicator; "nothing lost".
+
+The store commits every change as it is made, so there is no unsaved state in memory. A new
+project starts as a *scratch* file in the per-user data folder; "Save" on it asks where to keep
+it (Save As), and closing it with work inside asks first. The store (SQLAlchemy) is imported
+on first use, after the window is up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from ui.state import AppState
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "projects"
+FILTER = "Concept Workbench project (*.wbproj)"
+
+
+def data_dir() -> Path:
+    env = os.environ.get("WORKBENCH_DATA_DIR")
+    if env:
+        return Path(env)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("concept-workbench", appauthor=False))
+
+
+class ProjectController(QObject):
+    """File menu actions on :class:`AppState`'s project."""
+
+    project_changed = Signal()
+    recent_changed = Signal()
+
+    def __init__(self, state: AppState, errors: Any, parent_widget: QWidget | None = None):
+        super().__init__()
+        self.state = state
+        self.errors = errors
+        self.parent_widget = parent_widget
+        self.ask = True  # tests turn confirmations off and answer through `answer`
+        self.answer = QMessageBox.StandardButton.Discard
+
+    # ------------------------------------------------------------ helpers
+    @property
+    def project(self) -> Any:
+        return self.state.project
+
+    def write(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run one store change; update the indicator; errors become messages."""
+        if self.project is None:
+            return None
+        if self.project.read_only:
+            self.errors.handle(RuntimeError(f"The project is read-only ({self.project.read_only_reason})."), what)
+            return None
+        self.state.save_status = "Saving…"
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as e:
+            self.errors.handle(e, what)
+            self._update_status()
+            return None
+        self._update_status()
+        return result
+
+    def _update_status(self) -> None:
+        p = self.project
+        if p is None:
+            self.state.save_status = "No project"
+        elif p.read_only:
+            self.state.save_status = f"Read-only: {p.read_only_reason}"
+        elif self.state.project_is_scratch:
+            self.state.save_status = "Autosaved to a scratch file · Save As to keep it"
+        else:
+            self.state.save_status = f"All changes saved · {time.strftime('%H:%M:%S')}"
+
+    def refresh(self) -> None:
+        """Re-read the concept list and prompt sets from the project into the state."""
+        p = self.project
+        if p is None:
+            self.state.concepts = ()
+            return
+        try:
+            self.state.concepts = tuple(p.concept_infos())
+            from ui.prompt_data import from_store
+
+            user_sets = []
+            for rec in p.prompt_sets():
+                ps = from_store(rec)
+                if ps is not None:
+                    user_sets.append({"name": ps.name, "kind": ps.kind, "set": ps, "builtin": False})
+        except Exception as e:
+            self.errors.handle(e, "reading the project")
+            return
+        builtin = [ps for ps in self.state.prompt_sets if ps.get("builtin")]
+        names = {ps["name"] for ps in user_sets}
+        self.state.prompt_sets = tuple(user_sets + [b for b in builtin if b["name"] not in names])
+
+    def has_unsaved_work(self) -> bool:
+        p = self.project
+        if p is None or not self.state.project_is_scratch or p.read_only:
+            return False
+        try:
+            return bool(p.concept_names() or p.generations(images=False) or p.prompt_sets() or p.runs())
+        except Exception:
+            return False
+
+    # ------------------------------------------------------------ actions
+    def _set(self, project: Any, scratch: bool) -> None:
+        old = self.project
+        self.state.project_is_scratch = scratch
+        self.state.project = project
+        if old is not None and old is not project:
+            self._dispose(old)
+        self.refresh()
+        self._update_status()
+        if project is not None and not scratch:
+            from workbench.store.recent import add_recent
+
+            add_recent(project.path)
+            self.recent_changed.emit()
+        self.project_changed.emit()
+
+    def _dispose(self, project: Any) -> None:
+        scratch_dir = data_dir() / "scratch"
+        with contextlib.suppress(Exception):
+            project.close()
+        if Path(project.path).parent == scratch_dir:  # a scratch file that was discarded
+            with contextlib.suppress(OSError):
+                Path(project.path).unlink()
+
+    def maybe_discard(self) -> bool:
+        """True when the current project can be closed (saved, or the user agreed)."""
+        if not self.has_unsaved_work():
+            return True
+        if self.ask:
+            answer = QMessageBox.question(
+                self.parent_widget,
+                "Keep this work?",
+                "This project has not been saved to a file of your choice yet. Save it before closing?",
+                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Save,
+            )
+        else:
+            answer = self.answer
+        if answer == QMessageBox.StandardButton.Cancel:
+            return False
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save_as()
+        return True
+
+    def new(self, confirm: bool = True) -> bool:
+        if confirm and not self.maybe_discard():
+            return False
+        from workbench.store import Project
+
+        folder = data_dir() / "scratch"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"untitled-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.wbproj"
+        n = 1
+        while path.exists():
+            path = path.with_name(f"{path.stem}-{n}.wbproj")
+            n += 1
+        try:
+            self._set(Project.open(path, create=True), scratch=True)
+        except Exception as e:
+            self.errors.handle(e, "creating a new project")
+            return False
+        return True
+
+    def open(self, path: str | os.PathLike | None = None, confirm: bool = True) -> bool:
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self.parent_widget, "Open project", str(Path.home()), FILTER)
+            if not path:
+                return False
+        if confirm and not self.maybe_discard():
+            return False
+        from workbench.store import Project
+
+        try:
+            project = Project.open(path, create=not Path(path).exists() and str(path).endswith(".wbproj"))
+        except Exception as e:
+            self.errors.handle(e, f"opening {Path(path).name}")
+            return False
+        self._set(project, scratch=False)
+        if project.upgraded_from:
+            self.state.save_status = f"Upgraded from schema {project.upgraded_from}; backup at {project.backup_path}"
+        return True
+
+    def open_example(self, name: str = "example.wbproj") -> bool:
+        """Open a copy of an example project (the original in ``projects/`` stays as shipped)."""
+        src = EXAMPLES / name
+        if not src.exists():
+            self.errors.handle(
+                FileNotFoundError(f"{src} is missing. Create it with `python projects/make_examples.py`."),
+                "opening the example project",
+            )
+            return False
+        folder = data_dir() / "examples"
+        folder.mkdir(parents=True, exist_ok=True)
+        dst = folder / f"{src.stem}-{time.strftime('%Y%m%d-%H%M%S')}.wbproj"
+        shutil.copyfile(src, dst)
+        return self.open(dst)
+
+    def save(self) -> bool:
+        p = self.project
+        if p is None:
+            return False
+        if self.state.project_is_scratch or p.read_only:
+            return self.save_as()
+        self.write("saving", p.checkpoint)
+        return True
+
+    def save_as(self, path: str | os.PathLike | None = None) -> bool:
+        p = self.project
+        if p is None:
+            return False
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self.parent_widget, "Save project as", str(Path.home() / "untitled.wbproj"), FILTER)
+            if not path:
+                return False
+        path = Path(path)
+        if path.suffix != ".wbproj":
+            path = path.with_suffix(".wbproj")
+        was_scratch = self.state.project_is_scratch
+        old_path = Path(p.path)
+        try:
+            p.copy_to(path, overwrite=True)
+            new = type(p).open(path)
+        except Exception as e:
+            self.errors.handle(e, f"saving as {path.name}")
+            return False
+        self._set(new, scratch=False)  # closes the old one (and removes it if it was scratch)
+        if was_scratch:
+            with contextlib.suppress(OSError):
+                old_path.unlink()
+        return True
+
+    def close(self) -> None:
+        """Close the project for good (window closing): a scratch file with no work is removed."""
+        p = self.project
+        if p is None:
+            return
+        scratch = self.state.project_is_scratch  # kept work was saved as, or discarded
+        self.state.project = None
+        with contextlib.suppress(Exception):
+            p.close()
+        if scratch:
+            with contextlib.suppress(OSError):
+                Path(p.path).unlink()
+
+    def recent(self) -> list[Path]:
+        from workbench.store.recent import recent_projects
+
+        return recent_projects()

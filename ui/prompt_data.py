@@ -1,0 +1,95 @@
+"""Prompt sets between the engine (:class:`workbench.concepts.prompt_sets.PromptSet`), the
+project store (``{name, kind, items: [dict], source}``) and the editor's table rows. Qt-free."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+COLUMNS = {
+    "contrastive": ("positive", "negative"),
+    "labelled": ("text", "label"),
+    "plain": ("text",),
+    "demonstrations": ("input", "output"),
+    "ordinal": ("sequence",),
+}
+KIND_TIPS = {
+    "contrastive": "Pairs of a positive and a negative prompt (for difference of means, PCA, CAA).",
+    "labelled": "Texts with a class label (for probes).",
+    "plain": "Plain prompts (for the mean activation).",
+    "demonstrations": "Input → output examples of a task (for in-context / task vectors).",
+    "ordinal": "Ordered sequences, comma-separated (Monday, Tuesday, …) for successor heads.",
+}
+
+
+def rows_of(ps: Any) -> list[list[str]]:
+    """Table rows of a PromptSet, one list of cells per item."""
+    k = ps.kind
+    if k == "contrastive":
+        return [[p, n] for p, n in zip(ps.positive, ps.negative, strict=False)]
+    if k == "labelled":
+        return [[t, lab] for t, lab in zip(ps.texts, ps.labels, strict=False)]
+    if k == "demonstrations":
+        return [[i, o] for i, o in zip(ps.inputs, ps.outputs, strict=False)]
+    if k == "ordinal":
+        return [[", ".join(s)] for s in ps.sequences]
+    return [[t] for t in ps.texts]
+
+
+def from_rows(name: str, kind: str, rows: list[list[str]], base: Any = None) -> Any:
+    """A PromptSet from table rows (rows with an empty cell are left out). Raises
+    PromptSetError when nothing usable is left."""
+    from workbench.concepts.prompt_sets import PromptSet
+
+    rows = [[c.strip() for c in r] for r in rows]
+    rows = [r for r in rows if r and all(r[: len(COLUMNS[kind])])]
+    kw: dict[str, Any] = {}
+    if kind == "contrastive":
+        kw = {"positive": [r[0] for r in rows], "negative": [r[1] for r in rows]}
+    elif kind == "labelled":
+        kw = {"texts": [r[0] for r in rows], "labels": [r[1] for r in rows]}
+    elif kind == "demonstrations":
+        kw = {"inputs": [r[0] for r in rows], "outputs": [r[1] for r in rows]}
+    elif kind == "ordinal":
+        kw = {"sequences": [[t.strip() for t in r[0].split(",") if t.strip()] for r in rows]}
+    else:
+        kw = {"texts": [r[0] for r in rows]}
+    if base is not None and base.kind == kind:
+        return replace(base, name=name, **kw)
+    return PromptSet(name, kind, **kw)
+
+
+def to_store(ps: Any) -> tuple[str, str, list[dict], str]:
+    """``(name, kind, items, source)`` for ``Project.add_prompt_set``. Extra fields (poles,
+    template) ride on the first item under ``_meta``."""
+    cols = COLUMNS[ps.kind]
+    items = []
+    for r in rows_of(ps):
+        if ps.kind == "ordinal":
+            items.append({"sequence": [t.strip() for t in r[0].split(",")]})
+        else:
+            items.append(dict(zip(cols, r, strict=False)))
+    meta = {"poles": list(ps.poles), "template": ps.template, "separator": ps.separator, "description": ps.description}
+    if items:
+        items[0] = {**items[0], "_meta": meta}
+    return ps.name, ps.kind, items, ps.source or "typed"
+
+
+def from_store(rec: dict) -> Any:
+    """A PromptSet from a store record (None if it is not usable)."""
+
+    items = rec.get("items") or []
+    meta = (items[0].get("_meta") if items else None) or {}
+    kind = rec.get("kind", "plain")
+    if kind == "ordinal":
+        rows = [[", ".join(i.get("sequence", []))] for i in items]
+    else:
+        rows = [[str(i.get(c, "")) for c in COLUMNS.get(kind, ("text",))] for i in items]
+    try:
+        ps = from_rows(rec["name"], kind, rows)
+    except Exception:
+        return None
+    kw = {k: meta[k] for k in ("template", "separator", "description") if k in meta}
+    if "poles" in meta:
+        kw["poles"] = tuple(meta["poles"])
+    return replace(ps, source=rec.get("source", ""), **kw)

@@ -1,0 +1,111 @@
+"""Small shared widgets: section titles, hints, an empty-state card, a coefficient editor."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+def title(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("sectionTitle")
+    return label
+
+
+def hint(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("hint")
+    label.setWordWrap(True)
+    return label
+
+
+def primary(text: str, tooltip: str = "") -> QPushButton:
+    b = QPushButton(text)
+    b.setObjectName("primary")
+    b.setToolTip(tooltip)
+    return b
+
+
+class EmptyStateWidget(QFrame):
+    """What to do first, with buttons for it."""
+
+    def __init__(self, heading: str, steps: list[str], actions: list[tuple[str, object]] = (), parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("dropZone")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(32, 28, 32, 28)
+        lay.addStretch(1)
+        h = QLabel(heading)
+        h.setObjectName("emptyTitle")
+        h.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        lay.addWidget(h)
+        body = QLabel("<br>".join(f"<b>{i}.</b> {s}" for i, s in enumerate(steps, 1)))
+        body.setObjectName("emptyText")
+        body.setWordWrap(True)
+        body.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        lay.addSpacing(8)
+        lay.addWidget(body)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.buttons: list[QPushButton] = []
+        for text, slot in actions:
+            b = QPushButton(text)
+            b.clicked.connect(slot)
+            row.addWidget(b)
+            self.buttons.append(b)
+        row.addStretch(1)
+        lay.addSpacing(10)
+        lay.addLayout(row)
+        lay.addStretch(2)
+
+
+class CoefficientWidget(QWidget):
+    """A signed coefficient: a slider for feel and a spin box for exact values (linked)."""
+
+    valueChanged = Signal(float)
+    STEPS = 100  # slider ticks per unit
+
+    def __init__(self, value: float = 1.0, limit: float = 10.0, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(int(-limit * self.STEPS), int(limit * self.STEPS))
+        self.spin = QDoubleSpinBox()
+        self.spin.setRange(-1000.0, 1000.0)
+        self.spin.setDecimals(2)
+        self.spin.setSingleStep(0.1)
+        self.spin.setKeyboardTracking(False)
+        self.spin.setFixedWidth(80)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.slider, 1)
+        lay.addWidget(self.spin)
+        self.setToolTip("Coefficient: how much of this term goes into the sum; negative subtracts it.")
+        self.slider.valueChanged.connect(self._from_slider)
+        self.spin.valueChanged.connect(self._from_spin)
+        self.setValue(value)
+
+    def value(self) -> float:
+        return float(self.spin.value())
+
+    def setValue(self, v: float) -> None:
+        self.spin.setValue(v)
+
+    def _from_slider(self, ticks: int) -> None:
+        v = ticks / self.STEPS
+        if abs(v - self.spin.value()) > 0.5 / self.STEPS:
+            self.spin.setValue(v)
+
+    def _from_spin(self, v: float) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setValue(int(round(v * self.STEPS)))
+        self.slider.blockSignals(False)
+        self.valueChanged.emit(float(v))

@@ -1,0 +1,212 @@
+"""Model plumbing shared by the head scores: weights per head, the final norm as an affine
+map, effective embeddings, OV outputs, and two forward-pass shortcuts (start at a block, keep
+only the last position's logits). Everything goes through the adapter and the hook sites, so
+it works for every family the engine supports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from workbench.errors import UnsupportedModelError
+from workbench.models.hooked import HookedModel
+from workbench.models.interventions import AblateHeads, Intervention
+
+
+def w_o(hm: HookedModel, layer: int) -> torch.Tensor:
+    """Head-split output projection ``[head, d_model, d_head]`` of block ``layer``."""
+    W = hm.adapter.o_proj_weight(layer)  # [d_model, head * d_head]
+    return W.reshape(hm.d_model, hm.n_heads, hm.d_head).permute(1, 0, 2)
+
+
+def head_outputs(hm: HookedModel, z: torch.Tensor, layer: int) -> torch.Tensor:
+    """Each head's contribution to the residual stream, ``z @ W_O[h].T`` (no o_proj bias).
+
+    ``z``: ``[..., head, d_head]`` → ``[..., head, d_model]``.
+    """
+    W = w_o(hm, layer).to(z.dtype)
+    return torch.einsum("...hd,hmd->...hm", z, W)
+
+
+def check_additive_heads(hm: HookedModel, what: str) -> None:
+    """Refuse families whose attention output is normalised before it joins the residual."""
+    if not hm.adapter.spec.resid_mid_is_sum and not hm.adapter.parallel:
+        raise UnsupportedModelError(
+            f"{what} needs each head's output to be added to the residual stream as it is; "
+            f"{hm.adapter.family} normalises the attention output first. Use ablation or "
+            "patching scores instead."
+        )
+
+
+@dataclass(frozen=True)
+class NormAffine:
+    """The final norm as ``weight * center(x) / s(x) + bias`` with ``s`` the RMS (+ eps)."""
+
+    center: bool
+    weight: torch.Tensor  # [d_model]
+    bias: torch.Tensor  # [d_model]
+    eps: float
+
+    def scale(self, x: torch.Tensor) -> torch.Tensor:
+        """``s(x)`` for residual vectors ``x`` ``[..., d_model]`` → ``[..., 1]``."""
+        if self.center:
+            x = x - x.mean(-1, keepdim=True)
+        return (x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt()
+
+    def linear(self, c: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """A component ``c``'s share of the normalised output, with the scale ``s`` frozen."""
+        if self.center:
+            c = c - c.mean(-1, keepdim=True)
+        return c * self.weight / s
+
+
+def final_norm_affine(hm: HookedModel) -> NormAffine:
+    """Read the final norm as an affine map by probing it (LayerNorm, RMSNorm, Gemma's 1 + w).
+
+    Raises
+    ------
+    UnsupportedModelError
+        When no known form reproduces the module's output.
+    """
+    norm = hm.adapter.final_norm()
+    d = hm.d_model
+    eps = float(getattr(norm, "variance_epsilon", None) or getattr(norm, "eps", 1e-6) or 1e-6)
+    w = getattr(norm, "weight", None)
+    w = torch.ones(d) if w is None else w.detach().float().cpu()
+    b = getattr(norm, "bias", None)
+    b = torch.zeros(d) if b is None else b.detach().float().cpu()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, d, generator=g) * 3 + 0.5
+    with torch.no_grad():
+        ref = norm(x.to(hm.device, hm.dtype)).float().cpu()
+    for center in (False, True):
+        for weight in (w, 1.0 + w):
+            cand = NormAffine(center, weight, b, eps)
+            got = cand.linear(x, cand.scale(x)) + b
+            if torch.allclose(got, ref, atol=1e-3 * max(1.0, float(ref.abs().max())), rtol=1e-3):
+                return cand
+    raise UnsupportedModelError(
+        f"The final norm of {hm.adapter.family} ({type(norm).__name__}) is neither LayerNorm "
+        "nor RMSNorm; direct logit attribution cannot linearise it."
+    )
+
+
+def unembed_weight(hm: HookedModel) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``W_U`` ``[vocab, d_model]`` and its bias (or None)."""
+    u = hm.adapter.unembed()
+    bias = getattr(u, "bias", None)
+    return u.weight, bias
+
+
+def _single_tokens(hm: HookedModel, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+    ids = ids.reshape(-1, 1).to(hm.device)
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+
+@torch.no_grad()
+def effective_embeddings(hm: HookedModel, ids: torch.Tensor) -> torch.Tensor:
+    """Effective token embeddings ``[n, d_model]`` (Gould et al.'s MLP0-extended embedding).
+
+    Each token is run alone (a sequence of length one) with every head of block 0 zero-ablated,
+    and ``blocks.0.hook_resid_post`` is read: ``E(t) + MLP0(norm(E(t)))`` where ``E(t)`` is the
+    embedding as block 0 receives it (with Gemma's scaling; with GPT-2's position-0 embedding)
+    and ``norm`` is the norm in front of block 0's MLP. Biases of block 0's attention output
+    projection, if any, are included since they do not depend on the heads.
+    """
+    enc = _single_tokens(hm, ids)
+    out: dict[str, torch.Tensor] = {}
+    site = "blocks.0.hook_resid_post"
+    ablate = AblateHeads("blocks.0.attn.hook_z", heads=list(range(hm.n_heads)))
+    hm.forward(enc["input_ids"], enc["attention_mask"], [ablate], {site: [lambda x: out.setdefault("e", x[:, 0].clone())]}, use_cache=False)
+    return out["e"]
+
+
+@torch.no_grad()
+def ov_outputs(hm: HookedModel, x: torch.Tensor, layers: list[int] | None = None) -> torch.Tensor:
+    """Every head's OV output for residual inputs ``x`` ``[n, d_model]``: ``[n, layer, head, d_model]``.
+
+    The input replaces ``blocks.L.hook_resid_pre`` of a length-one sequence, so each head
+    attends only to it and its ``hook_z`` is the value vector of ``norm_L(x)`` (with GQA, the
+    value of the head's key/value group); ``z @ W_O[h].T`` is the head's output.
+    """
+    from workbench.models.interventions import Patch
+
+    layers = list(range(hm.n_layers)) if layers is None else list(layers)
+    n = x.shape[0]
+    enc = _single_tokens(hm, torch.zeros(n, dtype=torch.long))
+    src = x.to(hm.device, hm.dtype).reshape(n, 1, -1)
+    ivs: list[Intervention] = [Patch(f"blocks.{L}.hook_resid_pre", source=src) for L in layers]
+    zs: dict[int, torch.Tensor] = {}
+    readers = {f"blocks.{L}.attn.hook_z": [_keep(zs, L)] for L in layers}
+    hm.forward(enc["input_ids"], enc["attention_mask"], ivs, readers, use_cache=False)
+    return torch.stack([head_outputs(hm, zs[L][:, 0], L) for L in layers], 1)
+
+
+def _keep(store: dict, key: Any):  # noqa: ANN202
+    def read(t: torch.Tensor) -> None:
+        store[key] = t.detach().clone()
+
+    return read
+
+
+# ----------------------------------------------------------- forward shortcuts
+@contextlib.contextmanager
+def start_at_block(hm: HookedModel, layer: int, resid: torch.Tensor, out_type: Any = torch.Tensor) -> Iterator[None]:
+    """Skip blocks ``0..layer-1``: block ``layer`` receives ``resid`` ``[batch, pos, d_model]``.
+
+    Blocks before ``layer`` return ``resid`` without computing anything (their hooks do not
+    run). Only for sweeps whose interventions all act at or after ``layer``.
+    """
+    if layer <= 0:
+        yield
+        return
+    blocks = [hm.adapter.block(i) for i in range(layer)]
+
+    def skip(*args: Any, **kwargs: Any) -> Any:
+        return (resid,) if out_type is tuple else resid
+
+    try:
+        for b in blocks:
+            b.forward = skip
+        yield
+    finally:
+        for b in blocks:
+            with contextlib.suppress(AttributeError):
+                del b.forward
+
+
+@contextlib.contextmanager
+def last_position_logits(hm: HookedModel, last: torch.Tensor) -> Iterator[None]:
+    """Unembed only each row's position ``last[row]``: logits come out ``[batch, 1, vocab]``."""
+
+    def pre(module: Any, args: tuple) -> tuple:
+        h = args[0]
+        rows = torch.arange(h.shape[0], device=h.device)
+        return (h[rows, last.to(h.device)].unsqueeze(1), *args[1:])
+
+    handle = hm.adapter.unembed().register_forward_pre_hook(pre)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def block_output_type(hm: HookedModel, ids: torch.Tensor) -> Any:
+    """Whether this family's blocks return a tensor or a tuple (older transformers)."""
+    seen: dict[str, Any] = {}
+
+    def look(module: Any, args: Any, output: Any) -> None:  # must return None: keep the output
+        seen["t"] = type(output)
+
+    h = hm.adapter.block(0).register_forward_hook(look)
+    try:
+        with torch.no_grad():
+            hm.model(input_ids=ids[:1, :1].to(hm.device), use_cache=False)
+    finally:
+        h.remove()
+    return tuple if seen.get("t") is tuple else torch.Tensor

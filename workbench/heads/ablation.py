@@ -1,0 +1,287 @@
+"""Per-head ablation (zero, mean) and activation patching (clean → corrupted), batched.
+
+A sweep runs many *variants* per forward pass: the prompts are repeated once per variant and a
+single hook on ``blocks.L.attn.hook_z`` changes a different head in each slice of rows
+(:class:`HeadVariants`). Two further shortcuts keep the sweep cheap, both exact:
+
+* a forward whose variants all act at block ``L`` or later starts at block ``L`` from the
+  residual stream cached on the unchanged run (blocks before ``L`` would compute the same
+  thing for every variant);
+* only the last token's logits are computed (the metric reads nothing else).
+
+``max_rows`` bounds the rows of one forward; ``max_rows=len(prompts)`` gives one forward per
+head (same numbers, slower; the benchmark compares them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from workbench.errors import PromptSetError
+from workbench.heads._model import block_output_type, last_position_logits, start_at_block
+from workbench.heads.data import TaskPrompts
+from workbench.heads.metrics import EncodedTask, Metric, encode_task
+from workbench.heads.result import HeadScores
+from workbench.jobs import Job, Progress
+from workbench.models.hooked import HookedModel
+from workbench.models.interventions import Intervention, _where
+from workbench.models.sites import head_z, resid_pre
+
+Head = tuple[int, int]
+
+
+@dataclass
+class HeadVariants(Intervention):
+    """At one ``hook_z`` site, set head ``h`` in rows ``[start, stop)`` to a value, per slice.
+
+    ``values`` is ``[n | 1, pos | 1, head, d_head]`` (row ``i`` of a slice takes row ``i`` of
+    ``values``) or None for zeros; ``where`` (``[n, pos]`` bool) limits the positions.
+    """
+
+    slices: list[tuple[int, int, int]] = field(default_factory=list)
+    values: torch.Tensor | None = None
+    where: torch.Tensor | None = None
+
+    def apply(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:  # [b, pos, head, d]
+        new = x.clone()
+        for r0, r1, h in self.slices:
+            cur = new[r0:r1, :, h]
+            if self.values is None:
+                val = torch.zeros_like(cur)
+            else:
+                val = self.values[:, :, h].to(x.device, x.dtype)[:, : cur.shape[1]].expand_as(cur)
+            if self.where is not None:
+                val = torch.where(self.where[:, : cur.shape[1], None].to(x.device), val, cur)
+            new[r0:r1, :, h] = val
+        return _where(mask, new, x)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "variants": [[a, b, h] for a, b, h in self.slices]}
+
+
+@dataclass
+class Reference:
+    """One unchanged forward: last-token logits, residual stream per block, and head z."""
+
+    logits: torch.Tensor  # [n, vocab]
+    resid: dict[int, torch.Tensor]  # layer -> [n, pos, d_model]
+    z: dict[int, torch.Tensor]  # layer -> [n, pos, head, d_head] (or reduced, see reference_pass)
+
+
+@torch.no_grad()
+def reference_pass(hm: HookedModel, ids: torch.Tensor, mask: torch.Tensor, last: torch.Tensor, z: str = "none") -> Reference:
+    """Run once unchanged; keep ``resid_pre`` of every block and ``z`` as asked.
+
+    ``z``: ``none``, ``full`` (``[n, pos, head, d_head]``), ``last`` (``[n, head, d_head]``,
+    each prompt's last token) or ``mean`` (``[head, d_head]`` over every real token).
+    """
+    resid: dict[int, torch.Tensor] = {}
+    zs: dict[int, torch.Tensor] = {}
+    rows = torch.arange(ids.shape[0])
+    m = mask.bool()
+
+    def keep_resid(L: int) -> Callable[[torch.Tensor], None]:
+        return lambda x: resid.__setitem__(L, x.detach().clone())
+
+    def keep_z(L: int) -> Callable[[torch.Tensor], None]:
+        def read(x: torch.Tensor) -> None:
+            x = x.detach()
+            if z == "full":
+                zs[L] = x.clone()
+            elif z == "last":
+                zs[L] = x[rows, last].clone()
+            else:
+                zs[L] = x[m.to(x.device)].float().mean(0).to(x.dtype)
+
+        return read
+
+    readers: dict[str, list] = {resid_pre(L): [keep_resid(L)] for L in range(hm.n_layers)}
+    if z != "none":
+        for L in range(hm.n_layers):
+            readers[head_z(L)] = [keep_z(L)]
+    with last_position_logits(hm, last):
+        out = hm.forward(ids, mask, (), readers, use_cache=False)
+    return Reference(out.logits[:, 0].float(), resid, zs)
+
+
+def sweep_job(
+    hm: HookedModel,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    last: torch.Tensor,
+    metric: Metric,
+    heads: Sequence[Head],
+    resid: dict[int, torch.Tensor],
+    values: Callable[[int], torch.Tensor | None] = lambda L: None,
+    where: torch.Tensor | None = None,
+    max_rows: int = 64,
+    label: str = "heads",
+) -> Job[torch.Tensor]:
+    """Mean metric of each variant ``heads[i]`` (that head's z replaced), ``[len(heads)]``.
+
+    Parameters
+    ----------
+    ids, mask, last
+        The run the variants change (``[n, pos]``, ``[n]``).
+    resid
+        Its ``resid_pre`` per block (from :func:`reference_pass`).
+    values
+        ``layer -> [n | 1, pos | 1, head, d_head]`` replacement (None: zero).
+    where
+        ``[n, pos]`` positions to replace (None: every position).
+    max_rows
+        Rows per forward (``len(heads)`` variants × ``n`` prompts are split into chunks).
+    """
+    n = ids.shape[0]
+    per = max(1, max_rows // n)
+    order = sorted(range(len(heads)), key=lambda i: heads[i])
+    out = torch.full((len(heads),), float("nan"))
+    out_type = block_output_type(hm, ids)
+    pidx = torch.arange(n)
+    yield Progress(0, len(heads), label)
+    for c in range(0, len(order), per):
+        chunk = order[c : c + per]
+        k = len(chunk)
+        by_layer: dict[int, list[tuple[int, int, int]]] = {}
+        for j, i in enumerate(chunk):
+            L, h = heads[i]
+            by_layer.setdefault(L, []).append((j * n, (j + 1) * n, h))
+        ivs = [HeadVariants(head_z(L), slices=s, values=values(L), where=where) for L, s in by_layer.items()]
+        start = min(by_layer)
+        r = resid[start].repeat(k, 1, 1) if start > 0 else None
+        with torch.no_grad(), start_at_block(hm, start, r, out_type), last_position_logits(hm, last.repeat(k)):
+            logits = hm.forward(ids.repeat(k, 1), mask.repeat(k, 1), ivs, use_cache=False).logits[:, 0]
+        vals = metric.per_row(logits, pidx.repeat(k)).reshape(k, n).mean(1).cpu()
+        for j, i in enumerate(chunk):
+            out[i] = vals[j]
+        done = min(c + per, len(order))
+        yield Progress(done, len(heads), f"{done}/{len(heads)} {label}")
+    return out
+
+
+def _all_heads(hm: HookedModel) -> list[Head]:
+    return [(L, h) for L in range(hm.n_layers) for h in range(hm.n_heads)]
+
+
+def _matrix(hm: HookedModel, heads: Sequence[Head], vals: torch.Tensor) -> torch.Tensor:
+    m = torch.full((hm.n_layers, hm.n_heads), float("nan"))
+    for (L, h), v in zip(heads, vals):
+        m[L, h] = v
+    return m
+
+
+def ablation_scores_job(
+    hm: HookedModel,
+    task: TaskPrompts,
+    mode: str = "zero",
+    metric: str | None = None,
+    heads: Sequence[Head] | None = None,
+    max_rows: int = 64,
+    mean_prompts: Sequence[str] | None = None,
+) -> Job[HeadScores]:
+    """Ablation score of each head: ``metric(clean) − metric(head ablated)``.
+
+    Parameters
+    ----------
+    task
+        Prompts and targets (foils for ``logit_diff``).
+    mode
+        ``zero`` (z set to 0) or ``mean`` (z set to its mean over every real token of
+        ``mean_prompts``, default the task's prompts).
+    metric
+        See :mod:`workbench.heads.metrics` (default ``logit_diff`` with foils, else ``logit``).
+    heads
+        ``(layer, head)`` pairs to score (default all; the others are NaN).
+    max_rows
+        Rows per forward pass.
+    """
+    if mode not in ("zero", "mean"):
+        raise ValueError(f"unknown ablation mode {mode!r}: use zero or mean")
+    et = encode_task(hm, task, metric)
+    heads = list(heads) if heads is not None else _all_heads(hm)
+    ref = reference_pass(hm, et.ids, et.mask, et.last)
+    base = float(et.metric.mean(ref.logits))
+    values: Callable[[int], torch.Tensor | None] = lambda L: None
+    if mode == "mean":
+        src = hm.encode(list(mean_prompts)) if mean_prompts else {"input_ids": et.ids, "attention_mask": et.mask}
+        mref = reference_pass(hm, src["input_ids"], src["attention_mask"], src["attention_mask"].sum(-1) - 1, z="mean")
+        values = lambda L: mref.z[L][None, None]  # noqa: E731
+    vals = yield from sweep_job(hm, et.ids, et.mask, et.last, et.metric, heads, ref.resid, values, None, max_rows, "ablations")
+    scores = _matrix(hm, heads, base - vals)
+    settings = {"kind": "ablation", "mode": mode, "metric": et.metric.kind, "task": task.to_dict(), "max_rows": max_rows}
+    if mean_prompts:
+        settings["mean_prompts"] = list(mean_prompts)
+    extras = {"baseline_metric": base, "ablated_metric": _matrix(hm, heads, vals).tolist()}
+    return HeadScores("ablation", scores, settings, hm.ref.to_dict(), extras)
+
+
+def patching_setup(hm: HookedModel, task: TaskPrompts, metric: str | None, positions: str, source: str) -> tuple[EncodedTask, Reference, Reference, Callable[[int], torch.Tensor], torch.Tensor | None]:
+    """Tokenise, run clean and corrupted once, and build the patch values and positions."""
+    if task.corrupted is None:
+        raise PromptSetError("Patching needs a corrupted prompt for every clean prompt.")
+    if positions not in ("all", "last") or source not in ("paired", "mean"):
+        raise ValueError("positions must be all or last; source paired or mean")
+    et = encode_task(hm, task, metric)
+    if positions == "all" and source == "paired" and not et.same_lengths():
+        raise PromptSetError(
+            "Clean and corrupted prompts must have the same number of tokens to patch every "
+            "position; make them match or patch the last position only (positions='last')."
+        )
+    z = {"all": "full", "last": "last"}[positions] if source == "paired" else ("mean" if positions == "all" else "last")
+    clean = reference_pass(hm, et.ids, et.mask, et.last, z=z)
+    corr = reference_pass(hm, et.corrupted_ids, et.corrupted_mask, et.corrupted_last)  # type: ignore[arg-type]
+    if positions == "all":
+        values = (lambda L: clean.z[L]) if source == "paired" else (lambda L: clean.z[L][None, None])
+        where = None
+    else:
+        values = (lambda L: clean.z[L][:, None]) if source == "paired" else (lambda L: clean.z[L].float().mean(0)[None, None])
+        where = torch.zeros_like(et.corrupted_mask, dtype=torch.bool)  # type: ignore[arg-type]
+        where[torch.arange(et.n), et.corrupted_last] = True
+    return et, clean, corr, values, where
+
+
+def patching_scores_job(
+    hm: HookedModel,
+    task: TaskPrompts,
+    metric: str | None = None,
+    positions: str = "all",
+    source: str = "paired",
+    normalize: bool = True,
+    heads: Sequence[Head] | None = None,
+    max_rows: int = 64,
+) -> Job[HeadScores]:
+    """Activation patching per head: the clean run's z patched into the corrupted run.
+
+    Score ``(metric(patched) − metric(corrupted)) / (metric(clean) − metric(corrupted))``
+    (``normalize=False``: the numerator alone).
+
+    Parameters
+    ----------
+    task
+        Clean ``prompts``, ``corrupted`` prompts, ``targets`` (and ``foils``).
+    positions
+        ``all`` (every position; clean and corrupted must have equal token counts) or ``last``.
+    source
+        ``paired`` (each corrupted prompt gets its own clean prompt's z) or ``mean`` (the mean
+        over clean prompts, as in Todd et al.'s function-vector heads).
+    """
+    et, clean, corr, values, where = patching_setup(hm, task, metric, positions, source)
+    m_clean = float(et.metric.mean(clean.logits))
+    m_corr = float(et.metric.mean(corr.logits))
+    heads = list(heads) if heads is not None else _all_heads(hm)
+    vals = yield from sweep_job(
+        hm, et.corrupted_ids, et.corrupted_mask, et.corrupted_last, et.metric, heads, corr.resid, values, where, max_rows, "patches"  # type: ignore[arg-type]
+    )
+    raw = vals - m_corr
+    denom = m_clean - m_corr
+    scores = _matrix(hm, heads, raw / denom if normalize else raw)
+    settings = {
+        "kind": "patching", "metric": et.metric.kind, "positions": positions, "source": source,
+        "normalize": normalize, "task": task.to_dict(), "max_rows": max_rows,
+    }  # fmt: skip
+    extras = {"clean_metric": m_clean, "corrupted_metric": m_corr, "patched_metric": _matrix(hm, heads, vals).tolist()}
+    return HeadScores("patching", scores, settings, hm.ref.to_dict(), extras)

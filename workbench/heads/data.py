@@ -1,0 +1,173 @@
+"""Inputs for head scores: random repeated tokens, ordinal sequences, in-context tasks, and
+the task prompts (prompt, target, foil, corrupted prompt) that logit-based scores run on.
+
+Built-in sets come from ``resources/prompt_sets`` (``ordinal``, ``antonyms``) through
+:mod:`workbench.concepts.prompt_sets`; the small lists here are the fallback when those are
+not installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from workbench.errors import PromptSetError
+
+FALLBACK_ORDINAL = [
+    "one two three four five six seven eight nine ten".split(),
+    [str(i) for i in range(1, 10)],
+    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split(),
+    "January February March April May June July August September October November December".split(),
+    list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+]
+FALLBACK_ANTONYMS = [
+    ("hot", "cold"), ("big", "small"), ("up", "down"), ("fast", "slow"), ("happy", "sad"),
+    ("light", "dark"), ("open", "closed"), ("good", "bad"), ("rich", "poor"), ("tall", "short"),
+    ("hard", "soft"), ("early", "late"), ("full", "empty"), ("strong", "weak"), ("wet", "dry"),
+    ("high", "low"), ("loud", "quiet"), ("clean", "dirty"), ("young", "old"), ("love", "hate"),
+    ("win", "lose"), ("day", "night"), ("black", "white"), ("thick", "thin"), ("cheap", "expensive"),
+]  # fmt: skip
+
+
+def _builtin(name: str) -> Any | None:
+    try:
+        from workbench.concepts.prompt_sets import builtin_set
+
+        return builtin_set(name)
+    except Exception:  # the prompt-set module or its resources are optional here
+        return None
+
+
+def ordinal_sequences() -> list[list[str]]:
+    """Ordered sequences (number words, digits, days, months, letters)."""
+    ps = _builtin("ordinal")
+    return [list(s) for s in ps.sequences] if ps is not None else [list(s) for s in FALLBACK_ORDINAL]
+
+
+def antonym_pairs() -> list[tuple[str, str]]:
+    """(word, antonym) pairs of the built-in ``antonyms`` set."""
+    ps = _builtin("antonyms")
+    if ps is None:
+        return list(FALLBACK_ANTONYMS)
+    return list(zip(ps.inputs, ps.outputs))
+
+
+# ------------------------------------------------------------------ tokens
+def single_token_id(tokenizer: Any, word: str, leading_space: bool = True) -> int | None:
+    """The id of ``word`` when it is one token (tried as `` word`` first, then ``word``)."""
+    forms = [" " + word, word] if leading_space else [word]
+    for f in forms:
+        ids = tokenizer(f, add_special_tokens=False)["input_ids"]
+        if len(ids) == 1:
+            return int(ids[0])
+    return None
+
+
+def first_token_id(tokenizer: Any, text: str) -> int:
+    """The first token of ``text`` (a target or foil is scored by its first token)."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    if not ids:
+        raise PromptSetError(f"{text!r} has no tokens: give a non-empty target or foil.")
+    return int(ids[0])
+
+
+def token_pool(tokenizer: Any) -> torch.Tensor:
+    """Ids of ordinary (non-special) tokens to draw random sequences from."""
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    n = len(tokenizer)
+    return torch.tensor([i for i in range(n) if i not in special])
+
+
+def repeated_random_tokens(
+    tokenizer: Any, n_seqs: int = 8, seq_len: int = 32, seed: int = 0, prefix: bool = True
+) -> torch.Tensor:
+    """Random tokens repeated twice: ``[n_seqs, prefix + 2 * seq_len]`` ids.
+
+    Each half holds ``seq_len`` distinct ordinary tokens (drawn without replacement), so a
+    token's only earlier duplicate is its copy in the first half. With ``prefix`` the rows start
+    with the tokenizer's BOS token (or its first special token), which models use as an
+    attention sink; the scores never count attention to it.
+    """
+    pool = token_pool(tokenizer)
+    if seq_len > len(pool):
+        raise PromptSetError(f"seq_len {seq_len} is larger than the {len(pool)} ordinary tokens.")
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(n_seqs):
+        half = pool[torch.randperm(len(pool), generator=g)[:seq_len]]
+        rows.append(torch.cat([half, half]))
+    ids = torch.stack(rows)
+    if prefix:
+        bos = tokenizer.bos_token_id
+        if bos is None:
+            bos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else int(pool[0])
+        ids = torch.cat([torch.full((n_seqs, 1), int(bos)), ids], 1)
+    return ids
+
+
+# ------------------------------------------------------------- task prompts
+@dataclass
+class TaskPrompts:
+    """Prompts whose next token is scored: ``targets[i]`` (and ``foils[i]``) after ``prompts[i]``.
+
+    ``corrupted[i]`` is the prompt that activation patching patches into (same number of tokens
+    as ``prompts[i]`` when every position is patched). Targets and foils are scored by their
+    first token; include the leading space (``" Paris"``) where the tokenizer needs one.
+    """
+
+    prompts: list[str]
+    targets: list[str]
+    foils: list[str] | None = None
+    corrupted: list[str] | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        n = len(self.prompts)
+        if n == 0:
+            raise PromptSetError("The task has no prompts: add at least one.")
+        for what, xs in (("targets", self.targets), ("foils", self.foils), ("corrupted", self.corrupted)):
+            if xs is not None and len(xs) != n:
+                raise PromptSetError(f"{len(xs)} {what} for {n} prompts: give one per prompt.")
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_records(cls, rows: Sequence[dict[str, Any]], name: str = "") -> TaskPrompts:
+        """From ``[{"prompt", "target", "foil"?, "corrupted"?}, ...]``."""
+        if not rows:
+            raise PromptSetError("The task file has no rows.")
+        try:
+            prompts = [str(r["prompt"]) for r in rows]
+            targets = [str(r["target"]) for r in rows]
+        except KeyError as e:
+            raise PromptSetError(f"every row needs 'prompt' and 'target' (missing {e}).") from None
+        foils = [str(r["foil"]) for r in rows] if all("foil" in r for r in rows) else None
+        corr = [str(r["corrupted"]) for r in rows] if all("corrupted" in r for r in rows) else None
+        return cls(prompts, targets, foils, corr, name)
+
+
+def successor_task(n: int = 16, window: int = 3) -> TaskPrompts:
+    """Default contrast task: continue an ordinal sequence (days), corrupted by months.
+
+    ``"Monday, Tuesday, Wednesday,"`` → `` Thursday``; the corrupted prompt is the months
+    window of the same length (``"March, April, May,"``) whose answer is the foil.
+    """
+    seqs = ordinal_sequences()
+    days = next((s for s in seqs if "Monday" in s), FALLBACK_ORDINAL[2])
+    months = next((s for s in seqs if "January" in s), FALLBACK_ORDINAL[3])
+    prompts, targets, foils, corr = [], [], [], []
+    for i in range(n):
+        a = i % (len(days) - window)
+        b = (i * 5) % (len(months) - window)
+        prompts.append(", ".join(days[a : a + window]) + ",")
+        targets.append(" " + days[a + window])
+        corr.append(", ".join(months[b : b + window]) + ",")
+        foils.append(" " + months[b + window])
+    return TaskPrompts(prompts, targets, foils, corr, name="successor_days_vs_months")
