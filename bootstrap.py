@@ -12,6 +12,7 @@ one gets it. Standard library only: this runs before anything is installed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -57,12 +58,13 @@ def _has_nvidia_gpu() -> bool:
 def _local_cpu_torch_wheel() -> bool:
     """True when pip's find-links already hold a CPU build of the pinned torch."""
     links = os.environ.get("PIP_FIND_LINKS", "")
-    try:
-        links += " " + subprocess.run(
-            [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True
-        ).stdout
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        links += (
+            " "
+            + subprocess.run(
+                [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True
+            ).stdout
+        )
     version = TORCH.split("==")[1]
     for token in links.replace("'", " ").replace("=", " ").split():
         folder = Path(token.removeprefix("file://"))

@@ -46,11 +46,11 @@ def main() -> None:
         mask = torch.ones_like(ids)
         store: dict = {}
 
-        def plain() -> None:
+        def plain(ids=ids, mask=mask) -> None:
             with torch.no_grad():
                 hm.model(input_ids=ids, attention_mask=mask, use_cache=False)
 
-        def captured() -> None:
+        def captured(ids=ids, mask=mask, store=store) -> None:
             readers = {s: [lambda x, s=s: store.__setitem__(s, x.detach())] for s in sites}
             with torch.no_grad():
                 hm.forward(ids, mask, readers=readers, use_cache=False)

@@ -47,5 +47,7 @@ def test_engine_runs_with_qt_absent():
         print("ok", acts["blocks.1.hook_resid_post"].shape)
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0 and "ok" in out.stdout, out.stdout + out.stderr

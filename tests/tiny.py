@@ -7,12 +7,83 @@ import functools
 
 import torch
 
-WORDS = (
-    "the a an is was of to in and on I you he she it we they feel am are very good bad happy sad "
-    "love hate great terrible king queen man woman Paris France London capital city Monday "
-    "Tuesday Wednesday Thursday Friday one two three four five six seven eight nine ten hot cold "
-    "big small yes no not really today weather movie film this that food nice awful fine ok . , !"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "an",
+    "is",
+    "was",
+    "of",
+    "to",
+    "in",
+    "and",
+    "on",
+    "I",
+    "you",
+    "he",
+    "she",
+    "it",
+    "we",
+    "they",
+    "feel",
+    "am",
+    "are",
+    "very",
+    "good",
+    "bad",
+    "happy",
+    "sad",
+    "love",
+    "hate",
+    "great",
+    "terrible",
+    "king",
+    "queen",
+    "man",
+    "woman",
+    "Paris",
+    "France",
+    "London",
+    "capital",
+    "city",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "hot",
+    "cold",
+    "big",
+    "small",
+    "yes",
+    "no",
+    "not",
+    "really",
+    "today",
+    "weather",
+    "movie",
+    "film",
+    "this",
+    "that",
+    "food",
+    "nice",
+    "awful",
+    "fine",
+    "ok",
+    ".",
+    ",",
+    "!",
+]
 VOCAB_SIZE = 128
 FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gpt2", "gpt_neox", "phi")
 
@@ -31,7 +102,11 @@ def tiny_tokenizer():
     tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     return PreTrainedTokenizerFast(
-        tokenizer_object=tk, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>", unk_token="<unk>"
+        tokenizer_object=tk,
+        pad_token="<pad>",
+        bos_token="<bos>",
+        eos_token="<eos>",
+        unk_token="<unk>",
     )
 
 
@@ -40,8 +115,13 @@ def tiny_config(family: str):
 
     common = dict(vocab_size=VOCAB_SIZE, pad_token_id=0, bos_token_id=1, eos_token_id=2)
     llama_like = dict(
-        hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=128, **common,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        **common,
     )
     if family == "llama":
         return T.LlamaConfig(**llama_like)
@@ -59,13 +139,23 @@ def tiny_config(family: str):
         return T.GPT2Config(n_layer=3, n_embd=32, n_head=4, n_positions=128, **common)
     if family == "gpt_neox":
         return T.GPTNeoXConfig(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
-            max_position_embeddings=128, rotary_pct=0.5, **common,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            max_position_embeddings=128,
+            rotary_pct=0.5,
+            **common,
         )
     if family == "phi":
         return T.PhiConfig(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
-            max_position_embeddings=128, partial_rotary_factor=0.5, **common,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            max_position_embeddings=128,
+            partial_rotary_factor=0.5,
+            **common,
         )
     raise ValueError(family)
 
@@ -78,7 +168,9 @@ def tiny_hf_model(family: str, attn: str = "sdpa", seed: int = 0):
     try:
         model = AutoModelForCausalLM.from_config(cfg, attn_implementation=attn, dtype=torch.float32)
     except ValueError:  # families without SDPA (Gemma 2) run eager
-        model = AutoModelForCausalLM.from_config(cfg, attn_implementation="eager", dtype=torch.float32)
+        model = AutoModelForCausalLM.from_config(
+            cfg, attn_implementation="eager", dtype=torch.float32
+        )
     return model.eval()
 
 

@@ -77,6 +77,8 @@ class CanvasModel:
     # ---------------------------------------------------------- expression
     def to_tree(self) -> Any:
         """The algebra tree, or None when nothing is added."""
+        if not any(not t.project_out for t in self.terms):
+            return None
         from workbench.concepts.algebra import Func, Sum, Term, scale
 
         items: list[Any] = []

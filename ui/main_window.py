@@ -29,8 +29,9 @@ registry.register_dock("prompts", "Prompts", "ui.docks.prompts_dock:PromptsDock"
 registry.register_dock("library", "Concept library", "ui.docks.library_dock:LibraryDock", Qt.DockWidgetArea.RightDockWidgetArea, 30, lazy=False)
 registry.register_dock("generations", "Generations", "ui.docks.generations_dock:GenerationsDock", Qt.DockWidgetArea.BottomDockWidgetArea, 40, lazy=False)
 registry.register_panel("canvas", "Vector canvas", "ui.panels.canvas_panel:CanvasPanel", 10, lazy=False, shortcut="Ctrl+1")
-registry.register_panel("preview", "Preview", "ui.panels.preview_panel:PreviewPanel", 20, lazy=False, shortcut="Ctrl+2")
-registry.register_panel("sweep", "Sweep", "ui.panels.sweep_panel:SweepPanel", 30, lazy=False, shortcut="Ctrl+3")
+# Tabs that are not on screen at first are built right after the window appears.
+registry.register_panel("preview", "Preview", "ui.panels.preview_panel:PreviewPanel", 20, lazy=True, shortcut="Ctrl+2")
+registry.register_panel("sweep", "Sweep", "ui.panels.sweep_panel:SweepPanel", 30, lazy=True, shortcut="Ctrl+3")
 
 
 def settings() -> QSettings:

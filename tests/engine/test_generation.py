@@ -6,7 +6,12 @@ import torch
 from tiny import tiny_hooked
 
 from workbench.jobs import Progress
-from workbench.models.generation import SamplingSettings, generate, steered_generate, steered_generate_job
+from workbench.models.generation import (
+    SamplingSettings,
+    generate,
+    steered_generate,
+    steered_generate_job,
+)
 from workbench.models.interventions import AddVector
 
 
@@ -18,7 +23,9 @@ def test_steering_with_and_without_kv_cache_agrees():
         outs = []
         for cache in (True, False):
             s = SamplingSettings(max_new_tokens=8, use_cache=cache, stop_at_eos=False)
-            outs.append(generate(hm, ["the king is", "I feel very happy"], iv, s, return_logits=True))
+            outs.append(
+                generate(hm, ["the king is", "I feel very happy"], iv, s, return_logits=True)
+            )
         assert outs[0].token_ids == outs[1].token_ids
         torch.testing.assert_close(outs[0].step_logits, outs[1].step_logits, atol=1e-4, rtol=0)
 
@@ -35,7 +42,15 @@ def test_left_padding_matches_single_prompt():
 
 def test_sampling_is_seeded_and_baseline_row_is_unsteered():
     hm = tiny_hooked("gpt2")
-    s = SamplingSettings(max_new_tokens=10, do_sample=True, temperature=1.0, top_k=50, top_p=0.95, seed=7, stop_at_eos=False)
+    s = SamplingSettings(
+        max_new_tokens=10,
+        do_sample=True,
+        temperature=1.0,
+        top_k=50,
+        top_p=0.95,
+        seed=7,
+        stop_at_eos=False,
+    )
     v = torch.randn(hm.d_model) * 20
     a = steered_generate(hm, "I feel", [AddVector("blocks.1.hook_resid_post", vector=v)], s)
     b = steered_generate(hm, "I feel", [AddVector("blocks.1.hook_resid_post", vector=v)], s)
@@ -47,7 +62,12 @@ def test_sampling_is_seeded_and_baseline_row_is_unsteered():
 
 def test_streaming_yields_pieces_that_add_up():
     hm = tiny_hooked("llama")
-    job = steered_generate_job(hm, "the king", [AddVector("blocks.0.hook_resid_post", vector=torch.randn(hm.d_model))], SamplingSettings(max_new_tokens=5, stop_at_eos=False))
+    job = steered_generate_job(
+        hm,
+        "the king",
+        [AddVector("blocks.0.hook_resid_post", vector=torch.randn(hm.d_model))],
+        SamplingSettings(max_new_tokens=5, stop_at_eos=False),
+    )
     pieces = [[], []]
     try:
         while True:

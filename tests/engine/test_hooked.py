@@ -75,7 +75,13 @@ def test_patterns_from_an_sdpa_model(family):
 def test_adding_zero_changes_nothing_bitwise(family):
     hm = tiny_hooked(family)
     base = hm.logits(PROMPTS)
-    sites = ["hook_embed", "blocks.1.hook_resid_pre", "blocks.1.hook_attn_out", "blocks.2.hook_mlp_out", resid_post(0)]
+    sites = [
+        "hook_embed",
+        "blocks.1.hook_resid_pre",
+        "blocks.1.hook_attn_out",
+        "blocks.2.hook_mlp_out",
+        resid_post(0),
+    ]
     if family not in ("phi", "gpt_neox"):
         sites.append("blocks.1.hook_resid_mid")
     ivs = [AddVector(s, vector=torch.zeros(hm.d_model)) for s in sites]
@@ -88,11 +94,17 @@ def test_resid_mid_write_reaches_the_residual():
     hm = tiny_hooked("llama")
     v = torch.randn(hm.d_model)
     _, base = hm.run_with_cache(PROMPTS[1], [resid_post(1)])
-    _, mid = hm.run_with_cache(PROMPTS[1], [resid_post(1)], [AddVector("blocks.1.hook_resid_mid", vector=v)])
-    _, pre2 = hm.run_with_cache(PROMPTS[1], ["blocks.1.hook_resid_mid"], [AddVector("blocks.1.hook_resid_mid", vector=v)])
+    _, mid = hm.run_with_cache(
+        PROMPTS[1], [resid_post(1)], [AddVector("blocks.1.hook_resid_mid", vector=v)]
+    )
+    _, pre2 = hm.run_with_cache(
+        PROMPTS[1], ["blocks.1.hook_resid_mid"], [AddVector("blocks.1.hook_resid_mid", vector=v)]
+    )
     assert not torch.allclose(base[resid_post(1)], mid[resid_post(1)])
     _, plain = hm.run_with_cache(PROMPTS[1], ["blocks.1.hook_resid_mid"])
-    torch.testing.assert_close(pre2["blocks.1.hook_resid_mid"], plain["blocks.1.hook_resid_mid"] + v)
+    torch.testing.assert_close(
+        pre2["blocks.1.hook_resid_mid"], plain["blocks.1.hook_resid_mid"] + v
+    )
 
 
 def test_interventions_identities():
@@ -133,9 +145,11 @@ def test_ablating_a_head_equals_zeroing_its_output_weights():
 def test_hooks_are_gone_after_an_exception():
     hm = tiny_hooked("llama")
     before = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in hm.model.modules())
-    with pytest.raises(RuntimeError, match="boom"):
-        with hm.intervene(AddVector(resid_post(0), vector=torch.ones(hm.d_model)), AblateHeads("blocks.0.attn.hook_z", heads=[0])):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), hm.intervene(
+        AddVector(resid_post(0), vector=torch.ones(hm.d_model)),
+        AblateHeads("blocks.0.attn.hook_z", heads=[0]),
+    ):
+        raise RuntimeError("boom")
     after = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in hm.model.modules())
     assert before == after
     assert torch.equal(hm.logits(PROMPTS), tiny_hooked("llama").logits(PROMPTS))
@@ -174,5 +188,9 @@ def test_capture_positions_and_batching_agree():
 def test_sites_listing():
     hm = tiny_hooked("gpt2")
     sites = hm.sites()
-    assert sites[0] == "hook_embed" and "blocks.2.attn.hook_z" in sites and "blocks.2.hook_resid_mid" in sites
+    assert (
+        sites[0] == "hook_embed"
+        and "blocks.2.attn.hook_z" in sites
+        and "blocks.2.hook_resid_mid" in sites
+    )
     assert "blocks.0.hook_resid_mid" not in tiny_hooked("phi").sites()

@@ -54,7 +54,11 @@ def test_missing_tokenizer(tmp_path):
 
 
 def test_remote_code_stays_off(tmp_path):
-    cfg = {"model_type": "my_custom", "architectures": ["MyForCausalLM"], "auto_map": {"AutoConfig": "cfg.MyConfig"}}
+    cfg = {
+        "model_type": "my_custom",
+        "architectures": ["MyForCausalLM"],
+        "auto_map": {"AutoConfig": "cfg.MyConfig"},
+    }
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     (tmp_path / "model.safetensors").write_bytes(b"")
     (tmp_path / "tokenizer_config.json").write_text("{}")
@@ -100,6 +104,29 @@ def test_embedded_model_loads_offline_and_caches(tmp_path, monkeypatch):
     assert second.info["from_cache"]
     enc = first.encode(["The capital of France is"])
     with torch.no_grad():
-        torch.testing.assert_close(first.model(**enc).logits, second.model(**enc).logits, atol=0, rtol=0)
-    out = generate(second, ["The capital of France is"], settings=SamplingSettings(max_new_tokens=3))
+        torch.testing.assert_close(
+            first.model(**enc).logits, second.model(**enc).logits, atol=0, rtol=0
+        )
+    out = generate(
+        second, ["The capital of France is"], settings=SamplingSettings(max_new_tokens=3)
+    )
     assert "Paris" in out.texts[0]
+    # A steering vector visibly changes the continuation (and the baseline row stays plain).
+    from workbench.models.generation import steered_generate
+    from workbench.models.interventions import AddVector
+
+    site = "blocks.12.hook_resid_post"
+    acts = second.capture(["I love this. It is wonderful", "I hate this. It is awful"], [site])
+    v = acts[site][0] - acts[site][1]
+    cmp = steered_generate(
+        second,
+        "The food at the restaurant was",
+        [AddVector(site, vector=v, coefficient=6.0)],
+        SamplingSettings(max_new_tokens=12),
+    )
+    plain = generate(
+        second, ["The food at the restaurant was"], settings=SamplingSettings(max_new_tokens=12)
+    )
+    assert cmp.baseline == plain.texts[0]
+    assert cmp.steered != cmp.baseline
+    print("baseline:", cmp.baseline, "| steered:", cmp.steered)

@@ -74,7 +74,7 @@ def test_other_programs_database(tmp_path: Path) -> None:
     assert digest(path) == before
 
 
-@pytest.mark.parametrize("keep", [0.5, 0.9, 60 / 126_976])
+@pytest.mark.parametrize("keep", [0.5, 0.9, 0.0], ids=["half", "most", "header-only"])
 def test_truncated_file(saved: Path, keep: float) -> None:
     data = saved.read_bytes()
     saved.write_bytes(data[: max(60, int(len(data) * keep))])

@@ -41,10 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="model folder or .gguf file (default: the embedded SmolLM2-135M)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="model folder or .gguf file (default: the embedded SmolLM2-135M)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--dtype", default="auto", help="auto, float32, float16, bfloat16")
-    p.add_argument("--trust-remote-code", action="store_true", help="run the model's own code (only for models you trust)")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run the model's own code (only for models you trust)",
+    )
 
 
 def load_model_from_args(args: argparse.Namespace, attn: str = "sdpa") -> Any:
@@ -52,7 +60,13 @@ def load_model_from_args(args: argparse.Namespace, attn: str = "sdpa") -> Any:
     from workbench.models.loading import load_language_model_job
 
     return run_with_progress_bar(
-        load_language_model_job(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code, attn_implementation=attn),
+        load_language_model_job(
+            args.model,
+            device=args.device,
+            dtype=args.dtype,
+            trust_remote_code=args.trust_remote_code,
+            attn_implementation=attn,
+        ),
         desc="loading model",
     )
 

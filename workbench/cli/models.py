@@ -8,7 +8,9 @@ from workbench.cli import add_model_args, load_model_from_args, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("list", help="the embedded default and the models in the local Hugging Face cache")
+    p = sub.add_parser(
+        "list", help="the embedded default and the models in the local Hugging Face cache"
+    )
     p.set_defaults(func=_list)
     p = sub.add_parser("inspect", help="shape, adapter and hook sites of a model")
     add_model_args(p)
@@ -59,9 +61,23 @@ def _generate(args: argparse.Namespace) -> int:
         concept = import_concept(args.vector)
         sites = [args.site] if args.site else concept.sites
         ivs = [AddVector(s, vector=concept.vector(s), coefficient=args.coefficient) for s in sites]
-    s = SamplingSettings(max_new_tokens=args.max_new_tokens, do_sample=args.sample, temperature=args.temperature, seed=args.seed, chat=args.chat)
+    s = SamplingSettings(
+        max_new_tokens=args.max_new_tokens,
+        do_sample=args.sample,
+        temperature=args.temperature,
+        seed=args.seed,
+        chat=args.chat,
+    )
     if not ivs:
         print("note: no --vector given, both columns are the unsteered model", file=sys.stderr)
     result = run(steered_generate_job(hm, args.prompt, ivs, s))
-    print_json({"prompt": args.prompt, "baseline": result.baseline, "steered": result.steered, "settings": s.to_dict(), "interventions": result.generation.interventions})
+    print_json(
+        {
+            "prompt": args.prompt,
+            "baseline": result.baseline,
+            "steered": result.steered,
+            "settings": s.to_dict(),
+            "interventions": result.generation.interventions,
+        }
+    )
     return 0

@@ -20,7 +20,7 @@ from workbench.models.interventions import AblateHeads, Intervention
 
 def w_o(hm: HookedModel, layer: int) -> torch.Tensor:
     """Head-split output projection ``[head, d_model, d_head]`` of block ``layer``."""
-    W = hm.adapter.o_proj_weight(layer)  # [d_model, head * d_head]
+    W = hm.adapter.o_proj_weight(layer).detach()  # [d_model, head * d_head]
     return W.reshape(hm.d_model, hm.n_heads, hm.d_head).permute(1, 0, 2)
 
 

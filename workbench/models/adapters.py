@@ -280,7 +280,10 @@ def discover_spec(model: Any) -> AdapterSpec:
     prefix = blocks_path.rsplit(".", 1)[0] if "." in blocks_path else ""
     base = get_path(model, prefix) if prefix else model
     base_children = dict(base.named_children())
-    norm = next((c for c in ("norm", "ln_f", "final_layernorm", "final_layer_norm") if c in base_children), None)
+    norm = next(
+        (c for c in ("norm", "ln_f", "final_layernorm", "final_layer_norm") if c in base_children),
+        None,
+    )
     emb = next((c for c in ("embed_tokens", "wte", "embed_in") if c in base_children), None)
     if norm is None or emb is None:
         raise UnsupportedModelError(

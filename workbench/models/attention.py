@@ -95,5 +95,5 @@ def pattern_attention(model: nn.Module) -> Iterator[None]:
             c._attn_implementation = NAME
         yield
     finally:
-        for c, s in zip(cfgs, saved):
+        for c, s in zip(cfgs, saved, strict=False):
             c._attn_implementation = s

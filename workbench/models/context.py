@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 
 import torch
 
 # "all" | "prompt" | "generated" | "last_prompt" | explicit prompt indices (negative from the end)
-Positions = Union[str, Sequence[int]]
+Positions = str | Sequence[int]
 
 
 @dataclass

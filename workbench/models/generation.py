@@ -74,7 +74,9 @@ def _pick(logits: torch.Tensor, s: SamplingSettings, gens: list[torch.Generator]
         sp = sp.masked_fill(drop, 0)
         probs = torch.zeros_like(probs).scatter(-1, si, sp)
     # One generator per row: a row's draws do not depend on what else is in the batch.
-    return torch.stack([torch.multinomial(probs[i].cpu(), 1, generator=g)[0] for i, g in enumerate(gens)]).to(logits.device)
+    return torch.stack(
+        [torch.multinomial(probs[i].cpu(), 1, generator=g)[0] for i, g in enumerate(gens)]
+    ).to(logits.device)
 
 
 def generate_job(
@@ -161,7 +163,13 @@ def generate_job(
     )
 
 
-def generate(hm: HookedModel, prompts: Sequence[str], interventions: Sequence[Intervention] = (), settings: SamplingSettings | None = None, **kw: Any) -> Generation:
+def generate(
+    hm: HookedModel,
+    prompts: Sequence[str],
+    interventions: Sequence[Intervention] = (),
+    settings: SamplingSettings | None = None,
+    **kw: Any,
+) -> Generation:
     return run(generate_job(hm, prompts, interventions, settings, **kw))
 
 
@@ -180,5 +188,10 @@ def steered_generate_job(
     return Comparison(prompt, gen.texts[0], gen.texts[1], gen)
 
 
-def steered_generate(hm: HookedModel, prompt: str, interventions: Sequence[Intervention], settings: SamplingSettings | None = None) -> Comparison:
+def steered_generate(
+    hm: HookedModel,
+    prompt: str,
+    interventions: Sequence[Intervention],
+    settings: SamplingSettings | None = None,
+) -> Comparison:
     return run(steered_generate_job(hm, prompt, interventions, settings))

@@ -57,7 +57,9 @@ class Captured:
 class HookedModel:
     """A loaded causal LM, its tokenizer, its adapter and its :class:`ModelRef`."""
 
-    def __init__(self, model: Any, tokenizer: Any, ref: ModelRef | None = None, info: dict | None = None):
+    def __init__(
+        self, model: Any, tokenizer: Any, ref: ModelRef | None = None, info: dict | None = None
+    ):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.adapter: Adapter = adapter_for(model)
@@ -146,7 +148,11 @@ class HookedModel:
                     pattern_modules.append(mod)
                 else:
                     handles.append(self._register(site, ws, rs))
-            with attention.pattern_attention(self.model) if needs_pattern else contextlib.nullcontext():
+            with (
+                attention.pattern_attention(self.model)
+                if needs_pattern
+                else contextlib.nullcontext()
+            ):
                 yield
         finally:
             for h in handles:
@@ -161,7 +167,9 @@ class HookedModel:
         with self.hooks(interventions=list(interventions)):
             yield
 
-    def _transform(self, ws: list[Intervention], rs: list[Reader]) -> Callable[[torch.Tensor], torch.Tensor]:
+    def _transform(
+        self, ws: list[Intervention], rs: list[Reader]
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
         ctx = self._ctx
 
         def fn(x: torch.Tensor) -> torch.Tensor:
@@ -174,7 +182,9 @@ class HookedModel:
 
         return fn
 
-    def _pattern_fn(self, ws: list[Intervention], rs: list[Reader]) -> Callable[[torch.Tensor], torch.Tensor]:
+    def _pattern_fn(
+        self, ws: list[Intervention], rs: list[Reader]
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
         ctx = self._ctx
 
         def fn(p: torch.Tensor) -> torch.Tensor:  # [batch, head, query, key]
@@ -233,7 +243,9 @@ class HookedModel:
         raise SiteError(f"no hook for {site.name}")
 
     # ------------------------------------------------------------- tokenising
-    def encode(self, prompts: Sequence[str], padding_side: str = "right", chat: bool = False) -> dict[str, torch.Tensor]:
+    def encode(
+        self, prompts: Sequence[str], padding_side: str = "right", chat: bool = False
+    ) -> dict[str, torch.Tensor]:
         if isinstance(prompts, str):
             prompts = [prompts]
         if not prompts or any(not isinstance(p, str) or p == "" for p in prompts):
@@ -247,7 +259,9 @@ class HookedModel:
             enc = tok(list(prompts), return_tensors="pt", padding=True, add_special_tokens=not chat)
         finally:
             tok.padding_side = old
-        return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+        return {
+            k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")
+        }
 
     def apply_chat_template(self, prompt: str) -> str:
         if getattr(self.tokenizer, "chat_template", None):
@@ -262,7 +276,9 @@ class HookedModel:
 
     # ---------------------------------------------------------------- forward
     @torch.no_grad()
-    def logits(self, prompts: Sequence[str] | str, interventions: Sequence[Intervention] = ()) -> torch.Tensor:
+    def logits(
+        self, prompts: Sequence[str] | str, interventions: Sequence[Intervention] = ()
+    ) -> torch.Tensor:
         """Logits ``[batch, pos, vocab]`` (right-padded) with interventions applied."""
         enc = self.encode(prompts)
         return self.forward(enc["input_ids"], enc["attention_mask"], interventions).logits
@@ -342,15 +358,23 @@ class HookedModel:
                 self.forward(enc["input_ids"], mask, interventions, readers, use_cache=False)
             for s in sites:
                 chunks[s].append(store[s])
-            yield Progress(min(start + batch_size, total), total, f"{min(start + batch_size, total)}/{total} prompts")
+            yield Progress(
+                min(start + batch_size, total),
+                total,
+                f"{min(start + batch_size, total)}/{total} prompts",
+            )
         acts = {s: torch.cat(v) for s, v in chunks.items()}
         return Captured(acts, lengths, position)
 
-    def capture(self, prompts: Sequence[str], sites: Sequence[str], position: str = "last", **kw: Any) -> Captured:
+    def capture(
+        self, prompts: Sequence[str], sites: Sequence[str], position: str = "last", **kw: Any
+    ) -> Captured:
         return run(self.capture_job(prompts, sites, position, **kw))
 
     @staticmethod
-    def _reducer(store: dict, site: str, position: str, mask: torch.Tensor, lens: torch.Tensor) -> Reader:
+    def _reducer(
+        store: dict, site: str, position: str, mask: torch.Tensor, lens: torch.Tensor
+    ) -> Reader:
         def read(x: torch.Tensor) -> None:  # [batch, pos, ...]
             x = x.detach()
             if position == "last":

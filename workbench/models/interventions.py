@@ -60,7 +60,11 @@ class AddVector(Intervention):
         return x + m * delta
 
     def describe(self):
-        return {**super().describe(), "coefficient": self.coefficient, "norm": float(self.vector.norm())}
+        return {
+            **super().describe(),
+            "coefficient": self.coefficient,
+            "norm": float(self.vector.norm()),
+        }
 
 
 @dataclass

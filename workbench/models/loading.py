@@ -9,6 +9,7 @@ GGUF's sha256, and later loads read those.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -41,9 +42,10 @@ class ModelSource:
 
     @property
     def label(self) -> str:
-        return {"embedded": f"{self.name} (embedded default)", "hf_cache": f"{self.name} (HF cache)"}.get(
-            self.kind, self.name
-        )
+        return {
+            "embedded": f"{self.name} (embedded default)",
+            "hf_cache": f"{self.name} (HF cache)",
+        }.get(self.kind, self.name)
 
 
 # ----------------------------------------------------------------- discovery
@@ -76,7 +78,11 @@ def hf_cache_sources() -> list[ModelSource]:
         for rev in sorted(repo.revisions, key=lambda r: r.last_modified, reverse=True):
             cfg = Path(rev.snapshot_path) / "config.json"
             if cfg.exists() and _is_causal_lm_config(cfg):
-                out.append(ModelSource("hf_cache", str(rev.snapshot_path), repo.repo_id, repo_id=repo.repo_id))
+                out.append(
+                    ModelSource(
+                        "hf_cache", str(rev.snapshot_path), repo.repo_id, repo_id=repo.repo_id
+                    )
+                )
                 break
     return out
 
@@ -84,10 +90,8 @@ def hf_cache_sources() -> list[ModelSource]:
 def local_sources() -> list[ModelSource]:
     """The embedded default (when installed) and the cached models."""
     out = []
-    try:
+    with contextlib.suppress(ModelLoadError):
         out.append(embedded_source())
-    except ModelLoadError:
-        pass
     return out + hf_cache_sources()
 
 
@@ -103,7 +107,9 @@ def source_from_path(path: str | os.PathLike) -> ModelSource:
     """Classify a user-chosen path, or say what was found and what to do."""
     p = Path(path).expanduser()
     if not p.exists():
-        raise ModelLoadError(f"{p} does not exist. Choose a model folder (with config.json) or a .gguf file.")
+        raise ModelLoadError(
+            f"{p} does not exist. Choose a model folder (with config.json) or a .gguf file."
+        )
     if p.is_file():
         if p.suffix.lower() == ".gguf":
             return ModelSource("gguf", str(p.parent), p.stem, gguf_file=p.name)
@@ -183,7 +189,9 @@ def pick_dtype(dtype: str, device: str) -> Any:
         try:
             return getattr(torch, dtype)
         except AttributeError:
-            raise ModelLoadError(f"unknown dtype {dtype!r}: use float32, float16 or bfloat16") from None
+            raise ModelLoadError(
+                f"unknown dtype {dtype!r}: use float32, float16 or bfloat16"
+            ) from None
     if device.startswith("cuda"):
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32
@@ -234,7 +242,9 @@ def safetensors_param_count(folder: str | os.PathLike) -> int | None:
     return n
 
 
-def check_fits(config: Any, dtype: Any, device: str, headroom: float = 1.2, folder: str | None = None) -> int:
+def check_fits(
+    config: Any, dtype: Any, device: str, headroom: float = 1.2, folder: str | None = None
+) -> int:
     import torch
 
     counted = safetensors_param_count(folder) if folder else None
@@ -268,7 +278,9 @@ def _load_config(src: ModelSource, trust_remote_code: bool) -> Any:
                 f"{src.name} needs its own Python code to load (trust_remote_code). Only turn it "
                 "on for models whose code you trust: Load options → Trust remote code."
             ) from e
-        raise ModelLoadError(f"{src.name}: unsupported or unreadable config ({msg.splitlines()[0]}).") from e
+        raise ModelLoadError(
+            f"{src.name}: unsupported or unreadable config ({msg.splitlines()[0]})."
+        ) from e
     except OSError as e:
         raise ModelLoadError(f"{src.name}: cannot read its config ({e}).") from e
 
@@ -292,8 +304,10 @@ def load_language_model_job(
 
     ``source`` is a :class:`ModelSource`, a path, or None for the embedded default.
     """
-    src = source if isinstance(source, ModelSource) else (
-        embedded_source() if source is None else source_from_path(source)
+    src = (
+        source
+        if isinstance(source, ModelSource)
+        else (embedded_source() if source is None else source_from_path(source))
     )
     yield Progress(0, 5, f"reading {src.name}")
     import torch  # heavy: imported only once a load is asked for
@@ -310,31 +324,51 @@ def load_language_model_job(
     cached = _cache_folder(fingerprint) if src.gguf_file else None
     from_cache = cached is not None and (cached / "workbench-cache.json").exists()
     # Reading a config out of a GGUF parses the whole file (seconds); the cache has a plain one.
-    config = _load_config(ModelSource("folder", str(cached), src.name) if from_cache else src, trust_remote_code)
+    config = _load_config(
+        ModelSource("folder", str(cached), src.name) if from_cache else src, trust_remote_code
+    )
     check_not_moe(config)
     dev = pick_device(device)
     dt = pick_dtype(dtype, dev)
     yield Progress(1, 5, "estimating memory")
     folder = str(cached) if from_cache else (None if src.gguf_file else src.path)
     need = check_fits(config, dt, dev, folder=folder) if check_memory else 0
-    yield Progress(2, 5, "loading cached weights" if from_cache or not src.gguf_file else "converting GGUF (first load only)")
+    yield Progress(
+        2,
+        5,
+        "loading cached weights"
+        if from_cache or not src.gguf_file
+        else "converting GGUF (first load only)",
+    )
     kw: dict[str, Any] = dict(dtype=dt, local_files_only=True, trust_remote_code=trust_remote_code)
     multi_gpu = dev == "cuda" and torch.cuda.device_count() > 1
     if multi_gpu:
         kw["device_map"] = "auto"
-    where, extra = (str(cached), {}) if from_cache else (src.path, {"gguf_file": src.gguf_file} if src.gguf_file else {})
+    where, extra = (
+        (str(cached), {})
+        if from_cache
+        else (src.path, {"gguf_file": src.gguf_file} if src.gguf_file else {})
+    )
     try:
         try:
-            model = AutoModelForCausalLM.from_pretrained(where, attn_implementation=attn_implementation, **kw, **extra)
+            model = AutoModelForCausalLM.from_pretrained(
+                where, attn_implementation=attn_implementation, **kw, **extra
+            )
         except ValueError as e:  # a family without SDPA: eager is always there
             if "does not support" not in str(e):
                 raise
-            model = AutoModelForCausalLM.from_pretrained(where, attn_implementation="eager", **kw, **extra)
-        tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=True, trust_remote_code=trust_remote_code, **extra)
+            model = AutoModelForCausalLM.from_pretrained(
+                where, attn_implementation="eager", **kw, **extra
+            )
+        tokenizer = AutoTokenizer.from_pretrained(
+            where, local_files_only=True, trust_remote_code=trust_remote_code, **extra
+        )
     except (OSError, ValueError, KeyError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         if "tokenizer" in first.lower() or "vocab" in first.lower():
-            raise ModelLoadError(f"{src.name}: no usable tokenizer found ({first}). Add the tokenizer files to the folder.") from e
+            raise ModelLoadError(
+                f"{src.name}: no usable tokenizer found ({first}). Add the tokenizer files to the folder."
+            ) from e
         raise ModelLoadError(f"{src.name} could not be loaded: {first}") from e
     if not multi_gpu:
         model = model.to(dev)
@@ -349,15 +383,25 @@ def load_language_model_job(
         n_layers=int(getattr(config, "num_hidden_layers", 0) or getattr(config, "n_layer", 0)),
         model_type=config.model_type,
         file_hash=fingerprint,
-        source="embedded:smollm2-135m-instruct" if src.kind == "embedded" else str(Path(src.path) / (src.gguf_file or "")),
+        source="embedded:smollm2-135m-instruct"
+        if src.kind == "embedded"
+        else str(Path(src.path) / (src.gguf_file or "")),
     )
-    info = {"source": src.to_dict(), "device": dev, "dtype": str(dt).removeprefix("torch."), "param_bytes": need, "from_cache": from_cache}
+    info = {
+        "source": src.to_dict(),
+        "device": dev,
+        "dtype": str(dt).removeprefix("torch."),
+        "param_bytes": need,
+        "from_cache": from_cache,
+    }
     hm = HookedModel(model, tokenizer, ref, info)
     yield Progress(5, 5, "ready")
     return hm
 
 
-def _write_cache(folder: Path, model: Any, tokenizer: Any, src: ModelSource, fingerprint: str) -> None:
+def _write_cache(
+    folder: Path, model: Any, tokenizer: Any, src: ModelSource, fingerprint: str
+) -> None:
     tmp = folder.with_name(folder.name + ".partial")
     import shutil
 
@@ -376,7 +420,9 @@ def _write_cache(folder: Path, model: Any, tokenizer: Any, src: ModelSource, fin
         cfg.save_pretrained(tmp)
         save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         tokenizer.save_pretrained(tmp)
-        (tmp / "workbench-cache.json").write_text(json.dumps({"source": src.to_dict(), "sha256": fingerprint, "format": CACHE_FORMAT}))
+        (tmp / "workbench-cache.json").write_text(
+            json.dumps({"source": src.to_dict(), "sha256": fingerprint, "format": CACHE_FORMAT})
+        )
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
     except OSError:  # a full or read-only cache only costs speed next time

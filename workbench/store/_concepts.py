@@ -21,6 +21,14 @@ if TYPE_CHECKING:
     import torch
 
 _REF_FIELDS = tuple(ModelRef.__dataclass_fields__)
+_CONCEPT_COLUMNS = (  # plain rows: listing 1,000 concepts as ORM objects costs more than SQLite
+    ConceptRecord.id,
+    ConceptRecord.name,
+    ConceptRecord.model_id,
+    ConceptRecord.recipe,
+    ConceptRecord.description,
+    ConceptRecord.created,
+)
 _VECTOR_DATA = (
     ConceptVector.concept_id,
     ConceptVector.site,
@@ -217,11 +225,8 @@ class ConceptStore(StoreBase):
             ``created`` and ``description``, in the order the concepts were saved.
         """
         with self._read("listing concepts") as session:
-            rows = session.execute(
-                select(ConceptRecord, ModelRecord)
-                .join(ModelRecord, ConceptRecord.model_id == ModelRecord.id)
-                .order_by(_CONCEPT_ORDER)
-            ).all()
+            models = self._model_refs(session)
+            rows = session.execute(select(*_CONCEPT_COLUMNS).order_by(_CONCEPT_ORDER)).all()
             meta = session.execute(
                 select(
                     ConceptVector.concept_id,
@@ -235,14 +240,14 @@ class ConceptStore(StoreBase):
         for m in meta:
             per_concept[m.concept_id].append(m)
         infos = []
-        for rec, model in rows:
+        for rec in rows:
             vecs = per_concept[rec.id]
             infos.append(
                 {
                     "id": rec.id,
                     "name": rec.name,
-                    "model": model.name,
-                    "model_ref": _ref(model),
+                    "model": models[rec.model_id].name,
+                    "model_ref": models[rec.model_id],
                     "sites": [v.site for v in vecs],
                     "dtypes": {v.site: v.dtype for v in vecs},
                     "shapes": {v.site: list(v.shape) for v in vecs},
@@ -282,8 +287,8 @@ class ConceptStore(StoreBase):
     def concepts(self) -> list[Concept]:
         """Load every concept (three queries, however many concepts)."""
         with self._read("loading concepts") as session:
-            models = {m.id: _ref(m) for m in session.scalars(select(ModelRecord))}
-            recs = session.scalars(select(ConceptRecord).order_by(_CONCEPT_ORDER)).all()
+            models = self._model_refs(session)
+            recs = session.execute(select(*_CONCEPT_COLUMNS).order_by(_CONCEPT_ORDER)).all()
             rows = session.execute(
                 select(*_VECTOR_DATA).order_by(ConceptVector.concept_id, ConceptVector.position)
             ).all()
@@ -327,7 +332,11 @@ class ConceptStore(StoreBase):
         return rec
 
     @staticmethod
-    def _concept(rec: ConceptRecord, model: ModelRef, rows: Iterable[Any]) -> Concept:
+    def _model_refs(session: Session) -> dict[int, ModelRef]:
+        return {m.id: _ref(m) for m in session.scalars(select(ModelRecord))}
+
+    @staticmethod
+    def _concept(rec: Any, model: ModelRef, rows: Iterable[Any]) -> Concept:
         vectors: dict[str, torch.Tensor] = {
             r.site: decode(
                 r.dtype, r.shape, r.sha256, r.data, f"the vector at {r.site} of {rec.name!r}"
