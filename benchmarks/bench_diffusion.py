@@ -31,8 +31,12 @@ def line(name: str, ratio: float, detail: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--size", type=int, default=128, help="pixels (latents are size/2)")
+    parser.add_argument("--sweep-steps", type=int, default=8)
+    parser.add_argument("--size", type=int, default=64, help="pixels (latents are size/2)")
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1: steady on a shared machine)"
+    )
     args = parser.parse_args(argv or [])
 
     import torch
@@ -44,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     from workbench.diffusion.tiny import tiny_sd_pipeline
     from workbench.jobs import run
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(max(1, args.threads))
     # wider than the test model so that the denoiser, not Python, dominates as in real models
     dm = wrap_pipeline(tiny_sd_pipeline(seed=0, width=32, text_dim=32), name="bench-sd")
     steps, size = args.steps, args.size
@@ -75,24 +79,30 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     values = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0)
-    sweep = SweepSpec(spec, x=SweepAxis("coefficient", values, term=1))
+    sweep = SweepSpec(
+        spec.replace(steps=args.sweep_steps), x=SweepAxis("coefficient", values, term=1)
+    )
     t_single, t_batched = compare(
         lambda: run(run_sweep(dm, sweep, batched=False)),
         lambda: run(run_sweep(dm, sweep, batched=True, max_batch=len(values))),
-        repeat=max(3, args.repeat // 2),
+        repeat=3,
         warmup=1,
     )
     line(
         "sweep_batched_speedup",
         t_single / t_batched,
-        f"{len(values)} images: {len(values)} calls {t_single:.2f} s vs one batched call "
-        f"{t_batched:.2f} s",
+        f"{len(values)} images x {args.sweep_steps} steps: {len(values)} calls {t_single:.2f} s "
+        f"vs one batched call {t_batched:.2f} s",
     )
 
     noise = spec.replace(terms=tuple((w, p) for p, w in zip(concepts, (1.0, 0.6, -0.4), strict=True)),
                          level="noise")  # fmt: skip
-    t_plain2, t_noise = compare(plain, lambda: run(generate_batch(dm, [noise])), repeat=args.repeat)
-    line("noise_level_cost", t_noise / t_plain2, "3 terms: 4 conditionings per step vs 2; ~2x expected")
+    t_plain2, t_noise = compare(plain, lambda: run(generate_batch(dm, [noise])), repeat=3, warmup=1)
+    line(
+        "noise_level_cost",
+        t_noise / t_plain2,
+        "3 terms: 4 conditionings per step vs 2; ~2x expected",
+    )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,14 @@ def launch_once(platform: str) -> tuple[float, bool]:
             "WORKBENCH_DATA_DIR": os.path.join(tmp, "data"),
         }
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "ui", "--no-autoload"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ui", "--no-autoload"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         shown, torch = None, None
         for line in proc.stdout:
             if line.startswith("WORKBENCH_WINDOW_SHOWN"):
@@ -54,7 +61,9 @@ def main() -> None:
     times = [t for t, _ in results]
     torch = any(t for _, t in results)
     med = statistics.median(times)
-    print(f"app.startup_to_window: {med:.2f} s (target < {TARGET_S} s)  [min {min(times):.2f}, max {max(times):.2f}, {args.runs} runs, QPA {args.platform}]")
+    print(
+        f"app.startup_to_window: {med:.2f} s (target < {TARGET_S} s)  [min {min(times):.2f}, max {max(times):.2f}, {args.runs} runs, QPA {args.platform}]"
+    )
     print(f"app.torch_imported_before_window: {'yes (BAD)' if torch else 'no'}")
 
 

@@ -47,8 +47,12 @@ def main() -> None:
             ps = builtin_set(set_name)
             name, kind, items, source = to_store(ps)
             project.add_prompt_set(name, kind, items, source=source)
-            spec = ExtractionSpec(method="diff_of_means", sites=sites, prompts=ps, name=concept_name)
-            concept = run_with_progress_bar(extract_job(hm, spec), desc=f"extracting {concept_name}")
+            spec = ExtractionSpec(
+                method="diff_of_means", sites=sites, prompts=ps, name=concept_name
+            )
+            concept = run_with_progress_bar(
+                extract_job(hm, spec), desc=f"extracting {concept_name}"
+            )
             project.add_concept(concept)
             concepts[concept_name] = concept
         combo = evaluate("happy + 0.5*formal", concepts, name="happy and formal")
@@ -58,8 +62,20 @@ def main() -> None:
             {
                 "version": 1,
                 "terms": [
-                    {"concept": "happy", "coefficient": 1.0, "group": "", "normalize": False, "project_out": False},
-                    {"concept": "formal", "coefficient": 0.5, "group": "", "normalize": False, "project_out": False},
+                    {
+                        "concept": "happy",
+                        "coefficient": 1.0,
+                        "group": "",
+                        "normalize": False,
+                        "project_out": False,
+                    },
+                    {
+                        "concept": "formal",
+                        "coefficient": 0.5,
+                        "group": "",
+                        "normalize": False,
+                        "project_out": False,
+                    },
                 ],
                 "group_normalize": {},
                 "normalize_result": False,
@@ -69,7 +85,12 @@ def main() -> None:
         site = "blocks.20.hook_resid_post"
         settings = SamplingSettings(max_new_tokens=24)
         prompt = "I think that this movie was"
-        cmp = steered_generate(hm, prompt, [AddVector(site, vector=concepts["happy"].vectors[site], coefficient=6.0)], settings)
+        cmp = steered_generate(
+            hm,
+            prompt,
+            [AddVector(site, vector=concepts["happy"].vectors[site], coefficient=6.0)],
+            settings,
+        )
         project.add_generation(
             kind="text",
             prompt=prompt,
@@ -77,7 +98,11 @@ def main() -> None:
             steered=cmp.steered,
             provenance={
                 "model": hm.ref.to_dict(),
-                "concept": {"id": concepts["happy"].id, "name": "happy", "recipe": {"method": "diff_of_means"}},
+                "concept": {
+                    "id": concepts["happy"].id,
+                    "name": "happy",
+                    "recipe": {"method": "diff_of_means"},
+                },
                 "sites": [site],
                 "coefficient": 6.0,
                 "sampling": settings.to_dict(),

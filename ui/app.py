@@ -19,8 +19,12 @@ _T0 = time.perf_counter()
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m ui", description="Concept Workbench desktop app")
-    p.add_argument("--model", default="embedded", help="model folder, .gguf file, or 'embedded' (default)")
-    p.add_argument("--project", default=None, help="project file (.wbproj) to open (created if missing)")
+    p.add_argument(
+        "--model", default="embedded", help="model folder, .gguf file, or 'embedded' (default)"
+    )
+    p.add_argument(
+        "--project", default=None, help="project file (.wbproj) to open (created if missing)"
+    )
     p.add_argument("--no-autoload", action="store_true", help="do not load a model at startup")
     p.add_argument("--theme", choices=("system", "light", "dark"), default=None)
     return p.parse_args(argv)
@@ -54,7 +58,9 @@ def create_window(theme_choice: str | None = None, interactive: bool = True):  #
     window = MainWindow(ctx, theme)
     errors.parent_widget = window
     ctx.project.parent_widget = window
-    theme.changed.connect(lambda *_: [v.refresh_theme() for v in ctx.views.values() if hasattr(v, "refresh_theme")])
+    theme.changed.connect(
+        lambda *_: [v.refresh_theme() for v in ctx.views.values() if hasattr(v, "refresh_theme")]
+    )
     theme.changed.connect(lambda *_: settings().setValue("ui/theme", theme.choice))
     return window
 

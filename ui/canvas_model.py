@@ -133,7 +133,9 @@ class CanvasModel:
 
     def load(self, d: dict[str, Any]) -> None:
         fields = set(CanvasTerm.__dataclass_fields__)
-        self.terms = [CanvasTerm(**{k: v for k, v in t.items() if k in fields}) for t in d.get("terms", [])]
+        self.terms = [
+            CanvasTerm(**{k: v for k, v in t.items() if k in fields}) for t in d.get("terms", [])
+        ]
         self.group_normalize = dict(d.get("group_normalize", {}))
         self.normalize_result = bool(d.get("normalize_result", False))
         self.changed.emit()

@@ -29,10 +29,16 @@ class AddConceptCommand(_ConceptCommand):
 
     def redo(self) -> None:
         self.ctx.concepts.put(self.concept)
-        self._write(f"saving concept {self.concept.name!r}", lambda: self.ctx.state.project.add_concept(self.concept))
+        self._write(
+            f"saving concept {self.concept.name!r}",
+            lambda: self.ctx.state.project.add_concept(self.concept),
+        )
 
     def undo(self) -> None:
-        self._write(f"removing concept {self.concept.name!r}", lambda: self.ctx.state.project.delete_concept(self.concept.id))
+        self._write(
+            f"removing concept {self.concept.name!r}",
+            lambda: self.ctx.state.project.delete_concept(self.concept.id),
+        )
 
 
 class RenameConceptCommand(_ConceptCommand):
@@ -41,11 +47,16 @@ class RenameConceptCommand(_ConceptCommand):
         self.old, self.new = old, new
 
     def redo(self) -> None:
-        self._write("renaming a concept", lambda: self.ctx.state.project.rename_concept(self.old, self.new))
+        self._write(
+            "renaming a concept", lambda: self.ctx.state.project.rename_concept(self.old, self.new)
+        )
         self.ctx.state.selected_concepts = (self.new,)
 
     def undo(self) -> None:
-        self._write("renaming a concept back", lambda: self.ctx.state.project.rename_concept(self.new, self.old))
+        self._write(
+            "renaming a concept back",
+            lambda: self.ctx.state.project.rename_concept(self.new, self.old),
+        )
         self.ctx.state.selected_concepts = (self.old,)
 
 
@@ -65,5 +76,7 @@ class DeleteConceptsCommand(_ConceptCommand):
         self.ctx.state.selected_concepts = ()
 
     def undo(self) -> None:
-        self._write("restoring concepts", lambda: self.ctx.state.project.add_concepts(self.concepts))
+        self._write(
+            "restoring concepts", lambda: self.ctx.state.project.add_concepts(self.concepts)
+        )
         self.ctx.state.selected_concepts = tuple(c.name for c in self.concepts)

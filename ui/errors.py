@@ -70,7 +70,11 @@ class ErrorHandler(QObject):
             box = QMessageBox(self.parent_widget)
             box.setIcon(QMessageBox.Icon.Warning if expected else QMessageBox.Icon.Critical)
             box.setWindowTitle("Concept Workbench")
-            title = f"{context[:1].upper()}{context[1:]} failed." if context else "Something went wrong."
+            title = (
+                f"{context[:1].upper()}{context[1:]} failed."
+                if context
+                else "Something went wrong."
+            )
             box.setText(f"<b>{title}</b><br><br>{_html(message)}")
             if hint:
                 box.setInformativeText(hint)
@@ -83,7 +87,9 @@ class ErrorHandler(QObject):
 
 
 def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br>")
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br>")
+    )
 
 
 _handler: ErrorHandler | None = None

@@ -38,7 +38,14 @@ def render(spec: dict[str, Any], fmt: str = "png", dpi: int = 200) -> bytes:
         ax = fig.add_subplot()
         x = spec.get("x", [])
         for label, ys in spec.get("series", {}).items():
-            ax.plot(x[: len(ys)], [_nan(y) for y in ys], marker="o", markersize=3, linewidth=1.5, label=label)
+            ax.plot(
+                x[: len(ys)],
+                [_nan(y) for y in ys],
+                marker="o",
+                markersize=3,
+                linewidth=1.5,
+                label=label,
+            )
         if len(spec.get("series", {})) > 1:
             ax.legend(frameon=False, fontsize=8)
         ax.grid(alpha=0.3)
@@ -47,7 +54,11 @@ def render(spec: dict[str, Any], fmt: str = "png", dpi: int = 200) -> bytes:
     ax.set_xlabel(spec.get("xlabel", ""))
     ax.set_ylabel(spec.get("ylabel", ""))
     buf = io.BytesIO()
-    meta = {"Title": spec.get("title", "")} if fmt in ("svg", "pdf") else {"Software": "Concept Workbench"}
+    meta = (
+        {"Title": spec.get("title", "")}
+        if fmt in ("svg", "pdf")
+        else {"Software": "Concept Workbench"}
+    )
     fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
     return buf.getvalue()
 
@@ -67,12 +78,25 @@ def _heatmap(fig: Any, ax: Any, spec: dict[str, Any]) -> None:
         m = float(np.abs(finite - spec["center"]).max()) or 1.0
         kw.update(vmin=spec["center"] - m, vmax=spec["center"] + m)
     im = ax.imshow(values, **kw)
-    ax.set_xticks(range(len(cols)), [str(c) for c in cols], rotation=45 if len(cols) > 8 else 0, ha="right" if len(cols) > 8 else "center")
+    ax.set_xticks(
+        range(len(cols)),
+        [str(c) for c in cols],
+        rotation=45 if len(cols) > 8 else 0,
+        ha="right" if len(cols) > 8 else "center",
+    )
     ax.set_yticks(range(len(rows)), [str(r) for r in rows])
     if values.size and values.shape[0] * values.shape[1] <= 150:
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if im.norm(v) < 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if im.norm(v) < 0.5 else "black",
+                )
     fig.colorbar(im, ax=ax, shrink=0.85, label=spec.get("value_label", ""))
 
 

@@ -8,7 +8,10 @@ METHODS = {
         "Mean activation on the positive prompts minus the mean on the negative prompts "
         "(Turner et al. ActAdd; Rimsky et al. Contrastive Activation Addition, CAA).",
     ),
-    "mean": ("Mean", "Mean activation over the prompts: a 'what these prompts have in common' direction."),
+    "mean": (
+        "Mean",
+        "Mean activation over the prompts: a 'what these prompts have in common' direction.",
+    ),
     "pca_diff": (
         "PCA of differences",
         "First principal component of the paired differences positive − negative "

@@ -24,14 +24,53 @@ from ui.status_bar import JobStatusBar
 LAYOUT_VERSION = 2
 ICON = Path(__file__).resolve().parents[1] / "resources" / "icons" / "app.svg"
 
-registry.register_dock("models", "Models", "ui.docks.models_dock:ModelsDock", Qt.DockWidgetArea.LeftDockWidgetArea, 10, lazy=False)
-registry.register_dock("prompts", "Prompts", "ui.docks.prompts_dock:PromptsDock", Qt.DockWidgetArea.LeftDockWidgetArea, 20, lazy=False)
-registry.register_dock("library", "Concept library", "ui.docks.library_dock:LibraryDock", Qt.DockWidgetArea.RightDockWidgetArea, 30, lazy=False)
-registry.register_dock("generations", "Generations", "ui.docks.generations_dock:GenerationsDock", Qt.DockWidgetArea.BottomDockWidgetArea, 40, lazy=False)
-registry.register_panel("canvas", "Vector canvas", "ui.panels.canvas_panel:CanvasPanel", 10, lazy=False, shortcut="Ctrl+1")
+registry.register_dock(
+    "models",
+    "Models",
+    "ui.docks.models_dock:ModelsDock",
+    Qt.DockWidgetArea.LeftDockWidgetArea,
+    10,
+    lazy=False,
+)
+registry.register_dock(
+    "prompts",
+    "Prompts",
+    "ui.docks.prompts_dock:PromptsDock",
+    Qt.DockWidgetArea.LeftDockWidgetArea,
+    20,
+    lazy=False,
+)
+registry.register_dock(
+    "library",
+    "Concept library",
+    "ui.docks.library_dock:LibraryDock",
+    Qt.DockWidgetArea.RightDockWidgetArea,
+    30,
+    lazy=False,
+)
+registry.register_dock(
+    "generations",
+    "Generations",
+    "ui.docks.generations_dock:GenerationsDock",
+    Qt.DockWidgetArea.BottomDockWidgetArea,
+    40,
+    lazy=False,
+)
+registry.register_panel(
+    "canvas",
+    "Vector canvas",
+    "ui.panels.canvas_panel:CanvasPanel",
+    10,
+    lazy=False,
+    shortcut="Ctrl+1",
+)
 # Tabs that are not on screen at first are built right after the window appears.
-registry.register_panel("preview", "Preview", "ui.panels.preview_panel:PreviewPanel", 20, lazy=True, shortcut="Ctrl+2")
-registry.register_panel("sweep", "Sweep", "ui.panels.sweep_panel:SweepPanel", 30, lazy=True, shortcut="Ctrl+3")
+registry.register_panel(
+    "preview", "Preview", "ui.panels.preview_panel:PreviewPanel", 20, lazy=True, shortcut="Ctrl+2"
+)
+registry.register_panel(
+    "sweep", "Sweep", "ui.panels.sweep_panel:SweepPanel", 30, lazy=True, shortcut="Ctrl+3"
+)
 
 
 def settings() -> QSettings:
@@ -40,7 +79,10 @@ def settings() -> QSettings:
     if folder is None:
         from PySide6.QtCore import QStandardPaths
 
-        folder = os.path.join(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericConfigLocation), "concept-workbench")
+        folder = os.path.join(
+            QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericConfigLocation),
+            "concept-workbench",
+        )
     return QSettings(os.path.join(folder, "ui.ini"), QSettings.Format.IniFormat)
 
 
@@ -55,7 +97,11 @@ class MainWindow(QMainWindow):
             self.setWindowIcon(QIcon(str(ICON)))
         self.resize(1440, 900)
         self.setAcceptDrops(True)
-        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks | QMainWindow.DockOption.AllowNestedDocks)
+        self.setDockOptions(
+            QMainWindow.DockOption.AnimatedDocks
+            | QMainWindow.DockOption.AllowTabbedDocks
+            | QMainWindow.DockOption.AllowNestedDocks
+        )
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
@@ -71,6 +117,7 @@ class MainWindow(QMainWindow):
         self.actions_ = build_menus(self)
         self.setStatusTip("")
         ctx.state.events.project.connect(self._on_project_changed)
+        self._initial_sizes()
         self._default_state = self.saveState(LAYOUT_VERSION)
         self._restore_layout()
         self._on_project_changed(None)
@@ -100,6 +147,15 @@ class MainWindow(QMainWindow):
             act.triggered.connect(lambda _=False, w=widget: self.tabs.setCurrentWidget(w))
             self.addAction(act)
         return widget
+
+    def _initial_sizes(self) -> None:
+        d = self.docks
+        side = [x for x in (d.get("models"), d.get("library")) if x]
+        self.resizeDocks(side, [300] * len(side), Qt.Orientation.Horizontal)
+        if "generations" in d:
+            self.resizeDocks([d["generations"]], [150], Qt.Orientation.Vertical)
+        if "models" in d and "prompts" in d:
+            self.resizeDocks([d["models"], d["prompts"]], [330, 420], Qt.Orientation.Vertical)
 
     def show_panel(self, key: str) -> None:
         if key in self.panels:
@@ -156,7 +212,9 @@ class MainWindow(QMainWindow):
         p = self.ctx.state.project
         if p is not None and not p.read_only:
             with contextlib.suppress(Exception):  # layout is a nicety; never fail closing over it
-                p.set_setting("window_state", bytes(self.saveState(LAYOUT_VERSION).toBase64()).decode())
+                p.set_setting(
+                    "window_state", bytes(self.saveState(LAYOUT_VERSION).toBase64()).decode()
+                )
 
     def reset_layout(self) -> None:
         self.restoreState(self._default_state, LAYOUT_VERSION)
@@ -167,7 +225,11 @@ class MainWindow(QMainWindow):
     def _on_project_changed(self, project: Any) -> None:
         name = "no project"
         if project is not None:
-            name = "Untitled (scratch)" if self.ctx.state.project_is_scratch else Path(project.path).name
+            name = (
+                "Untitled (scratch)"
+                if self.ctx.state.project_is_scratch
+                else Path(project.path).name
+            )
             stored = None
             with contextlib.suppress(Exception):
                 stored = project.get_setting("window_state")
@@ -194,7 +256,9 @@ class MainWindow(QMainWindow):
         suffix = p.suffix.lower()
         if suffix == ".wbproj":
             self.ctx.project.open(p)
-        elif suffix in (".safetensors", ".gguf", ".pt", ".pth", ".npy", ".npz", ".svec") or (p.is_dir() and (p / "cfg.json").exists()):
+        elif suffix in (".safetensors", ".gguf", ".pt", ".pth", ".npy", ".npz", ".svec") or (
+            p.is_dir() and (p / "cfg.json").exists()
+        ):
             self.library_dock.import_vector(str(p))
         else:
             self.prompts_dock.import_file(str(p))
@@ -212,4 +276,6 @@ class MainWindow(QMainWindow):
         self.ctx.project.close()
         self.ctx.state.models = ()  # let the models go
         event.accept()
-        QTimer.singleShot(0, self.deleteLater) if self.testAttribute(Qt.WidgetAttribute.WA_DeleteOnClose) else None
+        QTimer.singleShot(0, self.deleteLater) if self.testAttribute(
+            Qt.WidgetAttribute.WA_DeleteOnClose
+        ) else None

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 S = QKeySequence.StandardKey
 
 
-def _act(w: MainWindow, text: str, slot: Any, shortcut: Any = None, tip: str = "", icon: Any = None) -> QAction:
+def _act(
+    w: MainWindow, text: str, slot: Any, shortcut: Any = None, tip: str = "", icon: Any = None
+) -> QAction:
     a = QAction(text, w)
     if shortcut is not None:
         a.setShortcut(QKeySequence(shortcut) if isinstance(shortcut, str) else shortcut)
@@ -35,30 +37,133 @@ def build_menus(w: MainWindow) -> dict[str, QAction]:
     lib, models, prompts = w.library_dock, w.models_dock, w.prompts_dock
     SP = QStyle.StandardPixmap
     a = {
-        "new": _act(w, "&New project", lambda: pc.new(), S.New, "Start an empty project", SP.SP_FileIcon),
-        "open": _act(w, "&Open project…", lambda: pc.open(), S.Open, "Open a .wbproj file", SP.SP_DialogOpenButton),
-        "example": _act(w, "Open &example project", lambda: pc.open_example(), None, "Open a copy of the example project (sentiment concepts on SmolLM2)"),
-        "save": _act(w, "&Save", lambda: pc.save(), S.Save, "Changes are saved as you work; Save picks a file for a new project", SP.SP_DialogSaveButton),
-        "save_as": _act(w, "Save &as…", lambda: pc.save_as(), S.SaveAs, "Continue in a copy of the project"),
-        "import_prompts": _act(w, "Import prompt set…", lambda: prompts.import_file(), "Ctrl+I", "CSV, JSON or a text file, one prompt a line"),
-        "import_vector": _act(w, "Import vector file…", lambda: lib.import_vector(), "Ctrl+Shift+I", "safetensors, GGUF control vector, .pt, .npy/.npz, Neuronpedia JSON, .svec"),
-        "export_vector": _act(w, "Export concept…", lambda: lib.export_selected(), "Ctrl+Shift+E", "Write the selected concept in any supported vector format"),
-        "export_csv": _act(w, "Export generations as CSV…", lambda: w.view("generations").export_csv(), None, "Every baseline/steered generation of the project with its provenance"),
+        "new": _act(
+            w, "&New project", lambda: pc.new(), S.New, "Start an empty project", SP.SP_FileIcon
+        ),
+        "open": _act(
+            w,
+            "&Open project…",
+            lambda: pc.open(),
+            S.Open,
+            "Open a .wbproj file",
+            SP.SP_DialogOpenButton,
+        ),
+        "example": _act(
+            w,
+            "Open &example project",
+            lambda: pc.open_example(),
+            None,
+            "Open a copy of the example project (sentiment concepts on SmolLM2)",
+        ),
+        "save": _act(
+            w,
+            "&Save",
+            lambda: pc.save(),
+            S.Save,
+            "Changes are saved as you work; Save picks a file for a new project",
+            SP.SP_DialogSaveButton,
+        ),
+        "save_as": _act(
+            w, "Save &as…", lambda: pc.save_as(), S.SaveAs, "Continue in a copy of the project"
+        ),
+        "import_prompts": _act(
+            w,
+            "Import prompt set…",
+            lambda: prompts.import_file(),
+            "Ctrl+I",
+            "CSV, JSON or a text file, one prompt a line",
+        ),
+        "import_vector": _act(
+            w,
+            "Import vector file…",
+            lambda: lib.import_vector(),
+            "Ctrl+Shift+I",
+            "safetensors, GGUF control vector, .pt, .npy/.npz, Neuronpedia JSON, .svec",
+        ),
+        "export_vector": _act(
+            w,
+            "Export concept…",
+            lambda: lib.export_selected(),
+            "Ctrl+Shift+E",
+            "Write the selected concept in any supported vector format",
+        ),
+        "export_csv": _act(
+            w,
+            "Export generations as CSV…",
+            lambda: w.view("generations").export_csv(),
+            None,
+            "Every baseline/steered generation of the project with its provenance",
+        ),
         "quit": _act(w, "&Quit", w.close, S.Quit),
         "undo": ctx.undo.createUndoAction(w, "&Undo"),
         "redo": ctx.undo.createRedoAction(w, "&Redo"),
         "rename": _act(w, "Rename concept", lambda: lib.rename_selected(), "F2"),
         "delete": _act(w, "Delete concept", lambda: lib.delete_selected(), S.Delete),
-        "load_embedded": _act(w, "Load &embedded model", lambda: models.load(None), "Ctrl+L", "SmolLM2-135M-Instruct, shipped with the app", SP.SP_ComputerIcon),
-        "open_model": _act(w, "Open model folder or file…", lambda: models.open_model_dialog(), "Ctrl+Shift+L", "A Hugging Face folder (config.json + safetensors) or a .gguf file", SP.SP_DirOpenIcon),
-        "cancel": _act(w, "Cancel running job", lambda: ctx.executor.cancel(), "Esc", "Stop the running job at its next step", SP.SP_BrowserStop),
-        "extract": _act(w, "E&xtract concept…", lambda: lib.extract_dialog(), "Ctrl+E", "Make a concept vector from a prompt set", SP.SP_MediaSeekForward),
-        "compare": _act(w, "&Compare concepts", lambda: lib.compare_selected(), "Ctrl+K", glossary.TERMS["cosine"]),
-        "to_canvas": _act(w, "Add to canvas", lambda: lib.add_selected_to_canvas(), "Ctrl+Shift+A", "Add the selected concepts as terms on the vector canvas"),
-        "generate": _act(w, "&Generate preview", lambda: (w.show_panel("preview"), w.view("preview").generate()), "Ctrl+Return", "Baseline and steered continuations side by side", SP.SP_MediaPlay),
-        "sweep": _act(w, "Run &sweep", lambda: (w.show_panel("sweep"), w.view("sweep").run()), "Ctrl+Shift+Return", "Layers × coefficients grid"),
+        "load_embedded": _act(
+            w,
+            "Load &embedded model",
+            lambda: models.load(None),
+            "Ctrl+L",
+            "SmolLM2-135M-Instruct, shipped with the app",
+            SP.SP_ComputerIcon,
+        ),
+        "open_model": _act(
+            w,
+            "Open model folder or file…",
+            lambda: models.open_model_dialog(),
+            "Ctrl+Shift+L",
+            "A Hugging Face folder (config.json + safetensors) or a .gguf file",
+            SP.SP_DirOpenIcon,
+        ),
+        "cancel": _act(
+            w,
+            "Cancel running job",
+            lambda: ctx.executor.cancel(),
+            "Esc",
+            "Stop the running job at its next step",
+            SP.SP_BrowserStop,
+        ),
+        "extract": _act(
+            w,
+            "E&xtract concept…",
+            lambda: lib.extract_dialog(),
+            "Ctrl+E",
+            "Make a concept vector from a prompt set",
+            SP.SP_MediaSeekForward,
+        ),
+        "compare": _act(
+            w,
+            "&Compare concepts",
+            lambda: lib.compare_selected(),
+            "Ctrl+K",
+            glossary.TERMS["cosine"],
+        ),
+        "to_canvas": _act(
+            w,
+            "Add to canvas",
+            lambda: lib.add_selected_to_canvas(),
+            "Ctrl+Shift+A",
+            "Add the selected concepts as terms on the vector canvas",
+        ),
+        "generate": _act(
+            w,
+            "&Generate preview",
+            lambda: (w.show_panel("preview"), w.view("preview").generate()),
+            "Ctrl+Return",
+            "Baseline and steered continuations side by side",
+            SP.SP_MediaPlay,
+        ),
+        "sweep": _act(
+            w,
+            "Run &sweep",
+            lambda: (w.show_panel("sweep"), w.view("sweep").run()),
+            "Ctrl+Shift+Return",
+            "Layers × coefficients grid",
+        ),
         "search": _act(w, "Find concept", lambda: lib.focus_search(), S.Find),
-        "reset_layout": _act(w, "Reset layout", w.reset_layout, None, "Put every dock back where it started"),
+        "reset_layout": _act(
+            w, "Reset layout", w.reset_layout, None, "Put every dock back where it started"
+        ),
         "about": _act(w, "About Concept Workbench", lambda: _about(w)),
         "start": _act(w, "Getting started", lambda: w.show_panel("canvas")),
     }
@@ -107,7 +212,17 @@ def build_menus(w: MainWindow) -> dict[str, QAction]:
     tb = QToolBar("Main")
     tb.setObjectName("toolbar_main")
     tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-    for k in ("open", "save", None, "load_embedded", "open_model", None, "extract", "generate", "cancel"):
+    for k in (
+        "open",
+        "save",
+        None,
+        "load_embedded",
+        "open_model",
+        None,
+        "extract",
+        "generate",
+        "cancel",
+    ):
         tb.addSeparator() if k is None else tb.addAction(a[k])
     w.addToolBar(tb)
     for act in a.values():  # shortcuts work wherever focus is

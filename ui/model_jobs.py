@@ -62,7 +62,9 @@ def logit_lens(hm: Any, vector: Any, k: int = 8) -> dict[str, list[tuple[str, fl
     dec = hm.tokenizer.decode
     return {
         "top": [(dec([int(i)]), float(x)) for x, i in zip(top.values, top.indices, strict=True)],
-        "bottom": [(dec([int(i)]), float(-x)) for x, i in zip(bottom.values, bottom.indices, strict=True)],
+        "bottom": [
+            (dec([int(i)]), float(-x)) for x, i in zip(bottom.values, bottom.indices, strict=True)
+        ],
     }
 
 
@@ -103,7 +105,12 @@ class CanvasResult:
 
 
 def canvas_job(
-    tree: Any, concepts: Mapping[str, Any], library: Sequence[Any], hm: Any = None, site: str | None = None, name: str = ""
+    tree: Any,
+    concepts: Mapping[str, Any],
+    library: Sequence[Any],
+    hm: Any = None,
+    site: str | None = None,
+    name: str = "",
 ) -> Job[CanvasResult]:
     """Evaluate the canvas expression and its diagnostics (norms, cosines, top tokens)."""
     from workbench.concepts.algebra import evaluate
@@ -116,7 +123,11 @@ def canvas_job(
     v = result.vectors[site].float().reshape(-1)
     cosines = {}
     for c in library:
-        if site in c.vectors and c.vectors[site].numel() == v.numel() and c.model.same_space(result.model):
+        if (
+            site in c.vectors
+            and c.vectors[site].numel() == v.numel()
+            and c.model.same_space(result.model)
+        ):
             w = c.vectors[site].float().reshape(-1)
             d = float(v.norm() * w.norm())
             cosines[c.name] = float(v @ w) / d if d else 0.0
@@ -171,13 +182,26 @@ def sweep_job(
     yield Progress(1, total, "baseline", payload=("baseline", base.texts[0]))
     enc = hm.encode([prompt], chat=settings.chat)
     prompt_ids = enc["input_ids"]  # [1, pos]
-    base_ids = torch.cat([prompt_ids, torch.tensor([base.token_ids[0]], device=prompt_ids.device, dtype=prompt_ids.dtype)], -1) if base.token_ids[0] else prompt_ids
+    base_ids = (
+        torch.cat(
+            [
+                prompt_ids,
+                torch.tensor([base.token_ids[0]], device=prompt_ids.device, dtype=prompt_ids.dtype),
+            ],
+            -1,
+        )
+        if base.token_ids[0]
+        else prompt_ids
+    )
     n_prompt = prompt_ids.shape[1]
     target_ids = _target_ids(hm, targets)
     with torch.no_grad():
         base_logits = hm.forward(base_ids, torch.ones_like(base_ids)).logits.float()
     texts = [["" for _ in coefficients] for _ in layers]
-    metrics = {k: [[math.nan for _ in coefficients] for _ in layers] for k in ("kl", "target_logprob", "perplexity")}
+    metrics = {
+        k: [[math.nan for _ in coefficients] for _ in layers]
+        for k in ("kl", "target_logprob", "perplexity")
+    }
     done = 1
     for i, layer in enumerate(layers):
         site = site_name(site_kind, layer)
@@ -188,7 +212,11 @@ def sweep_job(
             texts[i][j] = gen.texts[0]
             with torch.no_grad():
                 steered = hm.forward(base_ids, torch.ones_like(base_ids), ivs).logits.float()
-                sl = slice(n_prompt - 1, base_ids.shape[1] - 1) if base_ids.shape[1] > n_prompt else slice(n_prompt - 1, n_prompt)
+                sl = (
+                    slice(n_prompt - 1, base_ids.shape[1] - 1)
+                    if base_ids.shape[1] > n_prompt
+                    else slice(n_prompt - 1, n_prompt)
+                )
                 p_log = torch.log_softmax(steered[0, sl], -1)
                 q_log = torch.log_softmax(base_logits[0, sl], -1)
                 metrics["kl"][i][j] = float((p_log.exp() * (p_log - q_log)).sum(-1).mean())
@@ -196,14 +224,40 @@ def sweep_job(
                     metrics["target_logprob"][i][j] = float(p_log[0, target_ids].mean())
                 ids = gen.token_ids[0]
                 if ids:
-                    full = torch.cat([prompt_ids, torch.tensor([ids], device=prompt_ids.device, dtype=prompt_ids.dtype)], -1)
-                    lg = torch.log_softmax(hm.forward(full, torch.ones_like(full)).logits.float()[0, n_prompt - 1 : -1], -1)
+                    full = torch.cat(
+                        [
+                            prompt_ids,
+                            torch.tensor([ids], device=prompt_ids.device, dtype=prompt_ids.dtype),
+                        ],
+                        -1,
+                    )
+                    lg = torch.log_softmax(
+                        hm.forward(full, torch.ones_like(full)).logits.float()[
+                            0, n_prompt - 1 : -1
+                        ],
+                        -1,
+                    )
                     nll = -lg.gather(-1, full[0, n_prompt:, None]).mean()
                     metrics["perplexity"][i][j] = float(torch.exp(nll))
             done += 1
             cell = {k: metrics[k][i][j] for k in metrics}
-            yield Progress(done, total, f"layer {layer}, coefficient {coef:g}", payload=(i, j, gen.texts[0], cell))
-    return SweepResult(prompt, base.texts[0], layers, coefficients, site_kind, texts, metrics, list(targets), settings.to_dict())
+            yield Progress(
+                done,
+                total,
+                f"layer {layer}, coefficient {coef:g}",
+                payload=(i, j, gen.texts[0], cell),
+            )
+    return SweepResult(
+        prompt,
+        base.texts[0],
+        layers,
+        coefficients,
+        site_kind,
+        texts,
+        metrics,
+        list(targets),
+        settings.to_dict(),
+    )
 
 
 def _quiet(job: Job[Any]) -> Job[Any]:

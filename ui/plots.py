@@ -58,7 +58,9 @@ class _PlotBase(QWidget):
         if not self.spec:
             return
         name = (self.spec.get("title") or "figure").replace("/", "-").replace(" ", "_")
-        path, _ = QFileDialog.getSaveFileName(self, "Export figure", f"{name}.png", "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export figure", f"{name}.png", "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"
+        )
         if path:
             figures.export(self.spec, path)
             self.export_requested.emit(self.spec)
@@ -90,7 +92,16 @@ class LinePlotWidget(_PlotBase):
         for k, (label, ys) in enumerate(spec.get("series", {}).items()):
             y = np.asarray([math.nan if v is None else v for v in ys], dtype=float)
             color = palette[k % len(palette)]
-            p.plot(x[: len(y)], y, pen=pg.mkPen(color, width=2), symbol="o", symbolSize=5, symbolBrush=color, symbolPen=None, name=label)
+            p.plot(
+                x[: len(y)],
+                y,
+                pen=pg.mkPen(color, width=2),
+                symbol="o",
+                symbolSize=5,
+                symbolBrush=color,
+                symbolPen=None,
+                name=label,
+            )
 
 
 class HeatmapWidget(_PlotBase):
@@ -115,7 +126,10 @@ class HeatmapWidget(_PlotBase):
         p.setTitle(spec.get("title", ""), size="9pt")
         p.setLabel("bottom", spec.get("xlabel", ""))
         p.setLabel("left", spec.get("ylabel", ""))
-        values = np.array([[math.nan if v is None else v for v in row] for row in spec.get("values", [])], dtype=float)
+        values = np.array(
+            [[math.nan if v is None else v for v in row] for row in spec.get("values", [])],
+            dtype=float,
+        )
         if values.size == 0:
             return
         finite = values[np.isfinite(values)]
@@ -141,7 +155,9 @@ class HeatmapWidget(_PlotBase):
             for (i, j), v in np.ndenumerate(values):
                 if math.isfinite(v):
                     frac = (v - lo) / (hi - lo)
-                    t = pg.TextItem(f"{v:.2f}", color="k" if frac > 0.55 else "w", anchor=(0.5, 0.5))
+                    t = pg.TextItem(
+                        f"{v:.2f}", color="k" if frac > 0.55 else "w", anchor=(0.5, 0.5)
+                    )
                     t.setPos(j + 0.5, i + 0.5)
                     p.addItem(t)
                     self._labels.append(t)

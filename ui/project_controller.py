@@ -59,7 +59,9 @@ class ProjectController(QObject):
         if self.project is None:
             return None
         if self.project.read_only:
-            self.errors.handle(RuntimeError(f"The project is read-only ({self.project.read_only_reason})."), what)
+            self.errors.handle(
+                RuntimeError(f"The project is read-only ({self.project.read_only_reason})."), what
+            )
             return None
         self.state.save_status = "Saving…"
         try:
@@ -96,7 +98,9 @@ class ProjectController(QObject):
             for rec in p.prompt_sets():
                 ps = from_store(rec)
                 if ps is not None:
-                    user_sets.append({"name": ps.name, "kind": ps.kind, "set": ps, "builtin": False})
+                    user_sets.append(
+                        {"name": ps.name, "kind": ps.kind, "set": ps, "builtin": False}
+                    )
         except Exception as e:
             self.errors.handle(e, "reading the project")
             return
@@ -109,7 +113,9 @@ class ProjectController(QObject):
         if p is None or not self.state.project_is_scratch or p.read_only:
             return False
         try:
-            return bool(p.concept_names() or p.generations(images=False) or p.prompt_sets() or p.runs())
+            return bool(
+                p.concept_names() or p.generations(images=False) or p.prompt_sets() or p.runs()
+            )
         except Exception:
             return False
 
@@ -146,7 +152,9 @@ class ProjectController(QObject):
                 self.parent_widget,
                 "Keep this work?",
                 "This project has not been saved to a file of your choice yet. Save it before closing?",
-                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Save
+                | QMessageBox.StandardButton.Discard
+                | QMessageBox.StandardButton.Cancel,
                 QMessageBox.StandardButton.Save,
             )
         else:
@@ -178,7 +186,9 @@ class ProjectController(QObject):
 
     def open(self, path: str | os.PathLike | None = None, confirm: bool = True) -> bool:
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self.parent_widget, "Open project", str(Path.home()), FILTER)
+            path, _ = QFileDialog.getOpenFileName(
+                self.parent_widget, "Open project", str(Path.home()), FILTER
+            )
             if not path:
                 return False
         if confirm and not self.maybe_discard():
@@ -186,13 +196,17 @@ class ProjectController(QObject):
         from workbench.store import Project
 
         try:
-            project = Project.open(path, create=not Path(path).exists() and str(path).endswith(".wbproj"))
+            project = Project.open(
+                path, create=not Path(path).exists() and str(path).endswith(".wbproj")
+            )
         except Exception as e:
             self.errors.handle(e, f"opening {Path(path).name}")
             return False
         self._set(project, scratch=False)
         if project.upgraded_from:
-            self.state.save_status = f"Upgraded from schema {project.upgraded_from}; backup at {project.backup_path}"
+            self.state.save_status = (
+                f"Upgraded from schema {project.upgraded_from}; backup at {project.backup_path}"
+            )
         return True
 
     def open_example(self, name: str = "example.wbproj") -> bool:
@@ -200,7 +214,9 @@ class ProjectController(QObject):
         src = EXAMPLES / name
         if not src.exists():
             self.errors.handle(
-                FileNotFoundError(f"{src} is missing. Create it with `python projects/make_examples.py`."),
+                FileNotFoundError(
+                    f"{src} is missing. Create it with `python projects/make_examples.py`."
+                ),
                 "opening the example project",
             )
             return False
@@ -224,7 +240,9 @@ class ProjectController(QObject):
         if p is None:
             return False
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self.parent_widget, "Save project as", str(Path.home() / "untitled.wbproj"), FILTER)
+            path, _ = QFileDialog.getSaveFileName(
+                self.parent_widget, "Save project as", str(Path.home() / "untitled.wbproj"), FILTER
+            )
             if not path:
                 return False
         path = Path(path)

@@ -69,7 +69,12 @@ def to_store(ps: Any) -> tuple[str, str, list[dict], str]:
             items.append({"sequence": [t.strip() for t in r[0].split(",")]})
         else:
             items.append(dict(zip(cols, r, strict=False)))
-    meta = {"poles": list(ps.poles), "template": ps.template, "separator": ps.separator, "description": ps.description}
+    meta = {
+        "poles": list(ps.poles),
+        "template": ps.template,
+        "separator": ps.separator,
+        "description": ps.description,
+    }
     if items:
         items[0] = {**items[0], "_meta": meta}
     return ps.name, ps.kind, items, ps.source or "typed"

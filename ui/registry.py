@@ -43,13 +43,25 @@ PANELS: dict[str, ViewSpec] = {}
 DOCKS: dict[str, ViewSpec] = {}
 
 
-def register_panel(key: str, title: str, factory: str | Callable[[Any], Any], order: int = 100, lazy: bool = True, shortcut: str = "") -> None:
+def register_panel(
+    key: str,
+    title: str,
+    factory: str | Callable[[Any], Any],
+    order: int = 100,
+    lazy: bool = True,
+    shortcut: str = "",
+) -> None:
     """Add a central tab (e.g. Heads, Diffusion)."""
     PANELS[key] = ViewSpec(key, title, factory, order, None, lazy, shortcut)
 
 
 def register_dock(
-    key: str, title: str, factory: str | Callable[[Any], Any], area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea, order: int = 100, lazy: bool = True
+    key: str,
+    title: str,
+    factory: str | Callable[[Any], Any],
+    area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea,
+    order: int = 100,
+    lazy: bool = True,
 ) -> None:
     """Add a dock widget."""
     DOCKS[key] = ViewSpec(key, title, factory, order, area, lazy)

@@ -17,16 +17,34 @@ RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 
 _COLORS = {
     "dark": {
-        "window": "#1f2228", "base": "#16181d", "alt": "#23262d", "text": "#e3e6eb",
-        "mid": "#3a3f4a", "button": "#2a2e36", "highlight": "#4c8bf5", "link": "#7aa7ff",
-        "disabled": "#7b818c", "tooltip": "#2b2f38",
-        "accent": "#4c8bf5", "positive": "#4fbf8a", "negative": "#e0656b",
+        "window": "#1f2228",
+        "base": "#16181d",
+        "alt": "#23262d",
+        "text": "#e3e6eb",
+        "mid": "#3a3f4a",
+        "button": "#2a2e36",
+        "highlight": "#4c8bf5",
+        "link": "#7aa7ff",
+        "disabled": "#7b818c",
+        "tooltip": "#2b2f38",
+        "accent": "#4c8bf5",
+        "positive": "#4fbf8a",
+        "negative": "#e0656b",
     },
     "light": {
-        "window": "#f3f4f6", "base": "#ffffff", "alt": "#f7f8fa", "text": "#1d2128",
-        "mid": "#c9cdd4", "button": "#e9ebef", "highlight": "#2f6fe4", "link": "#1f5bd1",
-        "disabled": "#8a9099", "tooltip": "#ffffff",
-        "accent": "#2f6fe4", "positive": "#1f9d63", "negative": "#cc3d44",
+        "window": "#f3f4f6",
+        "base": "#ffffff",
+        "alt": "#f7f8fa",
+        "text": "#1d2128",
+        "mid": "#c9cdd4",
+        "button": "#e9ebef",
+        "highlight": "#2f6fe4",
+        "link": "#1f5bd1",
+        "disabled": "#8a9099",
+        "tooltip": "#ffffff",
+        "accent": "#2f6fe4",
+        "positive": "#1f9d63",
+        "negative": "#cc3d44",
     },
 }
 
@@ -69,7 +87,12 @@ def colors(scheme: str | None = None) -> dict[str, str]:
 
 def plot_colors() -> dict[str, str]:
     c = colors()
-    return {"background": c["base"], "foreground": c["text"], "accent": c["accent"], "grid": c["mid"]}
+    return {
+        "background": c["base"],
+        "foreground": c["text"],
+        "accent": c["accent"],
+        "grid": c["mid"],
+    }
 
 
 class ThemeManager(QObject):

@@ -38,7 +38,13 @@ def primary(text: str, tooltip: str = "") -> QPushButton:
 class EmptyStateWidget(QFrame):
     """What to do first, with buttons for it."""
 
-    def __init__(self, heading: str, steps: list[str], actions: list[tuple[str, object]] = (), parent: QWidget | None = None):
+    def __init__(
+        self,
+        heading: str,
+        steps: list[str],
+        actions: list[tuple[str, object]] = (),
+        parent: QWidget | None = None,
+    ):
         super().__init__(parent)
         self.setObjectName("dropZone")
         lay = QVBoxLayout(self)
@@ -88,7 +94,9 @@ class CoefficientWidget(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.slider, 1)
         lay.addWidget(self.spin)
-        self.setToolTip("Coefficient: how much of this term goes into the sum; negative subtracts it.")
+        self.setToolTip(
+            "Coefficient: how much of this term goes into the sum; negative subtracts it."
+        )
         self.slider.valueChanged.connect(self._from_slider)
         self.spin.valueChanged.connect(self._from_spin)
         self.setValue(value)

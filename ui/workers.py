@@ -120,7 +120,18 @@ class ModelExecutor(QObject):
         if self._closed:
             return -1
         rid = next(self._ids)
-        req = Request(rid, channel, label or channel, job_fn, args, kwargs, on_result, on_progress, on_error, on_done)
+        req = Request(
+            rid,
+            channel,
+            label or channel,
+            job_fn,
+            args,
+            kwargs,
+            on_result,
+            on_progress,
+            on_error,
+            on_done,
+        )
         self._latest[channel] = rid
         old = self._pending.pop(channel, None)
         if old is not None:
@@ -167,7 +178,9 @@ class ModelExecutor(QObject):
         req = self._pending.pop(channel)
         from superqt.utils import create_worker  # heavy import, kept off the startup path
 
-        worker = create_worker(_guarded, req.job_fn, req.args, req.kwargs, _start_thread=False, _ignore_errors=True)
+        worker = create_worker(
+            _guarded, req.job_fn, req.args, req.kwargs, _start_thread=False, _ignore_errors=True
+        )
         relay = _Relay(self, req.rid)
         worker.yielded.connect(relay.on_yielded)
         worker.returned.connect(relay.on_returned)

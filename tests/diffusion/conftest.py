@@ -23,6 +23,18 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
+@pytest.fixture(scope="package", autouse=True)
+def _one_torch_thread():
+    """The tiny pipelines are overhead-bound: one intra-op thread is faster, and immune to the
+    20x slowdown that oversubscribed OpenMP threads suffer on a busy 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def sd_dm() -> DiffusionModel:
     return wrap_pipeline(tiny_sd_pipeline(seed=0), name="tiny-sd")

@@ -153,12 +153,17 @@ def test_cancel_stops_the_run(sd_dm, make_spec):
         assert len(calls) == 1  # no further denoising step, no decode
         assert not [t for t in threading.enumerate() if t.name == "diffusion-pipeline"]
         with pytest.raises(Cancelled):
-            run(generate_image(sd_dm, make_spec(prompt="castle", steps=5)), should_cancel=lambda: True)
+            run(
+                generate_image(sd_dm, make_spec(prompt="castle", steps=5)),
+                should_cancel=lambda: True,
+            )
         assert len(calls) == 2
     finally:
         handle.remove()
     # the model is free and intact afterwards
-    np.testing.assert_array_equal(gen(sd_dm, make_spec(prompt="castle")).array, plain(sd_dm, "castle"))
+    np.testing.assert_array_equal(
+        gen(sd_dm, make_spec(prompt="castle")).array, plain(sd_dm, "castle")
+    )
 
 
 def test_errors_reach_the_caller(sd_dm, make_spec):

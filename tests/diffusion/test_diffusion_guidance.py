@@ -47,7 +47,9 @@ def reference_composition(dm, prompts, weights, seed=0, guidance=7.5, steps=2, s
             x = sched.scale_model_input(torch.cat([latents] * len(text)), t)
             eps = pipe.unet(x, t, encoder_hidden_states=text).sample
             eps_u, eps_c = eps[:1], eps[1:]
-            guided = eps_u + guidance * sum(w * (e - eps_u) for w, e in zip(weights, eps_c, strict=True))
+            guided = eps_u + guidance * sum(
+                w * (e - eps_u) for w, e in zip(weights, eps_c, strict=True)
+            )
             latents = sched.step(guided, t, latents).prev_sample
         image = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
     return (image / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 0).numpy()
@@ -88,7 +90,9 @@ def test_noise_level_from_an_expression(sd_dm, make_spec):
     spec = spec_from_expression("castle + 0.5*winter", concepts, level="noise")
     assert [w for w, _ in spec.terms] == [1.0, 0.5]
     spec = spec.replace(steps=2, width=64, height=64)
-    by_name = run(generate_image(sd_dm, make_spec(terms=[(1.0, "castle"), (0.5, "winter")], level="noise")))
+    by_name = run(
+        generate_image(sd_dm, make_spec(terms=[(1.0, "castle"), (0.5, "winter")], level="noise"))
+    )
     np.testing.assert_array_equal(run(generate_image(sd_dm, spec)).array, by_name.array)
     with pytest.raises(WorkbenchError):  # a non-linear expression cannot be composed
         spec_from_expression("normalize(castle)", concepts, level="noise")

@@ -33,7 +33,9 @@ def no_leaks(qapp):
     open_windows = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
     for w in open_windows:
         w.close()
-    leaked = [t for t in threading.enumerate() if t.ident not in before and t.is_alive() and not t.daemon]
+    leaked = [
+        t for t in threading.enumerate() if t.ident not in before and t.is_alive() and not t.daemon
+    ]
     assert pool_done, "a worker was still running 20 s after the test"
     assert not open_windows, f"test left windows open: {[w.windowTitle() for w in open_windows]}"
     assert not leaked, f"test left threads running: {[t.name for t in leaked]}"
@@ -60,5 +62,3 @@ def loaded_window(qtbot, window, tiny_model_dir):
     wait_idle(qtbot, window.ctx)
     assert window.ctx.state.models, window.ctx.errors.history
     return window
-
-

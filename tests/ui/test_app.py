@@ -13,9 +13,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_window_shows_before_torch_is_imported(tmp_path):
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "WORKBENCH_STARTUP_REPORT": "1", "WORKBENCH_EXIT_AFTER_SHOW": "1",
-           "WORKBENCH_CONFIG_DIR": str(tmp_path / "c"), "WORKBENCH_DATA_DIR": str(tmp_path / "d")}
-    out = subprocess.run([sys.executable, "-m", "ui", "--no-autoload"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "WORKBENCH_STARTUP_REPORT": "1",
+        "WORKBENCH_EXIT_AFTER_SHOW": "1",
+        "WORKBENCH_CONFIG_DIR": str(tmp_path / "c"),
+        "WORKBENCH_DATA_DIR": str(tmp_path / "d"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "ui", "--no-autoload"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("WORKBENCH_WINDOW_SHOWN"))
     assert "torch=False" in line, line
     assert out.returncode == 0, out.stderr[-2000:]
@@ -57,7 +70,10 @@ def test_theme_switch_and_empty_state(qtbot, window):
     light = QApplication.palette().color(QPalette.ColorRole.Window).lightness()
     assert dark < 100 < light
     canvas = window.view("canvas")
-    assert canvas.empty.isVisibleTo(window) and "Extract" in canvas.empty.findChildren(type(canvas.expression))[1].text()
+    assert (
+        canvas.empty.isVisibleTo(window)
+        and "Extract" in canvas.empty.findChildren(type(canvas.expression))[1].text()
+    )
 
 
 def test_dock_layout_is_remembered(qtbot, tmp_path):
@@ -77,8 +93,9 @@ def test_dock_layout_is_remembered(qtbot, tmp_path):
 
 def test_extension_panel_registry(qtbot):
     from PySide6.QtWidgets import QLabel
-    from ui import registry
     from ui_helpers import make_window
+
+    from ui import registry
 
     registry.register_panel("heads", "Heads", lambda ctx: QLabel("heads"), order=40)
     try:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import threading
 
 from PySide6.QtCore import QThread
-from ui.workers import ModelExecutor
 from ui_helpers import wait_idle
+
+from ui.workers import ModelExecutor
 from workbench.jobs import Progress
 
 
@@ -28,9 +29,31 @@ def test_newest_request_wins_and_stale_results_are_dropped(qtbot):
     ex = ModelExecutor()
     results, threads, done = [], [], []
     gate = threading.Event()
-    ex.submit("canvas", slow_job, "first", 50, gate, on_result=results.append, on_done=lambda: done.append("first"))
-    ex.submit("canvas", slow_job, "second", 50, gate, on_result=results.append, on_done=lambda: done.append("second"))
-    rid = ex.submit("canvas", slow_job, "third", 3, on_result=lambda r: (results.append(r), threads.append(QThread.currentThread())))
+    ex.submit(
+        "canvas",
+        slow_job,
+        "first",
+        50,
+        gate,
+        on_result=results.append,
+        on_done=lambda: done.append("first"),
+    )
+    ex.submit(
+        "canvas",
+        slow_job,
+        "second",
+        50,
+        gate,
+        on_result=results.append,
+        on_done=lambda: done.append("second"),
+    )
+    rid = ex.submit(
+        "canvas",
+        slow_job,
+        "third",
+        3,
+        on_result=lambda r: (results.append(r), threads.append(QThread.currentThread())),
+    )
     gate.set()
     wait_idle(qtbot, _Ctx(ex))
     assert results == ["third"]
@@ -65,7 +88,9 @@ def test_cancel_runs_on_done(qtbot):
     ex = ModelExecutor()
     done, results = [], []
     gate = threading.Event()
-    ex.submit("p", slow_job, "p", 100, gate, on_result=results.append, on_done=lambda: done.append(1))
+    ex.submit(
+        "p", slow_job, "p", 100, gate, on_result=results.append, on_done=lambda: done.append(1)
+    )
     ex.cancel("p")
     gate.set()
     wait_idle(qtbot, _Ctx(ex))

@@ -9,7 +9,9 @@ def _extract(qtbot, w, method="diff_of_means", name="happy"):
     w.prompts_dock.create_set("tiny-sentiment", "contrastive", TINY_PAIRS)
     n = w.ctx.state.model().hm.n_layers
     with qtbot.waitSignal(w.ctx.state.events.concepts, timeout=30000):
-        w.library_dock.extract("tiny-sentiment", method, [f"blocks.{L}.hook_resid_post" for L in range(n)], name=name)
+        w.library_dock.extract(
+            "tiny-sentiment", method, [f"blocks.{L}.hook_resid_post" for L in range(n)], name=name
+        )
     wait_idle(qtbot, w.ctx)
     return w.ctx.state.concept_info(name)
 
@@ -21,8 +23,17 @@ def test_load_keeps_gui_responsive(qtbot, window, tiny_model_dir, gap_monitor):
         wait_idle(qtbot, window.ctx)
     m = window.ctx.state.model()
     assert m is not None and m.summary["n_layers"] == 3 and m.summary["d_model"] == 32
-    assert m.summary["n_heads"] == 4 and m.summary["device"] == "cpu" and m.summary["dtype"] == "float32"
-    card_text = window.models_dock.loaded_box.itemAt(1).widget().findChildren(type(window.models_dock.none_label))[0].text()
+    assert (
+        m.summary["n_heads"] == 4
+        and m.summary["device"] == "cpu"
+        and m.summary["dtype"] == "float32"
+    )
+    card_text = (
+        window.models_dock.loaded_box.itemAt(1)
+        .widget()
+        .findChildren(type(window.models_dock.none_label))[0]
+        .text()
+    )
     assert "3 layers" in card_text and "width 32" in card_text
     assert gap_monitor.max_gap < 0.1, f"GUI thread blocked for {gap_monitor.max_gap * 1000:.0f} ms"
 
@@ -50,19 +61,27 @@ def test_preview_streams_and_is_saved(qtbot, loaded_window, gap_monitor):
     preview.sampling.max_tokens.setValue(8)
     streamed = []
     with gap_monitor:
-        w.ctx.executor.job_progress.connect(lambda label, p: p.payload and streamed.append(p.payload))
+        w.ctx.executor.job_progress.connect(
+            lambda label, p: p.payload and streamed.append(p.payload)
+        )
         preview.generate()
         wait_idle(qtbot, w.ctx)
     assert preview.last is not None, w.ctx.errors.history
     assert len(streamed) >= 1
     assert preview.baseline.toPlainText() == preview.last.prompt + preview.last.baseline
     assert preview.steered.toPlainText() == preview.last.prompt + preview.last.steered
-    assert preview.last.baseline != preview.last.steered  # a coefficient of 8 on a tiny model changes it
+    assert (
+        preview.last.baseline != preview.last.steered
+    )  # a coefficient of 8 on a tiny model changes it
     gens = w.ctx.state.project.generations("text", images=False)
     assert len(gens) == 1
     prov = gens[0]["provenance"]
     assert prov["concept"]["name"] == "happy" and prov["sites"] == ["blocks.1.hook_resid_post"]
-    assert prov["coefficient"] == 8.0 and prov["sampling"]["max_new_tokens"] == 8 and prov["model"]["d_model"] == 32
+    assert (
+        prov["coefficient"] == 8.0
+        and prov["sampling"]["max_new_tokens"] == 8
+        and prov["model"]["d_model"] == 32
+    )
     assert w.view("generations").table.rowCount() == 1
     assert gap_monitor.max_gap < 0.1, f"GUI thread blocked for {gap_monitor.max_gap * 1000:.0f} ms"
 

@@ -13,7 +13,9 @@ from ui_helpers import TINY_PAIRS, make_window, wait_idle
 def _extract(qtbot, w, ps, method, name):
     n = w.ctx.state.model().hm.n_layers
     with qtbot.waitSignal(w.ctx.state.events.concepts, timeout=30000):
-        w.library_dock.extract(ps, method, [f"blocks.{L}.hook_resid_post" for L in range(n)], name=name)
+        w.library_dock.extract(
+            ps, method, [f"blocks.{L}.hook_resid_post" for L in range(n)], name=name
+        )
     wait_idle(qtbot, w.ctx)
     assert w.ctx.state.concept_info(name), w.ctx.errors.history
 
@@ -24,13 +26,17 @@ def test_full_workflow(qtbot, loaded_window, tmp_path):
     # prompts: typed pairs and an imported CSV (through the drop handler)
     w.prompts_dock.create_set("tiny-sentiment", "contrastive", TINY_PAIRS)
     csv_path = tmp_path / "weather.csv"
-    csv_path.write_text("positive,negative\nthe weather is hot,the weather is cold\nit is hot today,it is cold today\n")
+    csv_path.write_text(
+        "positive,negative\nthe weather is hot,the weather is cold\nit is hot today,it is cold today\n"
+    )
     w.open_dropped(str(csv_path))
     assert ctx.state.current_prompt_set == "weather" and w.prompts_dock.table.rowCount() == 2
     # inline edit of a cell is saved to the project
     w.prompts_dock.table.item(0, 0).setText("the weather is very hot")
     w.prompts_dock.save_current()
-    assert ctx.state.project.prompt_set("weather")["items"][0]["positive"] == "the weather is very hot"
+    assert (
+        ctx.state.project.prompt_set("weather")["items"][0]["positive"] == "the weather is very hot"
+    )
 
     _extract(qtbot, w, "tiny-sentiment", "diff_of_means", "happy")
     _extract(qtbot, w, "weather", "diff_of_means", "hot")
@@ -60,7 +66,9 @@ def test_full_workflow(qtbot, loaded_window, tmp_path):
     ctx.state.selected_concepts = ("happy", "warm")
     lib.compare_selected()
     spec = lib._compare.spec
-    assert spec["rows"] == ["happy", "warm"] and spec["values"][0][0] == pytest.approx(1.0, abs=1e-4)
+    assert spec["rows"] == ["happy", "warm"] and spec["values"][0][0] == pytest.approx(
+        1.0, abs=1e-4
+    )
     lib._compare.close()
 
     # canvas: two terms, a negative coefficient, project out, live diagnostics, save
@@ -81,7 +89,9 @@ def test_full_workflow(qtbot, loaded_window, tmp_path):
     combo = canvas.save_result("happy not warm")
     assert combo is not None and ctx.state.concept_info("happy not warm")
     warm = ctx.concepts.get("warm").vectors["blocks.2.hook_resid_post"]
-    assert float(torch.dot(combo.vectors["blocks.2.hook_resid_post"], warm)) == pytest.approx(0.0, abs=1e-4)
+    assert float(torch.dot(combo.vectors["blocks.2.hook_resid_post"], warm)) == pytest.approx(
+        0.0, abs=1e-4
+    )
     assert combo.recipe["expression"] == "project_out(happy - 0.5*warm, warm)"
 
     # preview with the canvas result
@@ -119,7 +129,9 @@ def test_full_workflow(qtbot, loaded_window, tmp_path):
     written = []
     for name, f in FORMATS.items():
         if f.can_export:
-            out = lib.export_selected(str(tmp_path / f"happy{f.default_extension}"), name, site="blocks.1.hook_resid_post")
+            out = lib.export_selected(
+                str(tmp_path / f"happy{f.default_extension}"), name, site="blocks.1.hook_resid_post"
+            )
             assert out is not None and out.exists(), (name, ctx.errors.history[-1:])
             written.append(name)
     assert {"safetensors", "gguf", "npy", "neuronpedia"} <= set(written)
@@ -131,10 +143,12 @@ def test_full_workflow(qtbot, loaded_window, tmp_path):
     assert b"<svg" in (tmp_path / "sweep.svg").read_bytes()
     figures.export(lib.details.norm_plot.spec, tmp_path / "norms.pdf")
     w.view("generations").export_csv(str(tmp_path / "gens.csv"))
-    rows = list(csv.DictReader(open(tmp_path / "gens.csv", encoding="utf-8")))
-    assert len(rows) == 7 and rows[-1]["concept"] == "happy" and "sampling" in rows[-1]["provenance"]
+    rows = list(csv.DictReader((tmp_path / "gens.csv").read_text(encoding="utf-8").splitlines()))
+    assert (
+        len(rows) == 7 and rows[-1]["concept"] == "happy" and "sampling" in rows[-1]["provenance"]
+    )
     sweep.export_csv(str(tmp_path / "grid.csv"))
-    assert len(list(csv.reader(open(tmp_path / "grid.csv")))) == 7
+    assert len(list(csv.reader((tmp_path / "grid.csv").read_text().splitlines()))) == 7
 
     # save as, close, reopen
     target = tmp_path / "study.wbproj"
@@ -153,12 +167,16 @@ def test_full_workflow(qtbot, loaded_window, tmp_path):
         assert {"happy", "warm", "happy not warm"} <= set(names)
         assert [t.concept for t in w2.view("canvas").model.terms] == canvas_terms
         assert w2.view("generations").table.rowCount() == 7
-        assert {"tiny-sentiment", "weather"} <= {p["name"] for p in w2.ctx.state.prompt_sets if not p["builtin"]}
+        assert {"tiny-sentiment", "weather"} <= {
+            p["name"] for p in w2.ctx.state.prompt_sets if not p["builtin"]
+        }
         happy = w2.ctx.concepts.get("happy")
         from workbench.io.vector_files import import_concept
 
         back = import_concept(tmp_path / "happy.safetensors")
-        assert back.id == happy.id and torch.equal(back.vectors["blocks.1.hook_resid_post"], happy.vectors["blocks.1.hook_resid_post"])
+        assert back.id == happy.id and torch.equal(
+            back.vectors["blocks.1.hook_resid_post"], happy.vectors["blocks.1.hook_resid_post"]
+        )
         from workbench.store.recent import recent_projects
 
         assert target in recent_projects()
@@ -177,7 +195,9 @@ def test_delete_is_undoable(qtbot, loaded_window):
     assert not w.library_dock.empty.isHidden()
     w.ctx.undo.undo()
     after = w.ctx.state.project.load_concept("avg")
-    assert after.id == before.id and torch.equal(after.vectors["blocks.0.hook_resid_post"], before.vectors["blocks.0.hook_resid_post"])
+    assert after.id == before.id and torch.equal(
+        after.vectors["blocks.0.hook_resid_post"], before.vectors["blocks.0.hook_resid_post"]
+    )
 
 
 def test_closing_scratch_with_work_asks(qtbot, loaded_window):

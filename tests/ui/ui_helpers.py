@@ -35,7 +35,9 @@ class GapMonitor:
 def wait_idle(qtbot, ctx, timeout: int = 60000) -> None:
     """Wait (on the executor's signal) until no job runs or waits."""
     if ctx.executor.busy:
-        with qtbot.waitSignal(ctx.executor.busy_changed, timeout=timeout, check_params_cb=lambda busy: not busy):
+        with qtbot.waitSignal(
+            ctx.executor.busy_changed, timeout=timeout, check_params_cb=lambda busy: not busy
+        ):
             pass
 
 

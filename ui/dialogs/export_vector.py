@@ -22,27 +22,51 @@ def filters() -> tuple[list[str], dict[str, str]]:
 
 
 def export_concept_interactive(
-    parent: QWidget, concept: Any, path: str | None = None, fmt: str | None = None, site: str | None = None, errors: Any = None
+    parent: QWidget,
+    concept: Any,
+    path: str | None = None,
+    fmt: str | None = None,
+    site: str | None = None,
+    errors: Any = None,
 ) -> Path | None:
     """Ask for a file and format (unless given), then write. Returns the written path."""
     from workbench.io.vector_files import FORMATS, export_concept
 
     if path is None:
         flts, by_filter = filters()
-        safe = "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in concept.name).strip() or "concept"
-        path, chosen = QFileDialog.getSaveFileName(parent, f"Export {concept.name}", f"{safe}.safetensors", ";;".join(flts))
+        safe = (
+            "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in concept.name).strip()
+            or "concept"
+        )
+        path, chosen = QFileDialog.getSaveFileName(
+            parent, f"Export {concept.name}", f"{safe}.safetensors", ";;".join(flts)
+        )
         if not path:
             return None
         fmt = fmt or by_filter.get(chosen)
     options: dict[str, Any] = {}
     if fmt and FORMATS[fmt].single_site and len(concept.sites) > 1:
         if site is None:
-            site, ok = QInputDialog.getItem(parent, "Which site?", f"{fmt} holds one vector. Export the one at:", concept.sites, len(concept.sites) * 2 // 3, False)
+            site, ok = QInputDialog.getItem(
+                parent,
+                "Which site?",
+                f"{fmt} holds one vector. Export the one at:",
+                concept.sites,
+                len(concept.sites) * 2 // 3,
+                False,
+            )
             if not ok:
                 return None
         options["site"] = site
     if fmt is None:
-        fmt = next((n for n, f in FORMATS.items() if f.can_export and Path(path).suffix.lower() in f.extensions), None)
+        fmt = next(
+            (
+                n
+                for n, f in FORMATS.items()
+                if f.can_export and Path(path).suffix.lower() in f.extensions
+            ),
+            None,
+        )
     if fmt == "gguf":  # lossy by design: keep the blocks llama.cpp can steer, leave out the rest
         options["skip_unsupported"] = True
     try:

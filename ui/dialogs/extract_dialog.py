@@ -19,12 +19,31 @@ from PySide6.QtWidgets import (
 from ui import glossary
 from ui.widgets import hint
 
-METHODS = ("diff_of_means", "mean", "pca_diff", "pca_center", "icv", "task_vector", "probe", "embedding", "unembedding")
+METHODS = (
+    "diff_of_means",
+    "mean",
+    "pca_diff",
+    "pca_center",
+    "icv",
+    "task_vector",
+    "probe",
+    "embedding",
+    "unembedding",
+)
 SITE_KINDS = ("resid_post", "resid_pre", "resid_mid", "attn_out", "mlp_out")
 _EXTRA_TIPS = {
-    "task_vector": ("Task vector", "Shift of the query's last-token latent caused by k demonstrations in the context (Hendel et al.; function vectors)."),
-    "embedding": ("Embedding direction", "Mean of the words' token rows of the embedding matrix W_E."),
-    "unembedding": ("Unembedding direction", "Mean of the words' token rows of the unembedding matrix W_U."),
+    "task_vector": (
+        "Task vector",
+        "Shift of the query's last-token latent caused by k demonstrations in the context (Hendel et al.; function vectors).",
+    ),
+    "embedding": (
+        "Embedding direction",
+        "Mean of the words' token rows of the embedding matrix W_E.",
+    ),
+    "unembedding": (
+        "Unembedding direction",
+        "Mean of the words' token rows of the unembedding matrix W_U.",
+    ),
 }
 
 
@@ -36,12 +55,22 @@ def method_tip(m: str) -> str:
 class ExtractDialog(QDialog):
     """Returns its choices from :meth:`values`; the library dock runs the job."""
 
-    def __init__(self, prompt_sets: list[str], current_set: str | None, n_layers: int, parent: QWidget | None = None):
+    def __init__(
+        self,
+        prompt_sets: list[str],
+        current_set: str | None,
+        n_layers: int,
+        parent: QWidget | None = None,
+    ):
         super().__init__(parent)
         self.setWindowTitle("Extract a concept")
         self.setMinimumWidth(460)
         lay = QVBoxLayout(self)
-        lay.addWidget(hint("A concept is one vector per site, computed from the model's activations on a prompt set."))
+        lay.addWidget(
+            hint(
+                "A concept is one vector per site, computed from the model's activations on a prompt set."
+            )
+        )
         form = QFormLayout()
         self.prompt_set = QComboBox()
         self.prompt_set.addItems(prompt_sets)
@@ -86,7 +115,9 @@ class ExtractDialog(QDialog):
         lay.addLayout(form)
         self.method_help = hint("")
         lay.addWidget(self.method_help)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Extract")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)

@@ -47,7 +47,15 @@ def norm_spec(title: str, infos: list[dict]) -> dict:
 def recipe_text(info: dict, concept: Any = None) -> str:
     recipe = dict(getattr(concept, "recipe", {}) or {})
     prompts = recipe.pop("prompts", None)
-    lines = [f"{info['name']}", f"model: {info['model']}", f"method: {info.get('method')}", f"sites: {len(info['sites'])} ({info['sites'][0]} … {info['sites'][-1]})" if info["sites"] else "sites: none", f"created: {info.get('created', '')}"]
+    lines = [
+        f"{info['name']}",
+        f"model: {info['model']}",
+        f"method: {info.get('method')}",
+        f"sites: {len(info['sites'])} ({info['sites'][0]} … {info['sites'][-1]})"
+        if info["sites"]
+        else "sites: none",
+        f"created: {info.get('created', '')}",
+    ]
     if prompts:
         n = len(prompts.get("pairs") or prompts.get("items") or prompts.get("texts") or [])
         lines.append(f"prompt set: {prompts.get('name')} ({prompts.get('kind')}, {n} items)")
@@ -87,7 +95,9 @@ class ConceptDetailsWidget(QTabWidget):
         self.setTabToolTip(2, glossary.TERMS["logit_lens"])
         self._concept: Any = None
         ctx.state.events.selected_concepts.connect(self._on_selected_concepts_changed)
-        ctx.state.events.concepts.connect(lambda *_: self._on_selected_concepts_changed(ctx.state.selected_concepts))
+        ctx.state.events.concepts.connect(
+            lambda *_: self._on_selected_concepts_changed(ctx.state.selected_concepts)
+        )
         ctx.state.events.models.connect(lambda *_: self.update_lens())
 
     def _ensure_plot(self) -> Any:
@@ -137,13 +147,17 @@ class ConceptDetailsWidget(QTabWidget):
         from ui.model_jobs import logit_lens_job
 
         self.lens_text.setText("Reading tokens…")
-        self.ctx.executor.submit("lens", logit_lens_job, m.hm, c, site, label="Logit lens", on_result=self._show_lens)
+        self.ctx.executor.submit(
+            "lens", logit_lens_job, m.hm, c, site, label="Logit lens", on_result=self._show_lens
+        )
 
     def _show_lens(self, r: dict) -> None:
         def fmt(items: list) -> str:
             return "  ".join(f"<code>{_esc(t)}</code>" for t, _ in items)
 
-        self.lens_text.setText(f"<b>Promotes</b><br>{fmt(r['top'])}<br><br><b>Suppresses</b><br>{fmt(r['bottom'])}")
+        self.lens_text.setText(
+            f"<b>Promotes</b><br>{fmt(r['top'])}<br><br><b>Suppresses</b><br>{fmt(r['bottom'])}"
+        )
 
     def refresh_theme(self) -> None:
         if self.norm_plot is not None:
@@ -151,4 +165,10 @@ class ConceptDetailsWidget(QTabWidget):
 
 
 def _esc(t: str) -> str:
-    return repr(t)[1:-1].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace(" ", "␣")
+    return (
+        repr(t)[1:-1]
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace(" ", "␣")
+    )

@@ -24,7 +24,17 @@ from PySide6.QtWidgets import (
 from ui.context import AppContext
 from ui.widgets import hint
 
-COLUMNS = ("id", "created", "concept", "site", "coefficient", "seed", "prompt", "baseline", "steered")
+COLUMNS = (
+    "id",
+    "created",
+    "concept",
+    "site",
+    "coefficient",
+    "seed",
+    "prompt",
+    "baseline",
+    "steered",
+)
 
 
 def rows(generations: list[dict]) -> list[dict[str, Any]]:
@@ -74,13 +84,20 @@ class GenerationsDock(QDockWidget):
         self.table.setWordWrap(False)
         hh = self.table.horizontalHeader()
         for i, c in enumerate(COLUMNS):
-            hh.setSectionResizeMode(i, QHeaderView.ResizeMode.Stretch if c in ("prompt", "baseline", "steered") else QHeaderView.ResizeMode.ResizeToContents)
+            hh.setSectionResizeMode(
+                i,
+                QHeaderView.ResizeMode.Stretch
+                if c in ("prompt", "baseline", "steered")
+                else QHeaderView.ResizeMode.ResizeToContents,
+            )
         lay.addWidget(self.table, 1)
         row = QHBoxLayout()
         self.info = hint("Every preview and sweep generation is kept here with what made it.")
         row.addWidget(self.info, 1)
         export = QPushButton("Export CSV…")
-        export.setToolTip("All generations with their provenance (model, concept, site, coefficient, seed, sampling)")
+        export.setToolTip(
+            "All generations with their provenance (model, concept, site, coefficient, seed, sampling)"
+        )
         export.clicked.connect(lambda: self.export_csv())
         row.addWidget(export)
         lay.addLayout(row)
@@ -109,7 +126,9 @@ class GenerationsDock(QDockWidget):
 
     def export_csv(self, path: str | None = None) -> Path | None:
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export generations", "generations.csv", "CSV (*.csv)")
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export generations", "generations.csv", "CSV (*.csv)"
+            )
             if not path:
                 return None
         try:

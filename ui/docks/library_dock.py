@@ -35,7 +35,9 @@ class _ConceptModel(QStandardItemModel):
         return [MIME, "text/plain"]
 
     def mimeData(self, indexes: Any) -> QMimeData:
-        names = [self.itemFromIndex(i).data(Qt.ItemDataRole.UserRole) for i in indexes if i.isValid()]
+        names = [
+            self.itemFromIndex(i).data(Qt.ItemDataRole.UserRole) for i in indexes if i.isValid()
+        ]
         md = QMimeData()
         md.setData(MIME, "\n".join(names).encode())
         md.setText(", ".join(names))
@@ -70,10 +72,14 @@ class LibraryDock(QDockWidget):
         self.view.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setAlternatingRowColors(True)
-        self.view.setToolTip("Drag concepts onto the vector canvas. F2 renames, Del deletes (Ctrl+Z undoes).")
+        self.view.setToolTip(
+            "Drag concepts onto the vector canvas. F2 renames, Del deletes (Ctrl+Z undoes)."
+        )
         self.view.selectionModel().selectionChanged.connect(self._on_view_selection)
         self.view.doubleClicked.connect(lambda *_: self.add_selected_to_canvas())
-        self.empty = hint("No concepts yet. Load a model, pick a prompt set in the Prompts dock, then press Extract….")
+        self.empty = hint(
+            "No concepts yet. Load a model, pick a prompt set in the Prompts dock, then press Extract…."
+        )
         splitter = QSplitter(Qt.Orientation.Vertical)
         top = QWidget()
         tl = QVBoxLayout(top)
@@ -82,9 +88,21 @@ class LibraryDock(QDockWidget):
         tl.addWidget(self.view, 1)
         buttons = QHBoxLayout()
         for text, tip, slot in (
-            ("Compare", "Cosine-similarity matrix of the selected concepts (Ctrl+K)", self.compare_selected),
-            ("→ Canvas", "Add the selected concepts to the vector canvas", self.add_selected_to_canvas),
-            ("Export…", "Write the selected concept as safetensors, GGUF control vector, .pt, .npy/.npz, Neuronpedia JSON or .svec", self.export_selected),
+            (
+                "Compare",
+                "Cosine-similarity matrix of the selected concepts (Ctrl+K)",
+                self.compare_selected,
+            ),
+            (
+                "→ Canvas",
+                "Add the selected concepts to the vector canvas",
+                self.add_selected_to_canvas,
+            ),
+            (
+                "Export…",
+                "Write the selected concept as safetensors, GGUF control vector, .pt, .npy/.npz, Neuronpedia JSON or .svec",
+                self.export_selected,
+            ),
             ("Import…", "Read a vector file as a concept", self.import_vector),
         ):
             b = QToolButton()
@@ -112,14 +130,19 @@ class LibraryDock(QDockWidget):
             item = QStandardItem(f"{info['name']}")
             item.setData(info["name"], Qt.ItemDataRole.UserRole)
             method = info.get("method") or "?"
-            item.setToolTip(f"{info['name']}\n{method} · {n} site{'s' * (n != 1)} · {info['model']}\n{method_tip(method)}")
+            item.setToolTip(
+                f"{info['name']}\n{method} · {n} site{'s' * (n != 1)} · {info['model']}\n{method_tip(method)}"
+            )
             item.setDragEnabled(True)
             self.model.appendRow(item)
         self.empty.setVisible(not infos)
         self._on_selected_concepts_changed(self.ctx.state.selected_concepts)
 
     def _on_view_selection(self, *_: Any) -> None:
-        names = tuple(self.proxy.data(i, Qt.ItemDataRole.UserRole) for i in self.view.selectionModel().selectedRows())
+        names = tuple(
+            self.proxy.data(i, Qt.ItemDataRole.UserRole)
+            for i in self.view.selectionModel().selectedRows()
+        )
         if names != self.ctx.state.selected_concepts:
             self.ctx.state.selected_concepts = names
 
@@ -149,14 +172,25 @@ class LibraryDock(QDockWidget):
 
         m = self.ctx.state.model()
         if m is None:
-            self.ctx.errors.handle(RuntimeError("No model is loaded. Load one in the Models dock first (Ctrl+L)."), "extracting a concept")
+            self.ctx.errors.handle(
+                RuntimeError("No model is loaded. Load one in the Models dock first (Ctrl+L)."),
+                "extracting a concept",
+            )
             return
         names = [p["name"] for p in self.ctx.state.prompt_sets]
         dlg = ExtractDialog(names, self.ctx.state.current_prompt_set, m.hm.n_layers, self)
         if dlg.exec():
             self.extract(**dlg.values())
 
-    def extract(self, prompt_set: str, method: str, sites: list[str], position: str = "last", words: list[str] = (), name: str = "") -> int:
+    def extract(
+        self,
+        prompt_set: str,
+        method: str,
+        sites: list[str],
+        position: str = "last",
+        words: list[str] = (),
+        name: str = "",
+    ) -> int:
         """Run an extraction in the background; the concept lands in the library."""
         from ui.model_jobs import extract_job
 
@@ -213,7 +247,10 @@ class LibraryDock(QDockWidget):
 
         names = self.selected() if len(self.selected()) >= 2 else self.ctx.state.concept_names()
         if len(names) < 2:
-            self.ctx.errors.handle(RuntimeError("Select two or more concepts to compare (Ctrl+click)."), "comparing concepts")
+            self.ctx.errors.handle(
+                RuntimeError("Select two or more concepts to compare (Ctrl+click)."),
+                "comparing concepts",
+            )
             return
         dlg = CompareDialog(self.ctx, names, self)
         dlg.setModal(False)
@@ -228,7 +265,9 @@ class LibraryDock(QDockWidget):
             self.ctx.window.show_panel("canvas")
 
     # ------------------------------------------------------- import/export
-    def export_selected(self, path: str | None = None, fmt: str | None = None, site: str | None = None) -> Any:
+    def export_selected(
+        self, path: str | None = None, fmt: str | None = None, site: str | None = None
+    ) -> Any:
         from ui.dialogs.export_vector import export_concept_interactive
 
         names = self.selected()
@@ -244,7 +283,12 @@ class LibraryDock(QDockWidget):
 
     def import_vector(self, path: str | None = None) -> bool:
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Import vector file", "", "Vector files (*.safetensors *.gguf *.pt *.pth *.npy *.npz *.json *.svec);;All files (*)")
+            path, _ = QFileDialog.getOpenFileName(
+                self,
+                "Import vector file",
+                "",
+                "Vector files (*.safetensors *.gguf *.pt *.pth *.npy *.npz *.json *.svec);;All files (*)",
+            )
             if not path:
                 return False
         from workbench.io.vector_files import import_concept
@@ -257,11 +301,11 @@ class LibraryDock(QDockWidget):
                 self.ctx.errors.handle(e, f"importing {path}")
                 return False
             try:  # a bare vector: put it at the active model's middle resid_post
-                concept = import_concept(path, model=m.ref, site=f"blocks.{m.hm.n_layers // 2}.hook_resid_post")
+                concept = import_concept(
+                    path, model=m.ref, site=f"blocks.{m.hm.n_layers // 2}.hook_resid_post"
+                )
             except Exception as e2:
                 self.ctx.errors.handle(e2, f"importing {path}")
                 return False
         self.add_concept(concept)
         return True
-
-

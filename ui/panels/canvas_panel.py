@@ -55,7 +55,10 @@ class CanvasPanel(QWidget):
                 "Drag concepts from the library onto this canvas and set their coefficients.",
                 "Try the result in <b>Preview</b> (Ctrl+2) or save it as a new concept.",
             ],
-            [("Extract a concept…", lambda: w and w.library_dock.extract_dialog()), ("Open example project", lambda: ctx.project.open_example())],
+            [
+                ("Extract a concept…", lambda: w and w.library_dock.extract_dialog()),
+                ("Open example project", lambda: ctx.project.open_example()),
+            ],
         )
         self.terms = TermListWidget(self.model, self.empty)
         self.terms.concepts_dropped.connect(lambda names: [self.add_term(n) for n in names])
@@ -65,7 +68,9 @@ class CanvasPanel(QWidget):
         opts.addLayout(self.group_box)
         opts.addStretch(1)
         self.norm_result = QCheckBox("normalise result")
-        self.norm_result.setToolTip("Scale the final vector to unit norm (then the preview coefficient sets its size).")
+        self.norm_result.setToolTip(
+            "Scale the final vector to unit norm (then the preview coefficient sets its size)."
+        )
         self.norm_result.toggled.connect(self.model.set_normalize_result)
         opts.addWidget(self.norm_result)
         clear = QPushButton("Clear")
@@ -77,12 +82,17 @@ class CanvasPanel(QWidget):
         self.expression.setObjectName("expression")
         self.expression.setWordWrap(True)
         self.expression.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.expression.setToolTip("The canvas as concept algebra; the saved concept's recipe keeps this text.")
+        self.expression.setToolTip(
+            "The canvas as concept algebra; the saved concept's recipe keeps this text."
+        )
         ll.addWidget(self.expression)
         save_row = QHBoxLayout()
         self.name = QLineEdit()
         self.name.setPlaceholderText("Name for the new concept")
-        self.save_button = primary("Save as concept", "Add the combined vector to the library (its recipe keeps the expression)")
+        self.save_button = primary(
+            "Save as concept",
+            "Add the combined vector to the library (its recipe keeps the expression)",
+        )
         self.save_button.clicked.connect(lambda: self.save_result())
         self.preview_button = QPushButton("Preview →")
         self.preview_button.setToolTip("Steer with this vector in the Preview tab")
@@ -93,7 +103,7 @@ class CanvasPanel(QWidget):
         ll.addLayout(save_row)
         splitter.addWidget(left)
         splitter.addWidget(self._build_diagnostics())
-        splitter.setSizes([640, 360])
+        splitter.setSizes([600, 380])
         lay.addWidget(splitter)
         self._timer = QTimer(self, singleShot=True, interval=150)
         self._timer.timeout.connect(self.recompute)
@@ -113,10 +123,13 @@ class CanvasPanel(QWidget):
         row.addStretch(1)
         self.site = QComboBox()
         self.site.setToolTip("Site for top tokens and cosines")
+        self.site.setMinimumContentsLength(22)
         self.site.currentTextChanged.connect(lambda *_: self._timer.start())
         row.addWidget(self.site)
         rl.addLayout(row)
-        self.diag_status = hint("Add terms to see the result's norm, top tokens and similarity to the library.")
+        self.diag_status = hint(
+            "Add terms to see the result's norm, top tokens and similarity to the library."
+        )
         rl.addWidget(self.diag_status)
         self.plot_stack = QStackedWidget()
         self.plot_stack.addWidget(QWidget())
@@ -165,7 +178,9 @@ class CanvasPanel(QWidget):
         tree = self.model.to_tree()
         if tree is None:
             self.result = None
-            self.diag_status.setText("Add terms to see the result's norm, top tokens and similarity to the library.")
+            self.diag_status.setText(
+                "Add terms to see the result's norm, top tokens and similarity to the library."
+            )
             self.tokens.setText("")
             self.cosines.clear()
             self.plot_stack.setCurrentIndex(0)
@@ -206,7 +221,9 @@ class CanvasPanel(QWidget):
             self.site.addItems(sites)
             self.site.setCurrentText(r.lens_site or sites[-1])
             self.site.blockSignals(False)
-        self.diag_status.setText(f"{len(sites)} sites · norm at {r.lens_site}: {r.norms.get(r.lens_site, 0):.3g}")
+        self.diag_status.setText(
+            f"{len(sites)} sites · norm at {r.lens_site}: {r.norms.get(r.lens_site, 0):.3g}"
+        )
         if self.plot is None:
             from ui.plots import LinePlotWidget
 
@@ -214,7 +231,16 @@ class CanvasPanel(QWidget):
             self.plot_stack.addWidget(self.plot)
         self.plot_stack.setCurrentWidget(self.plot)
         pts = sorted((layer_of(s), n) for s, n in r.norms.items() if layer_of(s) is not None)
-        self.plot.set_spec({"kind": "line", "title": "Result norm per layer", "xlabel": "layer", "ylabel": "L2 norm", "x": [p[0] for p in pts], "series": {"result": [p[1] for p in pts]}})
+        self.plot.set_spec(
+            {
+                "kind": "line",
+                "title": "Result norm per layer",
+                "xlabel": "layer",
+                "ylabel": "L2 norm",
+                "x": [p[0] for p in pts],
+                "series": {"result": [p[1] for p in pts]},
+            }
+        )
         if r.lens:
             top = "  ".join(f"<code>{_esc(t)}</code>" for t, _ in r.lens["top"][:8])
             bottom = "  ".join(f"<code>{_esc(t)}</code>" for t, _ in r.lens["bottom"][:8])
@@ -244,7 +270,10 @@ class CanvasPanel(QWidget):
             self.ctx.errors.handle(e, "combining the canvas")
             return None
         if self.ctx.state.concept_info(name):
-            self.ctx.errors.handle(ValueError(f"A concept named {name!r} exists; choose another name."), "saving the canvas")
+            self.ctx.errors.handle(
+                ValueError(f"A concept named {name!r} exists; choose another name."),
+                "saving the canvas",
+            )
             return None
         self.ctx.undo.push(AddConceptCommand(self.ctx, concept))
         self.name.clear()
@@ -270,7 +299,9 @@ class CanvasPanel(QWidget):
     def _save_layout(self) -> None:
         p = self.ctx.state.project
         if p is not None and not p.read_only:
-            self.ctx.project.write("saving the canvas", lambda: p.save_canvas(CANVAS_NAME, self.model.to_dict()))
+            self.ctx.project.write(
+                "saving the canvas", lambda: p.save_canvas(CANVAS_NAME, self.model.to_dict())
+            )
 
     def _on_project_changed(self, project: Any) -> None:
         self._restoring = True
@@ -292,4 +323,10 @@ class CanvasPanel(QWidget):
 
 
 def _esc(t: str) -> str:
-    return repr(t)[1:-1].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace(" ", "␣")
+    return (
+        repr(t)[1:-1]
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace(" ", "␣")
+    )

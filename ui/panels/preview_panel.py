@@ -27,7 +27,14 @@ from ui.widgets import CoefficientWidget, hint, primary, title
 CANVAS = "⟨canvas result⟩"
 
 
-def provenance(model: Any, concept: Any, sites: list[str], coefficient: float, settings: Any, extra: dict | None = None) -> dict:
+def provenance(
+    model: Any,
+    concept: Any,
+    sites: list[str],
+    coefficient: float,
+    settings: Any,
+    extra: dict | None = None,
+) -> dict:
     """What it takes to make a generation again."""
     from workbench import __version__
 
@@ -83,7 +90,9 @@ class PreviewPanel(QWidget):
         sl.addWidget(self.sampling)
         ll.addWidget(sbox)
         row = QHBoxLayout()
-        self.generate_button = primary("Generate", "Baseline and steered continuations from the same seed (Ctrl+Enter)")
+        self.generate_button = primary(
+            "Generate", "Baseline and steered continuations from the same seed (Ctrl+Enter)"
+        )
         self.generate_button.clicked.connect(lambda: self.generate())
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
@@ -99,7 +108,9 @@ class PreviewPanel(QWidget):
         rl = QHBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
         self.baseline = self._text_column(rl, "Baseline", "baselineText", "The model as it is.")
-        self.steered = self._text_column(rl, "Steered", "steeredText", "With coefficient × vector added at the site.")
+        self.steered = self._text_column(
+            rl, "Steered", "steeredText", "With coefficient × vector added at the site."
+        )
         split.addWidget(right)
         split.setSizes([340, 760])
         lay.addWidget(split)
@@ -191,9 +202,13 @@ class PreviewPanel(QWidget):
                 raise ValueError("The prompt is empty: type a prompt to continue.")
             concept = self.concept()
             if concept is None:
-                raise RuntimeError("Choose a concept to steer with (extract one in the library first).")
+                raise RuntimeError(
+                    "Choose a concept to steer with (extract one in the library first)."
+                )
             if not m.ref.same_space(concept.model):
-                raise ValueError(f"{concept.name!r} belongs to {concept.model.name}; choose that model or another concept.")
+                raise ValueError(
+                    f"{concept.name!r} belongs to {concept.model.name}; choose that model or another concept."
+                )
             site = self.site.currentText()
             vec = concept.vector(site)
         except Exception as e:
@@ -240,7 +255,13 @@ class PreviewPanel(QWidget):
         if p is not None:
             self.last_generation_id = self.ctx.project.write(
                 "saving the generation",
-                lambda: p.add_generation(kind="text", prompt=comparison.prompt, baseline=comparison.baseline, steered=comparison.steered, provenance=prov),
+                lambda: p.add_generation(
+                    kind="text",
+                    prompt=comparison.prompt,
+                    baseline=comparison.baseline,
+                    steered=comparison.steered,
+                    provenance=prov,
+                ),
             )
             gens = self.ctx.views.get("generations")
             if gens is not None:
@@ -252,5 +273,3 @@ class PreviewPanel(QWidget):
         self.stop_button.setEnabled(False)
         if self.status.text().endswith("…"):
             self.status.setText("Stopped.")
-
-

@@ -132,7 +132,13 @@ class SweepPanel(QWidget):
         split.setSizes([330, 770])
         lay.addWidget(split)
         ctx.state.events.concepts.connect(self._refill)
-        ctx.state.events.selected_concepts.connect(lambda names: names and self.concept.findText(names[0]) >= 0 and self.concept.setCurrentText(names[0]))
+        ctx.state.events.selected_concepts.connect(
+            lambda names: (
+                names
+                and self.concept.findText(names[0]) >= 0
+                and self.concept.setCurrentText(names[0])
+            )
+        )
         self._refill()
 
     def _refill(self, *_: Any) -> None:
@@ -169,11 +175,15 @@ class SweepPanel(QWidget):
             layers = [int(x) for x in parse_numbers(self.layers.text(), integer=True)]
             coefs = parse_numbers(self.coefs.text())
             if not layers or not coefs:
-                raise ValueError("Give at least one layer and one coefficient (e.g. layers 2, 4 and coefficients -4, 0, 4).")
+                raise ValueError(
+                    "Give at least one layer and one coefficient (e.g. layers 2, 4 and coefficients -4, 0, 4)."
+                )
             kind = self.site_kind.currentText()
             missing = [L for L in layers if f"blocks.{L}.hook_{kind}" not in concept.vectors]
             if missing:
-                raise ValueError(f"{concept.name!r} has no vector at {kind} of layer(s) {missing}; it has {len(concept.sites)} sites.")
+                raise ValueError(
+                    f"{concept.name!r} has no vector at {kind} of layer(s) {missing}; it has {len(concept.sites)} sites."
+                )
         except Exception as e:
             self.ctx.errors.handle(e, "starting the sweep")
             return None
@@ -184,14 +194,30 @@ class SweepPanel(QWidget):
         self.grid.setColumnCount(len(coefs))
         self.grid.setHorizontalHeaderLabels([f"×{c:g}" for c in coefs])
         self.grid.setVerticalHeaderLabels([f"layer {L}" for L in layers])
-        self._partial = {"layers": layers, "coefs": coefs, "metrics": {k: [[math.nan] * len(coefs) for _ in layers] for k in glossary.METRICS}}
+        self._partial = {
+            "layers": layers,
+            "coefs": coefs,
+            "metrics": {k: [[math.nan] * len(coefs) for _ in layers] for k in glossary.METRICS},
+        }
         self._job = (m, concept, kind, settings)
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.status.setText(f"Running {len(layers) * len(coefs)} cells…")
         return self.ctx.executor.submit(
-            "sweep", sweep_job, m.hm, self.prompt.text(), concept, kind, layers, coefs, settings, targets,
-            label="Sweep", on_progress=self._on_progress, on_result=self._on_result, on_done=self._on_done,
+            "sweep",
+            sweep_job,
+            m.hm,
+            self.prompt.text(),
+            concept,
+            kind,
+            layers,
+            coefs,
+            settings,
+            targets,
+            label="Sweep",
+            on_progress=self._on_progress,
+            on_result=self._on_result,
+            on_done=self._on_done,
         )
 
     def _on_progress(self, p: Any) -> None:
@@ -202,7 +228,10 @@ class SweepPanel(QWidget):
             return
         i, j, text, cell = p.payload
         item = QTableWidgetItem(text.strip())
-        item.setToolTip(f"{text}\n\n" + "\n".join(f"{glossary.METRICS[k][0]}: {v:.3f}" for k, v in cell.items() if v == v))
+        item.setToolTip(
+            f"{text}\n\n"
+            + "\n".join(f"{glossary.METRICS[k][0]}: {v:.3f}" for k, v in cell.items() if v == v)
+        )
         self.grid.setItem(i, j, item)
         for k, v in cell.items():
             self._partial["metrics"][k][i][j] = v
@@ -215,22 +244,50 @@ class SweepPanel(QWidget):
         p = self.ctx.state.project
         if p is None:
             return
-        result = {"prompt": r.prompt, "baseline": r.baseline, "layers": r.layers, "coefficients": r.coefficients, "texts": r.texts, "metrics": r.metrics, "targets": r.targets}
-        run_settings = {"concept": {"id": concept.id, "name": concept.name}, "site_kind": kind, "model": m.ref.to_dict(), "sampling": settings.to_dict()}
+        result = {
+            "prompt": r.prompt,
+            "baseline": r.baseline,
+            "layers": r.layers,
+            "coefficients": r.coefficients,
+            "texts": r.texts,
+            "metrics": r.metrics,
+            "targets": r.targets,
+        }
+        run_settings = {
+            "concept": {"id": concept.id, "name": concept.name},
+            "site_kind": kind,
+            "model": m.ref.to_dict(),
+            "sampling": settings.to_dict(),
+        }
 
         def save() -> int:
             rid = p.add_run("sweep", f"{concept.name} sweep", run_settings, result)
             for i, layer in enumerate(r.layers):
                 for j, coef in enumerate(r.coefficients):
-                    prov = provenance(m, concept, [f"blocks.{layer}.hook_{kind}"], coef, settings, {"sweep_run": rid})
-                    p.add_generation(kind="text", prompt=r.prompt, baseline=r.baseline, steered=r.texts[i][j], provenance=prov)
+                    prov = provenance(
+                        m,
+                        concept,
+                        [f"blocks.{layer}.hook_{kind}"],
+                        coef,
+                        settings,
+                        {"sweep_run": rid},
+                    )
+                    p.add_generation(
+                        kind="text",
+                        prompt=r.prompt,
+                        baseline=r.baseline,
+                        steered=r.texts[i][j],
+                        provenance=prov,
+                    )
             return rid
 
         self.run_id = self.ctx.project.write("saving the sweep", save)
         gens = self.ctx.views.get("generations")
         if gens is not None:
             gens.refresh()
-        self.status.setText(f"Done: {len(r.layers) * len(r.coefficients)} cells saved to the project.")
+        self.status.setText(
+            f"Done: {len(r.layers) * len(r.coefficients)} cells saved to the project."
+        )
 
     def _on_done(self) -> None:
         self.run_button.setEnabled(True)
@@ -276,7 +333,9 @@ class SweepPanel(QWidget):
         if r is None:
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export sweep grid", "sweep.csv", "CSV (*.csv)")
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export sweep grid", "sweep.csv", "CSV (*.csv)"
+            )
             if not path:
                 return None
         with open(path, "w", newline="", encoding="utf-8") as f:

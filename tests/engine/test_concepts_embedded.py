@@ -1,0 +1,86 @@
+"""Behaviour only a trained model shows, on the embedded SmolLM2-135M (one shared load).
+
+A sentiment concept made from the built-in contrastive set (difference of means, last token)
+must, added with a positive coefficient, raise log P(" great") - log P(" terrible") on held-out
+prompts that played no part in making it, and a negative coefficient must lower it; its
+logit-lens read-out must name sentiment words.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from workbench.concepts.diagnostics import logit_lens
+from workbench.concepts.extraction import ExtractionSpec, extract_job
+from workbench.concepts.probing import probe_layers_job
+from workbench.concepts.prompt_sets import builtin_set
+from workbench.jobs import run
+from workbench.models.interventions import AddVector
+from workbench.models.sites import resid_post
+
+pytestmark = pytest.mark.embedded
+
+HELD_OUT = [
+    "I think this movie was",
+    "Honestly, the food at that place was",
+    "My day at work was",
+    "The new album is",
+    "Overall, the hotel was",
+    "The book I read last week was",
+    "Our holiday in Spain was",
+    "The service at the bank was",
+]
+STEER_LAYER, LENS_LAYER, COEF = 12, 24, 4.0
+POSITIVE_WORDS = {"enjoyed", "excellent", "cellent", "impressed", "enjoy", "positive", "benefit", "great", "wonderful", "share", "sharing", "thank"}
+NEGATIVE_WORDS = {"worse", "stupid", "ugly", "blaming", "blamed", "depr", "revenge", "hurting", "retaliation", "pointless", "meaningless", "terrible", "awful", "bad"}
+
+
+@pytest.fixture(scope="module")
+def sentiment(embedded_model):
+    spec = ExtractionSpec("diff_of_means", layers=[STEER_LAYER, LENS_LAYER], position="last", prompts=builtin_set("sentiment"))
+    return run(extract_job(embedded_model, spec))
+
+
+def margins(hm, interventions=()):
+    """log P(" great") - log P(" terrible") after each held-out prompt."""
+    great = hm.tokenizer(" great", add_special_tokens=False)["input_ids"][0]
+    terrible = hm.tokenizer(" terrible", add_special_tokens=False)["input_ids"][0]
+    logits = hm.logits(HELD_OUT, interventions)
+    last = hm.encode(HELD_OUT)["attention_mask"].sum(-1) - 1
+    lp = torch.log_softmax(logits[torch.arange(len(HELD_OUT)), last].float(), -1)
+    return lp[:, great] - lp[:, terrible]
+
+
+@pytest.mark.parametrize("layer", [STEER_LAYER, LENS_LAYER])
+def test_sentiment_concept_steers_held_out_prompts(embedded_model, sentiment, layer):
+    hm = embedded_model
+    assert not set(HELD_OUT) & set(builtin_set("sentiment").all_texts())
+    site = resid_post(layer)
+    v = sentiment.vectors[site]
+    base = margins(hm)
+    up = margins(hm, [AddVector(site, vector=v, coefficient=COEF)])
+    down = margins(hm, [AddVector(site, vector=v, coefficient=-COEF)])
+    zero = margins(hm, [AddVector(site, vector=v - v, coefficient=COEF)])
+    print(f"\nlayer {layer} |v|={float(v.norm()):.1f} margin base {base.mean():+.2f} +{COEF}: {up.mean():+.2f} -{COEF}: {down.mean():+.2f}")
+    torch.testing.assert_close(zero, base)  # v - v steers nothing
+    assert bool((up > base).all()), (base, up)
+    assert float((up - base).mean()) > 1.5
+    assert float((down - base).mean()) < -1.0
+
+
+def test_logit_lens_lists_sentiment_words(embedded_model, sentiment):
+    lens = logit_lens(embedded_model, sentiment, site=resid_post(LENS_LAYER), k=10)
+    promoted = [t.strip().lower() for t, _ in lens.promoted]
+    suppressed = [t.strip().lower() for t, _ in lens.suppressed]
+    print("\npromoted", promoted, "\nsuppressed", suppressed)
+    assert len(POSITIVE_WORDS & set(promoted)) >= 2, promoted
+    assert len(NEGATIVE_WORDS & set(suppressed)) >= 3, suppressed
+
+
+def test_probe_curve_rises_with_depth(embedded_model):
+    curve = run(probe_layers_job(embedded_model, builtin_set("sentiment"), layers=[0, 6, 12, 18], folds=4))
+    acc = dict(curve.points)
+    print("\nsentiment probe accuracy by layer", curve.points)
+    assert acc[12] >= 0.85
+    assert max(acc[6], acc[12], acc[18]) >= acc[0]
