@@ -50,6 +50,7 @@ class RenameConceptCommand(_ConceptCommand):
         self._write(
             "renaming a concept", lambda: self.ctx.state.project.rename_concept(self.old, self.new)
         )
+        self._rename_on_canvas(self.old, self.new)
         self.ctx.state.selected_concepts = (self.new,)
 
     def undo(self) -> None:
@@ -57,7 +58,13 @@ class RenameConceptCommand(_ConceptCommand):
             "renaming a concept back",
             lambda: self.ctx.state.project.rename_concept(self.new, self.old),
         )
+        self._rename_on_canvas(self.new, self.old)
         self.ctx.state.selected_concepts = (self.old,)
+
+    def _rename_on_canvas(self, old: str, new: str) -> None:
+        canvas = self.ctx.views.get("canvas")
+        if canvas is not None:
+            canvas.model.rename_concept(old, new)
 
 
 class DeleteConceptsCommand(_ConceptCommand):

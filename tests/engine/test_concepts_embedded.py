@@ -70,7 +70,7 @@ def test_sentiment_concept_steers_held_out_prompts(embedded_model, sentiment, la
 
 
 def test_logit_lens_lists_sentiment_words(embedded_model, sentiment):
-    lens = logit_lens(embedded_model, sentiment, site=resid_post(LENS_LAYER), k=10)
+    lens = logit_lens(embedded_model, sentiment, site=resid_post(LENS_LAYER), k=20)
     promoted = [t.strip().lower() for t, _ in lens.promoted]
     suppressed = [t.strip().lower() for t, _ in lens.suppressed]
     print("\npromoted", promoted, "\nsuppressed", suppressed)

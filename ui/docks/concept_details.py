@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -89,6 +90,7 @@ class ConceptDetailsWidget(QTabWidget):
         ll.addLayout(row)
         self.lens_text = QLabel("Select a concept and load its model to read its top tokens.")
         self.lens_text.setWordWrap(True)
+        self.lens_text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.lens_text.setToolTip(glossary.TERMS["logit_lens"])
         ll.addWidget(self.lens_text, 1)
         self.addTab(lens, "Logit lens")

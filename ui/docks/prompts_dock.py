@@ -41,8 +41,11 @@ class PromptsDock(QDockWidget):
         self.combo.setToolTip("Prompt sets: built-in ones (★) and this project's")
         self.combo.currentIndexChanged.connect(self._on_combo)
         top.addWidget(self.combo, 1)
+        lay.addLayout(top)
+        manage = QHBoxLayout()
+        manage.addStretch(1)
         for text, tip, slot in (
-            ("+", "New prompt set", self.new_set),
+            ("New set…", "New prompt set", self.new_set),
             (
                 "Import…",
                 "Import CSV (positive,negative / text,label / input,output / text), JSON or a text file (one prompt a line). You can also drop a file on the window.",
@@ -54,8 +57,7 @@ class PromptsDock(QDockWidget):
             b.setText(text)
             b.setToolTip(tip)
             b.clicked.connect(lambda _=False, s=slot: s())
-            top.addWidget(b)
-        lay.addLayout(top)
+            manage.addWidget(b)
         self.kind_label = hint("")
         lay.addWidget(self.kind_label)
         self.table = QTableWidget(0, 2)
@@ -77,6 +79,7 @@ class PromptsDock(QDockWidget):
         rows.addWidget(add)
         rows.addWidget(rm)
         lay.addLayout(rows)
+        lay.addLayout(manage)
         self.setWidget(body)
         self._save_timer = QTimer(self, singleShot=True, interval=400)
         self._save_timer.timeout.connect(self.save_current)
@@ -93,6 +96,10 @@ class PromptsDock(QDockWidget):
             self.ctx.errors.handle(e, "reading the built-in prompt sets")
             return
         st = self.ctx.state
+        if st.current_prompt_set is None:
+            st.current_prompt_set = (
+                "sentiment" if "sentiment" in builtins else next(iter(builtins), None)
+            )
         have = {p["name"] for p in st.prompt_sets}
         extra = [
             {"name": n, "kind": ps.kind, "set": ps, "builtin": True}

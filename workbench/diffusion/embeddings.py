@@ -70,7 +70,7 @@ class Conditioning:
 
 # ---------------------------------------------------------------------------------- encoding
 def _device(dm: DiffusionModel) -> Any:
-    return dm.pipe._execution_device
+    return dm.execution_device
 
 
 def encode_prompts(dm: DiffusionModel, prompt: str) -> Conditioning:
@@ -132,7 +132,16 @@ def negative_conditioning(
 
 # ----------------------------------------------------------------------- token-embedding hooks
 def _input_embeddings(dm: DiffusionModel) -> dict[str, Any]:
-    return {n: getattr(dm.pipe, n).get_input_embeddings() for n in dm.text_encoder_names}
+    """The embedding module each text encoder actually calls on its token ids."""
+    out = {}
+    for name in dm.text_encoder_names:
+        model = getattr(dm.pipe, name)
+        # T5EncoderModel ties ``shared`` (what get_input_embeddings returns) to a distinct module,
+        # ``encoder.embed_tokens``, and only the latter runs in forward (transformers 5).
+        stack = getattr(model, "encoder", None)
+        module = getattr(stack, "embed_tokens", None) if stack is not None else None
+        out[name] = module if module is not None else model.get_input_embeddings()
+    return out
 
 
 @contextmanager

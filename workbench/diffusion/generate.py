@@ -176,8 +176,8 @@ def _call_kwargs(dm: DiffusionModel, specs: list[ImageSpec]) -> tuple[dict[str, 
 
     import torch
 
-    pipe, first = dm.pipe, specs[0]
-    dev, dtype = pipe._execution_device, dm.denoiser.dtype
+    first = specs[0]
+    dev, dtype = dm.execution_device, dm.dtype or dm.denoiser.dtype
     context: Any = contextlib.nullcontext()
     if first.level == "noise":
         if dm.family == "flux":

@@ -87,8 +87,8 @@ LATENT_RGB_BIAS: dict[str, list[float]] = {
 def latents_to_rgb(latents: torch.Tensor, family: str) -> list[Image.Image]:
     """[batch, channels, h, w] latents -> one small RGB image per batch item.
 
-    An unknown channel count (a custom VAE) falls back to the first three channels, each
-    min-max scaled, which still shows composition.
+    An unknown channel count (a custom VAE) falls back to the first three channels (or grey),
+    each min-max scaled, which still shows composition.
     """
     import torch
     from PIL import Image
@@ -102,7 +102,7 @@ def latents_to_rgb(latents: torch.Tensor, family: str) -> list[Image.Image]:
         )
         rgb = ((rgb + 1.0) / 2.0).clamp(0.0, 1.0)
     else:
-        rgb = x[:, :3]
+        rgb = x[:, [k % x.shape[1] for k in range(3)]]  # grey for 1-channel latents
         lo = rgb.amin(dim=(2, 3), keepdim=True)
         hi = rgb.amax(dim=(2, 3), keepdim=True)
         rgb = (rgb - lo) / (hi - lo).clamp_min(1e-6)

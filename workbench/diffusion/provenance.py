@@ -115,7 +115,7 @@ def image_info(
         "batch": {"size": batch_size, "index": batch_index},
         "model": dm.ref.to_dict(),
         "family": dm.family,
-        "dtype": str(dm.denoiser.dtype).replace("torch.", ""),
+        "dtype": str(dm.dtype or dm.denoiser.dtype).replace("torch.", ""),
         "software": {"diffusers": diffusers.__version__, "torch": torch.__version__},
     }
     if extra:

@@ -166,3 +166,93 @@ def tiny_sdxl_pipeline(seed: int = 0) -> Any:
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def tiny_t5_tokenizer() -> Any:
+    """A character-level T5 (Unigram) tokenizer: pad 0, ``</s>`` 1, unk 2, no extra ids."""
+    import string
+
+    from transformers import T5Tokenizer
+
+    chars = list(string.ascii_lowercase + string.digits + ".,!?'-")
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    vocab += [(c, -3.0) for c in chars] + [("▁" + c, -2.5) for c in chars]
+    return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=512)
+
+
+def _t5(d_model: int) -> Any:
+    from transformers import T5Config, T5EncoderModel
+
+    cfg = T5Config(
+        vocab_size=128, d_model=d_model, d_kv=8, d_ff=2 * d_model, num_layers=1, num_heads=2,
+        relative_attention_num_buckets=8, decoder_start_token_id=0, pad_token_id=0,
+        eos_token_id=1,
+    )  # fmt: skip
+    return T5EncoderModel(cfg).eval()
+
+
+def _flow_vae(latent_channels: int) -> Any:
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4,),
+        layers_per_block=1, latent_channels=latent_channels, norm_num_groups=1,
+        use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609,
+        scaling_factor=1.5035,
+    )  # fmt: skip
+
+
+def tiny_sd3_pipeline(seed: int = 0) -> Any:
+    """A random SD3-style pipeline (MMDiT, two CLIPs with projections, a T5, flow matching)."""
+    import torch
+    from diffusers import (
+        FlowMatchEulerDiscreteScheduler,
+        SD3Transformer2DModel,
+        StableDiffusion3Pipeline,
+    )
+    from transformers import CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    transformer = SD3Transformer2DModel(
+        sample_size=32, patch_size=1, in_channels=4, num_layers=1, attention_head_dim=8,
+        num_attention_heads=4, caption_projection_dim=32, joint_attention_dim=64,
+        pooled_projection_dim=64, out_channels=4,
+    )  # fmt: skip
+    pipe = StableDiffusion3Pipeline(
+        transformer=transformer,
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=_flow_vae(4),
+        text_encoder=CLIPTextModelWithProjection(_clip_config(32, projection=32)).eval(),
+        tokenizer=tiny_clip_tokenizer(),
+        text_encoder_2=CLIPTextModelWithProjection(_clip_config(32, projection=32)).eval(),
+        tokenizer_2=tiny_clip_tokenizer(),
+        text_encoder_3=_t5(64),
+        tokenizer_3=tiny_t5_tokenizer(),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def tiny_flux_pipeline(seed: int = 0) -> Any:
+    """A random Flux-style pipeline (CLIP for the pooled vector, T5 for the sequence)."""
+    import torch
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from transformers import CLIPTextModel
+
+    torch.manual_seed(seed)
+    transformer = FluxTransformer2DModel(
+        patch_size=1, in_channels=4, num_layers=1, num_single_layers=1, attention_head_dim=16,
+        num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32,
+        axes_dims_rope=(4, 4, 8),
+    )  # fmt: skip
+    pipe = FluxPipeline(
+        transformer=transformer,
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=_flow_vae(1),  # packed 2x2: 1 channel -> the transformer's 4
+        text_encoder=CLIPTextModel(_clip_config(32)).eval(),
+        tokenizer=tiny_clip_tokenizer(),
+        text_encoder_2=_t5(32),
+        tokenizer_2=tiny_t5_tokenizer(),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

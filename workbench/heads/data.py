@@ -57,11 +57,12 @@ def antonym_pairs() -> list[tuple[str, str]]:
 
 # ------------------------------------------------------------------ tokens
 def single_token_id(tokenizer: Any, word: str, leading_space: bool = True) -> int | None:
-    """The id of ``word`` when it is one token (tried as `` word`` first, then ``word``)."""
+    """The id of ``word`` when it is one known token (tried as `` word`` first, then ``word``)."""
     forms = [" " + word, word] if leading_space else [word]
+    unk = getattr(tokenizer, "unk_token_id", None)
     for f in forms:
         ids = tokenizer(f, add_special_tokens=False)["input_ids"]
-        if len(ids) == 1:
+        if len(ids) == 1 and ids[0] != unk:
             return int(ids[0])
     return None
 
