@@ -35,7 +35,7 @@ class AdapterSpec:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-_LLAMA_LIKE = dict(
+_LLAMA_LIKE: dict[str, Any] = dict(
     blocks="model.layers",
     attn="self_attn",
     o_proj="self_attn.o_proj",
@@ -217,7 +217,7 @@ def _dims(config: Any) -> tuple[int, int, int, int, int]:
             f"Could not read the model's shape from its config ({type(cfg).__name__}): "
             "expected num_hidden_layers, hidden_size and num_attention_heads."
         )
-    return int(n_layers), int(d_model), int(n_heads), int(n_kv), int(d_head)
+    return int(n_layers), int(d_model), int(n_heads), int(n_kv or n_heads), int(d_head)  # type: ignore[arg-type]
 
 
 def check_not_moe(config: Any) -> None:

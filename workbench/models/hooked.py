@@ -28,7 +28,7 @@ from workbench.models.context import ForwardContext
 from workbench.models.interventions import Intervention
 from workbench.models.sites import Site, all_sites, parse_site
 
-Reader = Callable[[torch.Tensor], None]
+Reader = Callable[[torch.Tensor], Any]
 
 
 @dataclass
@@ -112,7 +112,7 @@ class HookedModel:
         site = parse_site(name)
         if site.layer is not None and not 0 <= site.layer < self.n_layers:
             raise SiteError(f"{name}: this model has blocks 0..{self.n_layers - 1}.")
-        if site.kind == "resid_mid" and self.adapter.ln_mlp(site.layer) is None:
+        if site.kind == "resid_mid" and self.adapter.ln_mlp(site.block) is None:
             raise SiteError(
                 f"{name}: {self.adapter.family} runs attention and MLP in parallel, so there is "
                 "no residual stream between them. Use resid_pre or resid_post."
@@ -143,7 +143,7 @@ class HookedModel:
                 ws, rs = writers.get(name, []), readers.get(name, [])
                 if site.kind == "pattern":
                     needs_pattern = True
-                    mod = self.adapter.attn(site.layer)
+                    mod = self.adapter.attn(site.block)
                     mod._workbench_pattern_hook = self._pattern_fn(ws, rs)
                     pattern_modules.append(mod)
                 else:
@@ -200,7 +200,8 @@ class HookedModel:
 
     def _register(self, site: Site, ws: list[Intervention], rs: list[Reader]) -> Any:
         fn = self._transform(ws, rs)
-        a, L, kind = self.adapter, site.layer, site.kind
+        a, kind = self.adapter, site.kind
+        L = site.layer if site.layer is not None else -1
         if kind == "embed":
             return a.embed().register_forward_hook(lambda m, i, o: fn(o))
         if kind == "resid_pre":
@@ -230,7 +231,9 @@ class HookedModel:
                 if new is not x:
                     x.copy_(new)
 
-            return a.ln_mlp(L).register_forward_pre_hook(mid)
+            ln = a.ln_mlp(L)
+            assert ln is not None  # check_site refused resid_mid for parallel blocks
+            return ln.register_forward_pre_hook(mid)
         if kind == "z":
             n_heads, d_head = a.n_heads, a.d_head
 

@@ -371,8 +371,8 @@ def load_language_model_job(
             ) from e
         raise ModelLoadError(f"{src.name} could not be loaded: {first}") from e
     if not multi_gpu:
-        model = model.to(dev)
-    if src.gguf_file and not from_cache:
+        model = model.to(dev)  # type: ignore[arg-type]
+    if cached is not None and not from_cache:
         yield Progress(3, 5, "caching converted weights")
         _write_cache(cached, model, tokenizer, src, fingerprint)
     yield Progress(4, 5, "preparing hooks")

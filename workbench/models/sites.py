@@ -46,6 +46,13 @@ class Site:
         return f"blocks.{self.layer}.hook_{self.kind}"
 
     @property
+    def block(self) -> int:
+        """The block index (every site but ``hook_embed`` has one)."""
+        if self.layer is None:
+            raise SiteError(f"{self.name} belongs to no block")
+        return self.layer
+
+    @property
     def per_head(self) -> bool:
         return self.kind in HEAD_KINDS
 
