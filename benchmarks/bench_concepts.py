@@ -20,7 +20,10 @@ from _common import compare, report  # noqa: E402
 def main() -> None:
     import torch
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    # BENCH_THREADS=1 on a busy machine: oversubscribed OpenMP threads spin and distort timings.
+    threads = int(os.environ.get("BENCH_THREADS", 0)) or max(1, os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    print(f"# torch threads: {threads}", flush=True)
     from workbench.concepts.algebra import evaluate
     from workbench.concepts.extraction import ExtractionSpec, extract_job
     from workbench.concepts.prompt_sets import builtin_set
@@ -33,14 +36,22 @@ def main() -> None:
     layers = [6, 12, 18, 24]
 
     def extract(batch: int):
-        return lambda: run(extract_job(hm, ExtractionSpec("diff_of_means", layers=layers, prompts=ps, batch_size=batch)))
+        return lambda: run(
+            extract_job(
+                hm, ExtractionSpec("diff_of_means", layers=layers, prompts=ps, batch_size=batch)
+            )
+        )
 
     t1, t16 = compare(extract(1), extract(16), repeat=3, warmup=1)
     report("concepts.extract_batch1", n / t1, "prompts/s")
     report("concepts.extract_batch16", n / t16, "prompts/s")
     report("concepts.extract_batch16 / batch1", t1 / t16, "x speed-up")
 
-    c = run(extract_job(hm, ExtractionSpec("diff_of_means", layers=list(range(hm.n_layers)), prompts=ps)))
+    c = run(
+        extract_job(
+            hm, ExtractionSpec("diff_of_means", layers=list(range(hm.n_layers)), prompts=ps)
+        )
+    )
     env = {"a": c, "b": c.renamed("b"), "d": c.renamed("d")}
     t = time.perf_counter()
     for _ in range(20):

@@ -12,7 +12,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest  # noqa: E402
 
 from workbench.diffusion.loading import DiffusionModel, wrap_pipeline  # noqa: E402
-from workbench.diffusion.tiny import tiny_sd_pipeline, tiny_sdxl_pipeline  # noqa: E402
+from workbench.diffusion.tiny import (  # noqa: E402
+    tiny_flux_pipeline,
+    tiny_sd3_pipeline,
+    tiny_sd_pipeline,
+    tiny_sdxl_pipeline,
+)
 
 SIZE = 64  # pixels; the tiny VAE downsamples by 2, so latents are 32x32
 STEPS = 2
@@ -23,10 +28,11 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
-@pytest.fixture(scope="package", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _one_torch_thread():
     """The tiny pipelines are overhead-bound: one intra-op thread is faster, and immune to the
-    20x slowdown that oversubscribed OpenMP threads suffer on a busy 2-core machine."""
+    20x slowdown that oversubscribed OpenMP threads suffer on a busy 2-core machine. Module
+    scope: restored before any other directory's tests run."""
     import torch
 
     before = torch.get_num_threads()
@@ -43,6 +49,16 @@ def sd_dm() -> DiffusionModel:
 @pytest.fixture(scope="session")
 def sdxl_dm() -> DiffusionModel:
     return wrap_pipeline(tiny_sdxl_pipeline(seed=0), name="tiny-sdxl")
+
+
+@pytest.fixture(scope="session")
+def sd3_dm() -> DiffusionModel:
+    return wrap_pipeline(tiny_sd3_pipeline(seed=0), name="tiny-sd3")
+
+
+@pytest.fixture(scope="session")
+def flux_dm() -> DiffusionModel:
+    return wrap_pipeline(tiny_flux_pipeline(seed=0), name="tiny-flux")
 
 
 @pytest.fixture(scope="session")

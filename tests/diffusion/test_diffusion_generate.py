@@ -169,8 +169,10 @@ def test_cancel_stops_the_run(sd_dm, make_spec):
 def test_errors_reach_the_caller(sd_dm, make_spec):
     with pytest.raises(WorkbenchError):
         gen(sd_dm, make_spec(prompt="castle", level="nonsense"))
-    with pytest.raises(ValueError):  # diffusers' own check: size not divisible by 8
+    with pytest.raises(WorkbenchError, match="divisible by 8"):  # diffusers' check_inputs
         gen(sd_dm, make_spec(prompt="castle", width=60))
+    with pytest.raises(WorkbenchError, match="steps"):
+        make_spec(prompt="castle", steps=0)
     assert not [t for t in threading.enumerate() if t.name == "diffusion-pipeline"]
 
 

@@ -154,3 +154,16 @@ def test_weights_missing_is_a_model_load_error(tmp_path, sd_folder):
 def test_sources_are_paths_too(sd_folder):
     dm = load_diffusion_pipeline(Path(sd_folder), device="cpu", name="mine")
     assert dm.ref.name == "mine"
+
+
+def test_importing_the_package_is_cheap():
+    """A window imports workbench.diffusion at start-up; torch and diffusers load on first use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, workbench.diffusion as d; "
+        "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -48,30 +48,92 @@ def test_extract_eval_diagnose_probe(model_dir, tmp_path, capsys):
     out = tmp_path / "good.safetensors"
     proj = tmp_path / "p.wbproj"
     m = ["--model", str(model_dir), "--device", "cpu"]
-    rc = main(["concepts", "extract", *m, "--positive", str(pos), "--negative", str(neg), "--layers", "0-1", "--name", "good", "--out", str(out), "--project", str(proj)])
+    rc = main(
+        [
+            "concepts",
+            "extract",
+            *m,
+            "--positive",
+            str(pos),
+            "--negative",
+            str(neg),
+            "--layers",
+            "0-1",
+            "--name",
+            "good",
+            "--out",
+            str(out),
+            "--project",
+            str(proj),
+        ]
+    )
     assert rc == 0
     res = out_json(capsys)
-    assert res["name"] == "good" and set(res["norms"]) == {"blocks.0.hook_resid_post", "blocks.1.hook_resid_post"}
+    assert res["name"] == "good" and set(res["norms"]) == {
+        "blocks.0.hook_resid_post",
+        "blocks.1.hook_resid_post",
+    }
     assert out.exists() and res["project_id"]
-    rc = main(["concepts", "extract", *m, "--method", "embedding", "--words", "sad", "--name", "sad", "--site", "blocks.0.hook_resid_post", "--site", "blocks.1.hook_resid_post", "--project", str(proj)])
+    rc = main(
+        [
+            "concepts",
+            "extract",
+            *m,
+            "--method",
+            "embedding",
+            "--words",
+            "sad",
+            "--name",
+            "sad",
+            "--site",
+            "blocks.0.hook_resid_post",
+            "--site",
+            "blocks.1.hook_resid_post",
+            "--project",
+            str(proj),
+        ]
+    )
     assert rc == 0
     capsys.readouterr()
-    rc = main(["concepts", "eval", "good - 0.5*sad", "--project", str(proj), "--name", "mix", "--save"])
+    rc = main(
+        ["concepts", "eval", "good - 0.5*sad", "--project", str(proj), "--name", "mix", "--save"]
+    )
     assert rc == 0
     res = out_json(capsys)
-    assert res["recipe"]["expression"] == "good - 0.5*sad" and set(res["recipe"]["terms"]) == {"good", "sad"}
+    assert res["recipe"]["expression"] == "good - 0.5*sad" and set(res["recipe"]["terms"]) == {
+        "good",
+        "sad",
+    }
     from workbench.store import Project
 
     with Project.open(proj, read_only=True) as p:
         assert {"good", "sad", "mix"} <= set(p.concept_names())
-    rc = main(["concepts", "diagnose", *m, "--project", str(proj), "--names", "good,sad", "--logit-lens", "-k", "3"])
+    rc = main(
+        [
+            "concepts",
+            "diagnose",
+            *m,
+            "--project",
+            str(proj),
+            "--names",
+            "good,sad",
+            "--logit-lens",
+            "-k",
+            "3",
+        ]
+    )
     assert rc == 0
     res = out_json(capsys)
-    assert res["cosine"]["names"] == ["good", "sad"] and len(res["logit_lens"]["good"]["promoted"]) == 3
+    assert (
+        res["cosine"]["names"] == ["good", "sad"]
+        and len(res["logit_lens"]["good"]["promoted"]) == 3
+    )
     rc = main(["concepts", "eval", "good + x", "--concept", f"x={out}", "--concept", str(out)])
     assert rc == 0
     capsys.readouterr()
-    rc = main(["concepts", "probe", *m, "--positive", str(pos), "--negative", str(neg), "--folds", "2"])
+    rc = main(
+        ["concepts", "probe", *m, "--positive", str(pos), "--negative", str(neg), "--folds", "2"]
+    )
     assert rc == 0
     res = out_json(capsys)
     assert [p[0] for p in res["points"]] == [0, 1, 2]

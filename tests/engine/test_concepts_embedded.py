@@ -32,13 +32,46 @@ HELD_OUT = [
     "The service at the bank was",
 ]
 STEER_LAYER, LENS_LAYER, COEF = 12, 24, 4.0
-POSITIVE_WORDS = {"enjoyed", "excellent", "cellent", "impressed", "enjoy", "positive", "benefit", "great", "wonderful", "share", "sharing", "thank"}
-NEGATIVE_WORDS = {"worse", "stupid", "ugly", "blaming", "blamed", "depr", "revenge", "hurting", "retaliation", "pointless", "meaningless", "terrible", "awful", "bad"}
+POSITIVE_WORDS = {
+    "enjoyed",
+    "excellent",
+    "cellent",
+    "impressed",
+    "enjoy",
+    "positive",
+    "benefit",
+    "great",
+    "wonderful",
+    "share",
+    "sharing",
+    "thank",
+}
+NEGATIVE_WORDS = {
+    "worse",
+    "stupid",
+    "ugly",
+    "blaming",
+    "blamed",
+    "depr",
+    "revenge",
+    "hurting",
+    "retaliation",
+    "pointless",
+    "meaningless",
+    "terrible",
+    "awful",
+    "bad",
+}
 
 
 @pytest.fixture(scope="module")
 def sentiment(embedded_model):
-    spec = ExtractionSpec("diff_of_means", layers=[STEER_LAYER, LENS_LAYER], position="last", prompts=builtin_set("sentiment"))
+    spec = ExtractionSpec(
+        "diff_of_means",
+        layers=[STEER_LAYER, LENS_LAYER],
+        position="last",
+        prompts=builtin_set("sentiment"),
+    )
     return run(extract_job(embedded_model, spec))
 
 
@@ -62,7 +95,9 @@ def test_sentiment_concept_steers_held_out_prompts(embedded_model, sentiment, la
     up = margins(hm, [AddVector(site, vector=v, coefficient=COEF)])
     down = margins(hm, [AddVector(site, vector=v, coefficient=-COEF)])
     zero = margins(hm, [AddVector(site, vector=v - v, coefficient=COEF)])
-    print(f"\nlayer {layer} |v|={float(v.norm()):.1f} margin base {base.mean():+.2f} +{COEF}: {up.mean():+.2f} -{COEF}: {down.mean():+.2f}")
+    print(
+        f"\nlayer {layer} |v|={float(v.norm()):.1f} margin base {base.mean():+.2f} +{COEF}: {up.mean():+.2f} -{COEF}: {down.mean():+.2f}"
+    )
     torch.testing.assert_close(zero, base)  # v - v steers nothing
     assert bool((up > base).all()), (base, up)
     assert float((up - base).mean()) > 1.5
@@ -79,7 +114,9 @@ def test_logit_lens_lists_sentiment_words(embedded_model, sentiment):
 
 
 def test_probe_curve_rises_with_depth(embedded_model):
-    curve = run(probe_layers_job(embedded_model, builtin_set("sentiment"), layers=[0, 6, 12, 18], folds=4))
+    curve = run(
+        probe_layers_job(embedded_model, builtin_set("sentiment"), layers=[0, 6, 12, 18], folds=4)
+    )
     acc = dict(curve.points)
     print("\nsentiment probe accuracy by layer", curve.points)
     assert acc[12] >= 0.85

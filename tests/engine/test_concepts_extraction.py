@@ -58,7 +58,9 @@ def hf_hidden(hm, texts, layer, position="last"):
 
 @pytest.mark.parametrize("position", ["last", "mean"])
 def test_diff_of_means_equals_hand_computation(hm, position):
-    spec = ExtractionSpec("diff_of_means", layers=[0, 1], position=position, prompts=SENT, batch_size=3)
+    spec = ExtractionSpec(
+        "diff_of_means", layers=[0, 1], position=position, prompts=SENT, batch_size=3
+    )
     c = run(extract_job(hm, spec))
     for L in (0, 1):
         expected = hf_hidden(hm, POS, L, position).mean(0) - hf_hidden(hm, NEG, L, position).mean(0)
@@ -72,8 +74,14 @@ def test_diff_of_means_equals_hand_computation(hm, position):
 
 
 def test_mean_activation(hm):
-    c = run(extract_job(hm, ExtractionSpec("mean", layers=[1], prompts=SENT, params={"pole": "positive"})))
-    torch.testing.assert_close(c.vectors[resid_post(1)], hf_hidden(hm, POS, 1).mean(0), atol=1e-5, rtol=1e-5)
+    c = run(
+        extract_job(
+            hm, ExtractionSpec("mean", layers=[1], prompts=SENT, params={"pole": "positive"})
+        )
+    )
+    torch.testing.assert_close(
+        c.vectors[resid_post(1)], hf_hidden(hm, POS, 1).mean(0), atol=1e-5, rtol=1e-5
+    )
 
 
 def _pc1(x):
@@ -108,25 +116,60 @@ def test_pca_diff_uncentred_is_first_singular_vector():
 
 
 def test_icv_mean_and_pca(hm):
-    demos = PromptSet("opp", "demonstrations", inputs=["hot", "big", "good", "happy"], outputs=["cold", "small", "bad", "sad"])
-    mean = run(extract_job(hm, ExtractionSpec("icv", layers=[1], prompts=demos, params={"aggregate": "mean"})))
+    demos = PromptSet(
+        "opp",
+        "demonstrations",
+        inputs=["hot", "big", "good", "happy"],
+        outputs=["cold", "small", "bad", "sad"],
+    )
+    mean = run(
+        extract_job(
+            hm, ExtractionSpec("icv", layers=[1], prompts=demos, params={"aggregate": "mean"})
+        )
+    )
     diffs = hf_hidden(hm, demos.outputs, 1) - hf_hidden(hm, demos.inputs, 1)
     torch.testing.assert_close(mean.vectors[resid_post(1)], diffs.mean(0), atol=1e-5, rtol=1e-5)
     pca = run(extract_job(hm, ExtractionSpec("icv", layers=[1], prompts=demos)))
     extra = pca.vectors[resid_post(1)] - diffs.mean(0)
     assert abs(float(extra.norm()) - 1) < 1e-4
     assert abs(abs(float(extra @ _pc1(diffs))) - 1) < 1e-4
+    assert float(extra @ diffs.mean(0)) >= 0
+    # two sites: one principal direction over both, unit norm over the concatenation
+    both = run(extract_job(hm, ExtractionSpec("icv", layers=[0, 1], prompts=demos)))
+    d0 = hf_hidden(hm, demos.outputs, 0) - hf_hidden(hm, demos.inputs, 0)
+    parts = [both.vectors[resid_post(0)] - d0.mean(0), both.vectors[resid_post(1)] - diffs.mean(0)]
+    joint = torch.cat(parts)
+    assert abs(float(joint.norm()) - 1) < 1e-4
+    assert abs(abs(float(joint @ _pc1(torch.cat([d0, diffs], 1)))) - 1) < 1e-4
 
 
 def test_task_vector(hm):
-    demos = PromptSet("opp", "demonstrations", inputs=["hot", "big", "good", "happy", "yes"], outputs=["cold", "small", "bad", "sad", "no"], template="{input} {output}", separator=" . ")
-    c = run(extract_job(hm, ExtractionSpec("task_vector", layers=[0], prompts=demos, params={"k": 2, "n_queries": 3})))
+    demos = PromptSet(
+        "opp",
+        "demonstrations",
+        inputs=["hot", "big", "good", "happy", "yes"],
+        outputs=["cold", "small", "bad", "sad", "no"],
+        template="{input} {output}",
+        separator=" . ",
+    )
+    c = run(
+        extract_job(
+            hm,
+            ExtractionSpec(
+                "task_vector", layers=[0], prompts=demos, params={"k": 2, "n_queries": 3}
+            ),
+        )
+    )
     assert c.vectors[resid_post(0)].shape == (hm.d_model,)
     assert c.recipe["example_prompt"].count(" . ") == 2
 
 
 def test_probe_direction_on_planted_data(hm):
-    c = run(extract_job(hm, ExtractionSpec("probe", layers=[1], prompts=SENT, params={"test_fraction": 0.25})))
+    c = run(
+        extract_job(
+            hm, ExtractionSpec("probe", layers=[1], prompts=SENT, params={"test_fraction": 0.25})
+        )
+    )
     v = c.vectors[resid_post(1)]
     assert abs(float(v.norm()) - 1) < 1e-5
     assert 0 <= c.recipe["accuracy"][resid_post(1)] <= 1
@@ -145,10 +188,18 @@ def test_token_directions(hm):
 
 def test_job_reports_progress_and_cancels(hm):
     seen: list[Progress] = []
-    run(extract_job(hm, ExtractionSpec("diff_of_means", layers=[0], prompts=SENT, batch_size=4)), on_progress=seen.append)
+    run(
+        extract_job(hm, ExtractionSpec("diff_of_means", layers=[0], prompts=SENT, batch_size=4)),
+        on_progress=seen.append,
+    )
     assert seen[-1].done == seen[-1].total == 16
     with pytest.raises(Cancelled):
-        run(extract_job(hm, ExtractionSpec("diff_of_means", layers=[0], prompts=SENT, batch_size=4)), should_cancel=lambda: True)
+        run(
+            extract_job(
+                hm, ExtractionSpec("diff_of_means", layers=[0], prompts=SENT, batch_size=4)
+            ),
+            should_cancel=lambda: True,
+        )
 
 
 def test_wrong_set_kind_is_clear(hm):

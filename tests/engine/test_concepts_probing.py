@@ -53,7 +53,12 @@ def test_probe_finds_planted_direction():
 
 def test_probe_curve_on_tiny_model(hm):
     # the label word is the last token, so the last-token activation separates them everywhere
-    texts = [f"{a} {b} is {w}" for a in ("the", "a") for b in ("movie", "film", "food", "city") for w in ("good", "bad")]
+    texts = [
+        f"{a} {b} is {w}"
+        for a in ("the", "a")
+        for b in ("movie", "film", "food", "city")
+        for w in ("good", "bad")
+    ]
     labels = [t.split()[-1] for t in texts]
     ps = PromptSet("planted", "labelled", texts=texts, labels=labels)
     curve = run(probe_layers_job(hm, ps, folds=4))
@@ -64,7 +69,9 @@ def test_probe_curve_on_tiny_model(hm):
 
 
 def concept(name, vecs, ref):
-    return Concept(name, {resid_post(i): torch.tensor(v, dtype=torch.float32) for i, v in enumerate(vecs)}, ref)
+    return Concept(
+        name, {resid_post(i): torch.tensor(v, dtype=torch.float32) for i, v in enumerate(vecs)}, ref
+    )
 
 
 def test_cosine_matrix_and_norms(hm):
@@ -94,7 +101,10 @@ def test_logit_lens_reference(hm):
     happy = hm.tokenizer.convert_tokens_to_ids("happy")
     lens = logit_lens(hm, W[happy] / g, k=3)
     assert lens.promoted[0][0] == "happy"
-    assert lens.promoted[0][1] >= lens.promoted[1][1] and lens.suppressed[0][1] <= lens.suppressed[1][1]
+    assert (
+        lens.promoted[0][1] >= lens.promoted[1][1]
+        and lens.suppressed[0][1] <= lens.suppressed[1][1]
+    )
 
 
 def test_logit_lens_layernorm_drops_bias():
@@ -103,7 +113,9 @@ def test_logit_lens_layernorm_drops_bias():
         g2.adapter.final_norm().bias.fill_(3.0)
     v = torch.randn(g2.d_model)
     ln = g2.adapter.final_norm()
-    expected = g2.model.get_output_embeddings().weight.detach() @ (ln.weight.detach() * (v - v.mean()) / (v.var(unbiased=False) + ln.eps).sqrt())
+    expected = g2.model.get_output_embeddings().weight.detach() @ (
+        ln.weight.detach() * (v - v.mean()) / (v.var(unbiased=False) + ln.eps).sqrt()
+    )
     torch.testing.assert_close(logit_scores(g2, v), expected, atol=1e-4, rtol=1e-4)
 
 

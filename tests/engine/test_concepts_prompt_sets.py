@@ -47,7 +47,9 @@ def test_csv_kinds_are_guessed(tmp_path):
     p = tmp_path / "pairs.csv"
     p.write_text("positive,negative\nI love it,I hate it\nso good,so bad\n")
     ps = load_prompt_set(p)
-    assert ps.kind == "contrastive" and ps.positive == ["I love it", "so good"] and ps.name == "pairs"
+    assert (
+        ps.kind == "contrastive" and ps.positive == ["I love it", "so good"] and ps.name == "pairs"
+    )
     t = tmp_path / "lab.tsv"
     t.write_text("Text\tLabel\nhello\ta\nbye\tb\n")
     ps = load_prompt_set(t)
@@ -64,7 +66,10 @@ def test_plain_and_ordinal_text(tmp_path):
     assert load_prompt_set(p).texts == ["first prompt", "second prompt"]
     o = tmp_path / "o.txt"
     o.write_text("one, two, three\nMonday,Tuesday\n")
-    assert load_prompt_set(o, kind="ordinal").sequences == [["one", "two", "three"], ["Monday", "Tuesday"]]
+    assert load_prompt_set(o, kind="ordinal").sequences == [
+        ["one", "two", "three"],
+        ["Monday", "Tuesday"],
+    ]
     j = tmp_path / "l.json"
     j.write_text(json.dumps(["a", "b"]))
     assert load_prompt_set(j).kind == "plain"
@@ -95,7 +100,9 @@ def test_loader_errors_are_clear(tmp_path, name, content, match):
 def test_forced_kind_needs_columns(tmp_path):
     p = tmp_path / "x.csv"
     p.write_text("text\nhello\n")
-    with pytest.raises(PromptSetError, match="needs columns positive, negative; missing positive, negative"):
+    with pytest.raises(
+        PromptSetError, match="needs columns positive, negative; missing positive, negative"
+    ):
         load_prompt_set(p, kind="contrastive")
 
 
@@ -108,14 +115,16 @@ def test_validation_and_views():
         load_prompt_set("/nonexistent/prompts.csv")
     with pytest.raises(PromptSetError, match="no built-in prompt set 'nope'"):
         builtin_set("nope")
-    ps = PromptSet("s", "contrastive", positive=list("abcd"), negative=list("efgh"), poles=("up", "down"))
+    ps = PromptSet(
+        "s", "contrastive", positive=list("abcd"), negative=list("efgh"), poles=("up", "down")
+    )
     texts, labels = ps.labelled()
     assert texts == list("abcdefgh") and labels == ["up"] * 4 + ["down"] * 4
     train, test = ps.split(0.25, seed=1)
     assert len(train) == 3 and len(test) == 1
     assert sorted(train.positive + test.positive) == list("abcd")
     # pairs stay together
-    for p, n in zip(test.positive, test.negative):
+    for p, n in zip(test.positive, test.negative, strict=True):
         assert "abcd".index(p) == "efgh".index(n)
     assert resolve_prompt_set("sentiment").name == "sentiment"
     with pytest.raises(PromptSetError, match="probe needs"):

@@ -28,12 +28,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("extract", help="extract a concept from prompts")
     add_model_args(p)
     _add_prompt_args(p)
-    p.add_argument("--method", default="diff_of_means", help="mean, diff_of_means, pca_diff, pca_center, icv, task_vector, probe, embedding, unembedding")
+    p.add_argument(
+        "--method",
+        default="diff_of_means",
+        help="mean, diff_of_means, pca_diff, pca_center, icv, task_vector, probe, embedding, unembedding",
+    )
     _add_site_args(p)
     p.add_argument("--position", default="last", choices=["last", "mean"])
     p.add_argument("--words", help="comma-separated words (embedding / unembedding methods)")
+    p.add_argument(
+        "--leading-space",
+        action="store_true",
+        help="read ' word' (the token after a space), not 'word'",
+    )
     p.add_argument("--name", default="", help="the concept's name")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, e.g. k=5, aggregate=mean")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="method parameter, e.g. k=5, aggregate=mean",
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--chat", action="store_true", help="wrap prompts in the chat template")
     _add_output_args(p)
@@ -43,7 +58,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("expression", help='e.g. "happy - 0.5*sad + formal"')
     _add_concept_sources(p)
     p.add_argument("--name", default=None)
-    p.add_argument("--norm", action="append", default=[], metavar="SITE=NORM", help="target norm for normalize_to(x)")
+    p.add_argument(
+        "--norm",
+        action="append",
+        default=[],
+        metavar="SITE=NORM",
+        help="target norm for normalize_to(x)",
+    )
     _add_output_args(p, project=False)
     p.set_defaults(func=_eval)
 
@@ -51,8 +72,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_args(p)
     _add_concept_sources(p)
     p.add_argument("--names", help="comma-separated concept names to include (default: all)")
-    p.add_argument("--site", help="site for the cosine matrix and logit lens (default: mean over shared sites / last site)")
-    p.add_argument("--logit-lens", action="store_true", help="load the model and list promoted / suppressed tokens")
+    p.add_argument(
+        "--site",
+        help="site for the cosine matrix and logit lens (default: mean over shared sites / last site)",
+    )
+    p.add_argument(
+        "--logit-lens",
+        action="store_true",
+        help="load the model and list promoted / suppressed tokens",
+    )
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--lens-norm", default="final_norm", choices=["final_norm", "none"])
     p.set_defaults(func=_diagnose)
@@ -61,37 +89,62 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_args(p)
     _add_prompt_args(p)
     p.add_argument("--layers", default="all", help="e.g. 0-29, 4,8,12 or all")
-    p.add_argument("--site-kind", default="resid_post", choices=["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"])
+    p.add_argument(
+        "--site-kind",
+        default="resid_post",
+        choices=["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"],
+    )
     p.add_argument("--position", default="last", choices=["last", "mean"])
-    p.add_argument("--folds", type=int, default=5, help="k-fold cross-validation (0: one held-out split)")
+    p.add_argument(
+        "--folds", type=int, default=5, help="k-fold cross-validation (0: one held-out split)"
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.set_defaults(func=_probe)
 
 
 # --------------------------------------------------------------------------- arguments
 def _add_prompt_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--set", dest="prompt_set", help="a built-in set name or a prompt-set file (json, csv, tsv, jsonl, txt)")
+    p.add_argument(
+        "--set",
+        dest="prompt_set",
+        help="a built-in set name or a prompt-set file (json, csv, tsv, jsonl, txt)",
+    )
     p.add_argument("--kind", help="kind of --set file when it cannot be guessed")
     p.add_argument("--positive", help="text file, one positive prompt per line (with --negative)")
     p.add_argument("--negative", help="text file, one negative prompt per line")
 
 
 def _add_site_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--layers", default="", help="layers for blocks.L.hook_resid_post, e.g. 12 or 10-14 or 4,8")
+    p.add_argument(
+        "--layers", default="", help="layers for blocks.L.hook_resid_post, e.g. 12 or 10-14 or 4,8"
+    )
     p.add_argument("--site", action="append", default=[], help="a hook site (repeatable)")
 
 
 def _add_output_args(p: argparse.ArgumentParser, project: bool = True) -> None:
-    p.add_argument("--out", help="write a vector file (format from the extension: .safetensors, .gguf, .npz, ...)")
-    p.add_argument("--format", default=None, help="vector-file format if the extension is ambiguous")
+    p.add_argument(
+        "--out",
+        help="write a vector file (format from the extension: .safetensors, .gguf, .npz, ...)",
+    )
+    p.add_argument(
+        "--format", default=None, help="vector-file format if the extension is ambiguous"
+    )
     if project:
         p.add_argument("--project", help="project file to save the concept in (created if missing)")
     else:
-        p.add_argument("--save", action="store_true", help="save the result in --project (created if missing)")
+        p.add_argument(
+            "--save", action="store_true", help="save the result in --project (created if missing)"
+        )
 
 
 def _add_concept_sources(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--concept", action="append", default=[], metavar="[NAME=]FILE", help="a vector file (repeatable)")
+    p.add_argument(
+        "--concept",
+        action="append",
+        default=[],
+        metavar="[NAME=]FILE",
+        help="a vector file (repeatable)",
+    )
     p.add_argument("--project", help="a project file whose concepts can be used by name")
 
 
@@ -113,7 +166,9 @@ def parse_layers(text: str, n_layers: int | None = None) -> list[int]:
             else:
                 out.add(int(part))
     except ValueError:
-        raise PromptSetError(f"cannot read layers {text!r}; write e.g. 12, 10-14 or 4,8,12.") from None
+        raise PromptSetError(
+            f"cannot read layers {text!r}; write e.g. 12, 10-14 or 4,8,12."
+        ) from None
     return sorted(out)
 
 
@@ -140,7 +195,13 @@ def _prompt_set(args: argparse.Namespace, required: bool = True):
             raise PromptSetError("--positive and --negative go together.")
         pos = load_prompt_set(args.positive).texts
         neg = load_prompt_set(args.negative).texts
-        return PromptSet(Path(args.positive).stem, "contrastive", positive=pos, negative=neg, source=f"{args.positive} | {args.negative}")
+        return PromptSet(
+            Path(args.positive).stem,
+            "contrastive",
+            positive=pos,
+            negative=neg,
+            source=f"{args.positive} | {args.negative}",
+        )
     if args.prompt_set:
         return resolve_prompt_set(args.prompt_set, kind=args.kind)
     if required:
@@ -167,8 +228,18 @@ def _summary(concept) -> dict[str, Any]:
     recipe = {k: v for k, v in concept.recipe.items() if k != "prompts"}
     if concept.recipe.get("prompts"):
         p = concept.recipe["prompts"]
-        recipe["prompts"] = {"name": p.get("name"), "kind": p.get("kind"), "source": p.get("source")}
-    return {"name": concept.name, "id": concept.id, "model": concept.model.name, "norms": concept.norms(), "recipe": recipe}
+        recipe["prompts"] = {
+            "name": p.get("name"),
+            "kind": p.get("kind"),
+            "source": p.get("source"),
+        }
+    return {
+        "name": concept.name,
+        "id": concept.id,
+        "model": concept.model.name,
+        "norms": concept.norms(),
+        "recipe": recipe,
+    }
 
 
 # ---------------------------------------------------------------------------- commands
@@ -176,10 +247,15 @@ def _sets(args: argparse.Namespace) -> int:
     from workbench.concepts.prompt_sets import builtin_sets, resources_dir
 
     sets = builtin_sets()
-    print_json({
-        "folder": str(resources_dir() / "prompt_sets"),
-        "sets": [{"name": s.name, "kind": s.kind, "size": len(s), "description": s.description} for s in sets.values()],
-    })
+    print_json(
+        {
+            "folder": str(resources_dir() / "prompt_sets"),
+            "sets": [
+                {"name": s.name, "kind": s.kind, "size": len(s), "description": s.description}
+                for s in sets.values()
+            ],
+        }
+    )
     return 0
 
 
@@ -188,11 +264,21 @@ def _extract(args: argparse.Namespace) -> int:
     from workbench.jobs import run_with_progress_bar
 
     words = [w.strip() for w in (args.words or "").split(",") if w.strip()]
+    if args.leading_space:
+        words = [" " + w for w in words]
     ps = None if args.method in ("embedding", "unembedding") else _prompt_set(args)
     hm = load_model_from_args(args)
     spec = ExtractionSpec(
-        args.method, sites=list(args.site), layers=parse_layers(args.layers, hm.n_layers), position=args.position,
-        prompts=ps, words=words, name=args.name, batch_size=args.batch_size, chat=args.chat, params=_params(args.param),
+        args.method,
+        sites=list(args.site),
+        layers=parse_layers(args.layers, hm.n_layers),
+        position=args.position,
+        prompts=ps,
+        words=words,
+        name=args.name,
+        batch_size=args.batch_size,
+        chat=args.chat,
+        params=_params(args.param),
     )
     concept = run_with_progress_bar(extract_job(hm, spec), desc=f"extracting ({args.method})")
     print_json(_summary(concept) | _save(concept, args))
@@ -240,7 +326,9 @@ def _diagnose(args: argparse.Namespace) -> int:
         wanted = [n.strip() for n in args.names.split(",")]
         missing = [n for n in wanted if n not in concepts]
         if missing:
-            raise PromptSetError(f"no concept named {', '.join(missing)}; there are {', '.join(concepts)}.")
+            raise PromptSetError(
+                f"no concept named {', '.join(missing)}; there are {', '.join(concepts)}."
+            )
         concepts = {n: concepts[n] for n in wanted}
     if not concepts:
         raise PromptSetError("no concepts: give --concept FILE or --project FILE.")
@@ -250,7 +338,8 @@ def _diagnose(args: argparse.Namespace) -> int:
     if args.logit_lens:
         hm = load_model_from_args(args)
         out["logit_lens"] = {
-            n: logit_lens(hm, c, site=args.site, k=args.k, norm=args.lens_norm).to_dict() | {"site": args.site or c.sites[-1]}
+            n: logit_lens(hm, c, site=args.site, k=args.k, norm=args.lens_norm).to_dict()
+            | {"site": args.site or c.sites[-1]}
             for n, c in concepts.items()
         }
     print_json(out)
@@ -264,11 +353,18 @@ def _probe(args: argparse.Namespace) -> int:
     ps = _prompt_set(args)
     hm = load_model_from_args(args)
     job = probe_layers_job(
-        hm, ps, layers=parse_layers(args.layers, hm.n_layers) or None, site_kind=args.site_kind,
-        position=args.position, folds=args.folds or None, batch_size=args.batch_size,
+        hm,
+        ps,
+        layers=parse_layers(args.layers, hm.n_layers) or None,
+        site_kind=args.site_kind,
+        position=args.position,
+        folds=args.folds or None,
+        batch_size=args.batch_size,
     )
     curve = run_with_progress_bar(job, desc="probing")
     print_json(curve.to_dict())
     best = curve.best
-    print(f"best layer {best[0]}: accuracy {best[1]:.3f} (chance {curve.chance:.3f})", file=sys.stderr)
+    print(
+        f"best layer {best[0]}: accuracy {best[1]:.3f} (chance {curve.chance:.3f})", file=sys.stderr
+    )
     return 0

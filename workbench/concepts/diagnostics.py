@@ -36,11 +36,17 @@ def norms_by_layer(concept: Concept) -> list[tuple[str, float]]:
 
 
 def typical_norms_job(
-    hm: HookedModel, prompts: Sequence[str], sites: Sequence[str], position: str = "last", batch_size: int = 16
+    hm: HookedModel,
+    prompts: Sequence[str],
+    sites: Sequence[str],
+    position: str = "last",
+    batch_size: int = 16,
 ) -> Job[dict[str, float]]:
     """Mean L2 norm of the activations at each site over ``prompts`` (a job): the scale a
     steering vector is compared with, and the target of ``normalize_to(x)``."""
-    cap = yield from hm.capture_job(list(prompts), list(sites), position=position, batch_size=batch_size)
+    cap = yield from hm.capture_job(
+        list(prompts), list(sites), position=position, batch_size=batch_size
+    )
     return {s: float(cap.acts[s].float().norm(dim=-1).mean()) for s in sites}
 
 
@@ -83,7 +89,8 @@ def cosine_matrix(concepts: Sequence[Concept], site: str | None = None) -> Cosin
         sites = [s for s in first.vectors if all(s in c.vectors for c in concepts)]
         if not sites:
             raise ShapeMismatchError(
-                "these concepts share no site: " + "; ".join(f"{c.name}: {', '.join(c.sites)}" for c in concepts)
+                "these concepts share no site: "
+                + "; ".join(f"{c.name}: {', '.join(c.sites)}" for c in concepts)
             )
     n = len(concepts)
     m = torch.zeros(n, n, dtype=torch.float64)
@@ -92,7 +99,9 @@ def cosine_matrix(concepts: Sequence[Concept], site: str | None = None) -> Cosin
             for j in range(i, n):
                 a, b = concepts[i].vectors[s], concepts[j].vectors[s]
                 if a.shape != b.shape:
-                    raise ShapeMismatchError(f"at {s}, {concepts[i].name!r} is {tuple(a.shape)} and {concepts[j].name!r} is {tuple(b.shape)}.")
+                    raise ShapeMismatchError(
+                        f"at {s}, {concepts[i].name!r} is {tuple(a.shape)} and {concepts[j].name!r} is {tuple(b.shape)}."
+                    )
                 m[i, j] += cosine(a, b)
     m = m / len(sites)
     m = torch.triu(m) + torch.triu(m, 1).T
@@ -109,14 +118,20 @@ class LogitLens:
     norm: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"promoted": [list(p) for p in self.promoted], "suppressed": [list(p) for p in self.suppressed], "norm": self.norm}
+        return {
+            "promoted": [list(p) for p in self.promoted],
+            "suppressed": [list(p) for p in self.suppressed],
+            "norm": self.norm,
+        }
 
 
 @torch.no_grad()
 def logit_scores(hm: HookedModel, vector: torch.Tensor, norm: str = "final_norm") -> torch.Tensor:
     """Scores ``[vocab]`` of every token for a residual-stream vector (see the module notes)."""
     if vector.shape[-1] != hm.d_model or vector.dim() != 1:
-        raise ShapeMismatchError(f"the logit lens reads a [d_model={hm.d_model}] vector, not {tuple(vector.shape)}.")
+        raise ShapeMismatchError(
+            f"the logit lens reads a [d_model={hm.d_model}] vector, not {tuple(vector.shape)}."
+        )
     W = hm.adapter.unembed().weight  # [vocab, d_model]
     v = vector.to(W.device, W.dtype)
     if norm == "final_norm":
@@ -128,7 +143,11 @@ def logit_scores(hm: HookedModel, vector: torch.Tensor, norm: str = "final_norm"
 
 
 def logit_lens(
-    hm: HookedModel, vector: torch.Tensor | Concept, site: str | None = None, k: int = 10, norm: str = "final_norm"
+    hm: HookedModel,
+    vector: torch.Tensor | Concept,
+    site: str | None = None,
+    k: int = 10,
+    norm: str = "final_norm",
 ) -> LogitLens:
     """The ``k`` tokens a vector promotes most and suppresses most.
 
@@ -144,8 +163,8 @@ def logit_lens(
     bottom = torch.topk(-scores, k)
     dec = hm.tokenizer.decode
     return LogitLens(
-        [(dec([int(i)]), float(v)) for v, i in zip(top.values, top.indices)],
-        [(dec([int(i)]), float(-v)) for v, i in zip(bottom.values, bottom.indices)],
+        [(dec([int(i)]), float(v)) for v, i in zip(top.values, top.indices, strict=True)],
+        [(dec([int(i)]), float(-v)) for v, i in zip(bottom.values, bottom.indices, strict=True)],
         norm,
     )
 
@@ -208,11 +227,15 @@ def project_items_job(
     for c in ends[1:]:
         ends[0].check_compatible(c)
     if not ends[0].model.same_space(hm.ref):
-        raise ShapeMismatchError(f"{ends[0].name!r} belongs to {ends[0].model.name}, not to the loaded {hm.ref.name}.")
+        raise ShapeMismatchError(
+            f"{ends[0].name!r} belongs to {ends[0].model.name}, not to the loaded {hm.ref.name}."
+        )
     if site is None:
         shared = [s for s in ends[0].vectors if all(s in c.vectors for c in ends)]
         if not shared:
-            raise ShapeMismatchError("the axis concepts share no site; pick concepts made at the same layer.")
+            raise ShapeMismatchError(
+                "the axis concepts share no site; pick concepts made at the same layer."
+            )
         site = shared[-1]
     yield Progress(0, len(items), "reading items")
     cap = yield from hm.capture_job(list(items), [site], position=position, batch_size=batch_size)
@@ -220,9 +243,16 @@ def project_items_job(
 
     def coords(ax: Axis) -> list[float]:
         a, b = ax
-        return axis_coordinates(acts, None if a is None else a.vector(site), b.vector(site)).tolist()
+        return axis_coordinates(
+            acts, None if a is None else a.vector(site), b.vector(site)
+        ).tolist()
 
     return AxisProjection(
-        list(items), coords(x_axis), None if y_axis is None else coords(y_axis), _label(x_axis),
-        None if y_axis is None else _label(y_axis), site, position,
+        list(items),
+        coords(x_axis),
+        None if y_axis is None else coords(y_axis),
+        _label(x_axis),
+        None if y_axis is None else _label(y_axis),
+        site,
+        position,
     )

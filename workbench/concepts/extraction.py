@@ -14,7 +14,8 @@ method             vector at each site
 ``pca_center``     first principal direction of the activations centred on each pair's mean
 ``icv``            in-context vector: latents of the demonstrations' outputs minus inputs
 ``task_vector``    shift of the query's latent caused by k demonstrations in the context
-``probe``          logistic-regression weight vector (unit norm), held-out accuracy in recipe
+``probe``          logistic-regression weight vector on raw activations (unit norm);
+                   held-out accuracy in the recipe
 ``embedding``      mean of a word's token rows of W_E (hook_embed by default)
 ``unembedding``    mean of a word's token rows of W_U (last resid_post by default)
 =================  =====================================================================
@@ -25,10 +26,12 @@ centres the differences as repeng's scikit-learn PCA does (``params={"center": F
 uncentred first singular vector instead).
 
 ICV (Liu et al., 2024): for each demonstration pair (x, y), the last-token latent of y minus that
-of x (contrastive sets: x = negative, y = positive). ``aggregate="pca"`` (default) reproduces the
-authors' code: the first principal component of the centred differences plus their mean (we also
-align the component's sign with the mean, which their code leaves to the SVD);
-``aggregate="mean"`` is the plain mean difference. ``task_vector`` is the other reading of "the
+of x (contrastive sets: x = negative, y = positive). ``aggregate="pca"`` (default) follows the
+authors' code (``obtain_icv`` in shengliu66/ICV): the differences of all chosen sites are
+concatenated, and the ICV is the first principal component of the centred differences (unit
+norm over the concatenation) plus their mean, split back per site. Their sign comes from
+``svd_flip``; ours is the one that agrees with the mean difference. ``aggregate="mean"`` is the
+plain mean difference. ``task_vector`` is the other reading of "the
 shift demonstrations cause": the query's last-token latent with k random demonstrations before it
 minus the latent of the query alone, averaged over queries (Hendel et al. / function vectors).
 """
@@ -92,7 +95,9 @@ class ExtractionSpec:
     params: dict[str, Any] = field(default_factory=dict)
 
     def resolved_sites(self, hm: HookedModel) -> list[str]:
-        sites = list(self.sites) + [resid_post(L) for L in self.layers if resid_post(L) not in self.sites]
+        sites = list(self.sites) + [
+            resid_post(L) for L in self.layers if resid_post(L) not in self.sites
+        ]
         if not sites and self.method == "embedding":
             sites = ["hook_embed"]
         if not sites and self.method == "unembedding":
@@ -142,7 +147,9 @@ def _concept(hm, spec: ExtractionSpec, sites, vectors, extra) -> Concept:
     recipe = {
         "method": spec.method,
         "model": {"name": hm.ref.name, "file_hash": hm.ref.file_hash, "source": hm.ref.source},
-        "prompts": None if ps is None or spec.method in ("embedding", "unembedding") else ps.to_dict() | {"source": ps.source},
+        "prompts": None
+        if ps is None or spec.method in ("embedding", "unembedding")
+        else ps.to_dict() | {"source": ps.source},
         "words": list(spec.words) or None,
         "position": spec.position,
         "sites": sites,
@@ -165,7 +172,9 @@ def _default_name(spec: ExtractionSpec) -> str:
     return f"{ps.name if ps else 'concept'} ({spec.method})"
 
 
-def _capture(hm, texts: list[str], sites, spec: ExtractionSpec, position: str | None = None) -> Job[dict[str, torch.Tensor]]:
+def _capture(
+    hm, texts: list[str], sites, spec: ExtractionSpec, position: str | None = None
+) -> Job[dict[str, torch.Tensor]]:
     cap = yield from hm.capture_job(
         texts, sites, position=position or spec.position, batch_size=spec.batch_size, chat=spec.chat
     )
@@ -243,15 +252,17 @@ def _icv(hm, spec, sites):
     agg = spec.params.get("aggregate", "pca")
     if agg not in ("pca", "mean"):
         raise ValueError(f"icv aggregate must be pca or mean, not {agg!r}")
-    out = {}
-    for s in sites:
-        diffs = acts[s][n:] - acts[s][:n]
-        mean = diffs.mean(0)
-        if agg == "pca" and n > 1:
-            d, _ = first_direction(diffs, center=True)
-            out[s] = mean + (d if float(d @ mean) >= 0 else -d)
-        else:
-            out[s] = mean
+    diffs = {s: (acts[s][n:] - acts[s][:n]).flatten(1) for s in sites}  # [n, width] each
+    out = {s: d.mean(0) for s, d in diffs.items()}
+    if agg == "pca" and n > 1:
+        # one principal direction over all sites at once, as the authors' code does
+        joint = torch.cat([diffs[s] for s in sites], dim=1)
+        d, _ = first_direction(joint, center=True)
+        if float(d @ joint.mean(0)) < 0:
+            d = -d
+        for s, part in zip(sites, torch.split(d, [diffs[s].shape[1] for s in sites]), strict=True):
+            out[s] = out[s] + part
+    out = {s: v.reshape(acts[s].shape[1:]) for s, v in out.items()}
     return out, {"n_pairs": n}
 
 
@@ -260,7 +271,9 @@ def _task_vector(hm, spec, sites):
     k = int(spec.params.get("k", 5))
     n_q = min(int(spec.params.get("n_queries", 32)), len(ps))
     if len(ps) < k + 1:
-        raise PromptSetError(f"task_vector with k={k} needs at least {k + 1} demonstrations; {ps.name!r} has {len(ps)}.")
+        raise PromptSetError(
+            f"task_vector with k={k} needs at least {k + 1} demonstrations; {ps.name!r} has {len(ps)}."
+        )
     rng = random.Random(int(spec.params.get("seed", 0)))
     queries = rng.sample(range(len(ps)), n_q)
     with_demos, alone = [], []
@@ -279,14 +292,20 @@ def _probe(hm, spec, sites):
     from sklearn.linear_model import LogisticRegression
 
     ps = spec.prompts
-    train, test = ps.split(float(spec.params.get("test_fraction", 0.25)), int(spec.params.get("seed", 0)))
+    train, test = ps.split(
+        float(spec.params.get("test_fraction", 0.25)), int(spec.params.get("seed", 0))
+    )
     xtr, ytr = train.labelled()
     xte, yte = test.labelled()
-    positive = spec.params.get("positive_label") or (ps.poles[0] if ps.kind == "contrastive" else ps.labels[0])
+    positive = spec.params.get("positive_label") or (
+        ps.poles[0] if ps.kind == "contrastive" else ps.labels[0]
+    )
     ytr = [int(y == positive) for y in ytr]
     yte = [int(y == positive) for y in yte]
     if len(set(ytr)) < 2:
-        raise PromptSetError(f"the training split of {ps.name!r} has one class only; add more examples of each label.")
+        raise PromptSetError(
+            f"the training split of {ps.name!r} has one class only; add more examples of each label."
+        )
     acts = yield from _capture(hm, xtr + xte, sites, spec)
     out, acc = {}, {}
     for s in sites:
@@ -296,11 +315,17 @@ def _probe(hm, spec, sites):
         acc[s] = float(clf.score(a[len(xtr) :], yte))
         w = torch.tensor(clf.coef_[0], dtype=torch.float32)
         out[s] = w / w.norm().clamp_min(1e-12)
-    return out, {"accuracy": acc, "positive_label": positive, "n_train": len(xtr), "n_test": len(xte)}
+    return out, {
+        "accuracy": acc,
+        "positive_label": positive,
+        "n_train": len(xtr),
+        "n_test": len(xte),
+    }
 
 
 def token_ids(hm: HookedModel, word: str) -> list[int]:
-    """The token ids of ``word`` as the tokenizer splits it (no special tokens)."""
+    """The token ids of ``word`` as the tokenizer splits it (no special tokens). BPE tokenizers
+    tell ``" great"`` (after a space, as a next token usually is) from ``"great"``."""
     ids = hm.tokenizer(word, add_special_tokens=False)["input_ids"]
     if not ids:
         raise PromptSetError(f"{word!r} has no tokens in this tokenizer.")
@@ -310,7 +335,12 @@ def token_ids(hm: HookedModel, word: str) -> list[int]:
 def token_direction(hm: HookedModel, words: list[str], which: str = "embedding") -> torch.Tensor:
     """Mean over ``words`` of the mean of each word's token rows of W_E (``embedding``) or
     W_U (``unembedding``): [d_model]."""
-    w = (hm.adapter.embed() if which == "embedding" else hm.adapter.unembed()).weight.detach().float().cpu()
+    w = (
+        (hm.adapter.embed() if which == "embedding" else hm.adapter.unembed())
+        .weight.detach()
+        .float()
+        .cpu()
+    )
     rows = [w[token_ids(hm, word)].mean(0) for word in words]
     return torch.stack(rows).mean(0)
 

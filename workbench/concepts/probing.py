@@ -76,7 +76,12 @@ def probe_accuracy(
         contrastive pair).
     """
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GroupKFold, GroupShuffleSplit, StratifiedKFold, StratifiedShuffleSplit
+    from sklearn.model_selection import (
+        GroupKFold,
+        GroupShuffleSplit,
+        StratifiedKFold,
+        StratifiedShuffleSplit,
+    )
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -86,7 +91,11 @@ def probe_accuracy(
         raise PromptSetError("every example has the same label; a probe needs two or more classes.")
     g = None if groups is None else np.asarray(groups)
     if folds is not None:
-        splitter = GroupKFold(n_splits=folds) if g is not None else StratifiedKFold(folds, shuffle=True, random_state=seed)
+        splitter = (
+            GroupKFold(n_splits=folds)
+            if g is not None
+            else StratifiedKFold(folds, shuffle=True, random_state=seed)
+        )
     elif g is not None:
         splitter = GroupShuffleSplit(1, test_size=test_fraction, random_state=seed)
     else:
@@ -99,7 +108,9 @@ def probe_accuracy(
         clf.fit(x[tr], y_arr[tr])
         scores.append(float(clf.score(x[te], y_arr[te])))
     if not scores:
-        raise PromptSetError("no split had two classes to train on; add more examples of each label.")
+        raise PromptSetError(
+            "no split had two classes to train on; add more examples of each label."
+        )
     return float(np.mean(scores)), float(np.std(scores))
 
 
@@ -128,20 +139,40 @@ def probe_layers_job(
     groups = list(range(len(prompts))) * 2 if prompts.kind == "contrastive" else None
     n_classes = len(set(labels))
     if n_classes < 2:
-        raise PromptSetError(f"every text in {prompts.name!r} has the label {labels[0]!r}; a probe needs two or more classes.")
+        raise PromptSetError(
+            f"every text in {prompts.name!r} has the label {labels[0]!r}; a probe needs two or more classes."
+        )
     if folds is not None:
         smallest = min(labels.count(c) for c in set(labels))
         folds = max(2, min(folds, len(prompts) if groups else smallest))
     layers = list(range(hm.n_layers)) if layers is None else list(layers)
     sites = [parse_site(f"blocks.{L}.hook_{site_kind}").name for L in layers]
-    cap = yield from hm.capture_job(texts, sites, position=position, batch_size=batch_size, chat=chat)
+    cap = yield from hm.capture_job(
+        texts, sites, position=position, batch_size=batch_size, chat=chat
+    )
     points, std = [], []
-    for i, (L, s) in enumerate(zip(layers, sites)):
-        acc, sd = probe_accuracy(cap.acts[s], labels, folds=folds, groups=groups, test_fraction=test_fraction, C=C, seed=seed)
+    for i, (L, s) in enumerate(zip(layers, sites, strict=True)):
+        acc, sd = probe_accuracy(
+            cap.acts[s],
+            labels,
+            folds=folds,
+            groups=groups,
+            test_fraction=test_fraction,
+            C=C,
+            seed=seed,
+        )
         points.append((L, acc))
         std.append(sd)
         yield Progress(i + 1, len(sites), f"probed layer {L}: {acc:.2f}")
     chance = max(labels.count(c) for c in set(labels)) / len(labels)
     return ProbeCurve(
-        prompts.name, site_kind, position, points, std, chance, len(texts), folds or 1, sorted(set(labels))
+        prompts.name,
+        site_kind,
+        position,
+        points,
+        std,
+        chance,
+        len(texts),
+        folds or 1,
+        sorted(set(labels)),
     )

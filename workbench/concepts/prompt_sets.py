@@ -85,7 +85,9 @@ class PromptSet:
         empty prompts."""
         where = f"prompt set {self.name!r}" + (f" ({self.source})" if self.source else "")
         if self.kind not in KINDS:
-            raise PromptSetError(f"{where}: unknown kind {self.kind!r}; use one of {', '.join(KINDS)}.")
+            raise PromptSetError(
+                f"{where}: unknown kind {self.kind!r}; use one of {', '.join(KINDS)}."
+            )
         if self.kind == "contrastive" and len(self.positive) != len(self.negative):
             raise PromptSetError(
                 f"{where}: {len(self.positive)} positive but {len(self.negative)} negative prompts; "
@@ -94,7 +96,9 @@ class PromptSet:
         if self.kind == "labelled" and len(self.texts) != len(self.labels):
             raise PromptSetError(f"{where}: {len(self.texts)} texts but {len(self.labels)} labels.")
         if self.kind == "demonstrations" and len(self.inputs) != len(self.outputs):
-            raise PromptSetError(f"{where}: {len(self.inputs)} inputs but {len(self.outputs)} outputs.")
+            raise PromptSetError(
+                f"{where}: {len(self.inputs)} inputs but {len(self.outputs)} outputs."
+            )
         if len(self) == 0:
             raise PromptSetError(f"{where} is empty: a {self.kind} set needs at least one item.")
         for i, t in enumerate(self.all_texts()):
@@ -116,12 +120,18 @@ class PromptSet:
         if self.kind == "labelled":
             return list(self.texts), list(self.labels)
         if self.kind == "contrastive":
-            return self.positive + self.negative, [self.poles[0]] * len(self) + [self.poles[1]] * len(self)
-        raise PromptSetError(f"prompt set {self.name!r} is {self.kind}; a probe needs a labelled or contrastive set.")
+            return self.positive + self.negative, [self.poles[0]] * len(self) + [
+                self.poles[1]
+            ] * len(self)
+        raise PromptSetError(
+            f"prompt set {self.name!r} is {self.kind}; a probe needs a labelled or contrastive set."
+        )
 
     def demo_text(self, indices: list[int], query: str | None = None) -> str:
         """Demonstrations ``indices`` in the template, then ``query`` with its output left open."""
-        parts = [self.template.format(input=self.inputs[i], output=self.outputs[i]) for i in indices]
+        parts = [
+            self.template.format(input=self.inputs[i], output=self.outputs[i]) for i in indices
+        ]
         if query is not None:
             parts.append(self.template.split("{output}")[0].format(input=query).rstrip())
         return self.separator.join(parts)
@@ -133,7 +143,9 @@ class PromptSet:
         random.Random(seed).shuffle(idx)
         k = max(1, round(n * test_fraction)) if n > 1 else 0
         if k >= n:
-            raise PromptSetError(f"prompt set {self.name!r} has {n} item(s): too few to hold some out.")
+            raise PromptSetError(
+                f"prompt set {self.name!r} has {n} item(s): too few to hold some out."
+            )
         return self.subset(sorted(idx[k:]), "train"), self.subset(sorted(idx[:k]), "test")
 
     def subset(self, indices: list[int], suffix: str = "") -> PromptSet:
@@ -156,12 +168,12 @@ class PromptSet:
         }
         if self.kind == "contrastive":
             d["poles"] = list(self.poles)
-            d["pairs"] = [[p, n] for p, n in zip(self.positive, self.negative)]
+            d["pairs"] = [[p, n] for p, n in zip(self.positive, self.negative, strict=True)]
         elif self.kind == "labelled":
-            d["items"] = [[t, lab] for t, lab in zip(self.texts, self.labels)]
+            d["items"] = [[t, lab] for t, lab in zip(self.texts, self.labels, strict=True)]
         elif self.kind == "demonstrations":
             d["template"], d["separator"] = self.template, self.separator
-            d["pairs"] = [[i, o] for i, o in zip(self.inputs, self.outputs)]
+            d["pairs"] = [[i, o] for i, o in zip(self.inputs, self.outputs, strict=True)]
         elif self.kind == "ordinal":
             d["sequences"] = [list(s) for s in self.sequences]
         else:
@@ -173,12 +185,17 @@ class PromptSet:
         name = str(d.get("name") or Path(source).stem or "prompts")
         kind = d.get("kind")
         if kind not in KINDS:
-            raise PromptSetError(f"{source or name}: 'kind' is {kind!r}; use one of {', '.join(KINDS)}.")
+            raise PromptSetError(
+                f"{source or name}: 'kind' is {kind!r}; use one of {', '.join(KINDS)}."
+            )
         kw: dict[str, Any] = {"description": str(d.get("description", "")), "source": source}
         try:
             if kind == "contrastive":
                 pairs = _require(d, "pairs", source)
-                kw["positive"], kw["negative"] = [str(p[0]) for p in pairs], [str(p[1]) for p in pairs]
+                kw["positive"], kw["negative"] = (
+                    [str(p[0]) for p in pairs],
+                    [str(p[1]) for p in pairs],
+                )
                 kw["poles"] = tuple(d.get("poles", ("positive", "negative")))
             elif kind == "labelled":
                 items = _require(d, "items", source)
@@ -200,12 +217,16 @@ class PromptSet:
         return cls(name, kind, **kw)
 
     def save(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        Path(path).write_text(
+            json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
 
 
 def _require(d: dict, key: str, source: str) -> list:
     if key not in d:
-        raise PromptSetError(f"{source or d.get('name')}: a {d.get('kind')} set needs a {key!r} list; found keys {sorted(d)}.")
+        raise PromptSetError(
+            f"{source or d.get('name')}: a {d.get('kind')} set needs a {key!r} list; found keys {sorted(d)}."
+        )
     v = d[key]
     if not isinstance(v, list):
         raise PromptSetError(f"{source}: {key!r} must be a list, not {type(v).__name__}.")
@@ -213,7 +234,9 @@ def _require(d: dict, key: str, source: str) -> list:
 
 
 # ------------------------------------------------------------------------- loaders
-def _from_records(rows: list[dict[str, Any]], name: str, source: str, kind: str | None) -> PromptSet:
+def _from_records(
+    rows: list[dict[str, Any]], name: str, source: str, kind: str | None
+) -> PromptSet:
     if not rows:
         raise PromptSetError(f"{source}: the file has no rows; add at least one prompt.")
     cols = set(rows[0])
@@ -225,18 +248,26 @@ def _from_records(rows: list[dict[str, Any]], name: str, source: str, kind: str 
                 "text,label (labelled), input,output (demonstrations) or text (plain)."
             )
     if kind not in _COLUMNS:
-        raise PromptSetError(f"{source}: a {kind} set cannot be read from columns; use JSON or plain text.")
+        raise PromptSetError(
+            f"{source}: a {kind} set cannot be read from columns; use JSON or plain text."
+        )
     need = _COLUMNS[kind]
     missing = [c for c in need if c not in cols]
     if missing:
-        raise PromptSetError(f"{source}: a {kind} set needs columns {', '.join(need)}; missing {', '.join(missing)} (found {sorted(cols)}).")
+        raise PromptSetError(
+            f"{source}: a {kind} set needs columns {', '.join(need)}; missing {', '.join(missing)} (found {sorted(cols)})."
+        )
     for i, r in enumerate(rows):
         for c in need:
             if r.get(c) is None or not str(r[c]).strip():
-                raise PromptSetError(f"{source}: row {i + 1} has an empty {c!r}; fill it in or remove the row.")
+                raise PromptSetError(
+                    f"{source}: row {i + 1} has an empty {c!r}; fill it in or remove the row."
+                )
     col = {c: [str(r[c]) for r in rows] for c in need}
     if kind == "contrastive":
-        return PromptSet(name, kind, positive=col["positive"], negative=col["negative"], source=source)
+        return PromptSet(
+            name, kind, positive=col["positive"], negative=col["negative"], source=source
+        )
     if kind == "labelled":
         return PromptSet(name, kind, texts=col["text"], labels=col["label"], source=source)
     if kind == "demonstrations":
@@ -244,7 +275,9 @@ def _from_records(rows: list[dict[str, Any]], name: str, source: str, kind: str 
     return PromptSet(name, kind, texts=col["text"], source=source)
 
 
-def load_prompt_set(path: str | os.PathLike, kind: str | None = None, name: str | None = None) -> PromptSet:
+def load_prompt_set(
+    path: str | os.PathLike, kind: str | None = None, name: str | None = None
+) -> PromptSet:
     """Read a prompt set from JSON, JSON Lines, CSV, TSV or plain text.
 
     Parameters
@@ -285,10 +318,16 @@ def load_prompt_set(path: str | os.PathLike, kind: str | None = None, name: str 
             ps = PromptSet.from_dict(data, source=src)
             return replace(ps, name=name) if name else ps
         if isinstance(data, list) and all(isinstance(x, str) for x in data):
-            return PromptSet(stem, kind or "plain", texts=data, source=src) if (kind or "plain") == "plain" else _bad(src, kind)
+            return (
+                PromptSet(stem, kind or "plain", texts=data, source=src)
+                if (kind or "plain") == "plain"
+                else _bad(src, kind)
+            )
         if isinstance(data, list) and all(isinstance(x, dict) for x in data):
             return _from_records(data, stem, src, kind)
-        raise PromptSetError(f"{src}: expected a prompt-set object, a list of strings or a list of records.")
+        raise PromptSetError(
+            f"{src}: expected a prompt-set object, a list of strings or a list of records."
+        )
     if suffix == ".jsonl":
         try:
             rows = [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -306,14 +345,21 @@ def load_prompt_set(path: str | os.PathLike, kind: str | None = None, name: str 
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     kind = kind or "plain"
     if kind == "ordinal":
-        return PromptSet(stem, kind, sequences=[[t.strip() for t in ln.split(",") if t.strip()] for ln in lines], source=src)
+        return PromptSet(
+            stem,
+            kind,
+            sequences=[[t.strip() for t in ln.split(",") if t.strip()] for ln in lines],
+            source=src,
+        )
     if kind != "plain":
         _bad(src, kind)
     return PromptSet(stem, kind, texts=lines, source=src)
 
 
 def _bad(src: str, kind: str | None) -> PromptSet:
-    raise PromptSetError(f"{src}: a {kind} set cannot be read from a plain list; use CSV with a header or this format's JSON.")
+    raise PromptSetError(
+        f"{src}: a {kind} set cannot be read from a plain list; use CSV with a header or this format's JSON."
+    )
 
 
 def builtin_sets() -> dict[str, PromptSet]:
@@ -329,7 +375,9 @@ def builtin_sets() -> dict[str, PromptSet]:
 def builtin_set(name: str) -> PromptSet:
     sets = builtin_sets()
     if name not in sets:
-        raise PromptSetError(f"no built-in prompt set {name!r}; there are {', '.join(sets) or 'none'} (resources: {resources_dir()}).")
+        raise PromptSetError(
+            f"no built-in prompt set {name!r}; there are {', '.join(sets) or 'none'} (resources: {resources_dir()})."
+        )
     return sets[name]
 
 

@@ -26,16 +26,19 @@ class _StopPipeline(Exception):
 def pipeline_job(
     pipe: Any,
     call_kwargs: dict[str, Any],
-    on_step: Callable[[int], Any],
+    on_step: Callable[[int, int], Any],
     total: int,
     done_before: int = 0,
     grand_total: int | None = None,
     label: str = "",
 ) -> Job[Any]:
-    """Yield ``Progress(done_before + step, grand_total, message, payload=on_step(step))`` after
-    each of ``total`` steps of ``pipe(**call_kwargs)``; return the pipeline's output.
+    """Yield ``Progress(done_before + step, grand_total, message, payload)`` after each
+    denoising step of ``pipe(**call_kwargs)``; return the pipeline's output.
 
-    ``on_step`` runs in the pipeline thread, between steps (compute previews there).
+    ``payload = on_step(step_index, n_steps)`` runs in the pipeline thread, between steps
+    (compute previews there). ``total`` is the expected number of steps; second-order samplers
+    (Heun, DPM2) evaluate more timesteps than ``num_inference_steps``, and the pipeline's own
+    count (``_num_timesteps``) then corrects ``total`` and ``grand_total``.
     """
     events: queue.Queue[tuple[str, Any]] = queue.Queue()
     resume = threading.Semaphore(0)
@@ -44,7 +47,8 @@ def pipeline_job(
     def callback(_pipe: Any, i: int, _t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
         if cancel.is_set():
             raise _StopPipeline
-        events.put(("step", (i, on_step(i))))
+        n = int(getattr(_pipe, "_num_timesteps", 0) or total)
+        events.put(("step", (i, n, on_step(i, n))))
         resume.acquire()
         if cancel.is_set():
             raise _StopPipeline
@@ -73,7 +77,9 @@ def pipeline_job(
         while True:
             kind, value = events.get()
             if kind == "step":
-                i, payload = value
+                i, n, payload = value
+                if n != total:
+                    grand_total, total = grand_total + n - total, n
                 yield Progress(
                     done_before + i + 1, grand_total, f"{prefix}step {i + 1}/{total}", payload
                 )
@@ -101,4 +107,6 @@ def _explain(exc: BaseException) -> BaseException:
             f"out of GPU memory while generating ({exc}). Lower the size or the batch, or reload "
             "the model with CPU offload."
         )
+    if isinstance(exc, ValueError):  # diffusers' check_inputs: sizes, shapes, batch sizes
+        return WorkbenchError(f"the pipeline refused these settings: {exc}")
     return exc

@@ -62,7 +62,7 @@ def find_cached_pipelines(cache_dir: str | os.PathLike[str] | None = None) -> li
     from huggingface_hub.errors import CacheNotFound
 
     try:
-        info = scan_cache_dir(cache_dir)
+        info = scan_cache_dir(None if cache_dir is None else Path(cache_dir))
     except CacheNotFound:
         return []
     found: list[CachedPipeline] = []

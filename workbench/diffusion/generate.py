@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from workbench.diffusion.loading import DiffusionModel
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds Concepts (tensors): compare fields, not specs
 class ImageSpec:
     """One image: what to condition on, at which level, and how to sample.
 
@@ -67,6 +67,8 @@ class ImageSpec:
             raise WorkbenchError(f"level {self.level!r}; choose one of {', '.join(LEVELS)}")
         if not self.terms and not self.prompt:
             raise WorkbenchError("give a prompt or at least one concept term")
+        if int(self.steps) < 1:
+            raise WorkbenchError(f"steps must be at least 1, got {self.steps}")
 
     @property
     def effective_terms(self) -> tuple[Term, ...]:
@@ -222,8 +224,9 @@ def generate_batch(
     prompt; for ``noise`` also the same concepts) share one pipeline call of up to
     ``max_batch`` images. Results come back in the order of ``specs``.
 
-    Batched images equal one-by-one ones up to floating-point reassociation in batched kernels
-    (bit-exact on the CPU in our tests; the provenance records the batch).
+    Batched images are not bit-identical to one-by-one ones (batched kernels sum in another
+    order; ~2e-6 on [0, 1] pixels in float32 on the CPU), but re-running the same batch
+    reproduces them exactly; each image's provenance records its batch size and index.
     """
     groups: dict[tuple, list[int]] = {}
     for idx, s in enumerate(specs):
@@ -236,29 +239,33 @@ def generate_batch(
     done = 0
     for ids in calls:
         batch = [specs[i] for i in ids]
-        out = yield from _run_call(dm, batch, ids, done, grand_total, part)
+        out, ran = yield from _run_call(dm, batch, ids, done, grand_total, part)
         for i, r in zip(ids, out, strict=True):
             results[i] = r
-        done += batch[0].steps
+        grand_total += ran - batch[0].steps  # second-order samplers run more timesteps
+        done += ran
     return results  # type: ignore[return-value]
 
 
 def _run_call(
     dm: DiffusionModel, specs: list[ImageSpec], ids: list[int], done: int, grand_total: int,
     part: str,
-) -> Job[list[ImageResult]]:  # fmt: skip
+) -> Job[tuple[list[ImageResult], int]]:  # fmt: skip
+    """One pipeline call; returns the images and how many denoising steps actually ran."""
     first = specs[0]
     kwargs, context = _call_kwargs(dm, specs)
     every, steps = first.preview_every, first.steps
     size: dict[str, int] = {}
+    ran = {"steps": steps}
 
-    def on_step(i: int) -> StepPreview:
+    def on_step(i: int, n: int) -> StepPreview:
+        ran["steps"] = n
         images = None
-        if every and ((i + 1) % every == 0 or i + 1 == steps) and holder.x0 is not None:
+        if every and ((i + 1) % every == 0 or i + 1 == n) and holder.x0 is not None:
             h = first.height or size.setdefault("h", _default_size(dm)[0])
             w = first.width or size.setdefault("w", _default_size(dm)[1])
             images = preview_images(dm.pipe, dm.family, holder.x0, h, w)
-        return StepPreview(i + 1, steps, images, part, list(ids))
+        return StepPreview(i + 1, n, images, part, list(ids))
 
     with context, capture_x0(dm.pipe.scheduler) as holder:
         out = yield from pipeline_job(
@@ -266,11 +273,12 @@ def _run_call(
         )
     arrays = out.images  # [B, H, W, 3] float32
     pils = dm.pipe.image_processor.numpy_to_pil(arrays)
-    scheduler = type(dm.pipe.scheduler).__name__
-    return [
+    scheduler = dm.pipe.scheduler
+    results = [
         ImageResult(pil, arrays[k], s, image_info(dm, s, pil.size, scheduler, len(specs), k))
         for k, (pil, s) in enumerate(zip(pils, specs, strict=True))
     ]
+    return results, ran["steps"]
 
 
 def _default_size(dm: DiffusionModel) -> tuple[int, int]:

@@ -269,25 +269,33 @@ def load_diffusion_pipeline(
     return DiffusionModel(pipe, family, ref, device=device, dtype=torch_dtype, offload=offload)
 
 
-def wrap_pipeline(pipe: Any, name: str = "in-memory pipeline", source: str = "") -> DiffusionModel:
-    """Wrap an already-built pipeline (tests, notebooks). Its hash covers the weights' bytes."""
+def wrap_pipeline(
+    pipe: Any, name: str = "in-memory pipeline", source: str = "", file_hash: str | None = None
+) -> DiffusionModel:
+    """Wrap an already-built pipeline (tests, notebooks, a pipeline the caller loaded).
+
+    Without ``file_hash``, the hash covers every weight's bytes: right for small pipelines, but
+    it reads the whole model, so pass the hash you know for a large one.
+    """
     import torch
 
     class_name = type(pipe).__name__
     family = _family_of(class_name, name)
-    h = hashlib.sha256(class_name.encode())
-    for comp_name, comp in sorted(pipe.components.items()):
-        if isinstance(comp, torch.nn.Module):
-            for pname, p in comp.state_dict().items():
-                h.update(f"{comp_name}.{pname}".encode())
-                h.update(p.detach().float().cpu().numpy().tobytes())
+    if file_hash is None:
+        h = hashlib.sha256(class_name.encode())
+        for comp_name, comp in sorted(pipe.components.items()):
+            if isinstance(comp, torch.nn.Module):
+                for pname, p in comp.state_dict().items():
+                    h.update(f"{comp_name}.{pname}".encode())
+                    h.update(p.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+        file_hash = h.hexdigest()
     device = str(getattr(pipe, "_execution_device", "cpu"))
     ref = ModelRef(
         name=name,
         architecture=class_name,
         d_model=_text_width(pipe, family),
         model_type=family,
-        file_hash=h.hexdigest(),
+        file_hash=file_hash,
         source=source,
         kind="diffusion",
     )

@@ -10,13 +10,15 @@ The x0 estimate comes from the scheduler's own step when it reports one
 
 Latent -> RGB: ``rgb = Σ_c latent_c · F[c] + bias``, then ``(rgb + 1) / 2`` clipped to [0, 1], on
 latents as the denoiser sees them (scaled, and shifted for SD3/Flux). The factors are the
-widely used least-squares fits of each VAE's decoder (SD1.5's first published by Keturn, 2022;
-SDXL, SD3 and Flux as tabulated in ComfyUI's ``comfy/latent_formats.py``). The preview has the
+widely used linear fits of each family's VAE decoder, as tabulated in ComfyUI's
+``comfy/latent_formats.py`` (numeric data; SD1.x/2.x share the SD1.5 VAE, and an unknown
+latent layout falls back to a channel-wise min-max view). The preview has the
 latent's size (1/8 of the image); the panel scales it.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -146,6 +148,9 @@ def capture_x0(scheduler: Any) -> Iterator[X0Capture]:
     original = scheduler.step
     had_own = "step" in vars(scheduler)
 
+    # wraps: pipelines read inspect.signature(scheduler.step) to decide whether to pass
+    # ``generator`` and ``eta``; without it, ancestral samplers would draw unseeded noise
+    @functools.wraps(original)
     def step(model_output: Any, timestep: Any, sample: Any, *args: Any, **kwargs: Any) -> Any:
         return_dict = kwargs.pop("return_dict", True)
         out = original(model_output, timestep, sample, *args, return_dict=True, **kwargs)

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.diffusion.schedulers import A1111_SAMPLERS, sampler_name
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -32,23 +33,6 @@ FORMAT = "concept-workbench/image"
 VERSION = 1
 KEY = "workbench"
 A1111_KEY = "parameters"
-
-# diffusers scheduler class -> A1111 sampler name
-SAMPLERS = {
-    "DDIMScheduler": "DDIM",
-    "DDPMScheduler": "DDPM",
-    "PNDMScheduler": "PLMS",
-    "LMSDiscreteScheduler": "LMS",
-    "EulerDiscreteScheduler": "Euler",
-    "EulerAncestralDiscreteScheduler": "Euler a",
-    "HeunDiscreteScheduler": "Heun",
-    "DPMSolverMultistepScheduler": "DPM++ 2M",
-    "DPMSolverSinglestepScheduler": "DPM++ SDE",
-    "KDPM2DiscreteScheduler": "DPM2",
-    "KDPM2AncestralDiscreteScheduler": "DPM2 a",
-    "UniPCMultistepScheduler": "UniPC",
-    "FlowMatchEulerDiscreteScheduler": "Euler",
-}
 
 
 def item_name(item: Any) -> str:
@@ -87,7 +71,7 @@ def image_info(
     dm: DiffusionModel,
     spec: ImageSpec,
     size: tuple[int, int],
-    scheduler: str,
+    scheduler: Any,
     batch_size: int = 1,
     batch_index: int = 0,
     extra: dict[str, Any] | None = None,
@@ -110,7 +94,9 @@ def image_info(
         "generator": "torch.Generator('cpu').manual_seed(seed), one per image",
         "steps": spec.steps,
         "guidance": spec.guidance,
-        "scheduler": scheduler,
+        "scheduler": type(scheduler).__name__,
+        "sampler": sampler_name(scheduler),
+        "scheduler_config": dict(getattr(scheduler, "config", {})),
         "size": [int(size[0]), int(size[1])],
         "batch": {"size": batch_size, "index": batch_index},
         "model": dm.ref.to_dict(),
@@ -136,7 +122,8 @@ def a1111_parameters(info: dict[str, Any]) -> str:
     model = info.get("model", {})
     fields: dict[str, Any] = {
         "Steps": info.get("steps"),
-        "Sampler": SAMPLERS.get(info.get("scheduler", ""), info.get("scheduler")),
+        "Sampler": info.get("sampler")
+        or A1111_SAMPLERS.get(info.get("scheduler", ""), info.get("scheduler")),
         "CFG scale": info.get("guidance"),
         "Seed": info.get("seed"),
         "Size": "x".join(str(v) for v in info.get("size", [])),
@@ -163,7 +150,9 @@ def parse_a1111_parameters(text: str) -> dict[str, Any]:
     lines = text.strip().split("\n")
     last = lines[-1] if lines and _PARAM.match(lines[-1]) and "Steps:" in lines[-1] else ""
     body = lines[:-1] if last else lines
-    prompt, negative, in_neg = [], [], False
+    prompt: list[str] = []
+    negative: list[str] = []
+    in_neg = False
     for line in body:
         if line.startswith("Negative prompt:"):
             in_neg = True

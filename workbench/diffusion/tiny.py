@@ -110,7 +110,7 @@ def tiny_sd_pipeline(seed: int = 0, width: int = 4, text_dim: int = 8) -> Any:
     )
     vae = _vae()
     text_encoder = CLIPTextModel(_clip_config(text_dim)).eval()
-    pipe = StableDiffusionPipeline(
+    pipe: Any = StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=tiny_clip_tokenizer(),
@@ -154,7 +154,7 @@ def tiny_sdxl_pipeline(seed: int = 0) -> Any:
     vae = _vae()
     text_encoder = CLIPTextModel(_clip_config(hidden)).eval()
     text_encoder_2 = CLIPTextModelWithProjection(_clip_config(hidden, projection=hidden)).eval()
-    pipe = StableDiffusionXLPipeline(
+    pipe: Any = StableDiffusionXLPipeline(
         vae=vae,
         text_encoder=text_encoder,
         text_encoder_2=text_encoder_2,
@@ -185,7 +185,7 @@ def _t5(d_model: int) -> Any:
 
     cfg = T5Config(
         vocab_size=128, d_model=d_model, d_kv=8, d_ff=2 * d_model, num_layers=1, num_heads=2,
-        relative_attention_num_buckets=8, decoder_start_token_id=0, pad_token_id=0,
+        relative_attention_num_buckets=8, pad_token_id=0,
         eos_token_id=1,
     )  # fmt: skip
     return T5EncoderModel(cfg).eval()
@@ -218,7 +218,7 @@ def tiny_sd3_pipeline(seed: int = 0) -> Any:
         num_attention_heads=4, caption_projection_dim=32, joint_attention_dim=64,
         pooled_projection_dim=64, out_channels=4,
     )  # fmt: skip
-    pipe = StableDiffusion3Pipeline(
+    pipe: Any = StableDiffusion3Pipeline(
         transformer=transformer,
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=_flow_vae(4),
@@ -245,7 +245,7 @@ def tiny_flux_pipeline(seed: int = 0) -> Any:
         num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32,
         axes_dims_rope=(4, 4, 8),
     )  # fmt: skip
-    pipe = FluxPipeline(
+    pipe: Any = FluxPipeline(
         transformer=transformer,
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=_flow_vae(1),  # packed 2x2: 1 channel -> the transformer's 4

@@ -12,6 +12,7 @@ import torch
 
 from workbench.jobs import Job, Progress
 from workbench.models.hooked import HookedModel
+from workbench.models.interventions import Intervention
 from workbench.models.sites import pattern
 
 
@@ -33,10 +34,14 @@ class PatternView:
         return {"prompt": self.prompt, "tokens": self.tokens, "layer": layer, "head": head, "pattern": self.head(layer, head).tolist()}
 
 
-def attention_patterns(hm: HookedModel, prompt: str, layers: Sequence[int] | None = None) -> PatternView:
-    """Every head's attention pattern on ``prompt`` (layers ``layers``, default all)."""
+def attention_patterns(
+    hm: HookedModel, prompt: str, layers: Sequence[int] | None = None, interventions: Sequence[Intervention] = ()
+) -> PatternView:
+    """Every head's attention pattern on ``prompt`` (layers ``layers``, default all), with
+    ``interventions`` applied (pass them here, not through an enclosing ``hm.intervene``:
+    pattern hooks of one site do not nest)."""
     layers = list(range(hm.n_layers)) if layers is None else [int(L) for L in layers]
-    _, cache = hm.run_with_cache(prompt, [pattern(L) for L in layers])
+    _, cache = hm.run_with_cache(prompt, [pattern(L) for L in layers], interventions)
     ids = hm.encode([prompt])["input_ids"][0].tolist()
     tokens = [hm.tokenizer.decode([i]) for i in ids]
     pats = torch.stack([cache[pattern(L)][0].float().cpu() for L in layers])
@@ -76,6 +81,7 @@ def top_attended_tokens_job(
     k: int = 20,
     skip_first: bool = True,
     batch_size: int = 8,
+    interventions: Sequence[Intervention] = (),
 ) -> Job[TopAttended]:
     """The tokens head ``(layer, head)`` attends to most over ``prompts``.
 
@@ -85,6 +91,8 @@ def top_attended_tokens_job(
         How many tokens and pairs to keep.
     skip_first
         Leave out key position 0 (the attention sink most heads park on).
+    interventions
+        Applied during the forward passes.
     """
     prompts = list(prompts)
     total: dict[str, float] = defaultdict(float)
@@ -98,7 +106,7 @@ def top_attended_tokens_job(
         enc = hm.encode(batch)
         got: dict[str, torch.Tensor] = {}
         with torch.no_grad():
-            hm.forward(enc["input_ids"], enc["attention_mask"], (), {pattern(layer): [lambda p: got.__setitem__("p", p[:, head].float().cpu())]}, use_cache=False)
+            hm.forward(enc["input_ids"], enc["attention_mask"], interventions, {pattern(layer): [lambda p: got.__setitem__("p", p[:, head].float().cpu())]}, use_cache=False)
         for b, prompt in enumerate(batch):
             n = int(enc["attention_mask"][b].sum())
             toks = [dec([i]) for i in enc["input_ids"][b, :n].tolist()]

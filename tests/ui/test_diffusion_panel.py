@@ -1,0 +1,231 @@
+"""The Diffusion panel with a tiny random SD pipeline saved to disk (never downloaded): loading,
+baseline and edited images with per-step previews, cancel, a 2×2 sweep grid, the project and
+PNG provenance, prompt-embedding concepts in the library."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+import pytest
+from ui_helpers import wait_idle
+
+SIZE = 64  # the tiny VAE downsamples by 2: 32×32 latents, 32×32 x0 previews
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """Tiny pipelines are overhead-bound; one thread avoids OpenMP oversubscription."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_dir(tmp_path_factory):
+    """A tiny random SD1.x pipeline written with save_pretrained (a diffusers folder)."""
+    from workbench.diffusion.tiny import tiny_sd_pipeline
+
+    folder = tmp_path_factory.mktemp("pipelines") / "tiny-sd"
+    tiny_sd_pipeline(seed=0).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def panel(qtbot, window, tiny_sd_dir):
+    """The Diffusion panel of a fresh window, the tiny pipeline loaded through it."""
+    p = window.view("diffusion")
+    assert p is not None, "the Diffusion panel is not registered"
+    p._scanned = True  # no scan of the real Hugging Face cache
+    with qtbot.waitSignal(window.ctx.executor.job_finished, timeout=60000):
+        p.load(str(tiny_sd_dir))
+    wait_idle(qtbot, window.ctx)
+    assert p.dm is not None, window.ctx.errors.history
+    p.steps.setValue(2)
+    p.width_spin.setValue(SIZE)
+    p.height_spin.setValue(SIZE)
+    p.prompt.setPlainText("a castle")
+    return p
+
+
+def _images(project):
+    return [g for g in project.generations() if g["kind"] == "image"]
+
+
+def test_pipeline_list_finds_the_hf_cache_and_explains_mistakes(
+    qtbot, window, tiny_sd_dir, tmp_path
+):
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someone--tiny-sd"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(tiny_sd_dir, repo / "snapshots" / commit)
+    p = window.view("diffusion")
+    p._scanned = True
+    p.cache_dir = str(tmp_path / "hub")
+    p.refresh_pipelines()
+    source = {"source": "hf-cache:someone/tiny-sd", "config": None}
+    qtbot.waitUntil(lambda: p.pipeline.findData(source) >= 0, timeout=20000)
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    assert p.load(str(photos)) is None  # caught before any job
+    context, message = window.ctx.errors.history[-1]
+    assert "model_index.json" in message and "diffusion pipeline" in context
+    assert p.generate() is None
+    assert "No diffusion pipeline is loaded" in window.ctx.errors.history[-1][1]
+
+    # the cache entry loads (never downloads)
+    p.pipeline.setCurrentIndex(p.pipeline.findData(source))
+    with qtbot.waitSignal(window.ctx.executor.job_finished, timeout=60000):
+        p.load()
+    assert p.dm is not None and p.dm.ref.kind == "diffusion", window.ctx.errors.history
+    assert "tiny-sd" in p.load_status.text()
+    p.prompt.setPlainText("   ")
+    assert p.generate() is None
+    assert "prompt is empty" in window.ctx.errors.history[-1][1]
+
+
+def test_generate_baseline_and_edited_with_previews_saves_and_exports(qtbot, panel, tmp_path):
+    from workbench.diffusion.provenance import read_provenance
+
+    panel.terms.add_row("winter", 0.6)
+    panel.terms.add_row("summer", -0.4)
+    assert panel.terms.expression.text() == "0.6*winter - 0.4*summer"
+    previews = []
+    panel.ctx.executor.job_progress.connect(
+        lambda _label, p: previews.append(p.payload) if p.payload else None
+    )
+    assert panel.generate() is not None
+    wait_idle(qtbot, panel.ctx)
+    assert not panel.ctx.errors.history, panel.ctx.errors.history
+    # per-step x0 previews for both images, at latent size, shown as they came
+    parts = [(pv.part, pv.step) for pv in previews if pv.images]
+    assert parts == [("baseline", 1), ("baseline", 2), ("edited", 1), ("edited", 2)]
+    assert previews[0].images[0].size == (SIZE // 2, SIZE // 2)
+    c = panel.last.comparison
+    assert panel.baseline_col.view.has_image() and panel.edited_col.view.has_image()
+    assert panel.edited_col.view.image_size().width() == SIZE
+    assert c.baseline.spec.seed == c.edited.spec.seed
+    assert abs(c.baseline.array - c.edited.array).max() > 0  # the terms changed the image
+    assert c.edited.info["expression"] == '"a castle" + 0.6*winter - 0.4*summer'
+    assert "0.6*winter" in panel.edited_col.caption.text()
+
+    # stored in the project with its provenance and both PNGs
+    (g,) = _images(panel.ctx.state.project)
+    assert g["id"] == panel.last_generation_id and g["prompt"] == "a castle"
+    assert g["provenance"]["terms"][1] == {"coefficient": 0.6, "prompt": "winter"}
+    assert g["provenance"]["model"]["kind"] == "diffusion"
+    assert g["image_png"][:8] == b"\x89PNG\r\n\x1a\n" and g["baseline_png"]
+
+    # exported PNG carries the A1111 `parameters` line and the workbench JSON
+    path = panel.save_png(str(tmp_path / "edited.png"))
+    prov = read_provenance(path)
+    assert prov["workbench"]["expression"] == c.edited.info["expression"]
+    assert prov["workbench"]["seed"] == 0 and prov["workbench"]["steps"] == 2
+    assert prov["parsed"]["Seed"] == "0" and prov["parsed"]["Steps"] == "2"
+    assert "Workbench expression" in prov["parameters"]
+    base = read_provenance(panel.save_png(str(tmp_path / "base.png"), which="baseline"))
+    assert base["parsed"]["prompt"] == "a castle"
+
+
+def test_cancel_stops_at_a_step(qtbot, panel):
+    panel.steps.setValue(60)
+    seen = []
+
+    def on_progress(_label, p):
+        seen.append(p.done)
+        if len(seen) == 1:
+            panel.cancel()
+
+    panel.ctx.executor.job_progress.connect(on_progress)
+    assert panel.generate() is not None
+    wait_idle(qtbot, panel.ctx)
+    assert len(seen) < 10, seen  # stopped long before 2 × 60 steps
+    assert panel.last is None and not _images(panel.ctx.state.project)
+    assert panel.status.text().startswith("Cancelled")
+    assert panel.generate_button.isEnabled() and not panel.cancel_button.isEnabled()
+    assert not [t for t in threading.enumerate() if t.name == "diffusion-pipeline"]
+
+
+def test_sweep_renders_a_labelled_2x2_grid(qtbot, panel, tmp_path):
+    from workbench.diffusion.provenance import read_provenance
+
+    panel.terms.add_row("winter", 0.5)
+    panel.level.setCurrentIndex(panel.level.findData("token_embeds"))
+    panel.sweep.x.kind.setCurrentIndex(panel.sweep.x.kind.findData("coefficient"))
+    panel.sweep.x.term.setCurrentIndex(1)
+    panel.sweep.x.values.setText("-1, 1")
+    panel.sweep.y.kind.setCurrentIndex(panel.sweep.y.kind.findData("guidance"))
+    panel.sweep.y.values.setText("1..5:4")
+    assert panel.run_sweep() is not None
+    wait_idle(qtbot, panel.ctx)
+    assert not panel.ctx.errors.history, panel.ctx.errors.history
+    r = panel.last_sweep.result
+    assert r.info["level"] == "token_embeds" and r.info["base_prompt"] == "a castle"
+    assert [[cell.spec.guidance for cell in row] for row in r.images] == [[1, 1], [5, 5]]
+    assert [cell.spec.terms[1][0] for cell in r.images[0]] == [-1.0, 1.0]
+    assert r.grid.width > 2 * SIZE and r.grid.height > 2 * SIZE  # images plus labels
+    assert panel.sweep.grid_view.has_image() and panel.sweep.export_button.isEnabled()
+    gens = _images(panel.ctx.state.project)
+    assert len(gens) == 5  # the grid and its four cells
+    assert gens[0]["id"] == panel.last_sweep_id and gens[0]["provenance"]["sweep"]["y"]
+    assert {tuple(g["provenance"]["sweep_cell"]) for g in gens[1:]} == {
+        (0, 0), (0, 1), (1, 0), (1, 1)
+    }  # fmt: skip
+    prov = read_provenance(panel.export_grid(str(tmp_path / "grid.png")))
+    assert prov["workbench"]["sweep"]["x"]["values"] == [-1.0, 1.0]
+    assert prov["parameters"]
+
+
+def test_encoded_prompt_is_a_diffusion_concept_in_the_library(qtbot, panel):
+    with qtbot.waitSignal(panel.ctx.executor.job_finished, timeout=30000):
+        assert panel.encode_concept(name="winter", prompt="a snowy winter") is not None
+    wait_idle(qtbot, panel.ctx)
+    info = panel.ctx.state.concept_info("winter")
+    assert info is not None, panel.ctx.errors.history
+    assert info["model_ref"].kind == "diffusion" and info["model"] == "tiny-sd"
+    assert info["method"] == "prompt_embedding"
+    assert set(info["sites"]) == {"text_encoder.hidden"}  # SD1.x has no pooled vector
+    assert "tiny-sd" in panel.window().library_dock.model.item(0).toolTip()
+
+    # the concept is offered as a term and used at the noise-prediction level
+    row = panel.terms.add_row("winter", -0.5)
+    assert row.item.findText("winter") >= 0 and row.is_concept()
+    panel.level.setCurrentIndex(panel.level.findData("noise"))
+    assert panel.generate() is not None
+    wait_idle(qtbot, panel.ctx)
+    assert not panel.ctx.errors.history, panel.ctx.errors.history
+    term = panel.last.comparison.edited.info["terms"][1]
+    assert term["concept"] == "winter" and term["coefficient"] == -0.5
+    assert panel.last.comparison.edited.info["level"] == "noise"
+
+
+def test_a_concept_of_another_model_is_refused_with_advice(qtbot, panel):
+    import torch
+
+    from workbench.concepts.concept import Concept, ModelRef
+
+    other = ModelRef(name="other-sd", d_model=8, file_hash="f" * 64, kind="diffusion")
+    lm = ModelRef(name="tiny-llama", d_model=32, kind="lm")
+    project = panel.ctx.state.project
+    project.add_concept(
+        Concept("faraway", {"text_encoder.hidden": torch.zeros(77, 8)}, other, {"prompt": "x"})
+    )
+    project.add_concept(Concept("happy", {"blocks.0.hook_resid_post": torch.zeros(32)}, lm))
+    panel.ctx.project.refresh()
+    assert [n for n, _ in panel.terms._concepts] == ["faraway"]  # LM concepts are not offered
+    row = panel.terms.add_row("faraway", 1.0)
+    assert panel.generate() is None
+    assert "Load other-sd" in panel.ctx.errors.history[-1][1]
+    row.item.setCurrentText("happy")
+    assert panel.generate() is None
+    assert "language-model concept" in panel.ctx.errors.history[-1][1]
+    row.item.setCurrentText("")
+    panel.terms.expression.setText("normalize(winter)")
+    panel.terms.expression.editingFinished.emit()
+    assert panel.generate() is None
+    assert "weighted sums" in panel.ctx.errors.history[-1][1]

@@ -1,0 +1,333 @@
+"""Qt-free glue for the Heads panel: the panel's state, the jobs it runs in the model executor,
+and the figures (matplotlib, from the same data as the on-screen maps).
+
+Everything here runs without Qt; torch and the engine are imported inside the functions so that
+importing the module costs nothing at startup.
+
+Note for the engine: ``score_with_figures_job``, ``act_generate_job`` and
+``function_vector_concept_job`` glue engine calls together for one view; they could move to
+``workbench.heads`` if the command line wants them.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psygnal import evented
+
+from workbench.jobs import Job, Progress
+
+FORMATS = ("png", "svg", "pdf")
+
+# What each score measures, in the field's words (tooltips of the score list).
+SCORE_TIPS = {
+    "induction": "Induction score (Olsson et al. 2022): on a random token sequence repeated twice, "
+    "the mean attention from each token of the second copy to the token right after its earlier "
+    "occurrence. Induction heads complete [A][B] … [A] → [B].",
+    "previous": "Previous-token score: the mean attention from each token to the token right "
+    "before it. Previous-token heads feed induction heads (K-composition).",
+    "duplicate": "Duplicate-token score: on a sequence repeated twice, the mean attention from a "
+    "token of the second copy to its own earlier occurrence.",
+    "successor": "Successor score (Gould et al. 2023): over ordinal sequences (numbers, days, "
+    "months, letters), the fraction of tokens whose head OV circuit ranks the next item "
+    "(Monday → Tuesday) first among the sequence's items.",
+    "copying": "Copying score: over a sample of tokens, the fraction whose head OV circuit "
+    "raises the token itself most (the head copies what it attends to).",
+    "dla": "Direct logit attribution: each head's output at the last token, read through the "
+    "final norm (scale frozen) and the unembedding, on logit(target) − logit(foil). The parts "
+    "sum to the model's own logit difference.",
+    "ablation": "Ablation score: metric(clean) − metric(head ablated), zero or mean ablation of "
+    "the head's output z. Positive when the head supports the target.",
+    "patching": "Activation patching (clean → corrupted): the head's z from the clean prompt "
+    "patched into the corrupted run; (patched − corrupted) / (clean − corrupted). 1 means the "
+    "head alone restores the clean behaviour.",
+    "attribution": "Attribution patching (Nanda 2023; Syed et al. 2023): the gradient estimate of "
+    "activation patching for every head from one forward and one backward pass, "
+    "(z_clean − z_corrupted) · ∂metric/∂z.",
+    "function_vector": "Function-vector heads (Todd et al. 2024): average indirect effect, the "
+    "rise in p(answer) on prompts with shuffled demonstrations when the head's mean output on "
+    "clean in-context prompts is patched in at the last token.",
+}
+KIND_TITLES = {
+    "induction": "Induction",
+    "previous": "Previous token",
+    "duplicate": "Duplicate token",
+    "successor": "Successor (OV)",
+    "copying": "Copying (OV)",
+    "dla": "Direct logit attribution",
+    "ablation": "Ablation",
+    "patching": "Activation patching",
+    "attribution": "Attribution patching",
+    "function_vector": "Function-vector heads (AIE)",
+}
+SIGNED = {"dla", "ablation", "patching", "attribution", "function_vector"}
+
+Head = tuple[int, int]
+
+
+@evented
+@dataclass
+class HeadsState:
+    """What the Heads panel shows: the current scores, the selected heads, the focused head."""
+
+    scores: Any = None  # workbench.heads.HeadScores
+    run_id: int | None = None  # the project run that holds ``scores``
+    selected: tuple[Head, ...] = ()
+    focus: Head | None = None  # the head whose pattern is shown
+
+    def toggle(self, head: Head) -> None:
+        sel = list(self.selected)
+        sel.remove(head) if head in sel else sel.append(head)
+        self.selected = tuple(sel)
+
+
+# --------------------------------------------------------------------- figures
+def head_map_spec(scores: Any, run_id: int | None = None, title: str = "") -> dict[str, Any]:
+    """A JSON spec of a layer × head map, readable by :func:`ui.figures.render` too."""
+    values = [
+        [None if v != v else round(float(v), 6) for v in row] for row in scores.scores.tolist()
+    ]
+    kind = scores.kind
+    return {
+        "kind": "heatmap",
+        "figure": "head_map",
+        "score": kind,
+        "title": title or f"{KIND_TITLES.get(kind, kind)} — {scores.model.get('name', '')}",
+        "xlabel": "head",
+        "ylabel": "layer",
+        "rows": list(range(scores.n_layers)),
+        "cols": list(range(scores.n_heads)),
+        "values": values,
+        "cmap": "RdBu_r" if kind in SIGNED else "viridis",
+        "center": 0.0 if kind in SIGNED else None,
+        "value_label": kind,
+        "run_id": run_id,
+    }
+
+
+def pattern_spec(view: Any, layer: int, head: int, run_id: int | None = None) -> dict[str, Any]:
+    p = view.head(layer, head)
+    return {
+        "kind": "heatmap",
+        "figure": "pattern",
+        "title": f"L{layer}H{head} attention pattern",
+        "xlabel": "key (attended to)",
+        "ylabel": "query",
+        "rows": list(view.tokens),
+        "cols": list(view.tokens),
+        "values": [[round(float(v), 5) for v in row] for row in p.tolist()],
+        "cmap": "Blues",
+        "value_label": "attention",
+        "prompt": view.prompt,
+        "layer": layer,
+        "head": head,
+        "run_id": run_id,
+    }
+
+
+def render_spec(spec: dict[str, Any], fmt: str = "png", dpi: int = 200) -> bytes:
+    """Draw a head map or pattern spec with the engine's figures (other specs: ui.figures)."""
+    import torch
+
+    fig_kind = spec.get("figure")
+    if fig_kind == "head_map":
+        from workbench.heads.figures import figure_head_map
+
+        m = torch.tensor([[float("nan") if v is None else v for v in r] for r in spec["values"]])
+        fig = figure_head_map(m, title=spec.get("title", ""), center=spec.get("center") is not None)
+        fig.axes[-1].set_ylabel(spec.get("value_label", ""))
+    elif fig_kind == "pattern":
+        from workbench.heads.figures import figure_pattern
+
+        fig = figure_pattern(
+            torch.tensor(spec["values"]), spec["rows"], title=spec.get("title", "")
+        )
+    else:
+        from ui.figures import render
+
+        return render(spec, fmt, dpi)
+    import matplotlib
+
+    matplotlib.rcParams["svg.fonttype"] = "none"  # keep text as text in SVG
+    matplotlib.rcParams["pdf.fonttype"] = 42
+    buf = io.BytesIO()
+    meta = (
+        {"Title": spec.get("title", "")}
+        if fmt in ("svg", "pdf")
+        else {"Software": "Concept Workbench"}
+    )
+    fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
+    return buf.getvalue()
+
+
+def render_all(spec: dict[str, Any], formats: Sequence[str] = FORMATS) -> dict[str, bytes]:
+    return {fmt: render_spec(spec, fmt) for fmt in formats}
+
+
+def export_spec(spec: dict[str, Any], path: str) -> str:
+    """Write ``spec`` to ``path``; the format comes from the extension (png, svg, pdf)."""
+    from pathlib import Path
+
+    p = Path(path)
+    fmt = p.suffix.lower().lstrip(".")
+    if not fmt:
+        p, fmt = p.with_suffix(".png"), "png"
+    if fmt not in FORMATS:
+        raise ValueError(f"{p.name}: export a figure as .png, .svg or .pdf.")
+    p.write_bytes(render_spec(spec, fmt))
+    return str(p)
+
+
+# ------------------------------------------------------------------------ jobs
+@dataclass
+class ScoreRun:
+    scores: Any  # HeadScores
+    spec: dict[str, Any]  # the figure spec (run_id filled in when saved)
+    files: dict[str, bytes]
+
+
+def score_with_figures_job(
+    hm: Any, spec: Any = None, fv_prompts: Any = None, formats: Sequence[str] = FORMATS
+) -> Job[ScoreRun]:
+    """Run a head score (``spec``: a ScoreSpec) or the function-vector head score
+    (``fv_prompts``: in-context TaskPrompts), then draw its map (PNG, SVG and PDF by default;
+    PDF takes about a second, for its embedded fonts)."""
+    if fv_prompts is not None:
+        from workbench.heads import fv_head_scores_job
+
+        scores = yield from fv_head_scores_job(hm, fv_prompts)
+    else:
+        from workbench.heads import score_job
+
+        scores = yield from score_job(hm, spec)
+    yield Progress(1, 1, "drawing the figure")
+    fspec = head_map_spec(scores)
+    return ScoreRun(scores, fspec, render_all(fspec, formats))
+
+
+def patterns_job(hm: Any, prompt: str) -> Job[Any]:
+    """Every head's attention pattern on ``prompt`` (a PatternView)."""
+    from workbench.heads import attention_patterns
+
+    yield Progress(0, 1, "attention patterns")
+    return attention_patterns(hm, prompt)
+
+
+def _mean_z(hm: Any, prompt: str) -> dict[int, Any]:
+    """``layer -> [head, d_head]`` mean z over the prompt's tokens."""
+    from workbench.heads import reference_pass
+
+    enc = hm.encode([prompt])
+    last = enc["attention_mask"].sum(-1) - 1
+    return reference_pass(hm, enc["input_ids"], enc["attention_mask"], last, z="mean").z
+
+
+def act_interventions(
+    hm: Any, prompt: str, heads: Sequence[Head], action: str, value: float, seed: int = 0
+) -> list[Any]:
+    """Interventions that act on ``heads``: ``ablate_zero``, ``ablate_mean``, ``offset_mean``
+    (each head's own mean-output direction, unit length, × ``value``), ``offset_random``
+    (a random unit direction per head, × ``value``) or ``zero_tuning`` (attention to the first
+    token × ``value``, renormalised)."""
+    import torch
+
+    from workbench.heads import (
+        ablation_interventions,
+        offset_interventions,
+        zero_tuning_interventions,
+    )
+
+    heads = [(int(L), int(h)) for L, h in heads]
+    if action == "ablate_zero":
+        return ablation_interventions(heads, "zero")
+    if action == "ablate_mean":
+        return ablation_interventions(heads, "mean", means=_mean_z(hm, prompt))
+    if action == "zero_tuning":
+        return zero_tuning_interventions(heads, value)
+    if action == "offset_mean":
+        means = _mean_z(hm, prompt)
+        offs = {
+            (L, h): means[L][h].float() / means[L][h].float().norm().clamp_min(1e-12)
+            for L, h in heads
+        }
+        return offset_interventions(heads, offs, coefficient=value)
+    if action == "offset_random":
+        g = torch.Generator().manual_seed(seed)
+        offs = {}
+        for L, h in heads:
+            v = torch.randn(hm.d_head, generator=g)
+            offs[(L, h)] = v / v.norm()
+        return offset_interventions(heads, offs, coefficient=value)
+    raise ValueError(f"unknown action {action!r}")
+
+
+def act_generate_job(
+    hm: Any, prompt: str, heads: Sequence[Head], action: str, value: float, settings: Any
+) -> Job[Any]:
+    """Baseline vs acted-on continuations of ``prompt`` (streamed, see steered_generate_job)."""
+    from workbench.models.generation import steered_generate_job
+
+    yield Progress(0, None, "preparing the interventions")
+    ivs = act_interventions(hm, prompt, heads, action, value, settings.seed)
+    result = yield from steered_generate_job(hm, prompt, ivs, settings)
+    return result
+
+
+def icl_task(ps: Any) -> Any:
+    """An ICLTask from a ``demonstrations`` prompt set."""
+    from workbench.heads import ICLTask
+
+    return ICLTask(
+        ps.name, list(zip(ps.inputs, ps.outputs, strict=True)), ps.template, ps.separator
+    )
+
+
+@dataclass
+class FunctionVectorResult:
+    concept: Any
+    layer: int
+    heads: list[Head]
+    accuracy: dict[str, float]  # zero_shot, with_fv (empty when not measured)
+
+
+def function_vector_concept_job(
+    hm: Any,
+    heads: Sequence[Head],
+    demos: Any,
+    n_prompts: int = 16,
+    n_shots: int = 5,
+    layer: int | None = None,
+    name: str = "",
+    coefficient: float = 1.0,
+    measure: bool = True,
+    seed: int = 0,
+) -> Job[FunctionVectorResult]:
+    """Build a function vector from ``heads``' mean outputs on in-context prompts made from the
+    demonstration set ``demos``; return it as a library concept (and its zero-shot accuracy)."""
+    from workbench.heads import function_vector_job, icl_prompts, zero_shot_accuracy
+
+    task = icl_task(demos)
+    prompts = icl_prompts(task, n_prompts, n_shots, seed)
+    fv = yield from function_vector_job(hm, list(heads), prompts, layer, task.name)
+    concept = fv.to_concept(name or None, coefficient)
+    # Extraction recipes hold their prompt set as a dict (name, kind, items), and the library's
+    # details view reads it so; FunctionVector.to_concept stores a bare list.
+    concept.recipe["prompts"] = {
+        "name": demos.name,
+        "kind": "demonstrations",
+        "texts": list(fv.prompts),
+        "n_shots": n_shots,
+        "template": task.template,
+        "seed": seed,
+    }
+    acc: dict[str, float] = {}
+    if measure:
+        yield Progress(0, 2, "zero-shot accuracy")
+        acc["zero_shot"] = zero_shot_accuracy(hm, task)
+        yield Progress(1, 2, "zero-shot accuracy with the function vector")
+        acc["with_fv"] = zero_shot_accuracy(hm, task, fv.vector, fv.layer, coefficient)
+        yield Progress(2, 2, "done")
+    return FunctionVectorResult(concept, fv.layer, list(fv.heads), acc)

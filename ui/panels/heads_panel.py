@@ -1,0 +1,300 @@
+"""Heads: score every attention head (layer × head maps), look at one head's attention, pick
+heads and act on them.
+
+Left: the score and its settings, Run/Cancel and progress. Centre: the map (click a cell to
+select the head, hover to read it) and the top-k list, head sets and their overlap. Right: the
+focused head's pattern on a prompt, the tokens it attends to over a prompt set, and what to do
+with the selected heads. Every run is saved to the project as a ``head_scores`` run with its
+figure (PNG, SVG, PDF).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.context import AppContext
+from ui.panels.heads_act import HeadActionsWidget
+from ui.panels.heads_jobs import KIND_TITLES, HeadsState
+from ui.panels.heads_look import HeadLookWidget
+from ui.panels.heads_pick import HeadPickWidget, scores_from_run
+from ui.panels.heads_settings import ScoreSettingsWidget
+from ui.widgets import hint, primary, title
+
+
+class HeadsPanel(QWidget):
+    def __init__(self, ctx: AppContext):
+        super().__init__()
+        self.ctx = ctx
+        self.state = HeadsState()
+        self.run: Any = None  # last ScoreRun (scores, figure spec, rendered files)
+        self.figure_id: int | None = None
+        self.map: Any = None  # HeadMapWidget, made on first use (imports pyqtgraph)
+        self.figure_formats = ("png", "svg", "pdf")  # drawn with every run, stored with it
+        lay = QHBoxLayout(self)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self._left())
+        split.addWidget(self._centre())
+        split.addWidget(self._right())
+        split.setSizes([300, 520, 520])
+        lay.addWidget(split)
+        self.state.events.selected.connect(self._on_selected)
+        self.state.events.focus.connect(self._on_focus)
+        ctx.state.events.project.connect(self._on_project)
+        self._refresh_runs()
+
+    # ------------------------------------------------------------- layout
+    def _left(self) -> QWidget:
+        w = QWidget()
+        ll = QVBoxLayout(w)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(title("Score every head"))
+        self.settings = ScoreSettingsWidget(self.ctx)
+        ll.addWidget(self.settings)
+        row = QHBoxLayout()
+        self.run_button = primary("Run", "Score every head of the active model")
+        self.run_button.clicked.connect(lambda: self.run_score())
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(lambda: self.ctx.executor.cancel("heads"))
+        row.addWidget(self.run_button)
+        row.addWidget(self.cancel_button)
+        ll.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        ll.addWidget(self.progress)
+        self.status = hint("Pick a score and press Run. Hover a score name for what it measures.")
+        ll.addWidget(self.status)
+        ll.addWidget(title("Saved runs"))
+        self.runs = QComboBox()
+        self.runs.setToolTip("Head-score runs saved in this project; pick one to show it")
+        self.runs.activated.connect(lambda *_: self.show_run(self.runs.currentData()))
+        ll.addWidget(self.runs)
+        ll.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(w)
+        scroll.setMinimumWidth(280)
+        return scroll
+
+    def _centre(self) -> QWidget:
+        split = QSplitter(Qt.Orientation.Vertical)
+        top = QWidget()
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        self.map_stack = QStackedWidget()
+        self.map_stack.addWidget(
+            hint("The layer × head map appears here. Click a cell to select that head.")
+        )
+        tl.addWidget(self.map_stack, 1)
+        row = QHBoxLayout()
+        self.hover = hint("")
+        self.export_button = QPushButton("Export map…")
+        self.export_button.setToolTip("Save the map as PNG, SVG or PDF (matplotlib)")
+        self.export_button.clicked.connect(lambda: self.export_map())
+        row.addWidget(self.hover, 1)
+        row.addWidget(self.export_button)
+        tl.addLayout(row)
+        split.addWidget(top)
+        self.pick = HeadPickWidget(self.ctx, self.state)
+        self.pick.head_activated.connect(lambda L, h: setattr(self.state, "focus", (L, h)))
+        split.addWidget(self.pick)
+        split.setSizes([560, 300])
+        return split
+
+    def _right(self) -> QWidget:
+        split = QSplitter(Qt.Orientation.Vertical)
+        self.look = HeadLookWidget(self.ctx, self.state)
+        split.addWidget(self.look)
+        self.act = HeadActionsWidget(self.ctx, self.state)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.act)
+        split.addWidget(scroll)
+        split.setSizes([460, 440])
+        return split
+
+    def _ensure_map(self) -> Any:
+        if self.map is None:
+            from ui.panels.heads_plots import HeadMapWidget
+
+            self.map = HeadMapWidget()
+            self.map.head_clicked.connect(self._on_head_clicked)
+            self.map.cell_hovered.connect(self.hover.setText)
+            self.map_stack.addWidget(self.map)
+        self.map_stack.setCurrentWidget(self.map)
+        return self.map
+
+    # ---------------------------------------------------------------- run
+    def run_score(self) -> int | None:
+        from ui.panels.heads_jobs import score_with_figures_job
+
+        m = self.ctx.state.model()
+        try:
+            if m is None:
+                raise RuntimeError("No model is loaded. Load one in the Models dock (Ctrl+L).")
+            spec, fv_prompts = self.settings.build(m.hm)
+        except Exception as e:
+            self.ctx.errors.handle(e, "starting the head score")
+            return None
+        kind = self.settings.current_kind()
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setRange(0, 0)
+        self.status.setText(f"Scoring every head: {KIND_TITLES[kind].lower()}…")
+        return self.ctx.executor.submit(
+            "heads",
+            score_with_figures_job,
+            m.hm,
+            spec,
+            fv_prompts,
+            self.figure_formats,
+            label=f"Head scores ({KIND_TITLES[kind]})",
+            on_progress=self._on_progress,
+            on_result=lambda r, name=m.name: self._on_result(r, name),
+            on_done=self._on_done,
+        )
+
+    def _on_progress(self, p: Any) -> None:
+        if p.fraction is None:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(p.fraction * 1000))
+        if p.message:
+            self.progress.setFormat(p.message)
+
+    def _on_result(self, run: Any, model_name: str) -> None:
+        self.run = run
+        s = run.scores
+        name = f"{KIND_TITLES.get(s.kind, s.kind)} · {model_name}"
+        p = self.ctx.state.project
+        run_id = None
+        if p is not None:
+
+            def save() -> int:
+                rid = s.save_to_project(p, name)
+                run.spec["run_id"] = rid
+                self.figure_id = p.add_figure(f"{name} (run {rid})", run.spec, run.files)
+                return rid
+
+            run_id = self.ctx.project.write("saving the head scores", save)
+        self._show_scores(s, run_id, run.spec)
+        self._refresh_runs()
+        top = ", ".join(f"L{L}H{h} {v:.2f}" for L, h, v in s.top(3))
+        saved = f" Saved as run #{run_id}." if run_id is not None else ""
+        self.status.setText(f"Done. Top: {top}.{saved}")
+
+    def _on_done(self) -> None:
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if self.status.text().startswith("Done") else 0)
+        self.progress.setFormat("%p%")
+        if self.status.text().endswith("…"):
+            self.status.setText("Cancelled.")
+
+    def _show_scores(self, scores: Any, run_id: int | None, spec: dict) -> None:
+        L, H = scores.n_layers, scores.n_heads
+        keep = tuple((a, b) for a, b in self.state.selected if a < L and b < H)
+        self.state.run_id = run_id
+        self.state.scores = scores
+        self.state.selected = keep
+        self._ensure_map().set_spec(spec)
+        self._on_selected(keep)
+
+    # ---------------------------------------------------------- saved runs
+    def _on_project(self, *_: Any) -> None:
+        self._refresh_runs()
+        self.pick.refresh_sets()
+
+    def _refresh_runs(self) -> None:
+        p = self.ctx.state.project
+        self.runs.clear()
+        self.runs.addItem("—", None)
+        if p is None:
+            return
+        try:
+            runs = p.runs("head_scores")
+        except Exception as e:
+            self.ctx.errors.handle(e, "listing head-score runs")
+            return
+        for r in reversed(runs):
+            self.runs.addItem(f"#{r['id']} {r['name']}", r["id"])
+        self.runs.setCurrentIndex(max(self.runs.findData(self.state.run_id), 0))
+        self.pick.refresh_sets()
+
+    def show_run(self, run_id: int | None) -> None:
+        """Show a saved head-score run on the map."""
+        from ui.panels.heads_jobs import ScoreRun, head_map_spec
+
+        if run_id is None or self.ctx.state.project is None:
+            return
+        try:
+            scores = scores_from_run(self.ctx.state.project.load_run(run_id))
+        except Exception as e:
+            self.ctx.errors.handle(e, "loading the head scores")
+            return
+        spec = head_map_spec(scores, run_id)
+        self.run = ScoreRun(scores, spec, {})
+        self._show_scores(scores, run_id, spec)
+        self.status.setText(f"Showing saved run #{run_id}.")
+
+    # ------------------------------------------------------------ picking
+    def _on_head_clicked(self, layer: int, head: int) -> None:
+        self.state.toggle((layer, head))
+        self.state.focus = (layer, head)
+
+    def _on_selected(self, heads: tuple) -> None:
+        if self.map is not None:
+            self.map.set_selection(heads, self.state.focus)
+
+    def _on_focus(self, head: Any) -> None:
+        self._on_selected(self.state.selected)
+
+    # ------------------------------------------------------------- export
+    def export_map(self, path: str | None = None) -> str | None:
+        """Write the map to ``path`` (PNG, SVG or PDF by extension)."""
+        from ui.panels.heads_jobs import export_spec
+
+        if self.run is None:
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export map", "head_scores.png", "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"
+            )
+            if not path:
+                return None
+        fmt = Path(path).suffix.lstrip(".").lower()
+        if fmt in self.run.files:  # drawn already, in the worker
+            Path(path).write_bytes(self.run.files[fmt])
+            return path
+        return export_spec(self.run.spec, path)
+
+    def refresh_theme(self) -> None:
+        for plot in (self.map, self.pattern_view):
+            if plot is not None:
+                plot.refresh_theme()
+                plot.set_selection(
+                    self.state.selected, self.state.focus
+                ) if plot is self.map else None
+
+    def shutdown(self) -> None:
+        for ch in ("heads", "heads-pattern", "heads-tokens", "heads-act", "heads-fv"):
+            self.ctx.executor.cancel(ch)

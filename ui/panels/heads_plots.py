@@ -1,0 +1,205 @@
+"""The Heads panel's plots: a clickable layer × head map and an attention-pattern view with
+token labels. Both are pyqtgraph ``ImageItem`` + ``ColorBarItem``; both export publication
+figures drawn by the engine (:mod:`workbench.heads.figures`) from the same data.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import QFileDialog, QWidget
+
+from ui import theme
+from ui.panels.heads_jobs import export_spec
+from ui.plots import _PlotBase
+
+
+def _levels(values: np.ndarray, center: float | None) -> tuple[float, float]:
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if center is not None:
+        m = max(abs(lo - center), abs(hi - center)) or 1.0
+        lo, hi = center - m, center + m
+    return (lo, hi) if hi > lo else (lo, lo + 1e-6)
+
+
+class _ImagePlot(_PlotBase):
+    """An image with a colour bar; cells are addressed as (row, col) under the mouse."""
+
+    cell_clicked = Signal(int, int)
+    cell_hovered = Signal(str)
+    exported = Signal(dict, str)  # spec, path
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.image = pg.ImageItem()
+        self.bar: pg.ColorBarItem | None = None
+        self.values = np.zeros((0, 0))
+        p = self.plot.getPlotItem()
+        p.addItem(self.image)
+        p.invertY(True)
+        p.setAspectLocked(False)
+        p.hideButtons()
+        self.plot.scene().sigMouseClicked.connect(self._on_click)
+        self.plot.scene().sigMouseMoved.connect(self._on_move)
+
+    def _show(self, values: np.ndarray, cmap_name: str, levels: tuple[float, float]) -> None:
+        self.values = values
+        cmap = pg.colormap.get(cmap_name, source="matplotlib")
+        self.image.setImage(np.nan_to_num(values, nan=levels[0]), levels=levels)
+        self.image.setColorMap(cmap)
+        if self.bar is None:
+            self.bar = pg.ColorBarItem(values=levels, colorMap=cmap, interactive=False, width=12)
+            self.bar.setImageItem(self.image, insert_in=self.plot.getPlotItem())
+        else:
+            self.bar.setColorMap(cmap)
+            self.bar.setLevels(levels)
+        rows, cols = values.shape
+        self.plot.getPlotItem().setRange(xRange=(0, cols), yRange=(0, rows), padding=0.01)
+
+    def cell_at(self, scene_pos: Any) -> tuple[int, int] | None:
+        vb = self.plot.getPlotItem().getViewBox()
+        if not vb.sceneBoundingRect().contains(scene_pos):
+            return None
+        pt = vb.mapSceneToView(scene_pos)
+        r, c = math.floor(pt.y()), math.floor(pt.x())
+        rows, cols = self.values.shape
+        return (r, c) if 0 <= r < rows and 0 <= c < cols else None
+
+    def cell_center(self, row: int, col: int) -> Any:
+        """Where cell (row, col) is on the widget (for tests and tooltips)."""
+        vb = self.plot.getPlotItem().getViewBox()
+        scene = vb.mapViewToScene(pg.Point(col + 0.5, row + 0.5))
+        return self.plot.mapFromScene(scene)
+
+    def _on_click(self, ev: Any) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            return
+        cell = self.cell_at(ev.scenePos())
+        if cell is not None:
+            self.cell_clicked.emit(*cell)
+
+    def _on_move(self, pos: Any) -> None:
+        cell = self.cell_at(pos)
+        text = self.describe(*cell) if cell is not None else ""
+        self.plot.setToolTip(text)
+        self.cell_hovered.emit(text)
+
+    def describe(self, row: int, col: int) -> str:  # pragma: no cover - overridden
+        return ""
+
+    def export_dialog(self) -> None:
+        if not self.spec:
+            return
+        name = (self.spec.get("title") or "figure").replace("/", "-").replace(" ", "_")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export figure", f"{name}.png", "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"
+        )
+        if path:
+            self.export(path)
+
+    def export(self, path: str) -> str:
+        """Write the figure (PNG, SVG or PDF by extension) drawn with matplotlib."""
+        out = export_spec(self.spec, path)
+        self.exported.emit(self.spec, out)
+        return out
+
+
+class HeadMapWidget(_ImagePlot):
+    """Layer × head scores. Click a cell to select or deselect the head; selected heads are
+    outlined; hovering tells layer, head and score."""
+
+    head_clicked = Signal(int, int)  # layer, head
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        # two-tone outline (dark under light) reads on every colour map
+        self.outline_under = pg.ScatterPlotItem(pxMode=False, symbol="s", size=0.84, brush=None)
+        self.outline = pg.ScatterPlotItem(pxMode=False, symbol="s", size=0.84, brush=None)
+        self.focus_mark = pg.ScatterPlotItem(pxMode=False, symbol="o", size=0.3)
+        p = self.plot.getPlotItem()
+        for item in (self.outline_under, self.outline, self.focus_mark):
+            p.addItem(item)
+        p.setLabel("bottom", "head")
+        p.setLabel("left", "layer")
+        self.cell_clicked.connect(self.head_clicked)
+        self.setMinimumHeight(260)
+
+    def set_spec(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        values = np.array(
+            [[math.nan if v is None else v for v in row] for row in spec["values"]], dtype=float
+        )
+        self._show(values, spec.get("cmap", "viridis"), _levels(values, spec.get("center")))
+        p = self.plot.getPlotItem()
+        p.setTitle(spec.get("title", ""), size="9pt")
+        if self.bar is not None:
+            self.bar.setToolTip(spec.get("value_label", ""))
+        L, H = values.shape
+        step = 1 if L <= 16 else 2 if L <= 40 else 4
+        p.getAxis("left").setTicks([[(i + 0.5, str(i)) for i in range(0, L, step)]])
+        p.getAxis("bottom").setTicks([[(j + 0.5, str(j)) for j in range(H)]])
+
+    def set_selection(self, heads: Any, focus: Any = None) -> None:
+        xs, ys = [h + 0.5 for _, h in heads], [L + 0.5 for L, _ in heads]
+        self.outline_under.setData(xs, ys, pen=pg.mkPen("#111111", width=4.5))
+        self.outline.setData(xs, ys, pen=pg.mkPen("#ffffff", width=2))
+        if focus is not None:
+            self.focus_mark.setData(
+                [focus[1] + 0.5],
+                [focus[0] + 0.5],
+                pen=pg.mkPen("#111111", width=1.5),
+                brush=pg.mkBrush(theme.colors()["accent"]),
+            )
+        else:
+            self.focus_mark.setData([], [])
+
+    def describe(self, row: int, col: int) -> str:
+        v = self.values[row, col]
+        return (
+            f"L{row}H{col} · layer {row}, head {col}: {'—' if not math.isfinite(v) else f'{v:.4f}'}"
+        )
+
+
+class PatternWidget(_ImagePlot):
+    """One head's attention pattern ``[query, key]``, token labels on both axes."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.tokens: list[str] = []
+        p = self.plot.getPlotItem()
+        p.setLabel("bottom", "key (attended to)")
+        p.setLabel("left", "query")
+        p.getViewBox().sigResized.connect(lambda *_: self._label_ticks())
+        self.setMinimumHeight(220)
+
+    def set_spec(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.tokens = [t.replace("\n", "\\n") for t in spec["rows"]]
+        values = np.array(spec["values"], dtype=float)
+        self._show(values, spec.get("cmap", "Blues"), (0.0, 1.0))
+        self.plot.getPlotItem().setTitle(spec.get("title", ""), size="9pt")
+        self._label_ticks()
+
+    def _label_ticks(self) -> None:
+        """Token labels on both axes, every k-th one when they would overlap."""
+        n = len(self.tokens)
+        if not n:
+            return
+        p = self.plot.getPlotItem()
+        vb = p.getViewBox()
+        fm = QFontMetrics(self.font())
+        widest = max(fm.horizontalAdvance(t) for t in self.tokens) + 8
+        step_x = max(1, math.ceil(n * widest / max(vb.width(), 1.0)))
+        step_y = max(1, math.ceil(n * (fm.height() + 1) / max(vb.height(), 1.0)))
+        p.getAxis("bottom").setTicks([[(i + 0.5, self.tokens[i]) for i in range(0, n, step_x)]])
+        p.getAxis("left").setTicks([[(i + 0.5, self.tokens[i]) for i in range(0, n, step_y)]])
+
+    def describe(self, row: int, col: int) -> str:
+        t = self.tokens
+        return f"query {row} {t[row]!r} → key {col} {t[col]!r}: {self.values[row, col]:.3f}"
