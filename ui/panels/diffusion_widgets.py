@@ -97,6 +97,10 @@ class ImageColumn(QWidget):
         self.caption = QLabel("")
         self.caption.setObjectName("hint")
         self.caption.setWordWrap(True)
+        # long captions must not make one column wider than the other
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.caption.setMinimumHeight(3 * self.caption.fontMetrics().lineSpacing())
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.caption)
 

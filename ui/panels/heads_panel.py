@@ -288,12 +288,11 @@ class HeadsPanel(QWidget):
         return export_spec(self.run.spec, path)
 
     def refresh_theme(self) -> None:
-        for plot in (self.map, self.pattern_view):
-            if plot is not None:
-                plot.refresh_theme()
-                plot.set_selection(
-                    self.state.selected, self.state.focus
-                ) if plot is self.map else None
+        if self.map is not None:
+            self.map.refresh_theme()
+            self.map.set_selection(self.state.selected, self.state.focus)
+        if self.look.view is not None:
+            self.look.view.refresh_theme()
 
     def shutdown(self) -> None:
         for ch in ("heads", "heads-pattern", "heads-tokens", "heads-act", "heads-fv"):
