@@ -28,7 +28,9 @@ TASK = TaskPrompts(
 
 def _metric(hm, ivs=(), prompts=None):
     et = encode_task(hm, TASK)
-    ids, mask = (et.ids, et.mask) if prompts is None else (prompts["input_ids"], prompts["attention_mask"])
+    ids, mask = (
+        (et.ids, et.mask) if prompts is None else (prompts["input_ids"], prompts["attention_mask"])
+    )
     with torch.no_grad():
         logits = hm.forward(ids, mask, list(ivs)).logits
     last = mask.sum(-1) - 1
@@ -106,12 +108,22 @@ def test_patching_equals_plain_forward_per_head(positions):
     for L in range(hm.n_layers):
         zs = {}
         with torch.no_grad():
-            hm.forward(et.ids, et.mask, (), {f"blocks.{L}.attn.hook_z": [lambda x: zs.setdefault("z", x.clone())]})
+            hm.forward(
+                et.ids,
+                et.mask,
+                (),
+                {f"blocks.{L}.attn.hook_z": [lambda x, zs=zs: zs.setdefault("z", x.clone())]},
+            )
         src = zs["z"]
         if positions == "last":
             src = src[torch.arange(len(TASK)), et.last]
         for h in range(hm.n_heads):
-            iv = _PatchHead(f"blocks.{L}.attn.hook_z", head=h, source=src, last=None if positions == "all" else et.corrupted_last)
+            iv = _PatchHead(
+                f"blocks.{L}.attn.hook_z",
+                head=h,
+                source=src,
+                last=None if positions == "all" else et.corrupted_last,
+            )
             want = (_metric(hm, [iv], corr) - corr_m) / (clean_m - corr_m)
             assert s.scores[L, h] == pytest.approx(want, abs=1e-4)
 
@@ -126,6 +138,10 @@ def test_patching_every_position_needs_equal_lengths():
 
 def test_mean_source_patching_runs_and_records_settings():
     hm = tiny_hooked("llama")
-    s = run(patching_scores_job(hm, TASK, metric="prob", positions="last", source="mean", normalize=False))
+    s = run(
+        patching_scores_job(
+            hm, TASK, metric="prob", positions="last", source="mean", normalize=False
+        )
+    )
     assert s.settings["source"] == "mean" and s.settings["metric"] == "prob"
     assert torch.isfinite(s.scores).all()

@@ -6,7 +6,12 @@ import pytest
 import torch
 from tiny import tiny_hooked
 
-from workbench.heads.attribution import attribution_check_job, attribution_scores_job, pearson, spearman
+from workbench.heads.attribution import (
+    attribution_check_job,
+    attribution_scores_job,
+    pearson,
+    spearman,
+)
 from workbench.heads.data import TaskPrompts
 from workbench.jobs import run
 
@@ -24,8 +29,12 @@ def test_attribution_correlates_with_exact_patching(family):
     check = run(attribution_check_job(hm, TASK, k=5))
     print(f"{family}: Pearson r = {check.pearson:.4f}, Spearman = {check.spearman:.4f}")
     assert check.pearson > 0.9
-    assert check.attribution.extras["clean_metric"] == pytest.approx(check.exact.extras["clean_metric"], abs=1e-5)
-    assert check.attribution.extras["corrupted_metric"] == pytest.approx(check.exact.extras["corrupted_metric"], abs=1e-5)
+    assert check.attribution.extras["clean_metric"] == pytest.approx(
+        check.exact.extras["clean_metric"], abs=1e-5
+    )
+    assert check.attribution.extras["corrupted_metric"] == pytest.approx(
+        check.exact.extras["corrupted_metric"], abs=1e-5
+    )
 
 
 def test_last_position_and_mean_source():

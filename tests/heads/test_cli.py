@@ -22,15 +22,71 @@ def model_dir(tmp_path_factory):
 
 def test_score_json_csv_and_project(model_dir, tmp_path, capsys):
     out = tmp_path / "ind.json"
-    assert main(["heads", "score", "--kind", "induction", "--model", model_dir, "--n-seqs", "2", "--seq-len", "6", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "heads",
+                "score",
+                "--kind",
+                "induction",
+                "--model",
+                model_dir,
+                "--n-seqs",
+                "2",
+                "--seq-len",
+                "6",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     s = HeadScores.load(out)
     assert s.kind == "induction" and s.scores.shape == (3, 4)
     assert s.settings["seq_len"] == 6 and s.model["n_layers"] == 3
-    assert main(["heads", "score", "--kind", "previous", "--model", model_dir, "--n-seqs", "2", "--seq-len", "6", "--format", "csv"]) == 0
+    assert (
+        main(
+            [
+                "heads",
+                "score",
+                "--kind",
+                "previous",
+                "--model",
+                model_dir,
+                "--n-seqs",
+                "2",
+                "--seq-len",
+                "6",
+                "--format",
+                "csv",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "layer,head,score" and len(lines) == 13
     proj = tmp_path / "p.wbproj"
-    assert main(["heads", "score", "--kind", "copying", "--model", model_dir, "--n-tokens", "20", "-o", str(tmp_path / "c.csv"), "--project", str(proj), "--name", "copy map"]) == 0
+    assert (
+        main(
+            [
+                "heads",
+                "score",
+                "--kind",
+                "copying",
+                "--model",
+                model_dir,
+                "--n-tokens",
+                "20",
+                "-o",
+                str(tmp_path / "c.csv"),
+                "--project",
+                str(proj),
+                "--name",
+                "copy map",
+            ]
+        )
+        == 0
+    )
     from workbench.store import Project
 
     with Project.open(proj, read_only=True) as p:
@@ -40,33 +96,76 @@ def test_score_json_csv_and_project(model_dir, tmp_path, capsys):
 
 def test_task_scores_from_files(model_dir, tmp_path, capsys):
     rows = [
-        {"prompt": "the king is a", "target": " man", "foil": " woman", "corrupted": "the queen is a"},
+        {
+            "prompt": "the king is a",
+            "target": " man",
+            "foil": " woman",
+            "corrupted": "the queen is a",
+        },
         {"prompt": "I feel very", "target": " happy", "foil": " sad", "corrupted": "I feel not"},
     ]
     jl = tmp_path / "task.jsonl"
     jl.write_text("\n".join(json.dumps(r) for r in rows))
     for kind in ("dla", "ablation", "patching", "attribution"):
-        assert main(["heads", "score", "--kind", kind, "--model", model_dir, "--prompts", str(jl)]) == 0
+        assert (
+            main(["heads", "score", "--kind", kind, "--model", model_dir, "--prompts", str(jl)])
+            == 0
+        )
         d = json.loads(capsys.readouterr().out)
         assert d["kind"] == kind and d["settings"]["task"]["prompts"] == [r["prompt"] for r in rows]
     csv_file = tmp_path / "task.csv"
     csv_file.write_text("prompt,target,foil\nthe king is a, man, woman\n")
-    assert main(["heads", "score", "--kind", "ablation", "--mode", "mean", "--model", model_dir, "--prompts", str(csv_file)]) == 0
+    assert (
+        main(
+            [
+                "heads",
+                "score",
+                "--kind",
+                "ablation",
+                "--mode",
+                "mean",
+                "--model",
+                model_dir,
+                "--prompts",
+                str(csv_file),
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["settings"]["mode"] == "mean"
 
 
 def test_bad_task_file_is_a_clear_error(model_dir, tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"text": "no target"}]))
-    assert main(["heads", "score", "--kind", "dla", "--model", model_dir, "--prompts", str(bad)]) == 1
+    assert (
+        main(["heads", "score", "--kind", "dla", "--model", model_dir, "--prompts", str(bad)]) == 1
+    )
     assert "'prompt' and 'target'" in capsys.readouterr().err
 
 
 def test_pattern_figure_and_compare(model_dir, tmp_path, capsys):
     png = tmp_path / "p.png"
-    assert main(["heads", "pattern", "the king is the king", "--layer", "1", "--head", "2", "--model", model_dir, "--figure", str(png)]) == 0
+    assert (
+        main(
+            [
+                "heads",
+                "pattern",
+                "the king is the king",
+                "--layer",
+                "1",
+                "--head",
+                "2",
+                "--model",
+                model_dir,
+                "--figure",
+                str(png),
+            ]
+        )
+        == 0
+    )
     d = json.loads(capsys.readouterr().out)
-    assert d["tokens"] == "the king is the king".split() and png.stat().st_size > 1000
+    assert d["tokens"] == ["the", "king", "is", "the", "king"] and png.stat().st_size > 1000
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     HeadScores("induction", torch.arange(12.0).reshape(3, 4)).save(a)
     HeadScores("dla", -torch.arange(12.0).reshape(3, 4)).save(b)
@@ -76,5 +175,23 @@ def test_pattern_figure_and_compare(model_dir, tmp_path, capsys):
     assert main(["heads", "figure", str(a), str(tmp_path / "m.svg")]) == 0
     texts = tmp_path / "t.txt"
     texts.write_text("the king is a man\nI feel good\n")
-    assert main(["heads", "top-tokens", "--model", model_dir, "--prompts", str(texts), "--layer", "0", "--head", "1", "-k", "3"]) == 0
+    assert (
+        main(
+            [
+                "heads",
+                "top-tokens",
+                "--model",
+                model_dir,
+                "--prompts",
+                str(texts),
+                "--layer",
+                "0",
+                "--head",
+                "1",
+                "-k",
+                "3",
+            ]
+        )
+        == 0
+    )
     assert len(json.loads(capsys.readouterr().out)["tokens"]) == 3

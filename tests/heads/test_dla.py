@@ -24,7 +24,14 @@ def test_parts_sum_to_the_logit_difference(family):
     hm = tiny_hooked(family)
     d = run(dla_job(hm, TASK, batch_size=2))
     e = d.extras
-    parts = d.scores.sum() + sum(e["mlp"]) + sum(e["attn_bias"]) + e["embed"] + e["norm_bias"] + e["unembed_bias"]
+    parts = (
+        d.scores.sum()
+        + sum(e["mlp"])
+        + sum(e["attn_bias"])
+        + e["embed"]
+        + e["norm_bias"]
+        + e["unembed_bias"]
+    )
     assert float(parts) == pytest.approx(e["total"], abs=1e-4)
     assert abs(e["residual"]) < 1e-4
     # and "total" is the model's own mean logit difference
@@ -44,7 +51,9 @@ def test_one_head_by_hand():
     task = TaskPrompts(["the king is a"], [" man"])  # target only: the logit itself
     d = run(dla_job(hm, task))
     L, h, dh = 1, 2, hm.d_head
-    _, cache = hm.run_with_cache(task.prompts[0], ["blocks.1.attn.hook_z", "blocks.2.hook_resid_post"])
+    _, cache = hm.run_with_cache(
+        task.prompts[0], ["blocks.1.attn.hook_z", "blocks.2.hook_resid_post"]
+    )
     z = cache["blocks.1.attn.hook_z"][0, -1, h]  # last token
     out = z @ hm.model.model.layers[L].self_attn.o_proj.weight[:, h * dh : (h + 1) * dh].T
     x = cache["blocks.2.hook_resid_post"][0, -1]

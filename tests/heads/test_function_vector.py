@@ -30,7 +30,7 @@ TASK = ICLTask(
 def test_icl_prompts_and_shuffled_corruption():
     p = icl_prompts(TASK, n_prompts=6, n_shots=3, seed=1)
     assert len(p) == 6 and p.foils is None
-    for clean, corr, target in zip(p.prompts, p.corrupted, p.targets):
+    for clean, corr, target in zip(p.prompts, p.corrupted, p.targets, strict=True):
         assert clean.count(" is ") == 3 and clean.endswith(" is")
         assert clean.split(" .")[-1] == corr.split(" .")[-1]  # same query
         assert clean != corr and sorted(clean.split()) == sorted(corr.split())  # answers shuffled
@@ -49,9 +49,19 @@ def test_vector_is_the_sum_of_mean_head_outputs():
     for L, h in heads:
         zs = {}
         with torch.no_grad():
-            hm.forward(enc["input_ids"], enc["attention_mask"], (), {f"blocks.{L}.attn.hook_z": [lambda x: zs.setdefault("z", x.clone())]})
+            hm.forward(
+                enc["input_ids"],
+                enc["attention_mask"],
+                (),
+                {f"blocks.{L}.attn.hook_z": [lambda x, zs=zs: zs.setdefault("z", x.clone())]},
+            )
         z = zs["z"][torch.arange(4), last, h].mean(0)  # [d_head]
-        want += (z @ hm.model.model.layers[L].self_attn.o_proj.weight[:, h * hm.d_head : (h + 1) * hm.d_head].T).detach()
+        want += (
+            z
+            @ hm.model.model.layers[L]
+            .self_attn.o_proj.weight[:, h * hm.d_head : (h + 1) * hm.d_head]
+            .T
+        ).detach()
     torch.testing.assert_close(fv.vector, want, atol=1e-5, rtol=1e-5)
     assert fv.head_vectors.shape == (2, hm.d_model) and fv.site == "blocks.1.hook_resid_post"
 
@@ -59,7 +69,9 @@ def test_vector_is_the_sum_of_mean_head_outputs():
 def test_concept_records_heads_task_and_prompts():
     hm = tiny_hooked("llama")
     prompts = icl_prompts(TASK, n_prompts=4, n_shots=3)
-    fv = run(function_vector_job(hm, HeadSet("s", "tiny", [(2, 1)]), prompts, task_name="opposites"))
+    fv = run(
+        function_vector_job(hm, HeadSet("s", "tiny", [(2, 1)]), prompts, task_name="opposites")
+    )
     c = fv.to_concept(coefficient=2.0)
     assert isinstance(c, Concept) and c.sites == ["blocks.1.hook_resid_post"]  # n_layers // 3
     assert c.recipe["method"] == "function_vector" and c.recipe["heads"] == [[2, 1]]

@@ -72,7 +72,9 @@ def test_ablating_a_head_set_equals_zeroed_weights():
     with torch.no_grad():
         for L, h in hs:
             edited.adapter.o_proj_weight(L)[:, h * hm.d_head : (h + 1) * hm.d_head] = 0
-    torch.testing.assert_close(hm.logits(PROMPTS, ablation_interventions(hs)), edited.logits(PROMPTS), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        hm.logits(PROMPTS, ablation_interventions(hs)), edited.logits(PROMPTS), atol=1e-5, rtol=0
+    )
     ivs = ablation_interventions(hs)
     assert [iv.site for iv in ivs] == ["blocks.0.attn.hook_z", "blocks.2.attn.hook_z"]
     assert ivs[1].heads == [0, 3]
@@ -82,17 +84,27 @@ def test_identity_interventions_change_nothing():
     hm = tiny_hooked("llama")
     hs = HeadSet("s", "tiny", [(1, 1), (2, 2)])
     base = hm.logits(PROMPTS)
-    torch.testing.assert_close(hm.logits(PROMPTS, offset_interventions(hs, torch.zeros(hm.d_head))), base)
-    torch.testing.assert_close(hm.logits(PROMPTS, zero_tuning_interventions(hs, 1.0)), base, atol=1e-5, rtol=0)
-    assert not torch.allclose(hm.logits(PROMPTS, zero_tuning_interventions(hs, 0.2)), base, atol=1e-4)
+    torch.testing.assert_close(
+        hm.logits(PROMPTS, offset_interventions(hs, torch.zeros(hm.d_head))), base
+    )
+    torch.testing.assert_close(
+        hm.logits(PROMPTS, zero_tuning_interventions(hs, 1.0)), base, atol=1e-5, rtol=0
+    )
+    assert not torch.allclose(
+        hm.logits(PROMPTS, zero_tuning_interventions(hs, 0.2)), base, atol=1e-4
+    )
     off = {(1, 1): torch.ones(hm.d_head), (2, 2): -torch.ones(hm.d_head)}
-    assert not torch.allclose(hm.logits(PROMPTS, offset_interventions(hs, off, coefficient=3.0)), base, atol=1e-4)
+    assert not torch.allclose(
+        hm.logits(PROMPTS, offset_interventions(hs, off, coefficient=3.0)), base, atol=1e-4
+    )
 
 
 def test_generation_with_ablated_heads():
     hm = tiny_hooked("llama")
     hs = HeadSet("all", "tiny", [(L, h) for L in range(3) for h in range(4)])
-    out = steered_generate(hm, "the king is", ablation_interventions(hs), SamplingSettings(max_new_tokens=4))
+    out = steered_generate(
+        hm, "the king is", ablation_interventions(hs), SamplingSettings(max_new_tokens=4)
+    )
     same = steered_generate(hm, "the king is", [], SamplingSettings(max_new_tokens=4))
     assert same.baseline == same.steered == out.baseline
     assert out.generation.interventions[0]["type"] == "AblateHeads"

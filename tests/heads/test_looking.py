@@ -63,7 +63,9 @@ def test_figures_are_agg_figures_and_export(tmp_path):
 
 
 def test_head_scores_json_csv_roundtrip(tmp_path):
-    s = HeadScores("induction", torch.rand(3, 4), {"seq_len": 8}, {"name": "tiny"}, {"n_queries": 3})
+    s = HeadScores(
+        "induction", torch.rand(3, 4), {"seq_len": 8}, {"name": "tiny"}, {"n_queries": 3}
+    )
     s.save(tmp_path / "s.json")
     back = HeadScores.load(tmp_path / "s.json")
     torch.testing.assert_close(back.scores, s.scores)
@@ -92,7 +94,12 @@ def test_every_kind_runs_from_a_spec(kind):
     from workbench.heads.data import TaskPrompts
 
     hm = tiny_hooked("llama")
-    task = TaskPrompts(["the king is a", "I feel very"], [" man", " happy"], [" woman", " sad"], ["the queen is a", "I feel not"])
+    task = TaskPrompts(
+        ["the king is a", "I feel very"],
+        [" man", " happy"],
+        [" woman", " sad"],
+        ["the queen is a", "I feel not"],
+    )
     spec = ScoreSpec(kind, n_seqs=2, seq_len=6, n_tokens=20, task=task)
     s = run(score_job(hm, spec))
     assert s.kind == kind and s.scores.shape == (3, 4)

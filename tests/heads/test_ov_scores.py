@@ -29,7 +29,10 @@ def _hand_llama(hm, ids, cand):
         v = layer.self_attn.v_proj(layer.input_layernorm(e))  # [n, kv * dh]
         for h in range(H):
             g = h // (H // kv)  # GQA: the head's key/value group
-            o = v[:, g * dh : (g + 1) * dh] @ layer.self_attn.o_proj.weight[:, h * dh : (h + 1) * dh].T
+            o = (
+                v[:, g * dh : (g + 1) * dh]
+                @ layer.self_attn.o_proj.weight[:, h * dh : (h + 1) * dh].T
+            )
             out[:, L, h] = (o * m.norm.weight) @ U.T
     return out
 

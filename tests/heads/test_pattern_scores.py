@@ -72,7 +72,9 @@ def test_scores_equal_hand_computation_from_output_attentions(family):
     T = 12
     ids = repeated_random_tokens(hm.tokenizer, n_seqs=3, seq_len=T, seed=1)
     with torch.no_grad():
-        attn = torch.stack(hm.model(input_ids=ids, output_attentions=True).attentions)  # [L, b, H, q, k]
+        attn = torch.stack(
+            hm.model(input_ids=ids, output_attentions=True).attentions
+        )  # [L, b, H, q, k]
     got = run(pattern_scores_job(hm, n_seqs=3, seq_len=T, seed=1, batch_size=2))
     for L in range(hm.n_layers):
         ind, prev, dup = _hand_scores(attn[L], ids, T)
@@ -84,7 +86,11 @@ def test_scores_equal_hand_computation_from_output_attentions(family):
 def test_planted_previous_token_head_scores_one():
     hm = tiny_hooked("llama")
     plant = PlantPattern("blocks.1.attn.hook_pattern", head=2, rule="previous")
-    s = run(pattern_scores_job(hm, ["previous", "induction"], n_seqs=4, seq_len=10, interventions=[plant]))
+    s = run(
+        pattern_scores_job(
+            hm, ["previous", "induction"], n_seqs=4, seq_len=10, interventions=[plant]
+        )
+    )
     prev = s["previous"].scores
     assert prev[1, 2] == pytest.approx(1.0, abs=1e-6)
     others = torch.cat([prev.flatten()[:6], prev.flatten()[7:]])

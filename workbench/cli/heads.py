@@ -1,10 +1,10 @@
 """``workbench heads``: score heads, look at patterns, compare head sets, build function vectors.
 
-    workbench heads score --kind induction --output induction.json
-    workbench heads score --kind ablation --prompts task.jsonl --format csv
-    workbench heads pattern "Monday Tuesday Monday" --layer 18 --head 6 --figure p.png
-    workbench heads compare a.json b.json -k 10
-    workbench heads function-vector --k 10 --layer 9 --project study.wbproj
+workbench heads score --kind induction --output induction.json
+workbench heads score --kind ablation --prompts task.jsonl --format csv
+workbench heads pattern "Monday Tuesday Monday" --layer 18 --head 6 --figure p.png
+workbench heads compare a.json b.json -k 10
+workbench heads function-vector --k 10 --layer 9 --project study.wbproj
 """
 
 from __future__ import annotations
@@ -19,7 +19,17 @@ from typing import Any
 from workbench.cli import add_model_args, load_model_from_args, print_json
 from workbench.errors import PromptSetError
 
-KINDS = ("induction", "previous", "duplicate", "successor", "copying", "dla", "ablation", "patching", "attribution")
+KINDS = (
+    "induction",
+    "previous",
+    "duplicate",
+    "successor",
+    "copying",
+    "dla",
+    "ablation",
+    "patching",
+    "attribution",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,16 +38,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kind", required=True, choices=KINDS)
     p.add_argument("--prompts", help="pattern scores: texts (.txt one per line, .json list); task scores: "
                    "records with prompt,target[,foil][,corrupted] (.json, .jsonl, .csv)")  # fmt: skip
-    p.add_argument("--n-seqs", type=int, default=8, help="random repeated sequences (pattern scores)")
+    p.add_argument(
+        "--n-seqs", type=int, default=8, help="random repeated sequences (pattern scores)"
+    )
     p.add_argument("--seq-len", type=int, default=32, help="tokens per half of a repeated sequence")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--sequences", help="successor: ordinal sequences, one comma-separated sequence per line")
+    p.add_argument(
+        "--sequences", help="successor: ordinal sequences, one comma-separated sequence per line"
+    )
     p.add_argument("--n-tokens", type=int, default=200, help="copying: tokens sampled")
     p.add_argument("--top-k", type=int, default=1, help="copying: count a token in its row's top k")
     p.add_argument("--metric", choices=("logit_diff", "logit", "logprob", "prob"))
     p.add_argument("--mode", choices=("zero", "mean"), default="zero", help="ablation")
-    p.add_argument("--positions", choices=("all", "last"), default="all", help="patching / attribution")
-    p.add_argument("--source", choices=("paired", "mean"), default="paired", help="patching / attribution")
+    p.add_argument(
+        "--positions", choices=("all", "last"), default="all", help="patching / attribution"
+    )
+    p.add_argument(
+        "--source", choices=("paired", "mean"), default="paired", help="patching / attribution"
+    )
     p.add_argument("--no-normalize", action="store_true", help="patching: raw metric change")
     p.add_argument("--max-rows", type=int, default=64, help="rows per forward pass in sweeps")
     _add_output_args(p)
@@ -71,10 +89,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-k", type=int, default=10)
     p.set_defaults(func=_compare)
 
-    p = sub.add_parser("function-vector", help="function vector of an in-context task; zero-shot accuracy")
+    p = sub.add_parser(
+        "function-vector", help="function vector of an in-context task; zero-shot accuracy"
+    )
     add_model_args(p)
-    p.add_argument("--task", default="antonyms", help="built-in demonstrations set or a file of input,output pairs")
-    p.add_argument("--heads", help="heads to use, e.g. L9H3,L12H4 (default: top --k by indirect effect)")
+    p.add_argument(
+        "--task",
+        default="antonyms",
+        help="built-in demonstrations set or a file of input,output pairs",
+    )
+    p.add_argument(
+        "--heads", help="heads to use, e.g. L9H3,L12H4 (default: top --k by indirect effect)"
+    )
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--select", choices=("attribution", "patching"), default="attribution",
                    help="how to estimate each head's indirect effect")  # fmt: skip
@@ -89,9 +115,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_output_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=("json", "csv"), default=None, help="default: from --output, else json")
+    p.add_argument(
+        "--format", choices=("json", "csv"), default=None, help="default: from --output, else json"
+    )
     p.add_argument("--output", "-o", help="write here instead of stdout")
-    p.add_argument("--project", help="also store the result in this project file (created if missing)")
+    p.add_argument(
+        "--project", help="also store the result in this project file (created if missing)"
+    )
     p.add_argument("--name", help="run name in the project (default: the kind)")
 
 
@@ -125,7 +155,13 @@ def read_task(path: str) -> Any:
     else:
         data = json.loads(raw)
         if isinstance(data, dict) and "prompts" in data:
-            return TaskPrompts(**{k: data[k] for k in ("prompts", "targets", "foils", "corrupted", "name") if k in data})
+            return TaskPrompts(
+                **{
+                    k: data[k]
+                    for k in ("prompts", "targets", "foils", "corrupted", "name")
+                    if k in data
+                }
+            )
         rows = data
     return TaskPrompts.from_records(rows, name=p.stem)
 
@@ -183,7 +219,9 @@ def _pattern(args: argparse.Namespace) -> int:
     if args.figure:
         from workbench.heads.figures import figure_pattern
 
-        figure_pattern(view.head(args.layer, args.head), view.tokens, f"L{args.layer}H{args.head}").savefig(args.figure)
+        figure_pattern(
+            view.head(args.layer, args.head), view.tokens, f"L{args.layer}H{args.head}"
+        ).savefig(args.figure)
     print_json(view.to_dict(args.layer, args.head))
     return 0
 
@@ -193,7 +231,10 @@ def _top_tokens(args: argparse.Namespace) -> int:
     from workbench.jobs import run_with_progress_bar
 
     hm = load_model_from_args(args)
-    top = run_with_progress_bar(top_attended_tokens_job(hm, read_texts(args.prompts), args.layer, args.head, args.k), desc="patterns")
+    top = run_with_progress_bar(
+        top_attended_tokens_job(hm, read_texts(args.prompts), args.layer, args.head, args.k),
+        desc="patterns",
+    )
     d = top.to_dict()
     d.pop("examples")
     print_json(d)
@@ -233,12 +274,19 @@ def _icl_task(name: str) -> Any:
     from workbench.concepts.prompt_sets import resolve_prompt_set
 
     ps = resolve_prompt_set(name, kind="demonstrations")
-    return ICLTask(ps.name, list(zip(ps.inputs, ps.outputs)), ps.template, ps.separator)
+    return ICLTask(
+        ps.name, list(zip(ps.inputs, ps.outputs, strict=True)), ps.template, ps.separator
+    )
 
 
 def _function_vector(args: argparse.Namespace) -> int:
     from workbench.heads import (
-        attribution_scores_job, fv_head_scores_job, function_vector_job, icl_prompts, parse_heads, top_k,
+        attribution_scores_job,
+        function_vector_job,
+        fv_head_scores_job,
+        icl_prompts,
+        parse_heads,
+        top_k,
         zero_shot_accuracy,
     )  # fmt: skip
     from workbench.jobs import run_with_progress_bar
@@ -253,10 +301,14 @@ def _function_vector(args: argparse.Namespace) -> int:
         if args.select == "patching":
             job = fv_head_scores_job(hm, prompts)
         else:
-            job = attribution_scores_job(hm, prompts, metric="prob", positions="last", source="mean", normalize=False)
+            job = attribution_scores_job(
+                hm, prompts, metric="prob", positions="last", source="mean", normalize=False
+            )
         scores = run_with_progress_bar(job, desc="indirect effects")
         heads = top_k(scores, args.k).heads
-    fv = run_with_progress_bar(function_vector_job(hm, heads, prompts, args.layer, train.name), desc="function vector")
+    fv = run_with_progress_bar(
+        function_vector_job(hm, heads, prompts, args.layer, train.name), desc="function vector"
+    )
     base = zero_shot_accuracy(hm, test)
     steered = zero_shot_accuracy(hm, test, fv.vector, fv.layer, args.coefficient)
     concept = fv.to_concept(args.name, args.coefficient)

@@ -21,7 +21,11 @@ Picking and acting: :class:`HeadSet`, :func:`top_k`, :func:`compare_head_sets`,
 """
 
 from workbench.heads.ablation import ablation_scores_job, patching_scores_job, reference_pass
-from workbench.heads.attribution import AttributionCheck, attribution_check_job, attribution_scores_job
+from workbench.heads.attribution import (
+    AttributionCheck,
+    attribution_check_job,
+    attribution_scores_job,
+)
 from workbench.heads.data import TaskPrompts, repeated_random_tokens, successor_task
 from workbench.heads.dla import dla_job
 from workbench.heads.figures import figure_head_map, figure_pattern
@@ -54,7 +58,13 @@ from workbench.heads.pattern_scores import (
     pattern_scores_job,
     previous_token_score_job,
 )
-from workbench.heads.patterns import PatternView, TopAttended, attention_patterns, head_pattern, top_attended_tokens_job
+from workbench.heads.patterns import (
+    PatternView,
+    TopAttended,
+    attention_patterns,
+    head_pattern,
+    top_attended_tokens_job,
+)
 from workbench.heads.result import KIND_DOC, HeadScores
 from workbench.heads.score import FIELDS, SCORE_KINDS, ScoreSpec, score_job
 

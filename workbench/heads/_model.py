@@ -130,7 +130,13 @@ def effective_embeddings(hm: HookedModel, ids: torch.Tensor) -> torch.Tensor:
     out: dict[str, torch.Tensor] = {}
     site = "blocks.0.hook_resid_post"
     ablate = AblateHeads("blocks.0.attn.hook_z", heads=list(range(hm.n_heads)))
-    hm.forward(enc["input_ids"], enc["attention_mask"], [ablate], {site: [lambda x: out.setdefault("e", x[:, 0].clone())]}, use_cache=False)
+    hm.forward(
+        enc["input_ids"],
+        enc["attention_mask"],
+        [ablate],
+        {site: [lambda x: out.setdefault("e", x[:, 0].clone())]},
+        use_cache=False,
+    )
     return out["e"]
 
 
@@ -164,7 +170,9 @@ def _keep(store: dict, key: Any):  # noqa: ANN202
 
 # ----------------------------------------------------------- forward shortcuts
 @contextlib.contextmanager
-def start_at_block(hm: HookedModel, layer: int, resid: torch.Tensor, out_type: Any = torch.Tensor) -> Iterator[None]:
+def start_at_block(
+    hm: HookedModel, layer: int, resid: torch.Tensor, out_type: Any = torch.Tensor
+) -> Iterator[None]:
     """Skip blocks ``0..layer-1``: block ``layer`` receives ``resid`` ``[batch, pos, d_model]``.
 
     Blocks before ``layer`` return ``resid`` without computing anything (their hooks do not

@@ -46,7 +46,9 @@ class HeadVariants(Intervention):
     values: torch.Tensor | None = None
     where: torch.Tensor | None = None
 
-    def apply(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:  # [b, pos, head, d]
+    def apply(
+        self, x: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:  # [b, pos, head, d]
         new = x.clone()
         for r0, r1, h in self.slices:
             cur = new[r0:r1, :, h]
@@ -63,6 +65,10 @@ class HeadVariants(Intervention):
         return {**super().describe(), "variants": [[a, b, h] for a, b, h in self.slices]}
 
 
+def _zero(layer: int) -> None:
+    return None
+
+
 @dataclass
 class Reference:
     """One unchanged forward: last-token logits, residual stream per block, and head z."""
@@ -73,7 +79,9 @@ class Reference:
 
 
 @torch.no_grad()
-def reference_pass(hm: HookedModel, ids: torch.Tensor, mask: torch.Tensor, last: torch.Tensor, z: str = "none") -> Reference:
+def reference_pass(
+    hm: HookedModel, ids: torch.Tensor, mask: torch.Tensor, last: torch.Tensor, z: str = "none"
+) -> Reference:
     """Run once unchanged; keep ``resid_pre`` of every block and ``z`` as asked.
 
     ``z``: ``none``, ``full`` (``[n, pos, head, d_head]``), ``last`` (``[n, head, d_head]``,
@@ -116,7 +124,7 @@ def sweep_job(
     metric: Metric,
     heads: Sequence[Head],
     resid: dict[int, torch.Tensor],
-    values: Callable[[int], torch.Tensor | None] = lambda L: None,
+    values: Callable[[int], torch.Tensor | None] = _zero,
     where: torch.Tensor | None = None,
     max_rows: int = 64,
     label: str = "heads",
@@ -150,11 +158,20 @@ def sweep_job(
         for j, i in enumerate(chunk):
             L, h = heads[i]
             by_layer.setdefault(L, []).append((j * n, (j + 1) * n, h))
-        ivs = [HeadVariants(head_z(L), slices=s, values=values(L), where=where) for L, s in by_layer.items()]
+        ivs = [
+            HeadVariants(head_z(L), slices=s, values=values(L), where=where)
+            for L, s in by_layer.items()
+        ]
         start = min(by_layer)
         r = resid[start].repeat(k, 1, 1) if start > 0 else None
-        with torch.no_grad(), start_at_block(hm, start, r, out_type), last_position_logits(hm, last.repeat(k)):
-            logits = hm.forward(ids.repeat(k, 1), mask.repeat(k, 1), ivs, use_cache=False).logits[:, 0]
+        with (
+            torch.no_grad(),
+            start_at_block(hm, start, r, out_type),
+            last_position_logits(hm, last.repeat(k)),
+        ):
+            logits = hm.forward(ids.repeat(k, 1), mask.repeat(k, 1), ivs, use_cache=False).logits[
+                :, 0
+            ]
         vals = metric.per_row(logits, pidx.repeat(k)).reshape(k, n).mean(1).cpu()
         for j, i in enumerate(chunk):
             out[i] = vals[j]
@@ -169,7 +186,7 @@ def _all_heads(hm: HookedModel) -> list[Head]:
 
 def _matrix(hm: HookedModel, heads: Sequence[Head], vals: torch.Tensor) -> torch.Tensor:
     m = torch.full((hm.n_layers, hm.n_heads), float("nan"))
-    for (L, h), v in zip(heads, vals):
+    for (L, h), v in zip(heads, vals, strict=True):
         m[L, h] = v
     return m
 
@@ -205,21 +222,47 @@ def ablation_scores_job(
     heads = list(heads) if heads is not None else _all_heads(hm)
     ref = reference_pass(hm, et.ids, et.mask, et.last)
     base = float(et.metric.mean(ref.logits))
-    values: Callable[[int], torch.Tensor | None] = lambda L: None
+    values: Callable[[int], torch.Tensor | None] = _zero
     if mode == "mean":
-        src = hm.encode(list(mean_prompts)) if mean_prompts else {"input_ids": et.ids, "attention_mask": et.mask}
-        mref = reference_pass(hm, src["input_ids"], src["attention_mask"], src["attention_mask"].sum(-1) - 1, z="mean")
+        src = (
+            hm.encode(list(mean_prompts))
+            if mean_prompts
+            else {"input_ids": et.ids, "attention_mask": et.mask}
+        )
+        mref = reference_pass(
+            hm, src["input_ids"], src["attention_mask"], src["attention_mask"].sum(-1) - 1, z="mean"
+        )
         values = lambda L: mref.z[L][None, None]  # noqa: E731
-    vals = yield from sweep_job(hm, et.ids, et.mask, et.last, et.metric, heads, ref.resid, values, None, max_rows, "ablations")
+    vals = yield from sweep_job(
+        hm,
+        et.ids,
+        et.mask,
+        et.last,
+        et.metric,
+        heads,
+        ref.resid,
+        values,
+        None,
+        max_rows,
+        "ablations",
+    )
     scores = _matrix(hm, heads, base - vals)
-    settings = {"kind": "ablation", "mode": mode, "metric": et.metric.kind, "task": task.to_dict(), "max_rows": max_rows}
+    settings = {
+        "kind": "ablation",
+        "mode": mode,
+        "metric": et.metric.kind,
+        "task": task.to_dict(),
+        "max_rows": max_rows,
+    }
     if mean_prompts:
         settings["mean_prompts"] = list(mean_prompts)
     extras = {"baseline_metric": base, "ablated_metric": _matrix(hm, heads, vals).tolist()}
     return HeadScores("ablation", scores, settings, hm.ref.to_dict(), extras)
 
 
-def patching_setup(hm: HookedModel, task: TaskPrompts, metric: str | None, positions: str, source: str) -> tuple[EncodedTask, Reference, Reference, Callable[[int], torch.Tensor], torch.Tensor | None]:
+def patching_setup(
+    hm: HookedModel, task: TaskPrompts, metric: str | None, positions: str, source: str
+) -> tuple[EncodedTask, Reference, Reference, Callable[[int], torch.Tensor], torch.Tensor | None]:
     """Tokenise, run clean and corrupted once, and build the patch values and positions."""
     if task.corrupted is None:
         raise PromptSetError("Patching needs a corrupted prompt for every clean prompt.")
@@ -231,14 +274,24 @@ def patching_setup(hm: HookedModel, task: TaskPrompts, metric: str | None, posit
             "Clean and corrupted prompts must have the same number of tokens to patch every "
             "position; make them match or patch the last position only (positions='last')."
         )
-    z = {"all": "full", "last": "last"}[positions] if source == "paired" else ("mean" if positions == "all" else "last")
+    z = (
+        {"all": "full", "last": "last"}[positions]
+        if source == "paired"
+        else ("mean" if positions == "all" else "last")
+    )
     clean = reference_pass(hm, et.ids, et.mask, et.last, z=z)
     corr = reference_pass(hm, et.corrupted_ids, et.corrupted_mask, et.corrupted_last)  # type: ignore[arg-type]
     if positions == "all":
-        values = (lambda L: clean.z[L]) if source == "paired" else (lambda L: clean.z[L][None, None])
+        values = (
+            (lambda L: clean.z[L]) if source == "paired" else (lambda L: clean.z[L][None, None])
+        )
         where = None
     else:
-        values = (lambda L: clean.z[L][:, None]) if source == "paired" else (lambda L: clean.z[L].float().mean(0)[None, None])
+        values = (
+            (lambda L: clean.z[L][:, None])
+            if source == "paired"
+            else (lambda L: clean.z[L].float().mean(0)[None, None])
+        )
         where = torch.zeros_like(et.corrupted_mask, dtype=torch.bool)  # type: ignore[arg-type]
         where[torch.arange(et.n), et.corrupted_last] = True
     return et, clean, corr, values, where
@@ -274,7 +327,17 @@ def patching_scores_job(
     m_corr = float(et.metric.mean(corr.logits))
     heads = list(heads) if heads is not None else _all_heads(hm)
     vals = yield from sweep_job(
-        hm, et.corrupted_ids, et.corrupted_mask, et.corrupted_last, et.metric, heads, corr.resid, values, where, max_rows, "patches"  # type: ignore[arg-type]
+        hm,
+        et.corrupted_ids,
+        et.corrupted_mask,
+        et.corrupted_last,
+        et.metric,
+        heads,
+        corr.resid,
+        values,
+        where,
+        max_rows,
+        "patches",  # type: ignore[arg-type]
     )
     raw = vals - m_corr
     denom = m_clean - m_corr
@@ -283,5 +346,9 @@ def patching_scores_job(
         "kind": "patching", "metric": et.metric.kind, "positions": positions, "source": source,
         "normalize": normalize, "task": task.to_dict(), "max_rows": max_rows,
     }  # fmt: skip
-    extras = {"clean_metric": m_clean, "corrupted_metric": m_corr, "patched_metric": _matrix(hm, heads, vals).tolist()}
+    extras = {
+        "clean_metric": m_clean,
+        "corrupted_metric": m_corr,
+        "patched_metric": _matrix(hm, heads, vals).tolist(),
+    }
     return HeadScores("patching", scores, settings, hm.ref.to_dict(), extras)

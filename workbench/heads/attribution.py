@@ -55,9 +55,14 @@ def attribution_scores_job(
     ids, mask = et.corrupted_ids, et.corrupted_mask
     n, pos = ids.shape  # type: ignore[union-attr]
     shape = (n, pos, hm.n_heads, hm.d_head)
-    deltas = [torch.zeros(shape, device=hm.device, dtype=hm.dtype, requires_grad=True) for _ in range(hm.n_layers)]
+    deltas = [
+        torch.zeros(shape, device=hm.device, dtype=hm.dtype, requires_grad=True)
+        for _ in range(hm.n_layers)
+    ]
     zc: dict[int, torch.Tensor] = {}
-    readers = {head_z(L): [lambda x, L=L: zc.__setitem__(L, x.detach())] for L in range(hm.n_layers)}
+    readers = {
+        head_z(L): [lambda x, L=L: zc.__setitem__(L, x.detach())] for L in range(hm.n_layers)
+    }
     ivs = [_AddLeaf(head_z(L), delta=deltas[L]) for L in range(hm.n_layers)]
     with torch.enable_grad():
         out = hm.forward(ids, mask, ivs, readers, use_cache=False)  # type: ignore[arg-type]
@@ -80,9 +85,15 @@ def attribution_scores_job(
         "kind": "attribution", "metric": et.metric.kind, "positions": positions, "source": source,
         "normalize": normalize, "task": task.to_dict(),
     }  # fmt: skip
-    extras = {"clean_metric": m_clean, "corrupted_metric": m_corr, "estimated_change": scores.tolist()}
+    extras = {
+        "clean_metric": m_clean,
+        "corrupted_metric": m_corr,
+        "estimated_change": scores.tolist(),
+    }
     yield Progress(3, 3, "done")
-    return HeadScores("attribution", scores / denom if normalize else scores, settings, hm.ref.to_dict(), extras)
+    return HeadScores(
+        "attribution", scores / denom if normalize else scores, settings, hm.ref.to_dict(), extras
+    )
 
 
 @dataclass
@@ -97,7 +108,12 @@ class AttributionCheck:
     k: int
 
     def to_dict(self) -> dict:
-        return {"pearson": self.pearson, "spearman": self.spearman, "top_overlap": self.top_overlap, "k": self.k}
+        return {
+            "pearson": self.pearson,
+            "spearman": self.spearman,
+            "top_overlap": self.top_overlap,
+            "k": self.k,
+        }
 
 
 def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -126,8 +142,12 @@ def attribution_check_job(
 ) -> Job[AttributionCheck]:
     """Attribution patching and exact patching of the same heads; Pearson and Spearman r."""
     attr = yield from attribution_scores_job(hm, task, metric, positions, source, normalize=True)
-    exact = yield from patching_scores_job(hm, task, metric, positions, source, True, heads, max_rows)
+    exact = yield from patching_scores_job(
+        hm, task, metric, positions, source, True, heads, max_rows
+    )
     a, e = attr.scores, exact.scores
     ta = {(L, h) for L, h, _ in attr.top(k, "abs")}
     te = {(L, h) for L, h, _ in exact.top(k, "abs")}
-    return AttributionCheck(attr, exact, pearson(a, e), spearman(a, e), len(ta & te) / max(1, len(te)), k)
+    return AttributionCheck(
+        attr, exact, pearson(a, e), spearman(a, e), len(ta & te) / max(1, len(te)), k
+    )

@@ -17,10 +17,23 @@ import torch
 from workbench.errors import PromptSetError
 
 FALLBACK_ORDINAL = [
-    "one two three four five six seven eight nine ten".split(),
+    ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"],
     [str(i) for i in range(1, 10)],
-    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split(),
-    "January February March April May June July August September October November December".split(),
+    ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+    [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
     list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
 ]
 FALLBACK_ANTONYMS = [
@@ -44,7 +57,9 @@ def _builtin(name: str) -> Any | None:
 def ordinal_sequences() -> list[list[str]]:
     """Ordered sequences (number words, digits, days, months, letters)."""
     ps = _builtin("ordinal")
-    return [list(s) for s in ps.sequences] if ps is not None else [list(s) for s in FALLBACK_ORDINAL]
+    return (
+        [list(s) for s in ps.sequences] if ps is not None else [list(s) for s in FALLBACK_ORDINAL]
+    )
 
 
 def antonym_pairs() -> list[tuple[str, str]]:
@@ -52,7 +67,7 @@ def antonym_pairs() -> list[tuple[str, str]]:
     ps = _builtin("antonyms")
     if ps is None:
         return list(FALLBACK_ANTONYMS)
-    return list(zip(ps.inputs, ps.outputs))
+    return list(zip(ps.inputs, ps.outputs, strict=True))
 
 
 # ------------------------------------------------------------------ tokens
@@ -129,7 +144,11 @@ class TaskPrompts:
         n = len(self.prompts)
         if n == 0:
             raise PromptSetError("The task has no prompts: add at least one.")
-        for what, xs in (("targets", self.targets), ("foils", self.foils), ("corrupted", self.corrupted)):
+        for what, xs in (
+            ("targets", self.targets),
+            ("foils", self.foils),
+            ("corrupted", self.corrupted),
+        ):
             if xs is not None and len(xs) != n:
                 raise PromptSetError(f"{len(xs)} {what} for {n} prompts: give one per prompt.")
 

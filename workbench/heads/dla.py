@@ -14,9 +14,17 @@ embedding and bias terms are in ``extras`` so the decomposition can be checked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
-from workbench.heads._model import check_additive_heads, final_norm_affine, head_outputs, unembed_weight
+from workbench.heads._model import (
+    NormAffine,
+    check_additive_heads,
+    final_norm_affine,
+    head_outputs,
+    unembed_weight,
+)
 from workbench.heads.data import TaskPrompts
 from workbench.heads.metrics import encode_task
 from workbench.heads.result import HeadScores
@@ -62,7 +70,7 @@ def dla_job(hm: HookedModel, task: TaskPrompts, batch_size: int = 16) -> Job[Hea
         ids, mask, last = et.ids[sl], et.mask[sl], et.last[sl]
         rows = torch.arange(ids.shape[0])
         got: dict[str, torch.Tensor] = {}
-        readers = {s: [lambda x, s=s: got.__setitem__(s, x.detach()[rows, last].double())] for s in sites}
+        readers = {s: [_last_token(got, s, rows, last)] for s in sites}
         with torch.no_grad():
             out = hm.forward(ids, mask, (), readers, use_cache=False)
             logits = out.logits[rows, last]
@@ -72,16 +80,14 @@ def dla_job(hm: HookedModel, task: TaskPrompts, batch_size: int = 16) -> Job[Hea
             u = u - W_U[et.metric.foil_ids[sl]].detach().double()
         resid = got[f"blocks.{L - 1}.hook_resid_post"]
         s = norm.scale(resid.float()).double()  # [b, 1]
-        aff = norm.__class__(norm.center, norm.weight.double(), norm.bias.double(), norm.eps)
-
-        def dla(part: torch.Tensor) -> torch.Tensor:  # [b, ..., d_model] -> [b, ...]
-            extra = (1,) * (part.dim() - 2)
-            return (aff.linear(part, s.reshape(-1, *extra, 1)) * u.reshape(u.shape[0], *extra, -1)).sum(-1)
+        aff = NormAffine(norm.center, norm.weight.double(), norm.bias.double(), norm.eps)
+        dla = _direct(aff, s, u)
 
         for layer in range(L):
             heads = head_outputs(hm, got[head_z(layer)], layer).double()  # [b, head, d_model]
             acc["heads"][layer] += dla(heads).sum(0)
-            acc["attn_bias"][layer] += dla(got[f"blocks.{layer}.hook_attn_out"] - heads.sum(1)).sum(0)
+            bias = got[f"blocks.{layer}.hook_attn_out"] - heads.sum(1)
+            acc["attn_bias"][layer] += dla(bias).sum(0)
             acc["mlp"][layer] += dla(got[f"blocks.{layer}.hook_mlp_out"]).sum(0)
         acc["embed"] += dla(got["blocks.0.hook_resid_pre"]).sum()
         acc["norm_bias"] += (aff.bias * u).sum()
@@ -90,12 +96,43 @@ def dla_job(hm: HookedModel, task: TaskPrompts, batch_size: int = 16) -> Job[Hea
             if et.metric.foil_ids is not None:
                 bu = bu - b_U[et.metric.foil_ids[sl]].detach().double()
             acc["unembed_bias"] += bu.sum()
-        acc["total"] += et.metric.per_row(logits, torch.arange(start, start + ids.shape[0])).double().sum()
+        acc["total"] += (
+            et.metric.per_row(logits, torch.arange(start, start + ids.shape[0])).double().sum()
+        )
         done = min(start + batch_size, n)
         yield Progress(done, n, f"{done}/{n} prompts")
     mean = {k: v / n for k, v in acc.items()}
-    parts = mean["heads"].sum() + mean["mlp"].sum() + mean["attn_bias"].sum() + mean["embed"] + mean["norm_bias"] + mean["unembed_bias"]
+    parts = (
+        mean["heads"].sum()
+        + mean["mlp"].sum()
+        + mean["attn_bias"].sum()
+        + mean["embed"]
+        + mean["norm_bias"]
+        + mean["unembed_bias"]
+    )
     extras = {k: (v.tolist() if v.dim() else float(v)) for k, v in mean.items() if k != "heads"}
     extras["residual"] = float(mean["total"] - parts)
-    settings = {"kind": "dla", "task": task.to_dict(), "direction": "target - foil" if task.foils else "target"}
+    settings = {
+        "kind": "dla",
+        "task": task.to_dict(),
+        "direction": "target - foil" if task.foils else "target",
+    }
     return HeadScores("dla", mean["heads"].float(), settings, hm.ref.to_dict(), extras)
+
+
+def _last_token(got: dict, site: str, rows: torch.Tensor, last: torch.Tensor) -> Callable:
+    def read(x: torch.Tensor) -> None:
+        got[site] = x.detach()[rows, last].double()
+
+    return read
+
+
+def _direct(aff: NormAffine, s: torch.Tensor, u: torch.Tensor) -> Callable:
+    """``part [b, ..., d_model] -> [b, ...]``: its share of the logit direction ``u``."""
+
+    def dla(part: torch.Tensor) -> torch.Tensor:
+        extra = (1,) * (part.dim() - 2)
+        scaled = aff.linear(part, s.reshape(-1, *extra, 1))
+        return (scaled * u.reshape(u.shape[0], *extra, -1)).sum(-1)
+
+    return dla

@@ -51,7 +51,12 @@ def figure_head_map(
     lo, hi = (float(finite.min()), float(finite.max())) if finite.numel() else (0.0, 1.0)
     if center is None:
         center = lo < 0 < hi
-    kw: dict[str, Any] = {"cmap": cmap or ("RdBu_r" if center else "viridis"), "aspect": "auto", "interpolation": "nearest", "origin": "upper"}
+    kw: dict[str, Any] = {
+        "cmap": cmap or ("RdBu_r" if center else "viridis"),
+        "aspect": "auto",
+        "interpolation": "nearest",
+        "origin": "upper",
+    }
     if center:
         v = max(abs(lo), abs(hi)) or 1.0
         kw.update(vmin=-v, vmax=v)
@@ -68,11 +73,21 @@ def figure_head_map(
     if annotate_top and finite.numel():
         flat = torch.nan_to_num(m.flatten(), nan=float("-inf"))
         for i in torch.argsort(flat, descending=True)[:annotate_top].tolist():
-            ax.text(i % H, i // H, f"{float(m.flatten()[i]):.2f}", ha="center", va="center", fontsize=6, color="white" if not center else "black")
+            ax.text(
+                i % H,
+                i // H,
+                f"{float(m.flatten()[i]):.2f}",
+                ha="center",
+                va="center",
+                fontsize=6,
+                color="white" if not center else "black",
+            )
     return fig
 
 
-def figure_pattern(pattern: Any, tokens: Sequence[str], title: str = "", cmap: str = "Blues") -> Any:
+def figure_pattern(
+    pattern: Any, tokens: Sequence[str], title: str = "", cmap: str = "Blues"
+) -> Any:
     """Attention pattern ``[query, key]`` with token labels on both axes."""
     p = torch.as_tensor(pattern).float().cpu()
     n = p.shape[0]
@@ -80,7 +95,9 @@ def figure_pattern(pattern: Any, tokens: Sequence[str], title: str = "", cmap: s
     size = min(14.0, max(3.5, 0.28 * n + 1.5))
     fig = _figure(size + 0.8, size)
     ax = fig.add_subplot()
-    im = ax.imshow(p.numpy(), cmap=cmap, vmin=0.0, vmax=1.0, aspect="equal", interpolation="nearest")
+    im = ax.imshow(
+        p.numpy(), cmap=cmap, vmin=0.0, vmax=1.0, aspect="equal", interpolation="nearest"
+    )
     ax.set_xticks(range(p.shape[1]), labels[: p.shape[1]], rotation=90, fontsize=7)
     ax.set_yticks(range(n), labels[:n], fontsize=7)
     ax.set_xlabel("key (attended to)")

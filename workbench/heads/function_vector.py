@@ -66,7 +66,11 @@ class ICLTask:
         k = max(1, round(len(idx) * test_fraction))
         if k >= len(idx):
             raise PromptSetError(f"task {self.name!r} has too few pairs to hold some out.")
-        pick = lambda ii, s: ICLTask(f"{self.name}:{s}", [self.pairs[i] for i in sorted(ii)], self.template, self.separator)  # noqa: E731
+
+        def pick(ii: list[int], part: str) -> ICLTask:
+            pairs = [self.pairs[i] for i in sorted(ii)]
+            return ICLTask(f"{self.name}:{part}", pairs, self.template, self.separator)
+
         return pick(idx[k:], "train"), pick(idx[:k], "test")
 
 
@@ -74,7 +78,9 @@ def icl_prompts(task: ICLTask, n_prompts: int = 24, n_shots: int = 5, seed: int 
     """Few-shot prompts with targets; ``corrupted`` holds the same prompts with the
     demonstrations' answers shuffled (Todd et al.'s corrupted context)."""
     if len(task.pairs) < n_shots + 1:
-        raise PromptSetError(f"task {task.name!r} has {len(task.pairs)} pairs; {n_shots} shots need {n_shots + 1}.")
+        raise PromptSetError(
+            f"task {task.name!r} has {len(task.pairs)} pairs; {n_shots} shots need {n_shots + 1}."
+        )
     rng = random.Random(seed)
     prompts, targets, corrupted = [], [], []
     for _ in range(n_prompts):
@@ -84,18 +90,30 @@ def icl_prompts(task: ICLTask, n_prompts: int = 24, n_shots: int = 5, seed: int 
         shuffled = outs[:]
         for _ in range(10):
             rng.shuffle(shuffled)
-            if all(s != o for s, o in zip(shuffled, outs)):
+            if all(s != o for s, o in zip(shuffled, outs, strict=True)):
                 break
         prompts.append(task.prompt(demos, x))
-        corrupted.append(task.prompt([(a, s) for (a, _), s in zip(demos, shuffled)], x))
+        corrupted.append(
+            task.prompt([(a, s) for (a, _), s in zip(demos, shuffled, strict=True)], x)
+        )
         targets.append(task.answer(y))
     return TaskPrompts(prompts, targets, corrupted=corrupted, name=f"{task.name} {n_shots}-shot")
 
 
-def fv_head_scores_job(hm: HookedModel, prompts: TaskPrompts, max_rows: int = 64) -> Job[HeadScores]:
+def fv_head_scores_job(
+    hm: HookedModel, prompts: TaskPrompts, max_rows: int = 64
+) -> Job[HeadScores]:
     """Average indirect effect of each head (Todd et al.): p(answer) on shuffled-answer prompts
     with the head's mean clean output patched at the last token, minus p(answer) without."""
-    res = yield from patching_scores_job(hm, prompts, metric="prob", positions="last", source="mean", normalize=False, max_rows=max_rows)
+    res = yield from patching_scores_job(
+        hm,
+        prompts,
+        metric="prob",
+        positions="last",
+        source="mean",
+        normalize=False,
+        max_rows=max_rows,
+    )
     res.kind = "function_vector"
     res.settings["kind"] = "function_vector"
     return res
@@ -118,7 +136,9 @@ class FunctionVector:
     def site(self) -> str:
         return resid_post(self.layer)
 
-    def interventions(self, coefficient: float = 1.0, layer: int | None = None, positions: Any = "last_prompt") -> list[AddVector]:
+    def interventions(
+        self, coefficient: float = 1.0, layer: int | None = None, positions: Any = "last_prompt"
+    ) -> list[AddVector]:
         """Add the vector at ``blocks.{layer}.hook_resid_post`` (default: the chosen layer)."""
         site = resid_post(self.layer if layer is None else layer)
         return [AddVector(site, positions=positions, vector=self.vector, coefficient=coefficient)]
@@ -139,7 +159,13 @@ class FunctionVector:
             **self.settings,
         }
         desc = f"Function vector of {self.task} from {len(self.heads)} heads, added at {self.site} (last token)."
-        return Concept(name or f"fv:{self.task}", {self.site: self.vector.detach().float().cpu().clone()}, self.model, recipe, description=desc)
+        return Concept(
+            name or f"fv:{self.task}",
+            {self.site: self.vector.detach().float().cpu().clone()},
+            self.model,
+            recipe,
+            description=desc,
+        )
 
 
 def function_vector_job(
@@ -175,7 +201,16 @@ def function_vector_job(
     head_vectors = torch.stack(vecs)
     yield Progress(1, 1, "done")
     settings = {"n_prompts": len(prompts), "prompt_set": prompts.name}
-    return FunctionVector(head_vectors.sum(0), layer, hs, head_vectors, task_name or prompts.name, list(prompts.prompts), hm.ref, settings)
+    return FunctionVector(
+        head_vectors.sum(0),
+        layer,
+        hs,
+        head_vectors,
+        task_name or prompts.name,
+        list(prompts.prompts),
+        hm.ref,
+        settings,
+    )
 
 
 @torch.no_grad()
@@ -191,7 +226,15 @@ def zero_shot_accuracy(
     first token, with ``vector`` added at ``blocks.{layer}.hook_resid_post`` (last token)."""
     queries = [task.query(x) for x, _ in task.pairs]
     answers = torch.tensor([first_token_id(hm.tokenizer, task.answer(y)) for _, y in task.pairs])
-    ivs = [] if vector is None else [AddVector(resid_post(layer), positions="last_prompt", vector=vector, coefficient=coefficient)]
+    ivs = (
+        []
+        if vector is None
+        else [
+            AddVector(
+                resid_post(layer), positions="last_prompt", vector=vector, coefficient=coefficient
+            )
+        ]
+    )
     hits = 0
     for s in range(0, len(queries), batch_size):
         enc = hm.encode(queries[s : s + batch_size])
@@ -220,4 +263,12 @@ def sweep_function_vector_job(
             yield Progress(i * len(coefficients) + j + 1, total, f"layer {L} × {c}")
     flat = int(grid.argmax())
     best = (list(layers)[flat // len(coefficients)], list(coefficients)[flat % len(coefficients)])
-    return {"baseline": base, "layers": list(layers), "coefficients": list(coefficients), "accuracy": grid.tolist(), "best_layer": best[0], "best_coefficient": best[1], "best_accuracy": float(grid.max())}
+    return {
+        "baseline": base,
+        "layers": list(layers),
+        "coefficients": list(coefficients),
+        "accuracy": grid.tolist(),
+        "best_layer": best[0],
+        "best_coefficient": best[1],
+        "best_accuracy": float(grid.max()),
+    }

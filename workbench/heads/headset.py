@@ -77,7 +77,13 @@ class HeadSet:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HeadSet:
-        return cls(d["name"], d.get("model", ""), [tuple(x) for x in d["heads"]], d.get("source", "manual"), list(d.get("scores", [])))
+        return cls(
+            d["name"],
+            d.get("model", ""),
+            [tuple(x) for x in d["heads"]],
+            d.get("source", "manual"),
+            list(d.get("scores", [])),
+        )
 
     def save(self, path: str | os.PathLike) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
@@ -87,7 +93,9 @@ class HeadSet:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-def top_k(scores: HeadScores, k: int = 10, order: str = "highest", name: str | None = None) -> HeadSet:
+def top_k(
+    scores: HeadScores, k: int = 10, order: str = "highest", name: str | None = None
+) -> HeadSet:
     """The ``k`` best heads of a score as a :class:`HeadSet` (``order``: highest, lowest, abs)."""
     top = scores.top(k, order)
     model = str(scores.model.get("name", ""))
@@ -145,7 +153,9 @@ def _heads(heads: HeadSet | Iterable[tuple[int, int]]) -> dict[int, list[int]]:
 
 
 def ablation_interventions(
-    heads: HeadSet | Iterable[tuple[int, int]], mode: str = "zero", means: dict[int, torch.Tensor] | None = None
+    heads: HeadSet | Iterable[tuple[int, int]],
+    mode: str = "zero",
+    means: dict[int, torch.Tensor] | None = None,
 ) -> list[Intervention]:
     """Zero- or mean-ablate the heads (one :class:`AblateHeads` per layer).
 
@@ -175,7 +185,11 @@ def offset_interventions(
             off = torch.stack([offsets[(L, h)] for h in hs])
         else:
             off = offsets
-        out.append(HeadOffset(head_z(L), positions=positions, heads=hs, offset=off, coefficient=coefficient))
+        out.append(
+            HeadOffset(
+                head_z(L), positions=positions, heads=hs, offset=off, coefficient=coefficient
+            )
+        )
     return out
 
 
@@ -184,7 +198,10 @@ def zero_tuning_interventions(
 ) -> list[Intervention]:
     """Scale the heads' attention to ``key_position`` (the first token) by ``factor`` and
     renormalise (ZeroTuning)."""
-    return [ScaleAttention(pattern(L), heads=hs, key_position=key_position, factor=factor) for L, hs in _heads(heads).items()]
+    return [
+        ScaleAttention(pattern(L), heads=hs, key_position=key_position, factor=factor)
+        for L, hs in _heads(heads).items()
+    ]
 
 
 def head_sets_from_scores(scores: Sequence[HeadScores], k: int = 10) -> list[HeadSet]:

@@ -73,7 +73,10 @@ class EncodedTask:
     def same_lengths(self) -> bool:
         if self.corrupted_mask is None:
             return False
-        return bool((self.mask.sum(-1) == self.corrupted_mask.sum(-1)).all()) and self.ids.shape == self.corrupted_ids.shape  # type: ignore[union-attr]
+        return (
+            bool((self.mask.sum(-1) == self.corrupted_mask.sum(-1)).all())
+            and self.ids.shape == self.corrupted_ids.shape
+        )  # type: ignore[union-attr]
 
 
 def default_metric(task: TaskPrompts) -> str:
@@ -85,9 +88,18 @@ def encode_task(hm: HookedModel, task: TaskPrompts, metric: str | None = None) -
     metric = metric or default_metric(task)
     tok = hm.tokenizer
     targets = torch.tensor([first_token_id(tok, t) for t in task.targets])
-    foils = torch.tensor([first_token_id(tok, f) for f in task.foils]) if task.foils is not None else None
+    foils = (
+        torch.tensor([first_token_id(tok, f) for f in task.foils])
+        if task.foils is not None
+        else None
+    )
     enc = hm.encode(task.prompts)
-    out = EncodedTask(enc["input_ids"], enc["attention_mask"], enc["attention_mask"].sum(-1) - 1, Metric(metric, targets, foils))
+    out = EncodedTask(
+        enc["input_ids"],
+        enc["attention_mask"],
+        enc["attention_mask"].sum(-1) - 1,
+        Metric(metric, targets, foils),
+    )
     if task.corrupted is not None:
         c = hm.encode(task.corrupted)
         out.corrupted_ids, out.corrupted_mask = c["input_ids"], c["attention_mask"]

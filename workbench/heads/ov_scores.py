@@ -27,7 +27,12 @@ from typing import Any
 import torch
 
 from workbench.errors import PromptSetError
-from workbench.heads._model import effective_embeddings, final_norm_affine, ov_outputs, unembed_weight
+from workbench.heads._model import (
+    effective_embeddings,
+    final_norm_affine,
+    ov_outputs,
+    unembed_weight,
+)
 from workbench.heads.data import ordinal_sequences, single_token_id, token_pool
 from workbench.heads.result import HeadScores
 from workbench.jobs import Job, Progress
@@ -35,7 +40,9 @@ from workbench.models.hooked import HookedModel
 
 
 @torch.no_grad()
-def ov_logits(hm: HookedModel, token_ids: torch.Tensor, candidate_ids: torch.Tensor, batch: int = 64) -> torch.Tensor:
+def ov_logits(
+    hm: HookedModel, token_ids: torch.Tensor, candidate_ids: torch.Tensor, batch: int = 64
+) -> torch.Tensor:
     """Effective OV logits ``[n_tokens, layer, head, n_candidates]`` (see the module docstring).
 
     Parameters
@@ -84,13 +91,19 @@ def successor_score_job(
     sequences = [list(s) for s in (sequences or ordinal_sequences())]
     toks = _ordinal_tokens(hm, sequences)
     used = []
-    for words, ids in zip(sequences, toks):
-        kept = [(w, i) for w, i in zip(words, ids) if i is not None]
-        pairs = [(ids[j], ids[j + 1]) for j in range(len(ids) - 1) if ids[j] is not None and ids[j + 1] is not None]
+    for words, ids in zip(sequences, toks, strict=True):
+        kept = [(w, i) for w, i in zip(words, ids, strict=True) if i is not None]
+        pairs = [
+            (ids[j], ids[j + 1])
+            for j in range(len(ids) - 1)
+            if ids[j] is not None and ids[j + 1] is not None
+        ]
         if len(kept) >= 3 and pairs:
             used.append((words, kept, pairs))
     if not used:
-        raise PromptSetError("No ordinal sequence has three or more single-token items for this tokenizer.")
+        raise PromptSetError(
+            "No ordinal sequence has three or more single-token items for this tokenizer."
+        )
     L, H = hm.n_layers, hm.n_heads
     hits = torch.zeros(L, H)
     per_seq = {}
@@ -108,7 +121,11 @@ def successor_score_job(
         per_seq[" ".join(words[:3]) + " ..."] = {"n": len(pairs), "score": ok.mean(0).tolist()}
         yield Progress(k + 1, len(used), f"{k + 1}/{len(used)} sequences")
     scores = hits / n_total
-    settings = {"kind": "successor", "sequences": sequences, "effective_embedding": "E + MLP0(norm(E))"}
+    settings = {
+        "kind": "successor",
+        "sequences": sequences,
+        "effective_embedding": "E + MLP0(norm(E))",
+    }
     extras = {
         "n_transitions": n_total,
         "tokens": [[w for w, _ in kept] for _, kept, _ in used],
@@ -155,7 +172,14 @@ def copying_score_job(
         hits += (rank < top_k).float().sum(0)
         yield Progress(min(start + chunk, len(ids)), len(ids), "copying scores")
     scores = hits / len(ids)
-    settings: dict[str, Any] = {"kind": "copying", "n_tokens": len(ids), "seed": seed, "top_k": top_k}
+    settings: dict[str, Any] = {
+        "kind": "copying",
+        "n_tokens": len(ids),
+        "seed": seed,
+        "top_k": top_k,
+    }
     if token_ids is not None:
         settings["token_ids"] = [int(i) for i in ids]
-    return HeadScores("copying", scores, settings, hm.ref.to_dict(), {"chance": min(1.0, top_k / len(ids))})
+    return HeadScores(
+        "copying", scores, settings, hm.ref.to_dict(), {"chance": min(1.0, top_k / len(ids))}
+    )

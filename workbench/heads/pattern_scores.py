@@ -34,7 +34,9 @@ from workbench.models.sites import pattern
 PATTERN_KINDS = ("induction", "previous", "duplicate")
 
 
-def target_mask(ids: torch.Tensor, mask: torch.Tensor, kind: str, skip_first: bool = True) -> torch.Tensor:
+def target_mask(
+    ids: torch.Tensor, mask: torch.Tensor, kind: str, skip_first: bool = True
+) -> torch.Tensor:
     """``[batch, query, key]`` bool: the keys each query's ``kind`` score counts.
 
     Parameters
@@ -109,7 +111,12 @@ def pattern_scores_job(
     else:
         ids = repeated_random_tokens(hm.tokenizer, n_seqs, seq_len, seed)
         mask = torch.ones_like(ids)
-        source = {"input": "repeated_random_tokens", "n_seqs": n_seqs, "seq_len": seq_len, "seed": seed}
+        source = {
+            "input": "repeated_random_tokens",
+            "n_seqs": n_seqs,
+            "seq_len": seq_len,
+            "seed": seed,
+        }
     L, H = hm.n_layers, hm.n_heads
     sums = {k: torch.zeros(L, H, dtype=torch.float64) for k in kinds}
     counts = dict.fromkeys(kinds, 0)
@@ -125,11 +132,17 @@ def pattern_scores_job(
             hm.forward(bi.to(hm.device), bm.to(hm.device), interventions, readers, use_cache=False)
         done = min(start + batch_size, total)
         yield Progress(done, total, f"{done}/{total} sequences")
-    settings = {**source, "skip_first": True, "interventions": [iv.describe() for iv in interventions]}
+    settings = {
+        **source,
+        "skip_first": True,
+        "interventions": [iv.describe() for iv in interventions],
+    }
     out = {}
     for k in kinds:
         scores = (sums[k] / max(counts[k], 1)).float()
-        out[k] = HeadScores(k, scores, {"kind": k, **settings}, hm.ref.to_dict(), {"n_queries": counts[k]})
+        out[k] = HeadScores(
+            k, scores, {"kind": k, **settings}, hm.ref.to_dict(), {"n_queries": counts[k]}
+        )
     return out
 
 

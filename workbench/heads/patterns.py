@@ -31,11 +31,20 @@ class PatternView:
         return self.patterns[self.layers.index(layer), head]
 
     def to_dict(self, layer: int, head: int) -> dict:
-        return {"prompt": self.prompt, "tokens": self.tokens, "layer": layer, "head": head, "pattern": self.head(layer, head).tolist()}
+        return {
+            "prompt": self.prompt,
+            "tokens": self.tokens,
+            "layer": layer,
+            "head": head,
+            "pattern": self.head(layer, head).tolist(),
+        }
 
 
 def attention_patterns(
-    hm: HookedModel, prompt: str, layers: Sequence[int] | None = None, interventions: Sequence[Intervention] = ()
+    hm: HookedModel,
+    prompt: str,
+    layers: Sequence[int] | None = None,
+    interventions: Sequence[Intervention] = (),
 ) -> PatternView:
     """Every head's attention pattern on ``prompt`` (layers ``layers``, default all), with
     ``interventions`` applied (pass them here, not through an enclosing ``hm.intervene``:
@@ -48,7 +57,9 @@ def attention_patterns(
     return PatternView(prompt, tokens, layers, pats)
 
 
-def head_pattern(hm: HookedModel, prompt: str, layer: int, head: int) -> tuple[list[str], torch.Tensor]:
+def head_pattern(
+    hm: HookedModel, prompt: str, layer: int, head: int
+) -> tuple[list[str], torch.Tensor]:
     """``(tokens, [query, key] pattern)`` of one head on one prompt."""
     view = attention_patterns(hm, prompt, [layer])
     return view.tokens, view.head(layer, head)
@@ -70,7 +81,13 @@ class TopAttended:
     examples: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"layer": self.layer, "head": self.head, "tokens": [list(t) for t in self.tokens], "pairs": [list(p) for p in self.pairs], "examples": self.examples}
+        return {
+            "layer": self.layer,
+            "head": self.head,
+            "tokens": [list(t) for t in self.tokens],
+            "pairs": [list(p) for p in self.pairs],
+            "examples": self.examples,
+        }
 
 
 def top_attended_tokens_job(
@@ -106,7 +123,17 @@ def top_attended_tokens_job(
         enc = hm.encode(batch)
         got: dict[str, torch.Tensor] = {}
         with torch.no_grad():
-            hm.forward(enc["input_ids"], enc["attention_mask"], interventions, {pattern(layer): [lambda p: got.__setitem__("p", p[:, head].float().cpu())]}, use_cache=False)
+            hm.forward(
+                enc["input_ids"],
+                enc["attention_mask"],
+                interventions,
+                {
+                    pattern(layer): [
+                        lambda p, got=got: got.__setitem__("p", p[:, head].float().cpu())
+                    ]
+                },
+                use_cache=False,
+            )
         for b, prompt in enumerate(batch):
             n = int(enc["attention_mask"][b].sum())
             toks = [dec([i]) for i in enc["input_ids"][b, :n].tolist()]
@@ -119,7 +146,13 @@ def top_attended_tokens_job(
             for q in range(first, n):
                 best = int(p[q].argmax())
                 pairs[(toks[q], toks[best])] += float(p[q, best])
-            examples.append({"prompt": prompt, "tokens": toks, "argmax_key": [int(p[q].argmax()) for q in range(n)]})
+            examples.append(
+                {
+                    "prompt": prompt,
+                    "tokens": toks,
+                    "argmax_key": [int(p[q].argmax()) for q in range(n)],
+                }
+            )
         done = min(start + batch_size, len(prompts))
         yield Progress(done, len(prompts), f"{done}/{len(prompts)} prompts")
     ranked = sorted(total.items(), key=lambda kv: -kv[1])[:k]

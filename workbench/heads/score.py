@@ -15,7 +15,17 @@ from workbench.heads.result import KIND_DOC, HeadScores
 from workbench.jobs import Job
 from workbench.models.hooked import HookedModel
 
-SCORE_KINDS = ("induction", "previous", "duplicate", "successor", "copying", "dla", "ablation", "patching", "attribution")
+SCORE_KINDS = (
+    "induction",
+    "previous",
+    "duplicate",
+    "successor",
+    "copying",
+    "dla",
+    "ablation",
+    "patching",
+    "attribution",
+)
 TASK_KINDS = ("dla", "ablation", "patching", "attribution")
 # Which ScoreSpec fields each kind reads (a panel shows only these).
 FIELDS = {
@@ -85,7 +95,16 @@ def score_job(hm: HookedModel, spec: ScoreSpec) -> Job[HeadScores]:
     if k in ("induction", "previous", "duplicate"):
         from workbench.heads.pattern_scores import pattern_score_job
 
-        return (yield from pattern_score_job(hm, k, prompts=spec.prompts, n_seqs=spec.n_seqs, seq_len=spec.seq_len, seed=spec.seed))
+        return (
+            yield from pattern_score_job(
+                hm,
+                k,
+                prompts=spec.prompts,
+                n_seqs=spec.n_seqs,
+                seq_len=spec.seq_len,
+                seed=spec.seed,
+            )
+        )
     if k == "successor":
         from workbench.heads.ov_scores import successor_score_job
 
@@ -93,7 +112,11 @@ def score_job(hm: HookedModel, spec: ScoreSpec) -> Job[HeadScores]:
     if k == "copying":
         from workbench.heads.ov_scores import copying_score_job
 
-        return (yield from copying_score_job(hm, n_tokens=spec.n_tokens, seed=spec.seed, top_k=spec.top_k))
+        return (
+            yield from copying_score_job(
+                hm, n_tokens=spec.n_tokens, seed=spec.seed, top_k=spec.top_k
+            )
+        )
     task = spec.task or successor_task()
     if k == "dla":
         from workbench.heads.dla import dla_job
@@ -102,11 +125,27 @@ def score_job(hm: HookedModel, spec: ScoreSpec) -> Job[HeadScores]:
     if k == "ablation":
         from workbench.heads.ablation import ablation_scores_job
 
-        return (yield from ablation_scores_job(hm, task, spec.mode, spec.metric, max_rows=spec.max_rows))
+        return (
+            yield from ablation_scores_job(hm, task, spec.mode, spec.metric, max_rows=spec.max_rows)
+        )
     if k == "patching":
         from workbench.heads.ablation import patching_scores_job
 
-        return (yield from patching_scores_job(hm, task, spec.metric, spec.positions, spec.source, spec.normalize, max_rows=spec.max_rows))
+        return (
+            yield from patching_scores_job(
+                hm,
+                task,
+                spec.metric,
+                spec.positions,
+                spec.source,
+                spec.normalize,
+                max_rows=spec.max_rows,
+            )
+        )
     from workbench.heads.attribution import attribution_scores_job
 
-    return (yield from attribution_scores_job(hm, task, spec.metric, spec.positions, spec.source, spec.normalize))
+    return (
+        yield from attribution_scores_job(
+            hm, task, spec.metric, spec.positions, spec.source, spec.normalize
+        )
+    )

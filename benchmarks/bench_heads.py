@@ -1,0 +1,109 @@
+"""Head analysis on the embedded model, as ratios measured in one run.
+
+python3 bootstrap.py bench heads      # or: .venv/bin/python benchmarks/bench_heads.py
+
+* the ablation sweep over all 270 heads: batched (several heads per forward, starting at the
+  ablated block, last-token logits only) against one plain forward per head (target: batched
+  at least 4x faster); the same sweep with one head per forward but the other shortcuts shows
+  what batching alone buys;
+* attribution patching (every head from one forward and one backward) against one plain
+  forward + backward on the same prompts (target: within 3x).
+
+``WORKBENCH_BENCH_THREADS`` sets torch's thread count (default: all cores). On a shared,
+busy machine one thread is much faster than two: say which was used when quoting numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from _common import report  # noqa: E402
+
+
+def _time(fn) -> float:  # noqa: ANN001
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    import torch
+
+    threads = int(os.environ.get("WORKBENCH_BENCH_THREADS", 0)) or max(1, os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    from workbench.heads.ablation import ablation_scores_job
+    from workbench.heads.attribution import attribution_scores_job
+    from workbench.heads.data import successor_task
+    from workbench.heads.metrics import encode_task
+    from workbench.jobs import run
+    from workbench.models.interventions import AblateHeads
+    from workbench.models.loading import load_language_model
+    from workbench.models.sites import head_z
+
+    hm = load_language_model(device="cpu")
+    task = successor_task(n=8)
+    et = encode_task(hm, task)
+    n_heads = hm.n_layers * hm.n_heads
+    print(
+        f"# {n_heads} heads, {len(task)} prompts of {et.ids.shape[1]} tokens, {threads} thread(s)",
+        flush=True,
+    )
+
+    def naive() -> torch.Tensor:
+        """One plain forward per head: the whole model, full logits."""
+        out = torch.zeros(hm.n_layers, hm.n_heads)
+        rows = torch.arange(et.n)
+        with torch.no_grad():
+            base = et.metric.mean(hm.forward(et.ids, et.mask).logits[rows, et.last])
+            for L in range(hm.n_layers):
+                for h in range(hm.n_heads):
+                    iv = AblateHeads(head_z(L), heads=[h])
+                    logits = hm.forward(et.ids, et.mask, [iv], use_cache=False).logits[
+                        rows, et.last
+                    ]
+                    out[L, h] = base - et.metric.mean(logits)
+        return out
+
+    res: dict[str, torch.Tensor] = {}
+    run(ablation_scores_job(hm, task, heads=[(0, 0), (29, 8)]))  # warm up
+    t_batched = _time(
+        lambda: res.__setitem__("b", run(ablation_scores_job(hm, task, max_rows=64)).scores)
+    )
+    t_naive = _time(lambda: res.__setitem__("n", naive()))
+    t_single = _time(
+        lambda: res.__setitem__("s", run(ablation_scores_job(hm, task, max_rows=et.n)).scores)
+    )
+    err = float((res["b"] - res["n"]).abs().max())
+    report("heads.ablation_sweep_batched", t_batched, "s")
+    report("heads.ablation_sweep_one_forward_per_head", t_naive, "s")
+    report("heads.ablation_sweep_one_head_per_forward_shortcuts", t_single, "s")
+    report("heads.ablation one-per-head / batched", t_naive / t_batched, "x", ">= 4x")
+    report("heads.ablation one-head-with-shortcuts / batched", t_single / t_batched, "x")
+    report("heads.ablation max |batched - naive|", err, "logit")
+
+    rows = torch.arange(et.n)
+
+    def forward_backward() -> None:
+        with torch.enable_grad():
+            logits = hm.forward(et.corrupted_ids, et.corrupted_mask, use_cache=False).logits[
+                rows, et.corrupted_last
+            ]
+            et.metric.mean(logits).backward()
+        hm.model.zero_grad(set_to_none=True)
+
+    forward_backward()  # warm up
+    t_fb = min(_time(forward_backward) for _ in range(3))
+    t_attr = min(_time(lambda: run(attribution_scores_job(hm, task))) for _ in range(3))
+    report("heads.one_forward_backward", t_fb, "s")
+    report("heads.attribution_patching (270 heads)", t_attr, "s")
+    report("heads.attribution / (forward + backward)", t_attr / t_fb, "x", "<= 3x")
+
+
+if __name__ == "__main__":
+    main()
