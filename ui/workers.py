@@ -15,9 +15,10 @@ import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThreadPool, Signal, Slot
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,15 @@ def _guarded(job_fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     except RuntimeError as e:
         raise JobError(str(e) or type(e).__name__) from e
     return result
+
+
+def _close_generator(worker: Any) -> None:
+    gen = getattr(worker, "_gen", None)
+    if gen is not None:
+        try:
+            gen.close()
+        except Exception:  # a job's cleanup failing must not take the worker thread down
+            log.exception("closing a cancelled job failed")
 
 
 @dataclass
@@ -186,6 +196,10 @@ class ModelExecutor(QObject):
         worker.returned.connect(relay.on_returned)
         worker.errored.connect(relay.on_errored)
         worker.finished.connect(relay.on_finished)
+        # superqt stops a quit generator without closing it, so its ``finally`` blocks (hook
+        # removal, thread joins) would wait for garbage collection. Close it at once, in the
+        # worker thread that was running it.
+        worker.aborted.connect(partial(_close_generator, worker), Qt.ConnectionType.DirectConnection)
         req.worker, req.relay = worker, relay
         self._running = req
         self.job_started.emit(req.label)

@@ -95,3 +95,23 @@ def test_cancel_runs_on_done(qtbot):
     gate.set()
     wait_idle(qtbot, _Ctx(ex))
     assert results == [] and done == [1]
+
+
+def test_cancel_closes_the_job_so_its_cleanup_runs(qtbot):
+    """A cancelled job's ``finally`` (e.g. removing steering hooks) runs before the executor
+    reports it finished, not whenever the generator is garbage-collected."""
+    ex = ModelExecutor()
+    cleaned = []
+    gate = threading.Event()
+
+    def job():
+        try:
+            yield from slow_job("c", 100, gate)
+        finally:
+            cleaned.append(QThread.currentThread())
+
+    ex.submit("c", job)
+    ex.cancel("c")
+    gate.set()
+    wait_idle(qtbot, _Ctx(ex))
+    assert len(cleaned) == 1 and cleaned[0] is not QThread.currentThread()
