@@ -71,8 +71,17 @@ registry.register_panel(
 registry.register_panel(
     "sweep", "Sweep", "ui.panels.sweep_panel:SweepPanel", 30, lazy=True, shortcut="Ctrl+3"
 )
-registry.register_panel("heads", "Heads", "ui.panels.heads_panel:HeadsPanel", 40, lazy=True, shortcut="Ctrl+4")
-registry.register_panel("diffusion", "Diffusion", "ui.panels.diffusion_panel:DiffusionPanel", 50, lazy=True, shortcut="Ctrl+5")
+registry.register_panel(
+    "heads", "Heads", "ui.panels.heads_panel:HeadsPanel", 40, lazy=True, shortcut="Ctrl+4"
+)
+registry.register_panel(
+    "diffusion",
+    "Diffusion",
+    "ui.panels.diffusion_panel:DiffusionPanel",
+    50,
+    lazy=True,
+    shortcut="Ctrl+5",
+)
 
 
 def settings() -> QSettings:

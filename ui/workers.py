@@ -199,7 +199,9 @@ class ModelExecutor(QObject):
         # superqt stops a quit generator without closing it, so its ``finally`` blocks (hook
         # removal, thread joins) would wait for garbage collection. Close it at once, in the
         # worker thread that was running it.
-        worker.aborted.connect(partial(_close_generator, worker), Qt.ConnectionType.DirectConnection)
+        worker.aborted.connect(
+            partial(_close_generator, worker), Qt.ConnectionType.DirectConnection
+        )
         req.worker, req.relay = worker, relay
         self._running = req
         self.job_started.emit(req.label)

@@ -145,9 +145,12 @@ def test_ablating_a_head_equals_zeroing_its_output_weights():
 def test_hooks_are_gone_after_an_exception():
     hm = tiny_hooked("llama")
     before = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in hm.model.modules())
-    with pytest.raises(RuntimeError, match="boom"), hm.intervene(
-        AddVector(resid_post(0), vector=torch.ones(hm.d_model)),
-        AblateHeads("blocks.0.attn.hook_z", heads=[0]),
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        hm.intervene(
+            AddVector(resid_post(0), vector=torch.ones(hm.d_model)),
+            AblateHeads("blocks.0.attn.hook_z", heads=[0]),
+        ),
     ):
         raise RuntimeError("boom")
     after = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in hm.model.modules())

@@ -12,7 +12,11 @@ from workbench.store import Project
 
 
 def _concept(name="happy"):
-    return Concept(name, {"blocks.1.hook_resid_post": torch.randn(8)}, ModelRef("m", d_model=8, model_type="llama"))
+    return Concept(
+        name,
+        {"blocks.1.hook_resid_post": torch.randn(8)},
+        ModelRef("m", d_model=8, model_type="llama"),
+    )
 
 
 def test_project_info_export_import(tmp_path, capsys):
@@ -28,7 +32,9 @@ def test_project_info_export_import(tmp_path, capsys):
     assert main(["project", "import", str(path), str(out), "--name", "again"]) == 0
     with Project.open(path) as p:
         again = p.load_concept("again")
-    assert torch.equal(again.vectors["blocks.1.hook_resid_post"], original.vectors["blocks.1.hook_resid_post"])
+    assert torch.equal(
+        again.vectors["blocks.1.hook_resid_post"], original.vectors["blocks.1.hook_resid_post"]
+    )
 
 
 def test_bad_project_file_is_a_clear_error(tmp_path, capsys):

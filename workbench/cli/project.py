@@ -19,13 +19,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file")
     p.add_argument("concept", help="name or id")
     p.add_argument("out", help="output path; the extension picks the format")
-    p.add_argument("--format", default=None, help="safetensors, gguf, pt, npy, npz, neuronpedia, svec")
+    p.add_argument(
+        "--format", default=None, help="safetensors, gguf, pt, npy, npz, neuronpedia, svec"
+    )
     p.set_defaults(func=_export)
     p = sub.add_parser("import", help="import a vector file into a project as a concept")
     p.add_argument("file")
     p.add_argument("vector")
     p.add_argument("--name", default=None)
-    p.add_argument("--site", default=None, help="site for files that do not say (npy, single tensors)")
+    p.add_argument(
+        "--site", default=None, help="site for files that do not say (npy, single tensors)"
+    )
     p.set_defaults(func=_import)
     p = sub.add_parser("runs", help="list runs (head scores, sweeps, probes) or print one")
     p.add_argument("file")
