@@ -195,3 +195,18 @@ def test_pattern_figure_and_compare(model_dir, tmp_path, capsys):
         == 0
     )
     assert len(json.loads(capsys.readouterr().out)["tokens"]) == 3
+
+
+def test_function_vector_command_saves_a_concept(model_dir, tmp_path, capsys):
+    proj = tmp_path / "fv.wbproj"
+    args = ["heads", "function-vector", "--model", model_dir, "--heads", "L1H2,L2H0", "--layer", "1"]
+    args += ["--n-prompts", "4", "--n-shots", "2", "--coefficient", "2", "--project", str(proj)]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["heads"] == [[1, 2], [2, 0]] and out["layer"] == 1 and out["coefficient"] == 2.0
+    assert 0.0 <= out["with_function_vector"] <= 1.0
+    from workbench.store import Project
+
+    with Project.open(proj, read_only=True) as p:
+        c = p.load_concept("fv:antonyms:train")
+    assert c.recipe["method"] == "function_vector" and c.sites == ["blocks.1.hook_resid_post"]

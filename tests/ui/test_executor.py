@@ -106,12 +106,16 @@ def test_cancel_closes_the_job_so_its_cleanup_runs(qtbot):
 
     def job():
         try:
-            yield from slow_job("c", 100, gate)
+            for i in range(10_000):
+                gate.wait(5)
+                yield Progress(i, 10_000, "c")
         finally:
             cleaned.append(QThread.currentThread())
 
-    ex.submit("c", job)
-    ex.cancel("c")
+    started = []
+    ex.submit("c", job, on_progress=started.append)
     gate.set()
+    qtbot.waitUntil(lambda: bool(started))  # cancel a job that is running, not one not yet begun
+    ex.cancel("c")
     wait_idle(qtbot, _Ctx(ex))
     assert len(cleaned) == 1 and cleaned[0] is not QThread.currentThread()

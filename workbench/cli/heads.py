@@ -89,23 +89,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-k", type=int, default=10)
     p.set_defaults(func=_compare)
 
-    p = sub.add_parser(
-        "function-vector", help="function vector of an in-context task; zero-shot accuracy"
-    )
+    p = sub.add_parser("function-vector", help="function vector of an in-context task")
     add_model_args(p)
-    p.add_argument(
-        "--task",
-        default="antonyms",
-        help="built-in demonstrations set or a file of input,output pairs",
-    )
-    p.add_argument(
-        "--heads", help="heads to use, e.g. L9H3,L12H4 (default: top --k by indirect effect)"
-    )
+    p.add_argument("--task", default="antonyms", help="built-in demonstrations set or a file")
+    p.add_argument("--template", default="Q: {input}\\nA: {output}", help="one demonstration")
+    p.add_argument("--separator", default="\\n\\n", help="between demonstrations")
+    p.add_argument("--heads", help="e.g. L9H3,L12H4 (default: top --k by indirect effect)")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--select", choices=("attribution", "patching"), default="attribution",
                    help="how to estimate each head's indirect effect")  # fmt: skip
     p.add_argument("--layer", type=int, help="layer to add it at (default n_layers // 3)")
     p.add_argument("--coefficient", type=float, default=1.0)
+    p.add_argument("--sweep", action="store_true",
+                   help="pick layer and coefficient on the training words")  # fmt: skip
     p.add_argument("--n-prompts", type=int, default=24)
     p.add_argument("--n-shots", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
@@ -266,17 +262,19 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _icl_task(name: str) -> Any:
+def _icl_task(args: argparse.Namespace) -> Any:
+    from workbench.heads.data import antonym_pairs
     from workbench.heads.function_vector import ICLTask
 
-    if name == "antonyms":
-        return ICLTask.antonyms()
+    template = args.template.replace("\\n", "\n")
+    separator = args.separator.replace("\\n", "\n")
+    if args.task == "antonyms":
+        return ICLTask("antonyms", antonym_pairs(), template, separator)
     from workbench.concepts.prompt_sets import resolve_prompt_set
 
-    ps = resolve_prompt_set(name, kind="demonstrations")
-    return ICLTask(
-        ps.name, list(zip(ps.inputs, ps.outputs, strict=True)), ps.template, ps.separator
-    )
+    ps = resolve_prompt_set(args.task, kind="demonstrations")
+    pairs = list(zip(ps.inputs, ps.outputs, strict=True))
+    return ICLTask(ps.name, pairs, template, separator)
 
 
 def _function_vector(args: argparse.Namespace) -> int:
@@ -286,13 +284,14 @@ def _function_vector(args: argparse.Namespace) -> int:
         fv_head_scores_job,
         icl_prompts,
         parse_heads,
+        sweep_function_vector_job,
         top_k,
         zero_shot_accuracy,
     )  # fmt: skip
     from workbench.jobs import run_with_progress_bar
 
     hm = load_model_from_args(args)
-    train, test = _icl_task(args.task).split(0.3, args.seed)
+    train, test = _icl_task(args).split(0.3, args.seed)
     prompts = icl_prompts(train, args.n_prompts, args.n_shots, args.seed)
     scores = None
     if args.heads:
@@ -309,14 +308,24 @@ def _function_vector(args: argparse.Namespace) -> int:
     fv = run_with_progress_bar(
         function_vector_job(hm, heads, prompts, args.layer, train.name), desc="function vector"
     )
+    coefficient = args.coefficient
+    sweep = None
+    if args.sweep:
+        layers = list(range(2, hm.n_layers - 1, 2))
+        job = sweep_function_vector_job(hm, fv, train, layers, [1.0, 2.0, 4.0])
+        sweep = run_with_progress_bar(job, desc="layer sweep")
+        fv.layer, coefficient = sweep["best_layer"], sweep["best_coefficient"]
     base = zero_shot_accuracy(hm, test)
-    steered = zero_shot_accuracy(hm, test, fv.vector, fv.layer, args.coefficient)
-    concept = fv.to_concept(args.name, args.coefficient)
+    steered = zero_shot_accuracy(hm, test, fv.vector, fv.layer, coefficient)
+    concept = fv.to_concept(args.name, coefficient)
     out = {
-        "task": args.task, "heads": [list(h) for h in heads], "layer": fv.layer, "coefficient": args.coefficient,
-        "held_out_words": len(test.pairs), "zero_shot_accuracy": base, "with_function_vector": steered,
+        "task": args.task, "heads": [list(h) for h in heads], "layer": fv.layer,
+        "coefficient": coefficient, "held_out_words": len(test.pairs),
+        "zero_shot_accuracy": base, "with_function_vector": steered,
         "norm": float(fv.vector.norm()), "concept": concept.name,
     }  # fmt: skip
+    if sweep is not None:
+        out["sweep_on_training_words"] = sweep
     if args.project:
         from workbench.store import Project
 

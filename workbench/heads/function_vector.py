@@ -39,11 +39,14 @@ class ICLTask:
 
     name: str
     pairs: list[tuple[str, str]]
-    template: str = "{input} -> {output}"
-    separator: str = "\n"
+    template: str = "Q: {input}\nA: {output}"
+    separator: str = "\n\n"
 
     @classmethod
     def antonyms(cls) -> ICLTask:
+        """The built-in antonym pairs in Todd et al.'s ``Q: x / A: y`` format. (With the prompt
+        set's own ``x -> y`` template, SmolLM2-135M answers a zero-shot ``hot ->`` with a space
+        token whatever is added; the Q/A format gives the vector something to act on.)"""
         return cls("antonyms", antonym_pairs())
 
     def query(self, x: str) -> str:
