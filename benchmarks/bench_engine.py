@@ -21,7 +21,6 @@ def main() -> None:
 
     import torch
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
     from workbench.models.generation import SamplingSettings, generate
     from workbench.models.interventions import AddVector
     from workbench.models.loading import load_language_model
@@ -67,6 +66,7 @@ def main() -> None:
     )
     report("engine.steered_generate_32 / plain_generate_32", ts / tp, "x", "<= 1.02x")
     report("engine.plain_generate_32 tokens/s", 32 / tp, "tok/s")
+    report("engine.torch_threads", torch.get_num_threads(), "")
 
 
 if __name__ == "__main__":

@@ -26,10 +26,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from _common import report  # noqa: E402
 
 
-def _time(fn) -> float:  # noqa: ANN001
+def _time(fn, *args) -> float:  # noqa: ANN001
+    return _timed(fn, *args)[0]
+
+
+def _timed(fn, *args):  # noqa: ANN001, ANN202
     t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
+    out = fn(*args)
+    return time.perf_counter() - t, out
 
 
 def main() -> None:
@@ -47,46 +51,43 @@ def main() -> None:
     from workbench.models.sites import head_z
 
     hm = load_language_model(device="cpu")
+    run(ablation_scores_job(hm, successor_task(n=2), heads=[(0, 0), (29, 8)]))  # warm up
+    for n_prompts in (4, 8):
+        task = successor_task(n=n_prompts)
+        et = encode_task(hm, task)
+        n_heads = hm.n_layers * hm.n_heads
+        print(
+            f"# ablation of {n_heads} heads, {n_prompts} prompts of {et.ids.shape[1]} tokens, {threads} thread(s)",
+            flush=True,
+        )
+
+        def naive(et=et) -> torch.Tensor:
+            """One plain forward per head: the whole model, full logits."""
+            out = torch.zeros(hm.n_layers, hm.n_heads)
+            rows = torch.arange(et.n)
+            with torch.no_grad():
+                base = et.metric.mean(hm.forward(et.ids, et.mask).logits[rows, et.last])
+                for L in range(hm.n_layers):
+                    for h in range(hm.n_heads):
+                        iv = AblateHeads(head_z(L), heads=[h])
+                        logits = hm.forward(et.ids, et.mask, [iv], use_cache=False).logits
+                        out[L, h] = base - et.metric.mean(logits[rows, et.last])
+            return out
+
+        t_batched, batched = _timed(run, ablation_scores_job(hm, task))
+        t_naive, plain = _timed(naive)
+        t_single, _ = _timed(run, ablation_scores_job(hm, task, max_rows=et.n))
+        err = float((batched.scores - plain).abs().max())
+        tag = f"heads.ablation[{n_prompts}]"
+        report(f"{tag} batched", t_batched, "s")
+        report(f"{tag} one forward per head", t_naive, "s")
+        report(f"{tag} one head/forward + shortcuts", t_single, "s")
+        report(f"{tag} one-per-head / batched", t_naive / t_batched, "x", ">= 4x")
+        report(f"{tag} shortcuts-only / batched", t_single / t_batched, "x")
+        report(f"{tag} max |batched - naive|", err, "logit")
+
     task = successor_task(n=8)
     et = encode_task(hm, task)
-    n_heads = hm.n_layers * hm.n_heads
-    print(
-        f"# {n_heads} heads, {len(task)} prompts of {et.ids.shape[1]} tokens, {threads} thread(s)",
-        flush=True,
-    )
-
-    def naive() -> torch.Tensor:
-        """One plain forward per head: the whole model, full logits."""
-        out = torch.zeros(hm.n_layers, hm.n_heads)
-        rows = torch.arange(et.n)
-        with torch.no_grad():
-            base = et.metric.mean(hm.forward(et.ids, et.mask).logits[rows, et.last])
-            for L in range(hm.n_layers):
-                for h in range(hm.n_heads):
-                    iv = AblateHeads(head_z(L), heads=[h])
-                    logits = hm.forward(et.ids, et.mask, [iv], use_cache=False).logits[
-                        rows, et.last
-                    ]
-                    out[L, h] = base - et.metric.mean(logits)
-        return out
-
-    res: dict[str, torch.Tensor] = {}
-    run(ablation_scores_job(hm, task, heads=[(0, 0), (29, 8)]))  # warm up
-    t_batched = _time(
-        lambda: res.__setitem__("b", run(ablation_scores_job(hm, task, max_rows=64)).scores)
-    )
-    t_naive = _time(lambda: res.__setitem__("n", naive()))
-    t_single = _time(
-        lambda: res.__setitem__("s", run(ablation_scores_job(hm, task, max_rows=et.n)).scores)
-    )
-    err = float((res["b"] - res["n"]).abs().max())
-    report("heads.ablation_sweep_batched", t_batched, "s")
-    report("heads.ablation_sweep_one_forward_per_head", t_naive, "s")
-    report("heads.ablation_sweep_one_head_per_forward_shortcuts", t_single, "s")
-    report("heads.ablation one-per-head / batched", t_naive / t_batched, "x", ">= 4x")
-    report("heads.ablation one-head-with-shortcuts / batched", t_single / t_batched, "x")
-    report("heads.ablation max |batched - naive|", err, "logit")
-
     rows = torch.arange(et.n)
 
     def forward_backward() -> None:
@@ -100,8 +101,9 @@ def main() -> None:
     forward_backward()  # warm up
     t_fb = min(_time(forward_backward) for _ in range(3))
     t_attr = min(_time(lambda: run(attribution_scores_job(hm, task))) for _ in range(3))
-    report("heads.one_forward_backward", t_fb, "s")
-    report("heads.attribution_patching (270 heads)", t_attr, "s")
+    print(f"# attribution patching, 8 prompts, {threads} thread(s)", flush=True)
+    report("heads.one forward + backward", t_fb, "s")
+    report("heads.attribution patching (all heads)", t_attr, "s")
     report("heads.attribution / (forward + backward)", t_attr / t_fb, "x", "<= 3x")
 
 

@@ -3,6 +3,10 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# One torch thread: the tests' GUI thread and worker share 2 cores, and torch's spinning
+# OpenMP threads slow a forward pass many times over when another thread wants a core.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("WORKBENCH_TORCH_THREADS", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).parent))
 

@@ -182,6 +182,23 @@ def pick_device(device: str = "auto") -> str:
     return "cpu"
 
 
+def configure_cpu_threads() -> int:
+    """Leave one core free for the window and the rest of the machine.
+
+    PyTorch's CPU kernels spin-wait across all cores by default; when anything else wants a core
+    (the GUI thread, a second process) a forward pass gets many times slower (measured here: a
+    SmolLM2 forward took 0.11 s on 1 thread and 2.5-3.4 s on 2 threads with one other busy
+    process on 2 cores). ``WORKBENCH_TORCH_THREADS`` overrides the choice.
+    """
+    import torch
+
+    env = os.environ.get("WORKBENCH_TORCH_THREADS")
+    n = int(env) if env else max(1, (os.cpu_count() or 2) - 1)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
 def pick_dtype(dtype: str, device: str) -> Any:
     import torch
 
@@ -330,6 +347,8 @@ def load_language_model_job(
     check_not_moe(config)
     dev = pick_device(device)
     dt = pick_dtype(dtype, dev)
+    if dev == "cpu":
+        configure_cpu_threads()
     yield Progress(1, 5, "estimating memory")
     folder = str(cached) if from_cache else (None if src.gguf_file else src.path)
     need = check_fits(config, dt, dev, folder=folder) if check_memory else 0
