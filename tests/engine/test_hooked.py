@@ -197,3 +197,13 @@ def test_sites_listing():
         and "blocks.2.hook_resid_mid" in sites
     )
     assert "blocks.0.hook_resid_mid" not in tiny_hooked("phi").sites()
+
+
+def test_a_vector_of_the_wrong_size_is_a_clear_error():
+    from workbench.errors import ShapeMismatchError
+
+    hm = tiny_hooked("llama")
+    with pytest.raises(ShapeMismatchError, match=r"shape \(16,\).*d_model is 32"):
+        hm.logits(PROMPTS, [AddVector(resid_post(0), vector=torch.zeros(16))])
+    with pytest.raises(ShapeMismatchError, match="d_head is 8"):
+        hm.logits(PROMPTS, [AddVector("blocks.0.attn.hook_z", vector=torch.zeros(32))])

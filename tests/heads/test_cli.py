@@ -199,7 +199,16 @@ def test_pattern_figure_and_compare(model_dir, tmp_path, capsys):
 
 def test_function_vector_command_saves_a_concept(model_dir, tmp_path, capsys):
     proj = tmp_path / "fv.wbproj"
-    args = ["heads", "function-vector", "--model", model_dir, "--heads", "L1H2,L2H0", "--layer", "1"]
+    args = [
+        "heads",
+        "function-vector",
+        "--model",
+        model_dir,
+        "--heads",
+        "L1H2,L2H0",
+        "--layer",
+        "1",
+    ]
     args += ["--n-prompts", "4", "--n-shots", "2", "--coefficient", "2", "--project", str(proj)]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)

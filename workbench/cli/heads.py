@@ -312,8 +312,8 @@ def _function_vector(args: argparse.Namespace) -> int:
     sweep = None
     if args.sweep:
         layers = list(range(2, hm.n_layers - 1, 2))
-        job = sweep_function_vector_job(hm, fv, train, layers, [1.0, 2.0, 4.0])
-        sweep = run_with_progress_bar(job, desc="layer sweep")
+        sweep_job = sweep_function_vector_job(hm, fv, train, layers, [1.0, 2.0, 4.0])
+        sweep = run_with_progress_bar(sweep_job, desc="layer sweep")
         fv.layer, coefficient = sweep["best_layer"], sweep["best_coefficient"]
     base = zero_shot_accuracy(hm, test)
     steered = zero_shot_accuracy(hm, test, fv.vector, fv.layer, coefficient)

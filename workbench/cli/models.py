@@ -53,12 +53,14 @@ def _generate(args: argparse.Namespace) -> int:
     from workbench.models.generation import SamplingSettings, steered_generate_job
     from workbench.models.interventions import AddVector
 
-    hm = load_model_from_args(args)
-    ivs = []
-    if args.vector:
+    concept = None
+    if args.vector:  # read the file before the model: a bad file fails fast
         from workbench.io.vector_files import import_concept
 
         concept = import_concept(args.vector)
+    hm = load_model_from_args(args)
+    ivs = []
+    if concept is not None:
         sites = [args.site] if args.site else concept.sites
         ivs = [AddVector(s, vector=concept.vector(s), coefficient=args.coefficient) for s in sites]
     s = SamplingSettings(

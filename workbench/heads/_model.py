@@ -171,7 +171,7 @@ def _keep(store: dict, key: Any):  # noqa: ANN202
 # ----------------------------------------------------------- forward shortcuts
 @contextlib.contextmanager
 def start_at_block(
-    hm: HookedModel, layer: int, resid: torch.Tensor, out_type: Any = torch.Tensor
+    hm: HookedModel, layer: int, resid: torch.Tensor | None, out_type: Any = torch.Tensor
 ) -> Iterator[None]:
     """Skip blocks ``0..layer-1``: block ``layer`` receives ``resid`` ``[batch, pos, d_model]``.
 

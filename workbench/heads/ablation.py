@@ -280,7 +280,8 @@ def patching_setup(
         else ("mean" if positions == "all" else "last")
     )
     clean = reference_pass(hm, et.ids, et.mask, et.last, z=z)
-    corr = reference_pass(hm, et.corrupted_ids, et.corrupted_mask, et.corrupted_last)  # type: ignore[arg-type]
+    c_ids, c_mask, c_last = et.corrupted()
+    corr = reference_pass(hm, c_ids, c_mask, c_last)
     if positions == "all":
         values = (
             (lambda L: clean.z[L]) if source == "paired" else (lambda L: clean.z[L][None, None])
@@ -292,8 +293,8 @@ def patching_setup(
             if source == "paired"
             else (lambda L: clean.z[L].float().mean(0)[None, None])
         )
-        where = torch.zeros_like(et.corrupted_mask, dtype=torch.bool)  # type: ignore[arg-type]
-        where[torch.arange(et.n), et.corrupted_last] = True
+        where = torch.zeros_like(c_mask, dtype=torch.bool)
+        where[torch.arange(et.n), c_last] = True
     return et, clean, corr, values, where
 
 
@@ -326,18 +327,19 @@ def patching_scores_job(
     m_clean = float(et.metric.mean(clean.logits))
     m_corr = float(et.metric.mean(corr.logits))
     heads = list(heads) if heads is not None else _all_heads(hm)
+    c_ids, c_mask, c_last = et.corrupted()
     vals = yield from sweep_job(
         hm,
-        et.corrupted_ids,
-        et.corrupted_mask,
-        et.corrupted_last,
+        c_ids,
+        c_mask,
+        c_last,
         et.metric,
         heads,
         corr.resid,
         values,
         where,
         max_rows,
-        "patches",  # type: ignore[arg-type]
+        "patches",
     )
     raw = vals - m_corr
     denom = m_clean - m_corr

@@ -11,7 +11,7 @@ exact patching on the same prompts and reports how well the two agree (Pearson r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -52,21 +52,19 @@ def attribution_scores_job(
     et, clean, corr, values, where = patching_setup(hm, task, metric, positions, source)
     m_clean = float(et.metric.mean(clean.logits))
     yield Progress(1, 3, "forward with gradients")
-    ids, mask = et.corrupted_ids, et.corrupted_mask
-    n, pos = ids.shape  # type: ignore[union-attr]
+    ids, mask, c_last = et.corrupted()
+    n, pos = ids.shape
     shape = (n, pos, hm.n_heads, hm.d_head)
     deltas = [
         torch.zeros(shape, device=hm.device, dtype=hm.dtype, requires_grad=True)
         for _ in range(hm.n_layers)
     ]
     zc: dict[int, torch.Tensor] = {}
-    readers = {
-        head_z(L): [lambda x, L=L: zc.__setitem__(L, x.detach())] for L in range(hm.n_layers)
-    }
+    readers = {head_z(L): [_keep_into(zc, L)] for L in range(hm.n_layers)}
     ivs = [_AddLeaf(head_z(L), delta=deltas[L]) for L in range(hm.n_layers)]
     with torch.enable_grad():
-        out = hm.forward(ids, mask, ivs, readers, use_cache=False)  # type: ignore[arg-type]
-        logits = out.logits[torch.arange(n), et.corrupted_last]
+        out = hm.forward(ids, mask, ivs, readers, use_cache=False)
+        logits = out.logits[torch.arange(n), c_last]
         m = et.metric.mean(logits)
         yield Progress(2, 3, "backward")
         grads = torch.autograd.grad(m, deltas)
@@ -78,7 +76,7 @@ def attribution_scores_job(
         if where is not None:
             diff = diff * where[:, :, None, None].to(diff.dtype)
         # padded positions of right-padded rows do not reach the last real token
-        diff = diff * mask[:, :, None, None].to(diff.dtype)  # type: ignore[index]
+        diff = diff * mask[:, :, None, None].to(diff.dtype)
         scores[L] = diff.sum((0, 1, 3)).float().cpu()
     denom = m_clean - m_corr
     settings = {
@@ -151,3 +149,10 @@ def attribution_check_job(
     return AttributionCheck(
         attr, exact, pearson(a, e), spearman(a, e), len(ta & te) / max(1, len(te)), k
     )
+
+
+def _keep_into(store: dict[int, torch.Tensor], layer: int) -> Callable[[torch.Tensor], None]:
+    def read(x: torch.Tensor) -> None:
+        store[layer] = x.detach()
+
+    return read

@@ -174,20 +174,25 @@ class TaskPrompts:
 
 
 def successor_task(n: int = 16, window: int = 3) -> TaskPrompts:
-    """Default contrast task: continue an ordinal sequence (days), corrupted by months.
+    """Default contrast task: continue days or months, corrupted by the other sequence.
 
-    ``"Monday, Tuesday, Wednesday,"`` → `` Thursday``; the corrupted prompt is the months
-    window of the same length (``"March, April, May,"``) whose answer is the foil.
+    Even rows: ``"Monday, Tuesday, Wednesday,"`` → `` Thursday``, corrupted by a months window
+    of the same length (``"March, April, May,"``) whose answer (`` June``) is the foil; odd rows
+    the other way round. Every item is one token, so clean and corrupted prompts have equal
+    token counts (patching every position works).
     """
     seqs = ordinal_sequences()
     days = next((s for s in seqs if "Monday" in s), FALLBACK_ORDINAL[2])
     months = next((s for s in seqs if "January" in s), FALLBACK_ORDINAL[3])
     prompts, targets, foils, corr = [], [], [], []
     for i in range(n):
-        a = i % (len(days) - window)
-        b = (i * 5) % (len(months) - window)
-        prompts.append(", ".join(days[a : a + window]) + ",")
-        targets.append(" " + days[a + window])
-        corr.append(", ".join(months[b : b + window]) + ",")
-        foils.append(" " + months[b + window])
-    return TaskPrompts(prompts, targets, foils, corr, name="successor_days_vs_months")
+        d = (i // 2) % (len(days) - window)
+        m = (i * 5) % (len(months) - window)
+        day = (", ".join(days[d : d + window]) + ",", " " + days[d + window])
+        month = (", ".join(months[m : m + window]) + ",", " " + months[m + window])
+        clean, other = (day, month) if i % 2 == 0 else (month, day)
+        prompts.append(clean[0])
+        targets.append(clean[1])
+        corr.append(other[0])
+        foils.append(other[1])
+    return TaskPrompts(prompts, targets, foils, corr, name="successor_days_months")

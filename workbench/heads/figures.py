@@ -73,15 +73,11 @@ def figure_head_map(
     if annotate_top and finite.numel():
         flat = torch.nan_to_num(m.flatten(), nan=float("-inf"))
         for i in torch.argsort(flat, descending=True)[:annotate_top].tolist():
-            ax.text(
-                i % H,
-                i // H,
-                f"{float(m.flatten()[i]):.2f}",
-                ha="center",
-                va="center",
-                fontsize=6,
-                color="white" if not center else "black",
-            )
+            v = float(m.flatten()[i])
+            shade = float(im.norm(v))  # 0..1 along the colour map: dark text on light cells
+            light = shade > 0.6 if not center else abs(shade - 0.5) < 0.3
+            ax.text(i % H, i // H, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                    color="black" if light else "white")  # fmt: skip
     return fig
 
 

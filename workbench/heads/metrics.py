@@ -70,13 +70,17 @@ class EncodedTask:
     def n(self) -> int:
         return int(self.ids.shape[0])
 
+    def corrupted(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(ids, mask, last)`` of the corrupted prompts."""
+        if self.corrupted_ids is None or self.corrupted_mask is None or self.corrupted_last is None:
+            raise PromptSetError("Patching needs a corrupted prompt for every clean prompt.")
+        return self.corrupted_ids, self.corrupted_mask, self.corrupted_last
+
     def same_lengths(self) -> bool:
-        if self.corrupted_mask is None:
+        if self.corrupted_ids is None:
             return False
-        return (
-            bool((self.mask.sum(-1) == self.corrupted_mask.sum(-1)).all())
-            and self.ids.shape == self.corrupted_ids.shape
-        )  # type: ignore[union-attr]
+        ids, mask, _ = self.corrupted()
+        return self.ids.shape == ids.shape and bool((self.mask.sum(-1) == mask.sum(-1)).all())
 
 
 def default_metric(task: TaskPrompts) -> str:

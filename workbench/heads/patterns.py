@@ -5,7 +5,7 @@ over a prompt set. Plain data for the window's heat maps and for :mod:`workbench
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -127,11 +127,7 @@ def top_attended_tokens_job(
                 enc["input_ids"],
                 enc["attention_mask"],
                 interventions,
-                {
-                    pattern(layer): [
-                        lambda p, got=got: got.__setitem__("p", p[:, head].float().cpu())
-                    ]
-                },
+                {pattern(layer): [_head_reader(got, head)]},
                 use_cache=False,
             )
         for b, prompt in enumerate(batch):
@@ -159,3 +155,10 @@ def top_attended_tokens_job(
     tokens = [(t, w, w / occurrences[t], occurrences[t]) for t, w in ranked]
     top_pairs = [(q, kk, w) for (q, kk), w in sorted(pairs.items(), key=lambda kv: -kv[1])[:k]]
     return TopAttended(layer, head, tokens, top_pairs, examples)
+
+
+def _head_reader(got: dict[str, torch.Tensor], head: int) -> Callable[[torch.Tensor], None]:
+    def read(p: torch.Tensor) -> None:  # [batch, head, query, key]
+        got["p"] = p[:, head].float().cpu()
+
+    return read

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from workbench.concepts.concept import ModelRef
-from workbench.errors import PromptSetError, SiteError
+from workbench.errors import PromptSetError, ShapeMismatchError, SiteError
 from workbench.jobs import Job, Progress, run
 from workbench.models import attention
 from workbench.models.adapters import Adapter, adapter_for
@@ -130,7 +130,9 @@ class HookedModel:
         them all on exit, whatever happens inside."""
         writers: dict[str, list[Intervention]] = defaultdict(list)
         for iv in interventions:
-            writers[self.check_site(iv.site).name].append(iv)
+            site = self.check_site(iv.site)
+            self._check_width(iv, site)
+            writers[site.name].append(iv)
         readers = readers or {}
         for s in readers:
             self.check_site(s)
@@ -244,6 +246,21 @@ class HookedModel:
 
             return a.o_proj(L).register_forward_pre_hook(z)
         raise SiteError(f"no hook for {site.name}")
+
+    def _check_width(self, iv: Intervention, site: Site) -> None:
+        """A vector of the wrong size is an error that says so, never a silent broadcast."""
+        for attr in ("vector", "direction", "value", "offset"):
+            t = getattr(iv, attr, None)
+            if t is None or not hasattr(t, "shape") or site.kind == "pattern":
+                continue
+            width = self.d_head if site.kind == "z" else self.d_model
+            if t.dim() == 0 or t.shape[-1] != width:
+                what = "d_head" if site.kind == "z" else "d_model"
+                raise ShapeMismatchError(
+                    f"The {attr} for {site.name} has shape {tuple(t.shape)}, but this model's "
+                    f"{what} is {width} ({self.ref.name}). It was probably made on another "
+                    "model: extract it again on this one, or load the model it came from."
+                )
 
     # ------------------------------------------------------------- tokenising
     def encode(
