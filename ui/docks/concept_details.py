@@ -57,7 +57,9 @@ def recipe_text(info: dict, concept: Any = None) -> str:
         else "sites: none",
         f"created: {info.get('created', '')}",
     ]
-    if prompts:
+    if isinstance(prompts, (list, tuple)):  # a plain list of prompts (function vectors, CLI)
+        lines.append(f"prompts: {len(prompts)}")
+    elif prompts:
         n = len(prompts.get("pairs") or prompts.get("items") or prompts.get("texts") or [])
         lines.append(f"prompt set: {prompts.get('name')} ({prompts.get('kind')}, {n} items)")
     rest = {k: v for k, v in recipe.items() if k not in ("sites", "method")}
