@@ -27,6 +27,7 @@ def main(argv: list[str]) -> int:
             continue
         print(f"# {name}", flush=True)
         try:
+            sys.argv = [str(path)]  # each script parses its own (default) options
             importlib.import_module(f"bench_{name}").main()
         except Exception as e:  # one broken benchmark should not hide the others
             print(f"# {name} failed: {type(e).__name__}: {e}", flush=True)

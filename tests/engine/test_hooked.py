@@ -207,3 +207,23 @@ def test_a_vector_of_the_wrong_size_is_a_clear_error():
         hm.logits(PROMPTS, [AddVector(resid_post(0), vector=torch.zeros(16))])
     with pytest.raises(ShapeMismatchError, match="d_head is 8"):
         hm.logits(PROMPTS, [AddVector("blocks.0.attn.hook_z", vector=torch.zeros(32))])
+
+
+def test_pattern_hooks_nest():
+    """A ZeroTuning-style pattern edit in an outer block still acts while an inner block reads
+    the pattern, and is still there after the inner block ends."""
+    from workbench.models.interventions import ScaleAttention
+
+    hm = tiny_hooked("llama")
+    site = "blocks.1.attn.hook_pattern"
+    _, plain = hm.run_with_cache(PROMPTS[1], [site])
+    scaled_ref = hm.logits([PROMPTS[1]], [ScaleAttention(site, heads=[0], factor=3.0)])
+    with hm.intervene(ScaleAttention(site, heads=[0], factor=3.0)):
+        logits_inner, inner = hm.run_with_cache(PROMPTS[1], [site])
+        after = hm.logits([PROMPTS[1]])
+    assert not torch.allclose(inner[site][0, 0], plain[site][0, 0])
+    torch.testing.assert_close(inner[site][0, 1:], plain[site][0, 1:])
+    torch.testing.assert_close(logits_inner, scaled_ref)
+    torch.testing.assert_close(after, scaled_ref)
+    torch.testing.assert_close(hm.logits([PROMPTS[1]]), hm.logits([PROMPTS[1]], []))
+    assert not hasattr(hm.adapter.attn(1), "_workbench_pattern_hook")

@@ -175,7 +175,12 @@ class Adapter:
         return get_path(self.model, self.spec.embed)
 
     def unembed(self) -> Any:
-        return get_path(self.model, self.spec.unembed)
+        out = (
+            self.model.get_output_embeddings()
+            if hasattr(self.model, "get_output_embeddings")
+            else None
+        )
+        return out if out is not None else get_path(self.model, self.spec.unembed)
 
     def o_proj_weight(self, layer: int):  # noqa: ANN201
         """[d_model, n_heads * d_head] (GPT-2's Conv1D stores the transpose)."""

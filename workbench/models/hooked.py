@@ -146,8 +146,11 @@ class HookedModel:
                 if site.kind == "pattern":
                     needs_pattern = True
                     mod = self.adapter.attn(site.block)
-                    mod._workbench_pattern_hook = self._pattern_fn(ws, rs)
-                    pattern_modules.append(mod)
+                    # Nest with an outer block's pattern hook: it runs first, ours after it,
+                    # and it is put back on exit.
+                    outer = getattr(mod, "_workbench_pattern_hook", None)
+                    mod._workbench_pattern_hook = self._pattern_fn(ws, rs, outer)
+                    pattern_modules.append((mod, outer))
                 else:
                     handles.append(self._register(site, ws, rs))
             with (
@@ -159,9 +162,12 @@ class HookedModel:
         finally:
             for h in handles:
                 h.remove()
-            for mod in pattern_modules:
-                with contextlib.suppress(AttributeError):
-                    del mod._workbench_pattern_hook
+            for mod, outer in reversed(pattern_modules):
+                if outer is not None:
+                    mod._workbench_pattern_hook = outer
+                else:
+                    with contextlib.suppress(AttributeError):
+                        del mod._workbench_pattern_hook
 
     @contextlib.contextmanager
     def intervene(self, *interventions: Intervention) -> Iterator[None]:
@@ -185,11 +191,13 @@ class HookedModel:
         return fn
 
     def _pattern_fn(
-        self, ws: list[Intervention], rs: list[Reader]
+        self, ws: list[Intervention], rs: list[Reader], outer: Callable | None = None
     ) -> Callable[[torch.Tensor], torch.Tensor]:
         ctx = self._ctx
 
         def fn(p: torch.Tensor) -> torch.Tensor:  # [batch, head, query, key]
+            if outer is not None:
+                p = outer(p)
             for w in ws:
                 mask = ctx.mask(w.positions, p.shape[0], p.shape[2], p.device, w.rows)
                 new = w.apply(p, None)
