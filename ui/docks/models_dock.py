@@ -88,11 +88,12 @@ class ModelsDock(QDockWidget):
         form.addRow("Dtype", self.dtype)
         form.addRow("Attention", self.attn)
         form.addRow(self.trust)
-        for w in (self.device, self.dtype, self.attn, self.trust):
-            w.setVisible(False)
-        opts.toggled.connect(
-            lambda on: [w.setVisible(on) for w in (self.device, self.dtype, self.attn, self.trust)]
-        )
+        def show_rows(on: bool) -> None:  # labels too, or they squeeze into the folded box
+            for i in range(form.rowCount()):
+                form.setRowVisible(i, on)
+
+        show_rows(False)
+        opts.toggled.connect(show_rows)
         lay.addWidget(opts)
         prow = QHBoxLayout()
         self.progress = QProgressBar()
