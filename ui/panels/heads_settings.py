@@ -22,19 +22,9 @@ from PySide6.QtWidgets import (
 
 from ui.context import AppContext
 from ui.panels.heads_jobs import KIND_TITLES, SCORE_TIPS
+from workbench.heads.score import SCORE_KINDS  # the panel is built after the window shows
 
-KINDS = (
-    "induction",
-    "previous",
-    "duplicate",
-    "successor",
-    "copying",
-    "dla",
-    "ablation",
-    "patching",
-    "attribution",
-    "function_vector",
-)
+KINDS = (*SCORE_KINDS, "function_vector")  # the panel adds head choice by indirect effect
 RANDOM = "random tokens repeated twice"
 BUILTIN_TASK = "days → months (built-in)"
 CUSTOM_TASK = "the prompt below"

@@ -19,6 +19,8 @@ from typing import Any
 from workbench.cli import add_model_args, load_model_from_args, print_json
 from workbench.errors import PromptSetError
 
+# Same as workbench.heads.score.SCORE_KINDS, spelled out because importing workbench.heads pulls
+# in torch, and every `workbench --help` builds this parser.
 KINDS = (
     "induction",
     "previous",
