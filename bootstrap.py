@@ -36,10 +36,10 @@ def _python() -> Path:
     return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def _pip(*args: str) -> None:
+def _pip(*args: str, env: dict[str, str] | None = None) -> None:
     cmd = [str(_python()), "-m", "pip", "install", "--disable-pip-version-check", *args]
     _say(" ".join(cmd[3:]))
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, env=env)
 
 
 def _has_nvidia_gpu() -> bool:
@@ -86,8 +86,13 @@ def _install_torch() -> None:
         if have.startswith(TORCH.split("==")[1]) and not wrong_build:
             return
     if want_cuda:
+        # A CPU wheel in pip's configured find-links would win (its local version "+cpu" sorts
+        # higher), so ask the index alone: on Linux its torch wheels are the CUDA builds.
         _say("NVIDIA GPU found: installing the CUDA build of torch")
-        _pip(TORCH)
+        env = {k: v for k, v in os.environ.items() if k != "PIP_FIND_LINKS"}
+        env["PIP_CONFIG_FILE"] = os.devnull
+        replace = ["--force-reinstall"] if probe.returncode == 0 else []  # a CPU build is there
+        _pip(TORCH, *replace, env=env)
     elif _local_cpu_torch_wheel():
         _say("no NVIDIA GPU: installing the CPU build of torch from the local wheel")
         _pip(TORCH)
