@@ -41,6 +41,9 @@ def rows(generations: list[dict]) -> list[dict[str, Any]]:
     out = []
     for g in generations:
         prov = g.get("provenance") or {}
+        if g.get("kind") == "image":  # diffusion: the images live in the project, not the table
+            prov = {**prov, "concept": {"name": prov.get("expression", "")}}
+            g = {**g, "baseline": "[image]", "steered": "[image]"}
         out.append(
             {
                 "id": g["id"],
@@ -109,7 +112,7 @@ class GenerationsDock(QDockWidget):
         if p is None:
             return []
         try:
-            return p.generations("text", images=False)
+            return p.generations(images=False)  # text and image generations
         except Exception as e:
             self.ctx.errors.handle(e, "listing generations")
             return []
