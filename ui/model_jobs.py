@@ -10,7 +10,6 @@ Note for the engine: ``sweep_job`` and the fallbacks below would sit well in
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,23 +48,11 @@ def extract_job(
 
 # ---------------------------------------------------------------- diagnostics
 def logit_lens(hm: Any, vector: Any, k: int = 8) -> dict[str, list[tuple[str, float]]]:
-    """Tokens a vector promotes and suppresses: unembed(final_norm(v))."""
-    import torch
+    """Tokens a vector promotes and suppresses (the engine's logit lens), as the views show it."""
+    from workbench.concepts.diagnostics import logit_lens as engine_logit_lens
 
-    with torch.no_grad():
-        v = vector.to(hm.device, hm.dtype).reshape(1, 1, -1)
-        with contextlib.suppress(Exception):
-            v = hm.adapter.final_norm()(v)
-        logits = hm.adapter.unembed()(v)[0, 0].float()
-    top = torch.topk(logits, k)
-    bottom = torch.topk(-logits, k)
-    dec = hm.tokenizer.decode
-    return {
-        "top": [(dec([int(i)]), float(x)) for x, i in zip(top.values, top.indices, strict=True)],
-        "bottom": [
-            (dec([int(i)]), float(-x)) for x, i in zip(bottom.values, bottom.indices, strict=True)
-        ],
-    }
+    lens = engine_logit_lens(hm, vector.reshape(-1), k=k)
+    return {"top": lens.promoted, "bottom": lens.suppressed}
 
 
 def logit_lens_job(hm: Any, concept: Any, site: str, k: int = 8) -> Job[dict]:
@@ -77,16 +64,16 @@ def cosine_matrix(concepts: Sequence[Any], site: str | None = None) -> tuple[lis
     """``(names, [n, n] cosine array, site)`` at ``site`` (default: the last site all share)."""
     import numpy as np
 
+    from workbench.concepts.diagnostics import cosine_matrix as engine_cosine_matrix
+
     shared = [s for s in concepts[0].sites if all(s in c.vectors for c in concepts)]
     if not shared:
         from workbench.errors import ShapeMismatchError
 
         raise ShapeMismatchError("These concepts share no site, so they cannot be compared.")
     site = site if site in shared else shared[-1]
-    vs = np.stack([c.vectors[site].float().reshape(-1).cpu().numpy() for c in concepts])
-    n = np.linalg.norm(vs, axis=1, keepdims=True)
-    u = vs / np.where(n == 0, 1, n)
-    return [c.name for c in concepts], u @ u.T, site
+    m = engine_cosine_matrix(concepts, site)
+    return m.names, np.array(m.matrix), site
 
 
 def cosine_matrix_job(concepts: Sequence[Any], site: str | None = None) -> Job[tuple]:
@@ -114,23 +101,21 @@ def canvas_job(
 ) -> Job[CanvasResult]:
     """Evaluate the canvas expression and its diagnostics (norms, cosines, top tokens)."""
     from workbench.concepts.algebra import evaluate
+    from workbench.concepts.diagnostics import cosine
 
     yield Progress(0, 3, "combining")
     result = evaluate(tree, concepts, name=name or None)
     norms = result.norms()
     yield Progress(1, 3, "cosine to library")
     site = site if site in result.vectors else result.sites[-1]
-    v = result.vectors[site].float().reshape(-1)
-    cosines = {}
-    for c in library:
-        if (
-            site in c.vectors
-            and c.vectors[site].numel() == v.numel()
-            and c.model.same_space(result.model)
-        ):
-            w = c.vectors[site].float().reshape(-1)
-            d = float(v.norm() * w.norm())
-            cosines[c.name] = float(v @ w) / d if d else 0.0
+    v = result.vectors[site]
+    cosines = {
+        c.name: cosine(v, c.vectors[site])
+        for c in library
+        if site in c.vectors
+        and c.vectors[site].numel() == v.numel()
+        and c.model.same_space(result.model)
+    }
     lens = None
     if hm is not None and hm.ref.same_space(result.model):
         yield Progress(2, 3, "logit lens")
