@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
@@ -33,6 +35,21 @@ def primary(text: str, tooltip: str = "") -> QPushButton:
     b.setObjectName("primary")
     b.setToolTip(tooltip)
     return b
+
+
+def run_stop_row(
+    text: str, tooltip: str, on_run: Any, on_stop: Any
+) -> tuple[QHBoxLayout, QPushButton, QPushButton]:
+    """A primary run button and a Stop button (disabled until a job runs), side by side."""
+    run = primary(text, tooltip)
+    run.clicked.connect(lambda: on_run())
+    stop = QPushButton("Stop")
+    stop.setEnabled(False)
+    stop.clicked.connect(lambda: on_stop())
+    row = QHBoxLayout()
+    row.addWidget(run)
+    row.addWidget(stop)
+    return row, run, stop
 
 
 class EmptyStateWidget(QFrame):

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from ui.context import AppContext
 from ui.panels.heads_jobs import HeadsState
-from ui.widgets import hint, primary, title
+from ui.widgets import hint, run_stop_row, title
 
 ACTIONS = {
     "ablate_zero": ("Ablate (zero)", "Set the heads' outputs z to zero at every position."),
@@ -82,16 +82,12 @@ class HeadActionsWidget(QGroupBox):
         form.addRow("Prompt", self.prompt)
         form.addRow("New tokens", self.tokens)
         lay.addLayout(form)
-        row = QHBoxLayout()
-        self.generate_button = primary(
-            "Generate", "Baseline and acted-on continuations of the prompt, side by side"
+        row, self.generate_button, self.stop_button = run_stop_row(
+            "Generate",
+            "Baseline and acted-on continuations of the prompt, side by side",
+            self.generate,
+            lambda: ctx.executor.cancel("heads-act"),
         )
-        self.generate_button.clicked.connect(lambda: self.generate())
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setEnabled(False)
-        self.stop_button.clicked.connect(lambda: ctx.executor.cancel("heads-act"))
-        row.addWidget(self.generate_button)
-        row.addWidget(self.stop_button)
         lay.addLayout(row)
         texts = QGridLayout()
         self.baseline = self._text("The model as it is")

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QPlainTextEdit,
-    QPushButton,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -22,7 +21,7 @@ from PySide6.QtWidgets import (
 from ui import glossary
 from ui.context import AppContext
 from ui.panels.sampling import SamplingWidget
-from ui.widgets import CoefficientWidget, hint, primary, title
+from ui.widgets import CoefficientWidget, hint, run_stop_row, title
 
 CANVAS = "⟨canvas result⟩"
 
@@ -89,16 +88,12 @@ class PreviewPanel(QWidget):
         self.sampling = SamplingWidget(32)
         sl.addWidget(self.sampling)
         ll.addWidget(sbox)
-        row = QHBoxLayout()
-        self.generate_button = primary(
-            "Generate", "Baseline and steered continuations from the same seed (Ctrl+Enter)"
+        row, self.generate_button, self.stop_button = run_stop_row(
+            "Generate",
+            "Baseline and steered continuations from the same seed (Ctrl+Enter)",
+            self.generate,
+            lambda: ctx.executor.cancel("preview"),
         )
-        self.generate_button.clicked.connect(lambda: self.generate())
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setEnabled(False)
-        self.stop_button.clicked.connect(lambda: ctx.executor.cancel("preview"))
-        row.addWidget(self.generate_button)
-        row.addWidget(self.stop_button)
         ll.addLayout(row)
         self.status = hint("Load a model and pick a concept, then Generate.")
         ll.addWidget(self.status)

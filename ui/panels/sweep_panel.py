@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from ui import glossary
 from ui.context import AppContext
 from ui.panels.preview_panel import provenance
-from ui.widgets import hint, primary, title
+from ui.widgets import hint, run_stop_row, title
 
 SITE_KINDS = ("resid_post", "resid_pre", "resid_mid", "attn_out", "mlp_out")
 
@@ -97,14 +97,12 @@ class SweepPanel(QWidget):
         form.addRow("Target words", self.targets)
         form.addRow("Heatmap", self.metric)
         ll.addLayout(form)
-        row = QHBoxLayout()
-        self.run_button = primary("Run sweep", "Greedy, same seed in every cell (Ctrl+Shift+Enter)")
-        self.run_button.clicked.connect(lambda: self.run())
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setEnabled(False)
-        self.stop_button.clicked.connect(lambda: ctx.executor.cancel("sweep"))
-        row.addWidget(self.run_button)
-        row.addWidget(self.stop_button)
+        row, self.run_button, self.stop_button = run_stop_row(
+            "Run sweep",
+            "Greedy, same seed in every cell (Ctrl+Shift+Enter)",
+            self.run,
+            lambda: ctx.executor.cancel("sweep"),
+        )
         ll.addLayout(row)
         self.status = hint("Each cell steers the prompt at one layer with one coefficient.")
         ll.addWidget(self.status)
