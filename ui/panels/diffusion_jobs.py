@@ -8,7 +8,7 @@ thread and touch no tensor. torch and diffusers are imported inside the function
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from workbench.jobs import Job, Progress
@@ -121,26 +121,6 @@ def build_spec(prompt: str, items: Sequence[tuple[float, Any]], level: str, **se
 
 
 # ------------------------------------------------------------------------------ jobs
-@dataclass
-class JobHandle:
-    """Keeps the generator a job runs, so that the panel can close it after a cancel: the
-    executor's worker stops advancing a cancelled job but does not close it, and closing is
-    what ends the pipeline's helper thread (``workbench.diffusion._stepper``)."""
-
-    gen: Any = field(default=None, repr=False)
-
-    def close(self) -> None:
-        gen, self.gen = self.gen, None
-        if gen is not None:
-            gen.close()
-
-
-def tracked(handle: JobHandle, job_fn: Callable[..., Job[Any]], *args: Any) -> Job[Any]:
-    handle.gen = job_fn(*args)
-    try:
-        return (yield from handle.gen)
-    finally:
-        handle.gen = None
 
 
 def load_job(

@@ -40,7 +40,6 @@ class DiffusionPanel(DiffusionLayoutMixin, DiffusionIOMixin, QWidget):
         self.last_generation_id: int | None = None
         self.last_sweep_id: int | None = None
         self.cache_dir: str | None = None  # None: the default Hugging Face cache
-        self._handles = {ch: jobs.JobHandle() for ch in (GENERATE, SWEEP, LOAD, ENCODE)}
         self._scanned = False
         lay = QVBoxLayout(self)
         lay.addWidget(self._pipeline_bar())
@@ -160,11 +159,8 @@ class DiffusionPanel(DiffusionLayoutMixin, DiffusionIOMixin, QWidget):
         )
 
     def _submit(self, channel: str, fn: Any, *args: Any, **kwargs: Any) -> int:
-        handle = self._handles[channel]
         return self.ctx.executor.submit(
             channel,
-            jobs.tracked,
-            handle,
             fn,
             *args,
             on_done=lambda: self._on_done(channel),
@@ -207,8 +203,6 @@ class DiffusionPanel(DiffusionLayoutMixin, DiffusionIOMixin, QWidget):
         )
 
     def _on_done(self, channel: str) -> None:
-        # the executor stops advancing a cancelled job; closing it ends the pipeline thread
-        self._handles[channel].close()
         if channel == GENERATE:
             self.generate_button.setEnabled(self.dm is not None)
             self.cancel_button.setEnabled(False)
@@ -303,15 +297,12 @@ class DiffusionPanel(DiffusionLayoutMixin, DiffusionIOMixin, QWidget):
             self.refresh_pipelines()
 
     def shutdown(self) -> None:
-        """Window closing: cancel our jobs, wait for the worker, end the pipeline threads."""
+        """Window closing: cancel our jobs and wait for the worker (which ends the pipeline threads)."""
         from PySide6.QtCore import QThreadPool
 
-        for ch in self._handles:
-            self.ctx.executor.cancel(ch)
-        if any(h.gen is not None for h in self._handles.values()):
-            QThreadPool.globalInstance().waitForDone(30000)  # then no thread runs them
-            for h in self._handles.values():
-                h.close()
+        for ch in (GENERATE, SWEEP, LOAD, ENCODE):
+            self.ctx.executor.cancel(ch)  # the executor closes a cancelled job in its thread
+        QThreadPool.globalInstance().waitForDone(30000)
         self.dm = None
 
     def encode_level(self) -> str:
