@@ -96,17 +96,9 @@ def final_norm_affine(hm: HookedModel) -> NormAffine:
     )
 
 
-def unembed_module(hm: HookedModel) -> Any:
-    """The output embedding (``lm_head``): Hugging Face's own accessor first, because some
-    families renamed theirs (GPT-NeoX's ``embed_out`` is ``lm_head`` in transformers 5)."""
-    get = getattr(hm.model, "get_output_embeddings", None)
-    u = get() if get is not None else None
-    return u if u is not None else hm.adapter.unembed()
-
-
 def unembed_weight(hm: HookedModel) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``W_U`` ``[vocab, d_model]`` and its bias (or None), detached."""
-    u = unembed_module(hm)
+    u = hm.adapter.unembed()
     bias = getattr(u, "bias", None)
     return u.weight.detach(), None if bias is None else bias.detach()
 
@@ -205,7 +197,7 @@ def last_position_logits(hm: HookedModel, last: torch.Tensor) -> Iterator[None]:
         rows = torch.arange(h.shape[0], device=h.device)
         return (h[rows, last.to(h.device)].unsqueeze(1), *args[1:])
 
-    handle = unembed_module(hm).register_forward_pre_hook(pre)
+    handle = hm.adapter.unembed().register_forward_pre_hook(pre)
     try:
         yield
     finally:
