@@ -22,8 +22,10 @@ def main() -> None:
 
     # BENCH_THREADS=1 on a busy machine: oversubscribed OpenMP threads spin and distort timings.
     threads = int(os.environ.get("BENCH_THREADS", 0)) or max(1, os.cpu_count() or 1)
+    # The loader sets the thread count from WORKBENCH_TORCH_THREADS: a plain
+    # torch.set_num_threads here would be undone when the model loads.
+    os.environ["WORKBENCH_TORCH_THREADS"] = str(threads)
     torch.set_num_threads(threads)
-    print(f"# torch threads: {threads}", flush=True)
     from workbench.concepts.algebra import evaluate
     from workbench.concepts.extraction import ExtractionSpec, extract_job
     from workbench.concepts.prompt_sets import builtin_set
@@ -31,6 +33,7 @@ def main() -> None:
     from workbench.models.loading import load_language_model
 
     hm = load_language_model(device="cpu")
+    print(f"# torch threads: {torch.get_num_threads()}", flush=True)
     ps = builtin_set("sentiment")
     n = 2 * len(ps)  # positives and negatives
     layers = [6, 12, 18, 24]

@@ -9,8 +9,9 @@ python3 bootstrap.py bench heads      # or: .venv/bin/python benchmarks/bench_he
 * attribution patching (every head from one forward and one backward) against one plain
   forward + backward on the same prompts (target: within 3x).
 
-``WORKBENCH_BENCH_THREADS`` sets torch's thread count (default: all cores). On a shared,
-busy machine one thread is much faster than two: say which was used when quoting numbers.
+``WORKBENCH_BENCH_THREADS`` sets torch's thread count (default: all cores; the app itself uses
+all but one). On a shared, busy machine one thread is much faster than two: say which was used
+when quoting numbers (the header of each section prints the count in force).
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ def main() -> None:
     import torch
 
     threads = int(os.environ.get("WORKBENCH_BENCH_THREADS", 0)) or max(1, os.cpu_count() or 1)
-    torch.set_num_threads(threads)
+    # The loader sets torch's thread count from WORKBENCH_TORCH_THREADS (cores - 1 by default):
+    # say it there, or loading the model would undo a plain torch.set_num_threads.
+    os.environ["WORKBENCH_TORCH_THREADS"] = str(threads)
     from workbench.heads.ablation import ablation_scores_job
     from workbench.heads.attribution import attribution_scores_job
     from workbench.heads.data import successor_task
@@ -51,6 +54,7 @@ def main() -> None:
     from workbench.models.sites import head_z
 
     hm = load_language_model(device="cpu")
+    threads = torch.get_num_threads()
     run(ablation_scores_job(hm, successor_task(n=2), heads=[(0, 0), (29, 8)]))  # warm up
     for n_prompts in (4, 8):
         task = successor_task(n=n_prompts)

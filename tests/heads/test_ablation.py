@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import torch
-from tiny import tiny_hooked
+from tiny import FAMILIES, tiny_hooked
 
 from workbench.errors import PromptSetError
 from workbench.heads.ablation import ablation_scores_job, patching_scores_job
@@ -71,6 +71,23 @@ def test_batched_equals_one_forward_per_head(mode):
             mean = None if mode == "zero" else ref.z[L]
             iv = AblateHeads(f"blocks.{L}.attn.hook_z", heads=[h], mode=mode, mean=mean)
             assert batched.scores[L, h] == pytest.approx(base - _metric(hm, [iv]), abs=1e-5)
+
+
+@pytest.mark.parametrize("max_rows", [None, 12])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_staircase_equals_plain_forward_in_every_family(family, max_rows):
+    """Blocks run one by one on a growing batch, the final MLP at the last position only, and
+    the model's own tail: every family, padded prompts of different lengths, one staircase or
+    several that split a block's heads (``max_rows=12``: three heads of four prompts)."""
+    hm = tiny_hooked(family)
+    et = encode_task(hm, TASK)
+    assert len(set(et.mask.sum(-1).tolist())) > 1  # right padding is exercised
+    s = run(ablation_scores_job(hm, TASK, max_rows=max_rows))
+    base = _metric(hm)
+    for L in range(hm.n_layers):
+        for h in range(hm.n_heads):
+            iv = AblateHeads(f"blocks.{L}.attn.hook_z", heads=[h])
+            assert s.scores[L, h] == pytest.approx(base - _metric(hm, [iv]), abs=2e-5), (L, h)
 
 
 def test_subset_of_heads_leaves_others_nan():

@@ -88,6 +88,7 @@ class ModelsDock(QDockWidget):
         form.addRow("Dtype", self.dtype)
         form.addRow("Attention", self.attn)
         form.addRow(self.trust)
+
         def show_rows(on: bool) -> None:  # labels too, or they squeeze into the folded box
             for i in range(form.rowCount()):
                 form.setRowVisible(i, on)

@@ -59,7 +59,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--source", choices=("paired", "mean"), default="paired", help="patching / attribution"
     )
     p.add_argument("--no-normalize", action="store_true", help="patching: raw metric change")
-    p.add_argument("--max-rows", type=int, default=64, help="rows per forward pass in sweeps")
+    p.add_argument(
+        "--max-rows",
+        type=int,
+        default=None,
+        help="rows (variants x prompts) per batch in ablation and patching sweeps "
+        "(default: about 16k token positions)",
+    )
     _add_output_args(p)
     p.set_defaults(func=_score)
 

@@ -218,3 +218,76 @@ def block_output_type(hm: HookedModel, ids: torch.Tensor) -> Any:
     finally:
         h.remove()
     return tuple if seen.get("t") is tuple else torch.Tensor
+
+
+# ------------------------------------------------------------ block-by-block runs
+BlockInputs = tuple[tuple, dict[str, Any]]  # what a block received besides its hidden states
+
+
+def read_block_inputs(hm: HookedModel, store: dict[int, BlockInputs]) -> list[Any]:
+    """Hooks that keep, per block, the arguments the model passes besides the hidden states
+    (attention mask, rotary embeddings, positions): enough to call the block again later.
+    Returns the hook handles; the caller removes them."""
+
+    def keep(L: int):  # noqa: ANN202
+        def pre(module: Any, args: tuple, kwargs: dict) -> None:
+            rest = {k: v for k, v in kwargs.items() if k != "hidden_states"}
+            store[L] = (tuple(args[1:]) if args else (), rest)
+
+        return pre
+
+    return [
+        hm.adapter.block(L).register_forward_pre_hook(keep(L), with_kwargs=True)
+        for L in range(hm.n_layers)
+    ]
+
+
+def repeat_batch(x: Any, n: int, k: int) -> Any:
+    """``x`` with every per-prompt tensor (first dim ``n``, two dims or more) repeated ``k``
+    times along the batch, as ``Tensor.repeat`` does: row ``j * n + i`` is prompt ``i``.
+    Tensors shared by the batch (first dim 1) broadcast and are left alone."""
+    if k == 1:
+        return x
+    if isinstance(x, torch.Tensor):
+        if x.dim() >= 2 and x.shape[0] == n:
+            return x.repeat(k, *([1] * (x.dim() - 1)))
+        return x
+    if isinstance(x, tuple):
+        return tuple(repeat_batch(v, n, k) for v in x)
+    if isinstance(x, list):
+        return [repeat_batch(v, n, k) for v in x]
+    if isinstance(x, dict):
+        return {key: repeat_batch(v, n, k) for key, v in x.items()}
+    return x
+
+
+def call_block(
+    hm: HookedModel, layer: int, h: torch.Tensor, inputs: BlockInputs, n: int
+) -> torch.Tensor:
+    """Run block ``layer`` on ``h`` ``[k * n, pos, d_model]`` (``k`` copies of ``n`` prompts)
+    with the inputs the model gave it for the ``n`` prompts; hooks registered on it run."""
+    k = h.shape[0] // n
+    args, kwargs = inputs
+    out = hm.adapter.block(layer)(h, *repeat_batch(args, n, k), **repeat_batch(kwargs, n, k))
+    return out[0] if isinstance(out, tuple) else out
+
+
+@contextlib.contextmanager
+def mlp_at_last_position(hm: HookedModel, layer: int, last: torch.Tensor) -> Iterator[None]:
+    """Block ``layer``'s MLP sees only position ``last[row]`` of each row.
+
+    Its output ``[batch, 1, d_model]`` broadcasts over positions when the block adds it to the
+    residual stream, so the block's output is exact at ``last`` and meaningless elsewhere:
+    only for the final block, when nothing but the last position is read.
+    """
+
+    def pre(module: Any, args: tuple) -> tuple:
+        x = args[0]
+        rows = torch.arange(x.shape[0], device=x.device)
+        return (x[rows, last.to(x.device)].unsqueeze(1), *args[1:])
+
+    handle = hm.adapter.mlp(layer).register_forward_pre_hook(pre)
+    try:
+        yield
+    finally:
+        handle.remove()

@@ -135,7 +135,7 @@ def attribution_check_job(
     positions: str = "all",
     source: str = "paired",
     k: int = 10,
-    max_rows: int = 64,
+    max_rows: int | None = None,
     heads: Sequence[tuple[int, int]] | None = None,
 ) -> Job[AttributionCheck]:
     """Attribution patching and exact patching of the same heads; Pearson and Spearman r."""

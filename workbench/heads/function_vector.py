@@ -104,7 +104,7 @@ def icl_prompts(task: ICLTask, n_prompts: int = 24, n_shots: int = 5, seed: int 
 
 
 def fv_head_scores_job(
-    hm: HookedModel, prompts: TaskPrompts, max_rows: int = 64
+    hm: HookedModel, prompts: TaskPrompts, max_rows: int | None = None
 ) -> Job[HeadScores]:
     """Average indirect effect of each head (Todd et al.): p(answer) on shuffled-answer prompts
     with the head's mean clean output patched at the last token, minus p(answer) without."""

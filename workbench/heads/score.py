@@ -63,7 +63,7 @@ class ScoreSpec:
     positions: str = "all"
     source: str = "paired"
     normalize: bool = True
-    max_rows: int = 64
+    max_rows: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -320,12 +320,21 @@ class HookedModel:
         **kwargs: Any,
     ) -> Any:
         """One forward pass of right-padded ids with hooks; returns the HF output."""
+        with self.prompt_context(attention_mask), self.hooks(interventions, readers):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+    @contextlib.contextmanager
+    def prompt_context(self, attention_mask: torch.Tensor | None) -> Iterator[None]:
+        """Tell the hooks the rows are right-padded prompts with this ``[batch, pos]`` mask.
+
+        :meth:`forward` does this itself; code that calls blocks one by one (the head sweeps)
+        wraps each call so that position rules see the batch in flight.
+        """
         prompt_len = attention_mask.sum(-1) if attention_mask is not None else None
         saved = (self._ctx.pad_left, self._ctx.prompt_len, self._ctx.offset)
         self._ctx.pad_left, self._ctx.prompt_len, self._ctx.offset = None, prompt_len, 0
         try:
-            with self.hooks(interventions, readers):
-                return self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+            yield
         finally:
             self._ctx.pad_left, self._ctx.prompt_len, self._ctx.offset = saved
 
