@@ -20,9 +20,10 @@ from ui import registry
 from ui.context import AppContext
 from ui.menus import build_menus
 from ui.status_bar import JobStatusBar
+from workbench.paths import resources_dir
 
 LAYOUT_VERSION = 2
-ICON = Path(__file__).resolve().parents[1] / "resources" / "icons" / "app.svg"
+ICON = resources_dir() / "icons" / "app.svg"
 
 registry.register_dock(
     "models",

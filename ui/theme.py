@@ -7,13 +7,13 @@ read :func:`plot_colors` so that they follow too.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
-RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+from workbench.paths import resources_dir  # stdlib only: the window asks it before torch
+
+RESOURCES = resources_dir()
 
 _COLORS = {
     "dark": {

@@ -15,8 +15,9 @@ kind               what it holds                                        fields
 Files: JSON (this module's format, see :meth:`PromptSet.to_dict`, or a list of records),
 JSON Lines, CSV/TSV with a header (``positive,negative`` / ``text,label`` / ``input,output`` /
 ``text``) and plain text (one prompt per line; for ``ordinal``, one comma-separated sequence
-per line). Built-in sets live in ``resources/prompt_sets/*.json`` at the repository root,
-found as ``Path(__file__).parents[2] / "resources"`` (``WORKBENCH_RESOURCES`` overrides it).
+per line). Built-in sets live in ``resources/prompt_sets/*.json`` at the repository root
+(installed from a wheel as ``workbench/_resources/prompt_sets``), found by :func:`resources_dir`
+(``WORKBENCH_RESOURCES`` overrides it).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import PromptSetError
+from workbench.paths import resources_dir
 
 KINDS = ("contrastive", "labelled", "plain", "demonstrations", "ordinal")
 FORMAT = "workbench.prompt_set"
@@ -40,12 +42,6 @@ _COLUMNS = {
     "demonstrations": ("input", "output"),
     "plain": ("text",),
 }
-
-
-def resources_dir() -> Path:
-    """The ``resources`` folder: ``$WORKBENCH_RESOURCES`` or ``<repo>/resources``."""
-    env = os.environ.get("WORKBENCH_RESOURCES")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "resources"
 
 
 @dataclass
