@@ -49,6 +49,11 @@ SITES = {
 POSITIONS = {
     "last": "Activation at the last prompt token (the usual choice for steering vectors).",
     "mean": "Mean activation over all prompt tokens.",
+    "mean_skip_first": (
+        "Mean activation over the prompt tokens after the first. The first token is an "
+        "attention sink in most models: from the middle layers on its activation is many "
+        "times larger than the others' and dominates a plain mean."
+    ),
 }
 
 METRICS = {

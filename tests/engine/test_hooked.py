@@ -180,9 +180,15 @@ def test_capture_positions_and_batching_agree():
     all_ = hm.capture(PROMPTS, [s], "all", batch_size=2)
     last = hm.capture(PROMPTS, [s], "last", batch_size=3)
     mean = hm.capture(PROMPTS, [s], "mean", batch_size=1)
+    skip = hm.capture([*PROMPTS, "a"], [s], "mean_skip_first", batch_size=3)
     for i, per in enumerate(all_.per_prompt(s)):
         torch.testing.assert_close(last[s][i], per[-1], atol=1e-5, rtol=0)
         torch.testing.assert_close(mean[s][i], per.mean(0), atol=1e-5, rtol=0)
+        rest = per[1:] if per.shape[0] > 1 else per  # a one-token prompt keeps its token
+        torch.testing.assert_close(skip[s][i], rest.mean(0), atol=1e-5, rtol=0)
+    one = hm.capture(["a"], [s], "all")[s]
+    assert one.shape[0] == 1
+    torch.testing.assert_close(skip[s][-1], one[0], atol=1e-5, rtol=0)
     # padding does not change a prompt's activations
     alone = hm.capture([PROMPTS[2]], [s], "all")
     torch.testing.assert_close(alone[s], all_.per_prompt(s)[2], atol=1e-5, rtol=0)

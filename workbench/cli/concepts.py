@@ -34,7 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="mean, diff_of_means, pca_diff, pca_center, icv, task_vector, probe, embedding, unembedding",
     )
     _add_site_args(p)
-    p.add_argument("--position", default="last", choices=["last", "mean"])
+    p.add_argument(
+        "--position",
+        default="last",
+        choices=["last", "mean", "mean_skip_first"],
+        help="token position read: the last token, the mean over tokens, or that mean "
+        "without the first token (an attention sink in most models)",
+    )
     p.add_argument("--words", help="comma-separated words (embedding / unembedding methods)")
     p.add_argument(
         "--leading-space",
@@ -94,7 +100,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="resid_post",
         choices=["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"],
     )
-    p.add_argument("--position", default="last", choices=["last", "mean"])
+    p.add_argument(
+        "--position",
+        default="last",
+        choices=["last", "mean", "mean_skip_first"],
+        help="token position read: the last token, the mean over tokens, or that mean "
+        "without the first token (an attention sink in most models)",
+    )
     p.add_argument(
         "--folds", type=int, default=5, help="k-fold cross-validation (0: one held-out split)"
     )

@@ -113,8 +113,8 @@ def extract_job(hm: HookedModel, spec: ExtractionSpec) -> Job[Concept]:
     """Run ``spec.method`` and return the concept (a job)."""
     if spec.method not in METHODS:
         raise ValueError(f"unknown method {spec.method!r}; use one of {', '.join(METHODS)}")
-    if spec.position not in ("last", "mean"):
-        raise ValueError(f"position must be last or mean, not {spec.position!r}")
+    if spec.position not in ("last", "mean", "mean_skip_first"):
+        raise ValueError(f"position must be last, mean or mean_skip_first, not {spec.position!r}")
     sites = spec.resolved_sites(hm)
     ps = spec.prompts
     if spec.method in ("embedding", "unembedding"):

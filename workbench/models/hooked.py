@@ -54,6 +54,10 @@ class Captured:
         return list(torch.split(self.acts[site], self.lengths))
 
 
+# Token positions a capture can read (see HookedModel.capture_job).
+POSITIONS = ("last", "mean", "mean_skip_first", "all")
+
+
 class HookedModel:
     """A loaded causal LM, its tokenizer, its adapter and its :class:`ModelRef`."""
 
@@ -368,11 +372,14 @@ class HookedModel:
     ) -> Job[Captured]:
         """Activations at ``sites`` for each prompt, batched and right-padded.
 
-        ``position`` is ``last`` (the last real token), ``mean`` (mean over real tokens) or
-        ``all`` (every real token). Pattern sites are read with :meth:`run_with_cache`.
+        ``position`` is ``last`` (the last real token), ``mean`` (mean over real tokens),
+        ``mean_skip_first`` (mean over real tokens but the first, which in most models is an
+        attention sink whose residual norm dwarfs the others from the middle layers on; a
+        one-token prompt keeps its token) or ``all`` (every real token). Pattern sites are read
+        with :meth:`run_with_cache`.
         """
-        if position not in ("last", "mean", "all"):
-            raise ValueError(f"position must be last, mean or all, not {position!r}")
+        if position not in POSITIONS:
+            raise ValueError(f"position must be one of {', '.join(POSITIONS)}, not {position!r}")
         prompts = list(prompts)
         if not prompts:
             raise PromptSetError("The prompt set is empty: add at least one prompt.")
@@ -416,8 +423,13 @@ class HookedModel:
             x = x.detach()
             if position == "last":
                 store[site] = x[torch.arange(x.shape[0], device=x.device), lens - 1].float().cpu()
-            elif position == "mean":
-                m = mask.reshape(mask.shape + (1,) * (x.dim() - 2)).to(x.dtype)
+            elif position in ("mean", "mean_skip_first"):
+                keep = mask.bool()
+                if position == "mean_skip_first":
+                    # right-padded: column 0 is each row's first real token
+                    keep = keep.clone()
+                    keep[lens > 1, 0] = False
+                m = keep.reshape(keep.shape + (1,) * (x.dim() - 2)).to(x.dtype)
                 store[site] = ((x * m).sum(1) / m.sum(1)).float().cpu()
             else:
                 store[site] = x[mask.bool()].float().cpu()
