@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGridLayout,
     QGroupBox,
-    QHBoxLayout,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -138,13 +137,11 @@ class HeadActionsWidget(QGroupBox):
         self.fv_measure.setChecked(True)
         self.fv_button = QPushButton("Build function vector → library")
         self.fv_button.clicked.connect(lambda: self.build_function_vector())
-        row = QHBoxLayout()
-        row.addWidget(self.fv_shots)
-        row.addWidget(hint("shots ×"))
-        row.addWidget(self.fv_prompts)
-        row.addWidget(hint("prompts"))
-        form.addRow("Demonstrations", self.fv_demos)
-        form.addRow("", row)
+        self.fv_shots.setToolTip("Demonstrations in each in-context prompt")
+        self.fv_prompts.setToolTip("In-context prompts whose head outputs are averaged")
+        form.addRow("Demos", self.fv_demos)
+        form.addRow("Shots", self.fv_shots)
+        form.addRow("Prompts", self.fv_prompts)
         form.addRow("Layer", self.fv_layer)
         form.addRow("Name", self.fv_name)
         form.addRow("", self.fv_measure)

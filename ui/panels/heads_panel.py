@@ -44,7 +44,10 @@ class HeadsPanel(QWidget):
         self.run: Any = None  # last ScoreRun (scores, figure spec, rendered files)
         self.figure_id: int | None = None
         self.map: Any = None  # HeadMapWidget, made on first use (imports pyqtgraph)
-        self.figure_formats = ("png", "svg", "pdf")  # drawn with every run, stored with it
+        # Drawn in the worker with every run and stored with it. SVG and PDF are drawn from
+        # the stored spec when exported: matplotlib holds the GIL for up to 100 ms at a time
+        # while writing them, which froze the window for 300 ms after every run.
+        self.figure_formats: tuple[str, ...] = ("png",)
         lay = QHBoxLayout(self)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self._left())
@@ -52,6 +55,14 @@ class HeadsPanel(QWidget):
         split.addWidget(self._right())
         split.setSizes([300, 520, 520])
         lay.addWidget(split)
+        # Combo boxes size to their longest item by default, which made the three columns
+        # wider than a 1600-pixel window leaves them; let them shrink and elide instead.
+        for combo in self.findChildren(QComboBox):
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(8)
+            combo.setMinimumWidth(80)
         self.state.events.selected.connect(self._on_selected)
         self.state.events.focus.connect(self._on_focus)
         ctx.state.events.project.connect(self._on_project)
