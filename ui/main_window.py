@@ -206,6 +206,11 @@ class MainWindow(QMainWindow):
         self.models_dock.refresh_sources()
         if model:
             self.models_dock.load(None if model == "embedded" else model)
+        if not ok:  # the model loads meanwhile; a crashed session's work is offered back
+            try:
+                self.ctx.project.recover_scratch()
+            except Exception as e:
+                self.ctx.errors.handle(e, "looking for unsaved work from the last session")
 
     # ------------------------------------------------------------ layout
     def _restore_layout(self) -> None:

@@ -48,6 +48,9 @@ class ProjectController(QObject):
         self.parent_widget = parent_widget
         self.ask = True  # tests turn confirmations off and answer through `answer`
         self.answer = QMessageBox.StandardButton.Discard
+        # ... and through `recover_answer` for a scratch file left by a crash (Yes: open it,
+        # Discard: delete it, anything else: keep it for later)
+        self.recover_answer = QMessageBox.StandardButton.Ignore
 
     # ------------------------------------------------------------ helpers
     @property
@@ -112,12 +115,80 @@ class ProjectController(QObject):
         p = self.project
         if p is None or not self.state.project_is_scratch or p.read_only:
             return False
-        try:
-            return bool(
-                p.concept_names() or p.generations(images=False) or p.prompt_sets() or p.runs()
+        return bool(_work_in(p))
+
+    # ------------------------------------------------------- crash recovery
+    def orphaned_scratch(self) -> list[Path]:
+        """Scratch files that no running instance holds, newest first: left by a session
+        that ended without closing its window (a crash, a killed process, a power cut)."""
+        from workbench.store.lock import holder_of
+
+        folder = data_dir() / "scratch"
+        if not folder.is_dir():
+            return []
+        current = Path(self.project.path).resolve() if self.project is not None else None
+        found = []
+        for path in folder.glob("*.wbproj"):
+            if path.resolve() == current or holder_of(path) is not None:
+                continue
+            with contextlib.suppress(OSError):
+                found.append((path.stat().st_mtime, path))
+        return [p for _, p in sorted(found, reverse=True)]
+
+    def recover_scratch(self) -> bool:
+        """Offer the work of a session that did not close (its scratch file), newest first.
+
+        Empty leftovers are removed silently. For one with work the user chooses: open it
+        (it stays a scratch project until saved), discard it, or keep it for the next start.
+        True when one was opened.
+        """
+        from workbench.store import Project
+
+        for path in self.orphaned_scratch():
+            try:
+                p = Project.open(path)
+            except Exception:  # unreadable: leave the file alone, the user may want it
+                continue
+            work = _work_in(p)
+            if p.read_only:
+                with contextlib.suppress(Exception):
+                    p.close()
+                continue
+            if not work:
+                with contextlib.suppress(Exception):
+                    p.close()
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                continue
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
+            text = (
+                f"Concept Workbench did not close normally last time. Its unsaved project "
+                f"(last change {when}) holds {', '.join(work)}.\n\nOpen it now? You can then "
+                f"save it where you like.\n\n{path}"
             )
-        except Exception:
-            return False
+            if self.ask:
+                answer = QMessageBox.question(
+                    self.parent_widget,
+                    "Recover unsaved work?",
+                    text,
+                    QMessageBox.StandardButton.Yes
+                    | QMessageBox.StandardButton.Discard
+                    | QMessageBox.StandardButton.Ignore,
+                    QMessageBox.StandardButton.Yes,
+                )
+            else:
+                answer = self.recover_answer
+            if answer == QMessageBox.StandardButton.Yes:
+                self._set(p, scratch=True)  # the fresh empty scratch project is removed
+                self.state.save_status = "Recovered unsaved work · Save As to keep it"
+                return True
+            with contextlib.suppress(Exception):
+                p.close()
+            if answer != QMessageBox.StandardButton.Discard:
+                return False  # kept for later: ask again next time
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return False
 
     # ------------------------------------------------------------ actions
     def _set(self, project: Any, scratch: bool) -> None:
@@ -279,3 +350,17 @@ class ProjectController(QObject):
         from workbench.store.recent import recent_projects
 
         return recent_projects()
+
+
+def _work_in(p: Any) -> list[str]:
+    """What a project holds, for a question about keeping it (empty: nothing worth keeping)."""
+    try:
+        counts = [
+            (len(p.concept_names()), "concept"),
+            (len(p.generations(images=False)), "generation"),
+            (len(p.prompt_sets()), "prompt set"),
+            (len(p.runs()), "run"),
+        ]
+    except Exception:
+        return []
+    return [f"{n} {what}{'s' if n != 1 else ''}" for n, what in counts if n]
