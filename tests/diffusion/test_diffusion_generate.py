@@ -139,7 +139,7 @@ def test_preview_is_the_x0_estimate(sd_dm, make_spec):
     torch.testing.assert_close(holder.x0, expected)
     torch.testing.assert_close(x0_from_prediction(sched, eps, t, x_t), expected)
     assert "step" not in vars(sched)  # the instance is restored
-    assert latents_to_rgb(expected, "sd")[0].size == (8, 8)
+    assert latents_to_rgb(expected)[0].size == (8, 8)
 
 
 def test_cancel_stops_the_run(sd_dm, make_spec):

@@ -6,13 +6,11 @@ import io
 import json
 
 import pytest
-import torch
 from PIL import Image
 
 from workbench.concepts.algebra import parse
 from workbench.diffusion.embeddings import encode_concept
 from workbench.diffusion.generate import generate_image
-from workbench.diffusion.preview import latents_to_rgb
 from workbench.diffusion.provenance import (
     a1111_parameters,
     format_expression,
@@ -87,12 +85,3 @@ def test_unreadable_and_future_files(tmp_path):
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     assert read_provenance(buf.getvalue()) == {"workbench": None, "parameters": None, "parsed": {}}
-
-
-def test_latent_rgb_map():
-    latent = torch.zeros(1, 4, 2, 2)
-    latent[0, 0] = 1.0  # channel 0 only: rgb = (F[0] + 1) / 2
-    px = latents_to_rgb(latent, "sd")[0].getpixel((0, 0))
-    assert px == tuple(round((f + 1) / 2 * 255) for f in (0.3512, 0.2297, 0.3227))
-    assert latents_to_rgb(torch.zeros(2, 16, 3, 5), "flux")[1].size == (5, 3)
-    assert latents_to_rgb(torch.randn(1, 6, 4, 4), "sd")[0].size == (4, 4)  # unknown VAE: fallback

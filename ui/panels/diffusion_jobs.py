@@ -139,6 +139,10 @@ def load_job(
         source, device=device, dtype=dtype, cpu_offload=offload, config=config,
         cache_dir=cache_dir,
     )  # fmt: skip
+    yield Progress(0, None, "fitting the preview colours to the VAE")
+    from workbench.diffusion.latent_rgb import prepare_latent_rgb
+
+    prepare_latent_rgb(dm)  # once per VAE (then cached on disk); never raises
     yield Progress(1, 1, "loaded")
     return dm
 

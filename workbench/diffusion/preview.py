@@ -1,4 +1,4 @@
-"""Cheap per-step previews: the x0 estimate through a fixed linear latent -> RGB map.
+"""Cheap per-step previews: the x0 estimate through a linear latent -> RGB map fitted to the VAE.
 
 The x0 estimate comes from the scheduler's own step when it reports one
 (``pred_original_sample``: DDIM, DDPM, Euler, Euler-ancestral, Heun, LMS, ...); otherwise from
@@ -9,11 +9,13 @@ The x0 estimate comes from the scheduler's own step when it reports one
   ``x0 = sqrt(ᾱ_t)·x_t - sqrt(1-ᾱ_t)·v`` (v-prediction).
 
 Latent -> RGB: ``rgb = Σ_c latent_c · F[c] + bias``, then ``(rgb + 1) / 2`` clipped to [0, 1], on
-latents as the denoiser sees them (scaled, and shifted for SD3/Flux). The factors are the
-widely used linear fits of each family's VAE decoder, as tabulated in ComfyUI's
-``comfy/latent_formats.py`` (numeric data; SD1.x/2.x share the SD1.5 VAE, and an unknown
-latent layout falls back to a channel-wise min-max view). The preview has the
-latent's size (1/8 of the image); the panel scales it.
+latents as the denoiser sees them (scaled, and shifted for SD3/Flux). ``F`` and ``bias`` are
+fitted to the pipeline's own VAE (:mod:`workbench.diffusion.latent_rgb`: least squares from the
+encoder's latents of a fixed set of synthetic probe images to those images average-pooled to
+the latent grid), once per VAE and cached in memory and on disk, so any VAE (any family, any
+channel count) gets a fitted preview. When no fit can be had, the preview falls back to a
+channel-wise min-max view. The preview has the latent's size (1/8 of the image); the panel
+scales it.
 """
 
 from __future__ import annotations
@@ -23,86 +25,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from workbench.diffusion.latent_rgb import LatentRGB, latent_rgb_for
+
 if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-# rows: latent channels; columns: R, G, B
-LATENT_RGB_FACTORS: dict[str, list[list[float]]] = {
-    "sd": [
-        [0.3512, 0.2297, 0.3227],
-        [0.3250, 0.4974, 0.2350],
-        [-0.2829, 0.1762, 0.2721],
-        [-0.2120, -0.2616, -0.7177],
-    ],
-    "sdxl": [
-        [0.3651, 0.4232, 0.4341],
-        [-0.2533, -0.0042, 0.1068],
-        [0.1076, 0.1111, -0.0362],
-        [-0.3165, -0.2492, -0.2188],
-    ],
-    "sd3": [
-        [-0.0922, -0.0175, 0.0749],
-        [0.0311, 0.0633, 0.0954],
-        [0.1994, 0.0927, 0.0458],
-        [0.0856, 0.0339, 0.0902],
-        [0.0587, 0.0272, -0.0496],
-        [-0.0006, 0.1104, 0.0309],
-        [0.0978, 0.0306, 0.0427],
-        [-0.0042, 0.1038, 0.1358],
-        [-0.0194, 0.0020, 0.0669],
-        [-0.0488, 0.0130, -0.0268],
-        [0.0922, 0.0988, 0.0951],
-        [-0.0278, 0.0524, -0.0542],
-        [0.0332, 0.0456, 0.0895],
-        [-0.0069, -0.0030, -0.0810],
-        [-0.0596, -0.0465, -0.0293],
-        [-0.1448, -0.1463, -0.1189],
-    ],  # fmt: skip
-    "flux": [
-        [-0.0346, 0.0244, 0.0681],
-        [0.0034, 0.0210, 0.0687],
-        [0.0275, -0.0668, -0.0433],
-        [-0.0174, 0.0160, 0.0617],
-        [0.0859, 0.0721, 0.0329],
-        [0.0004, 0.0383, 0.0115],
-        [0.0405, 0.0861, 0.0915],
-        [-0.0236, -0.0185, -0.0259],
-        [-0.0245, 0.0250, 0.1180],
-        [0.1008, 0.0755, -0.0421],
-        [-0.0515, 0.0201, 0.0011],
-        [0.0428, -0.0012, -0.0036],
-        [0.0817, 0.0765, 0.0749],
-        [-0.1264, -0.0522, -0.1103],
-        [-0.0280, -0.0881, -0.0499],
-        [-0.1262, -0.0982, -0.0778],
-    ],  # fmt: skip
-}
-LATENT_RGB_BIAS: dict[str, list[float]] = {
-    "sd": [0.0, 0.0, 0.0],
-    "sdxl": [0.1084, -0.0175, -0.0011],
-    "sd3": [0.2394, 0.2135, 0.1925],
-    "flux": [-0.0329, -0.0718, -0.0851],
-}
 
-
-def latents_to_rgb(latents: torch.Tensor, family: str) -> list[Image.Image]:
+def latents_to_rgb(latents: torch.Tensor, fit: LatentRGB | None = None) -> list[Image.Image]:
     """[batch, channels, h, w] latents -> one small RGB image per batch item.
 
-    An unknown channel count (a custom VAE) falls back to the first three channels (or grey),
+    Without a fit (or one for another channel count) the first three channels (or grey) are
     each min-max scaled, which still shows composition.
     """
     import torch
     from PIL import Image
 
     x = latents.detach().float().cpu()
-    factors = LATENT_RGB_FACTORS.get(family)
-    if factors is not None and len(factors) == x.shape[1]:
-        f = torch.tensor(factors)  # [C, 3]
-        rgb = torch.einsum("bchw,cr->brhw", x, f) + torch.tensor(LATENT_RGB_BIAS[family]).view(
-            1, 3, 1, 1
-        )
-        rgb = ((rgb + 1.0) / 2.0).clamp(0.0, 1.0)
+    if fit is not None and fit.channels == x.shape[1]:
+        rgb = ((fit.apply(x) + 1.0) / 2.0).clamp(0.0, 1.0)
     else:
         rgb = x[:, [k % x.shape[1] for k in range(3)]]  # grey for 1-channel latents
         lo = rgb.amin(dim=(2, 3), keepdim=True)
@@ -171,7 +112,8 @@ def capture_x0(scheduler: Any) -> Iterator[X0Capture]:
 
 
 def preview_images(pipe: Any, family: str, x0: torch.Tensor, height: int, width: int) -> list:
-    """x0 (in the pipeline's latent layout) -> small RGB previews."""
+    """x0 (in the pipeline's latent layout) -> small RGB previews, through the map fitted to the
+    pipeline's VAE (fitted on the first call if the load did not)."""
     if family == "flux":  # packed [batch, seq, 64] -> [batch, 16, h, w]
         x0 = pipe._unpack_latents(x0, height, width, pipe.vae_scale_factor)
-    return latents_to_rgb(x0, family)
+    return latents_to_rgb(x0, latent_rgb_for(pipe, family))
