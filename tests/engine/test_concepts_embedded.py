@@ -146,3 +146,28 @@ def test_mean_without_the_first_token_escapes_the_attention_sink(embedded_model)
 
     plain, skip = held_out_accuracy("mean"), held_out_accuracy("mean_skip_first")
     assert skip >= 0.85 and skip > plain + 0.2, (plain, skip)
+
+
+def test_task_vector_makes_zero_shot_antonyms_work(embedded_model):
+    """Hendel et al.'s task vector, read as the shift 5 demonstrations cause in the query's
+    last-token latent, added to a zero-shot prompt: held-out antonyms go from 0/21 right to
+    9/21 at L16 (measured; the function vector from heads reaches 12/21 at L14)."""
+    import dataclasses
+
+    from workbench.heads.function_vector import ICLTask, zero_shot_accuracy
+
+    hm = embedded_model
+    train, test = ICLTask.antonyms().split(0.3, seed=0)
+    ps = builtin_set("antonyms")
+    ps = dataclasses.replace(ps, template=train.template, separator=train.separator)
+    keep = set(train.pairs)
+    ps = ps.subset(
+        [i for i, p in enumerate(zip(ps.inputs, ps.outputs, strict=True)) if p in keep],
+        "train",
+    )
+    site = resid_post(16)
+    spec = ExtractionSpec(method="task_vector", prompts=ps, sites=[site], params={"k": 5})
+    v = run(extract_job(hm, spec)).vectors[site]
+    base = zero_shot_accuracy(hm, test)
+    steered = zero_shot_accuracy(hm, test, v, 16, 1.0)
+    assert base <= 0.05 and steered >= 0.3, (base, steered)
