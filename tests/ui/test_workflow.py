@@ -212,3 +212,63 @@ def test_closing_scratch_with_work_asks(qtbot, loaded_window):
     path = w.ctx.state.project.path
     w.close()
     assert not w.isVisible() and not path.exists()
+
+
+def test_extracting_from_a_table_that_cannot_be_saved_is_refused(qtbot, loaded_window):
+    """Emptying a set's table leaves the last valid version in the project; extracting must
+    not silently use it, and the long "Not saved" message must wrap, not widen the window."""
+    from PySide6.QtWidgets import QApplication
+
+    from workbench.errors import PromptSetError
+
+    w = loaded_window
+    w.prompts_dock.create_set("tiny-sentiment", "contrastive", TINY_PAIRS)
+    wait_idle(qtbot, w.ctx)
+    width = w.width()
+    dock = w.prompts_dock
+    dock.table.selectAll()
+    dock.remove_rows()
+    assert dock.table.rowCount() == 0
+    sites = ["blocks.1.hook_resid_post"]
+    with pytest.raises(PromptSetError, match="not saved"):  # the pending save runs first
+        w.library_dock.extract("tiny-sentiment", "diff_of_means", sites)
+    assert "Not saved" in dock.count_label.text()
+    QApplication.processEvents()
+    assert w.width() == width
+    assert not w.ctx.state.concept_names()
+    # fixing the table makes it usable again
+    dock.add_row()
+    dock.table.item(0, 0).setText("I am glad")
+    dock.table.item(0, 1).setText("I am sad")
+    w.library_dock.extract("tiny-sentiment", "diff_of_means", sites)
+    wait_idle(qtbot, w.ctx)
+    assert len(w.ctx.state.concept_names()) == 1
+
+
+def test_imported_vectors_that_name_no_model_steer_the_loaded_one(qtbot, loaded_window, tmp_path):
+    """A bare safetensors tensor, a GGUF control vector (only a family hint) and a bare .npy
+    with its site in the file name attach to the loaded model when the width matches; a vector
+    of another width stays unattached and the import says why."""
+    import numpy as np
+    from safetensors.torch import save_file
+
+    from workbench.io.vector_files import export_concept
+
+    w = loaded_window
+    m = w.ctx.state.model()
+    d, site = m.hm.d_model, "blocks.1.hook_resid_post"
+    lib = w.library_dock
+    save_file({site: torch.randn(d)}, str(tmp_path / "bare.safetensors"))
+    assert lib.import_vector(str(tmp_path / "bare.safetensors"))
+    c = w.ctx.concepts.get("bare")
+    assert m.ref.same_space(c.model) and "attached" in " ".join(lib.last_import_notes)
+    gguf = export_concept(c, tmp_path / "bare.gguf", "gguf")
+    assert lib.import_vector(str(gguf))
+    assert m.ref.same_space(w.ctx.concepts.get("bare 2").model)
+    np.save(tmp_path / f"v.{site}.npy", np.random.randn(d).astype("float32"))
+    assert lib.import_vector(str(tmp_path / f"v.{site}.npy"))
+    assert list(w.ctx.concepts.get(f"v.{site}").vectors) == [site]
+    save_file({site: torch.randn(d + 8)}, str(tmp_path / "wide.safetensors"))
+    assert lib.import_vector(str(tmp_path / "wide.safetensors"))
+    assert not m.ref.same_space(w.ctx.concepts.get("wide").model)
+    assert "cannot steer" in " ".join(lib.last_import_notes)

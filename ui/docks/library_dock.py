@@ -48,6 +48,7 @@ class LibraryDock(QDockWidget):
     def __init__(self, ctx: AppContext):
         super().__init__("Concept library")
         self.ctx = ctx
+        self.last_import_notes: list[str] = []  # what the last import did that the file did not say
         body = QWidget()
         lay = QVBoxLayout(body)
         row = QHBoxLayout()
@@ -195,9 +196,12 @@ class LibraryDock(QDockWidget):
         from ui.model_jobs import extract_job
 
         m = self.ctx.state.model()
-        p = self.ctx.state.prompt_set(prompt_set)
         if m is None:
             raise RuntimeError("No model is loaded.")
+        prompts = self.ctx.views.get("prompts")
+        if prompts is not None and method not in ("embedding", "unembedding"):
+            prompts.check_saved(prompt_set)  # the set as the user sees it, or a clear refusal
+        p = self.ctx.state.prompt_set(prompt_set)
         ps = p["set"] if p and method not in ("embedding", "unembedding") else None
         return self.ctx.executor.submit(
             "extract",
@@ -291,21 +295,34 @@ class LibraryDock(QDockWidget):
             )
             if not path:
                 return False
-        from workbench.io.vector_files import import_concept
+        from workbench.io.vector_files import attach_to_model, import_concept, site_in_name
 
         m = self.ctx.state.model()
+        notes = []
         try:
             concept = import_concept(path)
         except Exception as e:
             if m is None or "site" not in str(e):
                 self.ctx.errors.handle(e, f"importing {path}")
                 return False
-            try:  # a bare vector: put it at the active model's middle resid_post
-                concept = import_concept(
-                    path, model=m.ref, site=f"blocks.{m.hm.n_layers // 2}.hook_resid_post"
-                )
+            # a bare vector: the site its file name gives, else the middle resid_post
+            site = site_in_name(path) or f"blocks.{m.hm.n_layers // 2}.hook_resid_post"
+            try:
+                concept = import_concept(path, model=m.ref, site=site)
             except Exception as e2:
                 self.ctx.errors.handle(e2, f"importing {path}")
                 return False
+            notes.append(
+                f"The file holds a bare vector and does not say where it belongs; it was put at "
+                f"{site}. (Vectors saved as safetensors keep their sites.)"
+            )
+        if m is not None:
+            concept, note = attach_to_model(concept, m.ref)
+            notes.append(note)
         self.add_concept(concept)
+        self.last_import_notes = [n for n in notes if n]
+        if self.last_import_notes:
+            bar = self.window().statusBar() if self.window() is not None else None
+            if bar is not None:
+                bar.showMessage(" ".join(self.last_import_notes), 15000)
         return True

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QInputDialog,
     QLabel,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QToolButton,
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 from ui.context import AppContext
 from ui.prompt_data import COLUMNS, KIND_TIPS, from_rows, rows_of, to_store
 from ui.widgets import hint
+from workbench.errors import PromptSetError
 
 FILE_FILTER = "Prompt sets (*.csv *.tsv *.json *.jsonl *.txt);;All files (*)"
 
@@ -69,6 +71,10 @@ class PromptsDock(QDockWidget):
         lay.addWidget(self.table, 1)
         rows = QHBoxLayout()
         self.count_label = QLabel("")
+        # a long "Not saved: ..." must wrap, never widen the dock (and with it the window)
+        self.count_label.setWordWrap(True)
+        self.count_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.problems: dict[str, str] = {}  # set name -> why its table could not be saved
         add = QToolButton()
         add.setText("Add row")
         add.clicked.connect(self.add_row)
@@ -209,8 +215,23 @@ class PromptsDock(QDockWidget):
             ps = from_rows(p["name"], p["kind"], self.table_rows(), base=p["set"])
         except Exception as e:  # an incomplete row while typing is fine; say so quietly
             self.count_label.setText(f"Not saved: {e}")
+            self.problems[p["name"]] = str(e)
             return
+        self.problems.pop(p["name"], None)
         self.add_set(ps, select=False)
+
+    def check_saved(self, name: str) -> None:
+        """Before a job reads set ``name``: save pending edits now, and refuse a table that
+        could not be saved, rather than let the job use the last version that could."""
+        if self._save_timer.isActive():
+            self._save_timer.stop()
+            self.save_current()
+        problem = self.problems.get(name)
+        if problem:
+            raise PromptSetError(
+                f"The prompt set {name!r} as shown in the Prompts dock is not saved: {problem} "
+                "Fix the table (or pick another set) and try again."
+            )
 
     def add_set(self, ps: Any, select: bool = True) -> None:
         name, kind, items, source = to_store(ps)

@@ -23,8 +23,9 @@ whose recipe says ``{"method": "import", "format": ..., "source": path}``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -296,3 +297,49 @@ def import_concept(
     if path.is_dir() and fmt != "pt":
         fail(f"{path} is a folder; {fmt} is read from a file.")
     return _READERS[fmt](path, name=name, model=model, site=site)
+
+
+_SITE_IN_NAME = re.compile(r"blocks\.\d+\.(?:attn\.)?hook_[a-z_]+")
+
+
+def site_in_name(path: str | Path) -> str | None:
+    """A hook site written in a file's name (``happy.blocks.12.hook_resid_post.npy``), if any:
+    where a bare vector most likely belongs."""
+    m = _SITE_IN_NAME.search(Path(path).name)
+    return m.group(0) if m else None
+
+
+def attach_to_model(concept: Concept, ref: ModelRef) -> tuple[Concept, str]:
+    """Attach an imported concept to the loaded model when the file cannot say which model it
+    belongs to, and say what was done.
+
+    Many files name no model (a bare tensor) or only a family hint (GGUF control vectors:
+    ``llama``). When such a concept's residual-stream vectors have the loaded model's width it
+    is attached to that model (the hint is kept in its recipe as ``imported_model_hint``); a
+    concept whose file identifies its model (a weights hash) is never re-attached. Returns the
+    concept (the same object when nothing changed) and a sentence for the user ("" when there
+    is nothing to say).
+    """
+    widths = {
+        int(v.shape[-1])
+        for site, v in concept.vectors.items()
+        if v.dim() >= 1 and ".attn." not in site
+    }
+    old = concept.model
+    if ref.d_model and widths and widths != {ref.d_model}:
+        shown = ", ".join(str(w) for w in sorted(widths))
+        return concept, (
+            f"{concept.name!r} has width {shown}, but {ref.name} has d_model {ref.d_model}: it "
+            "cannot steer this model. Load a model of that width to use it."
+        )
+    if ref.same_space(old):
+        return concept, ""
+    vague = not old.file_hash and old.name in ("", "unknown", old.model_type)
+    if not vague:
+        return concept, ""
+    recipe = {**concept.recipe, "imported_model_hint": old.name}
+    hint = f" (it names only {old.name!r})" if old.name not in ("", "unknown") else ""
+    return replace(concept, model=ref, recipe=recipe), (
+        f"{concept.name!r}: the file does not say which model made it{hint}; its width matches "
+        f"{ref.name}, so it is attached to that model."
+    )
