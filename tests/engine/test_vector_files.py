@@ -83,6 +83,21 @@ def test_safetensors_round_trip_gives_an_equal_concept(tmp_path, dtype):
     assert back.content_hash() == c.content_hash()
 
 
+def test_exported_files_get_the_usual_permissions(tmp_path):
+    """safetensors writes owner-only files; an export gets what a plain open() would give."""
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        c = make_concept(["blocks.1.hook_resid_post"])
+        for name in ("joy.safetensors", "joy.gguf", "joy.npz"):
+            out = export_concept(c, tmp_path / name)
+            assert stat.S_IMODE(out.stat().st_mode) == 0o644, name
+    finally:
+        os.umask(mask)
+
+
 def test_safetensors_header_holds_our_metadata(tmp_path):
     c = make_concept(["blocks.1.hook_resid_post", "blocks.2.hook_resid_pre"])
     out = export_concept(c, tmp_path / "joy.safetensors")

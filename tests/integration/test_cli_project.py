@@ -48,3 +48,19 @@ def test_models_list(capsys):
     assert main(["models", "list"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert any(s["kind"] == "embedded" for s in listed)
+
+
+def test_bad_project_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    """``--project`` is checked before the model loads: a corrupt file or a missing folder
+    fails at once, with nothing computed."""
+    import workbench.models.loading as loading
+
+    def no_loading(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("the model was loaded before --project was checked")
+
+    monkeypatch.setattr(loading, "load_language_model", no_loading)
+    bad = tmp_path / "bad.wbproj"
+    bad.write_text("not a project")
+    for target in (bad, tmp_path / "missing" / "new.wbproj"):
+        assert main(["heads", "score", "--kind", "induction", "--project", str(target)]) == 1
+        assert "error:" in capsys.readouterr().err

@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if isinstance(getattr(args, "project", None), str):
+            _check_project(args.project)  # before minutes of work that it would then refuse
         return int(args.func(args) or 0)
     except WorkbenchError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -92,3 +94,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
+
+
+def _check_project(path: str) -> None:
+    """Fail now, not after the computation, when ``--project`` cannot take the result: an
+    existing file that is not a readable project, or a new one in a folder that does not
+    exist."""
+    from pathlib import Path
+
+    from workbench.errors import ProjectFileError
+
+    p = Path(path)
+    if p.exists():
+        from workbench.store import Project
+
+        Project.open(p, read_only=True).close()
+    elif not p.parent.is_dir():
+        raise ProjectFileError(
+            f"{p.parent} does not exist, so the project {p.name} cannot be created there; "
+            "create the folder or give another path."
+        )

@@ -167,7 +167,12 @@ def _default_name(spec: ExtractionSpec) -> str:
     ps = spec.prompts
     if spec.method in ("embedding", "unembedding"):
         return f"{'+'.join(spec.words)} ({spec.method})"
-    if ps is not None and ps.kind == "contrastive" and spec.method != "mean":
+    if (
+        ps is not None
+        and ps.kind == "contrastive"
+        and spec.method != "mean"
+        and tuple(ps.poles) != ("positive", "negative")  # named poles say more than the set
+    ):
         return f"{ps.poles[0]} - {ps.poles[1]} ({spec.method})"
     return f"{ps.name if ps else 'concept'} ({spec.method})"
 

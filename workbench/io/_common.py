@@ -41,10 +41,20 @@ def atomic_target(path: Path) -> Iterator[Path]:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
+        # Some writers (safetensors) create owner-only files; give the file the permissions a
+        # plain open() would, so an exported vector is as readable as any other file.
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def cpu_vectors(concept: Concept) -> dict[str, torch.Tensor]:
