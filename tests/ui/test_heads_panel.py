@@ -211,3 +211,165 @@ def test_every_other_score_runs(qtbot, heads):
         assert s.kind == kind and tuple(s.scores.shape) == (3, 4)
         assert panel.map.spec["score"] == kind
     assert len(w.ctx.state.project.runs("head_scores")) == 6
+
+
+def test_reopened_project_shows_its_newest_run(qtbot, heads, tmp_path):
+    w, panel = heads
+    ctx = w.ctx
+    _run(qtbot, w, panel, "induction", n_seqs=2, seq_len=8)
+    first = panel.state.run_id
+    _run(qtbot, w, panel, "previous", n_seqs=3, seq_len=6, seed=1)
+    newest = panel.state.run_id
+    assert newest > first
+    # the same project under a new name keeps the run on the map (here an older one)
+    panel.show_run(first)
+    target = tmp_path / "heads.wbproj"
+    assert ctx.project.save_as(target)
+    assert panel.state.run_id == first and panel.runs.currentData() == first
+    assert panel.state.scores.kind == "induction"
+    # a project without runs: nothing on the map, nothing in the list
+    assert ctx.project.new(confirm=False)
+    assert panel.state.scores is None and panel.state.run_id is None
+    assert panel.runs.count() == 1 and panel.runs.currentData() is None
+    assert panel.map_stack.currentIndex() == 0
+    # reopening shows the newest saved run, selected in the list, without computing anything
+    started = []
+    ctx.executor.job_started.connect(started.append)
+    assert ctx.project.open(target, confirm=False)
+    assert not ctx.executor.busy and started == []
+    assert panel.state.run_id == newest and panel.runs.currentData() == newest
+    assert panel.runs.currentText().startswith(f"#{newest} ")
+    assert panel.state.scores.kind == "previous"
+    assert panel.map_stack.currentWidget() is panel.map and panel.map.values.shape == (3, 4)
+    assert panel.map.spec["score"] == "previous"
+    assert panel.settings.current_kind() == "previous"
+    assert panel.pick.table.rowCount() > 0  # its top heads are listed
+    # opened while another tab shows: listed at once, drawn when the tab shows
+    w.tabs.setCurrentIndex(0 if w.tabs.widget(0) is not panel else 1)
+    assert not panel.isVisible()
+    assert ctx.project.new(confirm=False) and ctx.project.open(target, confirm=False)
+    assert panel.runs.currentData() == newest and panel.state.scores is None
+    w.tabs.setCurrentWidget(panel)
+    assert panel.state.run_id == newest and panel.state.scores.kind == "previous"
+    assert panel.map_stack.currentWidget() is panel.map
+    # a panel built with the project open shows the newest run when it first shows
+    from ui.panels.heads_panel import HeadsPanel
+
+    fresh = HeadsPanel(ctx)
+    assert fresh.runs.currentData() == newest
+    w.tabs.addTab(fresh, "Heads 2")
+    w.tabs.setCurrentWidget(fresh)
+    assert fresh.isVisible()
+    assert fresh.state.run_id == newest and fresh.state.scores.kind == "previous"
+    assert fresh.map_stack.currentWidget() is fresh.map
+    assert started == []
+
+
+def test_showing_a_run_shows_its_score_and_settings(qtbot, heads):
+    from ui.panels.heads_jobs import SCORE_TIPS
+
+    w, panel = heads
+    st = panel.settings
+    f = st.fields
+    _run(qtbot, w, panel, "previous", n_seqs=3, seq_len=6, seed=2)
+    prev = panel.state.run_id
+    _run(
+        qtbot,
+        w,
+        panel,
+        "ablation",
+        task="custom",
+        prompt="the capital of France is",
+        target="Paris",
+        foil="London",
+        mode="mean",
+    )
+    abl = panel.state.run_id
+    assert st.current_kind() == "ablation"
+    panel.show_run(prev)
+    assert panel.state.scores.kind == "previous" and panel.runs.currentData() == prev
+    assert st.current_kind() == "previous" and st.kind.currentText() == "Previous token"
+    assert st.about.text() == SCORE_TIPS["previous"]
+    assert (f["n_seqs"].value(), f["seq_len"].value(), f["seed"].value()) == (3, 6, 2)
+    # what is shown is what Run would redo
+    hm = w.ctx.state.model().hm
+    spec, _ = st.build(hm)
+    assert (spec.kind, spec.n_seqs, spec.seq_len, spec.seed) == ("previous", 3, 6, 2)
+    panel.show_run(abl)
+    assert st.current_kind() == "ablation"
+    assert f["task"].currentData() == "custom" and f["mode"].currentData() == "mean"
+    assert (f["prompt"].text(), f["target"].text(), f["foil"].text()) == (
+        "the capital of France is",
+        "Paris",
+        "London",
+    )
+    assert not f["prompt"].isHidden() and f["n_seqs"].isHidden()
+    # runs saved without the panel's values (older projects): read from the score's settings
+    p = w.ctx.state.project
+    from ui.panels.heads_pick import scores_from_run
+
+    for rid in (prev, abl):
+        s = scores_from_run(p.load_run(rid))
+        s.settings.pop("panel")
+        old = s.save_to_project(p, f"old {s.kind}")
+        panel.settings.set_kind("copying")
+        f["n_seqs"].setValue(9)
+        f["seed"].setValue(7)
+        f["mode"].setCurrentIndex(f["mode"].findData("zero"))
+        f["task"].setCurrentIndex(f["task"].findData(""))
+        f["prompt"].setText("x")
+        panel.show_run(old)
+        assert panel.state.run_id == old and st.current_kind() == s.kind
+        if s.kind == "previous":
+            assert (f["n_seqs"].value(), f["seq_len"].value(), f["seed"].value()) == (3, 6, 2)
+        else:
+            assert f["task"].currentData() == "custom" and f["mode"].currentData() == "mean"
+            assert f["prompt"].text() == "the capital of France is"
+            assert (f["target"].text(), f["foil"].text()) == ("Paris", "London")
+            spec, _ = st.build(hm)
+            assert spec.task.prompts == ["the capital of France is"] and spec.mode == "mean"
+
+
+def test_head_action_generations_say_what_was_done(qtbot, heads):
+    from ui.panels.heads_act import act_label
+
+    w, panel = heads
+    act = panel.act
+    gens_dock = w.view("generations")
+    heads_ = ((2, 1), (0, 3), (2, 0))
+    panel.state.selected = heads_
+    act.action.setCurrentIndex(act.action.findData("ablate_zero"))
+    act.prompt.setText("I feel very")
+    act.tokens.setValue(3)
+    assert act.generate() is not None
+    wait_idle(qtbot, w.ctx)
+    g = w.ctx.state.project.generations("text", images=False)[-1]
+    prov = g["provenance"]
+    assert prov["concept"]["name"] == "ablate zero: L2H1, L0H3, L2H0"
+    assert prov["sites"] == ["blocks.2.attn.hook_z", "blocks.0.attn.hook_z"]
+    assert "coefficient" not in prov and prov["value"] is None
+    assert prov["heads"] == [[2, 1], [0, 3], [2, 0]] and prov["action"] == "ablate_zero"
+    # the Generations dock tells it apart (newest row first)
+    cols = {
+        gens_dock.table.horizontalHeaderItem(i).text(): i
+        for i in range(gens_dock.table.columnCount())
+    }
+    row = lambda name: gens_dock.table.item(0, cols[name]).text()  # noqa: E731
+    assert row("Concept") == "ablate zero: L2H1, L0H3, L2H0"
+    assert row("Site") == "blocks.2.attn.hook_z, blocks.0.attn.hook_z"
+    assert row("Coefficient") == ""
+    # an action with a value stores it as the coefficient; ZeroTuning edits the pattern
+    act.action.setCurrentIndex(act.action.findData("zero_tuning"))
+    act.value.setValue(1.5)
+    assert act.generate() is not None
+    wait_idle(qtbot, w.ctx)
+    prov = w.ctx.state.project.generations("text", images=False)[-1]["provenance"]
+    assert prov["concept"]["name"].startswith("ZeroTuning: L2H1")
+    assert prov["sites"] == ["blocks.2.attn.hook_pattern", "blocks.0.attn.hook_pattern"]
+    assert prov["coefficient"] == 1.5 and prov["value"] == 1.5
+    assert row("Coefficient") == "1.5" and row("Concept").startswith("ZeroTuning:")
+    # many heads: the label names the first few, the provenance all of them
+    many = [(L, h) for L in range(3) for h in range(4)]
+    assert act_label("offset_mean", many) == (
+        "offset mean: L0H0, L0H1, L0H2, L0H3, L1H0, L1H1, … (+6)"
+    )

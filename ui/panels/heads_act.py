@@ -49,6 +49,31 @@ ACTIONS = {
         "(ZeroTuning): above 1 the heads rest more on the sink, below 1 they look elsewhere.",
     ),
 }
+# How a generation's "concept" names the action (Generations dock, CSV).
+ACTION_WORDS = {
+    "ablate_zero": "ablate zero",
+    "ablate_mean": "ablate mean",
+    "offset_mean": "offset mean",
+    "offset_random": "offset random",
+    "zero_tuning": "ZeroTuning",
+}
+LABEL_HEADS = 6  # heads named in the label; the provenance lists them all
+
+
+def act_label(action: str, heads: list, n: int = LABEL_HEADS) -> str:
+    """``"ablate zero: L18H6, L17H4, … (+3)"``: what a generation made here did."""
+    names = ", ".join(f"L{L}H{h}" for L, h in heads[:n])
+    more = f", … (+{len(heads) - n})" if len(heads) > n else ""
+    return f"{ACTION_WORDS.get(action, action)}: {names}{more}"
+
+
+def act_sites(action: str, heads: list) -> list[str]:
+    """The hook sites the action edits: each layer's head outputs z, or its attention pattern
+    for ZeroTuning (in the order the layers first appear among ``heads``)."""
+    from workbench.models.sites import head_z, pattern
+
+    site = pattern if action == "zero_tuning" else head_z
+    return [site(L) for L in dict.fromkeys(int(L) for L, _ in heads)]
 
 
 class HeadActionsWidget(QGroupBox):
@@ -219,14 +244,22 @@ class HeadActionsWidget(QGroupBox):
         self.generate_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.status.setText(f"Generating with {ACTIONS[action][0].lower()} on {len(heads)} heads…")
+        has_value = self.value.isEnabled()
+        scores = self.state.scores
+        # concept, sites and coefficient are what the Generations dock shows of every generation
         prov = {
             "model": m.ref.to_dict(),
+            "concept": {"name": act_label(action, heads), "kind": "head_action"},
+            "sites": act_sites(action, heads),
+            **({"coefficient": value} if has_value else {}),
             "heads": [list(h) for h in heads],
             "action": action,
-            "value": value if self.value.isEnabled() else None,
+            "action_title": ACTIONS[action][0],
+            "value": value if has_value else None,
             "sampling": settings.to_dict(),
             "seed": settings.seed,
             "head_scores_run": self.state.run_id,
+            "head_scores_kind": None if scores is None else scores.kind,
         }
         return self.ctx.executor.submit(
             "heads-act",

@@ -43,6 +43,10 @@ class HeadsPanel(QWidget):
         self.state = HeadsState()
         self.run: Any = None  # last ScoreRun (scores, figure spec, rendered files)
         self.figure_id: int | None = None
+        # (id, name, created) of the saved run on the map: a project opened under a new name
+        # (Save as) still has it, another project's run of the same id is another run.
+        self._shown: tuple | None = None
+        self._pending_run: int | None = None  # newest run, shown when the panel first shows
         self.map: Any = None  # HeadMapWidget, made on first use (imports pyqtgraph)
         # Drawn in the worker with every run and stored with it. SVG and PDF are drawn from
         # the stored spec when exported: matplotlib holds the GIL for up to 100 ms at a time
@@ -66,7 +70,7 @@ class HeadsPanel(QWidget):
         self.state.events.selected.connect(self._on_selected)
         self.state.events.focus.connect(self._on_focus)
         ctx.state.events.project.connect(self._on_project)
-        self._refresh_runs()
+        self._on_project()
 
     # ------------------------------------------------------------- layout
     def _left(self) -> QWidget:
@@ -165,6 +169,7 @@ class HeadsPanel(QWidget):
             self.ctx.errors.handle(e, "starting the head score")
             return None
         kind = self.settings.current_kind()
+        panel = self.settings.snapshot()
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 0)
@@ -178,7 +183,7 @@ class HeadsPanel(QWidget):
             self.figure_formats,
             label=f"Head scores ({KIND_TITLES[kind]})",
             on_progress=self._on_progress,
-            on_result=lambda r, name=m.name: self._on_result(r, name),
+            on_result=lambda r, name=m.name, panel=panel: self._on_result(r, name, panel),
             on_done=self._on_done,
         )
 
@@ -191,9 +196,11 @@ class HeadsPanel(QWidget):
         if p.message:
             self.progress.setFormat(p.message)
 
-    def _on_result(self, run: Any, model_name: str) -> None:
+    def _on_result(self, run: Any, model_name: str, panel: dict | None = None) -> None:
         self.run = run
         s = run.scores
+        if panel is not None:  # the panel's own values, put back when the run is shown again
+            s.settings["panel"] = panel
         name = f"{KIND_TITLES.get(s.kind, s.kind)} · {model_name}"
         p = self.ctx.state.project
         run_id = None
@@ -206,8 +213,10 @@ class HeadsPanel(QWidget):
                 return rid
 
             run_id = self.ctx.project.write("saving the head scores", save)
+        self._pending_run = None
         self._show_scores(s, run_id, run.spec)
-        self._refresh_runs()
+        runs = self._refresh_runs()
+        self._shown = next((_run_key(r) for r in runs if r["id"] == run_id), None)
         top = ", ".join(f"L{L}H{h} {v:.2f}" for L, h, v in s.top(3))
         saved = f" Saved as run #{run_id}." if run_id is not None else ""
         self.status.setText(f"Done. Top: {top}.{saved}")
@@ -232,40 +241,82 @@ class HeadsPanel(QWidget):
 
     # ---------------------------------------------------------- saved runs
     def _on_project(self, *_: Any) -> None:
-        self._refresh_runs()
-        self.pick.refresh_sets()
+        """A project was opened (or closed): show its newest saved run, unless the run on the
+        map is in it too (the same project saved under a new name)."""
+        runs = self._refresh_runs()
+        if self._shown is not None and self._shown in {_run_key(r) for r in runs}:
+            self.runs.setCurrentIndex(max(self.runs.findData(self._shown[0]), 0))
+            return
+        self._clear()
+        if not runs:
+            return
+        self._pending_run = runs[-1]["id"]
+        self.runs.setCurrentIndex(self.runs.findData(self._pending_run))
+        if self.isVisible():  # else on first show: drawing the map imports pyqtgraph
+            self._show_pending()
 
-    def _refresh_runs(self) -> None:
+    def _show_pending(self) -> None:
+        rid, self._pending_run = self._pending_run, None
+        if rid is not None:
+            self.show_run(rid)
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self._show_pending()
+
+    def _clear(self) -> None:
+        """Nothing on the map (no project, or one without saved runs)."""
+        self._pending_run = None
+        self._shown = None
+        self.run = None
+        self.figure_id = None
+        self.state.run_id = None
+        self.state.scores = None
+        self.map_stack.setCurrentIndex(0)
+        self.hover.setText("")
+        self.status.setText("Pick a score and press Run. Hover a score name for what it measures.")
+
+    def _refresh_runs(self) -> list[dict]:
+        """Fill the saved-runs list (newest first); returns the runs, oldest first."""
         p = self.ctx.state.project
         self.runs.clear()
         self.runs.addItem("—", None)
-        if p is None:
-            return
-        try:
-            runs = p.runs("head_scores")
-        except Exception as e:
-            self.ctx.errors.handle(e, "listing head-score runs")
-            return
+        runs: list[dict] = []
+        if p is not None:
+            try:
+                runs = p.runs("head_scores")
+            except Exception as e:
+                self.ctx.errors.handle(e, "listing head-score runs")
         for r in reversed(runs):
             self.runs.addItem(f"#{r['id']} {r['name']}", r["id"])
         self.runs.setCurrentIndex(max(self.runs.findData(self.state.run_id), 0))
         self.pick.refresh_sets()
+        return runs
 
     def show_run(self, run_id: int | None) -> None:
-        """Show a saved head-score run on the map."""
+        """Show a saved head-score run on the map (nothing is recomputed), and put its score and
+        settings in the left column, so that Run would make it again."""
         from ui.panels.heads_jobs import ScoreRun, head_map_spec
 
         if run_id is None or self.ctx.state.project is None:
             return
+        self._pending_run = None
         try:
-            scores = scores_from_run(self.ctx.state.project.load_run(run_id))
+            stored = self.ctx.state.project.load_run(run_id)
+            scores = scores_from_run(stored)
         except Exception as e:
             self.ctx.errors.handle(e, "loading the head scores")
             return
         spec = head_map_spec(scores, run_id)
         self.run = ScoreRun(scores, spec, {})
+        self._shown = _run_key(stored)
         self._show_scores(scores, run_id, spec)
-        self.status.setText(f"Showing saved run #{run_id}.")
+        self.runs.setCurrentIndex(max(self.runs.findData(run_id), 0))
+        try:
+            self.settings.restore(dict(stored.get("settings") or {}))
+        except Exception as e:  # the map is shown; the settings are a convenience
+            self.ctx.errors.handle(e, "showing the run's settings")
+        self.status.setText(f"Showing saved run #{run_id}: {stored.get('name', '')}.")
 
     # ------------------------------------------------------------ picking
     def _on_head_clicked(self, layer: int, head: int) -> None:
@@ -308,3 +359,7 @@ class HeadsPanel(QWidget):
     def shutdown(self) -> None:
         for ch in ("heads", "heads-pattern", "heads-tokens", "heads-act", "heads-fv"):
             self.ctx.executor.cancel(ch)
+
+
+def _run_key(run: dict) -> tuple:
+    return (run.get("id"), run.get("name"), str(run.get("created")))

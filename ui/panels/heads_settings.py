@@ -213,6 +213,90 @@ class ScoreSettingsWidget(QWidget):
             raise ValueError(f"There is no prompt set {name!r}: pick one in the Prompts dock.")
         return p["set"]
 
+    # ------------------------------------------------------ saved settings
+    def snapshot(self) -> dict[str, Any]:
+        """The chosen score and the values of the rows it shows (stored with each run, so that
+        showing the run again puts them back)."""
+        kind = self.current_kind()
+        out: dict[str, Any] = {"kind": kind}
+        for key in ROWS[kind]:
+            out[key] = _value(self.fields[key])
+        if "task" in ROWS[kind] and out["task"] and out["task"] != "custom":
+            for key in ("n_prompts", "n_shots", "seed"):  # the in-context prompts read these
+                out[key] = _value(self.fields[key])
+        return out
+
+    def restore(self, settings: dict[str, Any]) -> None:
+        """Show the score and settings of a stored run: its ``panel`` snapshot when it has one,
+        else what the engine recorded (older runs). Values that no longer fit (a prompt set that
+        is gone) leave their row as it is."""
+        kind = settings.get("kind")
+        if kind not in ROWS:
+            return
+        values = settings.get("panel")
+        if not isinstance(values, dict) or values.get("kind") != kind:
+            values = self._from_engine(kind, settings)
+        self.set_kind(kind)
+        for key, value in values.items():
+            if key in self.fields:
+                _set_value(self.fields[key], value)
+        self._update_rows()
+
+    def _from_engine(self, kind: str, st: dict[str, Any]) -> dict[str, Any]:
+        """Panel values from the settings a score records (no panel snapshot)."""
+        out: dict[str, Any] = {}
+        sets = self.ctx.state.prompt_sets
+
+        def find(kinds: tuple[str, ...], same: Any) -> str | None:
+            for p in sets:
+                if p["kind"] in kinds:
+                    try:
+                        if same(p["set"]):
+                            return p["name"]
+                    except Exception:
+                        continue
+            return None
+
+        if kind in ("induction", "previous", "duplicate"):
+            if st.get("prompts") is not None:
+                texts = list(st["prompts"])
+                name = find(
+                    ("plain", "labelled", "contrastive"), lambda ps: list(ps.all_texts()) == texts
+                )
+                if name is not None:
+                    out["input"] = name
+            else:
+                out["input"] = ""
+                out.update({k: st[k] for k in ("n_seqs", "seq_len", "seed") if k in st})
+        elif kind == "successor":
+            seqs = [list(s) for s in st.get("sequences") or []]
+            name = find(("ordinal",), lambda ps: [list(s) for s in ps.sequences] == seqs)
+            out["sequences"] = name if name is not None else ""
+        elif kind == "copying":
+            out.update({k: st[k] for k in ("n_tokens", "seed", "top_k") if k in st})
+        else:
+            task = st.get("task") or {}
+            name = str(task.get("name") or "")
+            prompts = list(task.get("prompts") or [])
+            icl, _, shots = name.rpartition(" ")
+            n_shots = shots.removesuffix("-shot")
+            if kind != "function_vector" and name == "custom" and prompts:
+                first = lambda key: (task.get(key) or [""])[0]  # noqa: E731
+                out.update(task="custom", prompt=prompts[0], target=first("targets"))
+                out["foil"] = first("foils")
+                if task.get("corrupted"):
+                    out["corrupted"] = first("corrupted")
+            elif icl and shots.endswith("-shot") and n_shots.isdigit():
+                out["demos" if kind == "function_vector" else "task"] = icl
+                out.update(n_shots=int(n_shots), n_prompts=len(prompts))
+            elif kind != "function_vector":
+                out["task"] = ""
+            if kind != "function_vector":
+                out.update({k: st[k] for k in ("metric", "mode", "positions", "source") if k in st})
+                if "normalize" in st:
+                    out["normalize"] = bool(st["normalize"])
+        return out
+
     # --------------------------------------------------------------- spec
     def task(self, hm: Any) -> Any:
         """The TaskPrompts of the logit-based scores, checked against the tokenizer."""
@@ -295,6 +379,30 @@ class ScoreSettingsWidget(QWidget):
             kw.update(mode=f["mode"].currentData(), positions=f["positions"].currentData())
             kw.update(source=f["source"].currentData(), normalize=f["normalize"].isChecked())
         return ScoreSpec(kind, **kw), None
+
+
+def _value(w: QWidget) -> Any:
+    if isinstance(w, QComboBox):
+        return w.currentData()
+    if isinstance(w, QSpinBox):
+        return w.value()
+    if isinstance(w, QCheckBox):
+        return w.isChecked()
+    return w.text()
+
+
+def _set_value(w: QWidget, value: Any) -> None:
+    if isinstance(w, QComboBox):
+        i = w.findData(value)
+        if i >= 0:
+            w.setCurrentIndex(i)
+    elif isinstance(w, QSpinBox):
+        if isinstance(value, int) and w.minimum() <= value <= w.maximum():
+            w.setValue(value)
+    elif isinstance(w, QCheckBox):
+        w.setChecked(bool(value))
+    elif isinstance(value, str):
+        w.setText(value)
 
 
 def _check_token(hm: Any, what: str, text: str) -> None:
