@@ -107,7 +107,9 @@ def canvas_job(
     result = evaluate(tree, concepts, name=name or None)
     norms = result.norms()
     yield Progress(1, 3, "cosine to library")
-    site = site if site in result.vectors else result.sites[-1]
+    from workbench.models.sites import readout_site
+
+    site = site if site in result.vectors else readout_site(result.sites)
     v = result.vectors[site]
     cosines = {
         c.name: cosine(v, c.vectors[site])

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from ui import glossary
 from ui.context import AppContext
 from ui.widgets import hint
+from workbench.models.sites import readout_site
 
 
 def layer_of(site: str) -> int | None:
@@ -132,7 +133,7 @@ class ConceptDetailsWidget(QTabWidget):
         self.lens_site.blockSignals(True)
         self.lens_site.clear()
         self.lens_site.addItems(self._concept.sites)
-        mid = self._concept.sites[len(self._concept.sites) * 2 // 3] if self._concept.sites else ""
+        mid = readout_site(self._concept.sites) if self._concept.sites else ""
         self.lens_site.setCurrentText(mid)
         self.lens_site.blockSignals(False)
         self.update_lens()

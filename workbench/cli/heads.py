@@ -201,12 +201,14 @@ def _score(args: argparse.Namespace) -> int:
 def _emit(scores: Any, args: argparse.Namespace) -> None:
     fmt = args.format or ("csv" if args.output and args.output.lower().endswith(".csv") else "json")
     text = scores.to_csv() if fmt == "csv" else scores.to_json() + "\n"
+    top = ", ".join(f"L{L}H{h}={v:.3f}" for L, h, v in scores.top(5))
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
-        top = ", ".join(f"L{L}H{h}={v:.3f}" for L, h, v in scores.top(5))
         print(f"wrote {args.output} ({scores.kind}; top: {top})", file=sys.stderr)
     else:
         sys.stdout.write(text)
+        # the summary goes to stderr, so `> scores.json` or a pipe still gets clean JSON
+        print(f"{scores.kind}: top heads {top}", file=sys.stderr)
     if args.project:
         from workbench.store import Project
 

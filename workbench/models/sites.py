@@ -107,3 +107,12 @@ def all_sites(n_layers: int) -> list[str]:
             f"blocks.{L}.hook_resid_post",
         ]
     return out
+
+
+def readout_site(sites: list[str]) -> str:
+    """The site a concept's logit lens reads by default: two thirds of the way through its
+    sites (a concept's token read-out is noise in the early layers and sharpest late, but
+    the very last layers are dominated by next-token prediction)."""
+    if not sites:
+        raise SiteError("A concept with no sites has nothing to read.")
+    return sites[len(sites) * 2 // 3]
