@@ -86,6 +86,12 @@ class ErrorHandler(QObject):
             self._showing = False
 
 
+def first_line(exc: BaseException) -> str:
+    """An error's first line, short enough for a status label (the dialog has the rest)."""
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:160]
+
+
 def _html(text: str) -> str:
     return (
         text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br>")

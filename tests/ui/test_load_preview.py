@@ -98,6 +98,24 @@ def test_zero_coefficient_steers_nothing(qtbot, loaded_window):
     assert preview.last.baseline == preview.last.steered
 
 
+def test_preview_status_says_why_nothing_came(qtbot, loaded_window):
+    """A check that fails before generating, or a job that fails, replaces the last "Done"."""
+    w = loaded_window
+    _extract(qtbot, w)
+    preview = w.view("preview")
+    preview.vector.setCurrentText("happy")
+    preview.sampling.max_tokens.setValue(3)
+    preview.generate()
+    wait_idle(qtbot, w.ctx)
+    assert preview.status.text().startswith("Done")
+    preview.prompt.setPlainText("   ")
+    assert preview.generate() is None
+    assert preview.status.text().startswith("Not started: The prompt is empty")
+    preview.prompt.setPlainText("I feel")
+    preview._on_error(RuntimeError("the model ran out of memory\nmore detail"))
+    assert preview.status.text() == "Failed: the model ran out of memory"
+
+
 def test_cancel_generation(qtbot, loaded_window):
     w = loaded_window
     _extract(qtbot, w)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from ui import glossary
 from ui.context import AppContext
+from ui.errors import first_line
 from ui.panels.sampling import SamplingWidget
 from ui.widgets import CoefficientWidget, hint, run_stop_row, title
 
@@ -207,6 +208,7 @@ class PreviewPanel(QWidget):
             site = self.site.currentText()
             vec = concept.vector(site)
         except Exception as e:
+            self.status.setText(f"Not started: {first_line(e)}")
             self.ctx.errors.handle(e, "generating")
             return None
         settings = self.sampling.settings()
@@ -230,9 +232,14 @@ class PreviewPanel(QWidget):
             label="Generating",
             on_progress=self._on_progress,
             on_result=lambda c, prov=prov: self._on_result(c, prov),
+            on_error=self._on_error,
             on_done=self._on_done,
         )
         return self._rid
+
+    def _on_error(self, exc: BaseException) -> None:
+        self.status.setText(f"Failed: {first_line(exc)}")
+        self.ctx.errors.handle(exc, "generating")
 
     def _on_progress(self, p: Any) -> None:
         if p.payload:

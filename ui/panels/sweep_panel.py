@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from ui import glossary
 from ui.context import AppContext
+from ui.errors import first_line
 from ui.panels.preview_panel import provenance
 from ui.widgets import hint, run_stop_row, title
 
@@ -183,6 +184,7 @@ class SweepPanel(QWidget):
                     f"{concept.name!r} has no vector at {kind} of layer(s) {missing}; it has {len(concept.sites)} sites."
                 )
         except Exception as e:
+            self.status.setText(f"Not started: {first_line(e)}")
             self.ctx.errors.handle(e, "starting the sweep")
             return None
         settings = SamplingSettings(max_new_tokens=self.tokens.value())
@@ -215,8 +217,13 @@ class SweepPanel(QWidget):
             label="Sweep",
             on_progress=self._on_progress,
             on_result=self._on_result,
+            on_error=self._on_error,
             on_done=self._on_done,
         )
+
+    def _on_error(self, exc: BaseException) -> None:
+        self.status.setText(f"Failed: {first_line(exc)}")
+        self.ctx.errors.handle(exc, "sweeping")
 
     def _on_progress(self, p: Any) -> None:
         if not p.payload:
