@@ -167,6 +167,15 @@ def test_full_workflow(qtbot, loaded_window, tmp_path):
         assert {"happy", "warm", "happy not warm"} <= set(names)
         assert [t.concept for t in w2.view("canvas").model.terms] == canvas_terms
         assert w2.view("generations").table.rowCount() == 7
+        # the saved sweep is shown again as it was run, without recomputing
+        sweep2 = w2.view("sweep")
+        assert sweep2.result is not None and sweep2.result.texts == r.texts
+        assert sweep2.grid.item(1, 2).text() == r.texts[1][2].strip()
+        assert sweep2.layers.text() == "0, 2" and sweep2.coefs.text() == "-4, 0, 4"
+        w2.show_panel("sweep")
+        assert sweep2.heatmap is not None and sweep2.heatmap.spec["rows"] == [0, 2]
+        assert "happy" in sweep2.heatmap.spec["title"]
+        assert sweep2.runs.count() == 1
         assert {"tiny-sentiment", "weather"} <= {
             p["name"] for p in w2.ctx.state.prompt_sets if not p["builtin"]
         }

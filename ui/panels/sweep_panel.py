@@ -114,6 +114,12 @@ class SweepPanel(QWidget):
         exp.addWidget(self.export_fig)
         exp.addWidget(self.export_csv_button)
         ll.addLayout(exp)
+        ll.addWidget(title("Saved sweeps"))
+        self.runs = QComboBox()
+        self.runs.setToolTip("Sweeps saved in this project; pick one to show its grid and heatmap")
+        self.runs.setPlaceholderText("none yet")
+        self.runs.activated.connect(lambda *_: self.show_run(self.runs.currentData()))
+        ll.addWidget(self.runs)
         ll.addStretch(1)
         split.addWidget(left)
         right = QSplitter(Qt.Orientation.Vertical)
@@ -131,6 +137,7 @@ class SweepPanel(QWidget):
         split.setSizes([330, 770])
         lay.addWidget(split)
         ctx.state.events.concepts.connect(self._refill)
+        ctx.state.events.project.connect(self._on_project)
         ctx.state.events.selected_concepts.connect(
             lambda names: (
                 names
@@ -139,6 +146,7 @@ class SweepPanel(QWidget):
             )
         )
         self._refill()
+        self._on_project()
 
     def _refill(self, *_: Any) -> None:
         keep = self.concept.currentText()
@@ -189,15 +197,14 @@ class SweepPanel(QWidget):
             return None
         settings = SamplingSettings(max_new_tokens=self.tokens.value())
         targets = [t.strip() for t in self.targets.text().split(",") if t.strip()]
-        self.grid.clear()
-        self.grid.setRowCount(len(layers))
-        self.grid.setColumnCount(len(coefs))
-        self.grid.setHorizontalHeaderLabels([f"×{c:g}" for c in coefs])
-        self.grid.setVerticalHeaderLabels([f"layer {L}" for L in layers])
+        self.result = None
+        self._reset_grid(layers, coefs)
         self._partial = {
             "layers": layers,
             "coefs": coefs,
             "metrics": {k: [[math.nan] * len(coefs) for _ in layers] for k in glossary.METRICS},
+            "concept": concept.name,  # the heatmap's title, whatever the combo shows later
+            "site_kind": kind,
         }
         self._job = (m, concept, kind, settings)
         self.run_button.setEnabled(False)
@@ -232,12 +239,7 @@ class SweepPanel(QWidget):
             self.status.setText(f"Baseline: {p.payload[1][:80]}")
             return
         i, j, text, cell = p.payload
-        item = QTableWidgetItem(text.strip())
-        item.setToolTip(
-            f"{text}\n\n"
-            + "\n".join(f"{glossary.METRICS[k][0]}: {v:.3f}" for k, v in cell.items() if v == v)
-        )
-        self.grid.setItem(i, j, item)
+        self._set_cell(i, j, text, cell)
         for k, v in cell.items():
             self._partial["metrics"][k][i][j] = v
         self._draw_heatmap()
@@ -287,6 +289,7 @@ class SweepPanel(QWidget):
             return rid
 
         self.run_id = self.ctx.project.write("saving the sweep", save)
+        self._refresh_runs(self.run_id)
         gens = self.ctx.views.get("generations")
         if gens is not None:
             gens.refresh()
@@ -300,6 +303,105 @@ class SweepPanel(QWidget):
         if self.status.text().startswith(("Running", "Baseline")):
             self.status.setText("Stopped.")
 
+    # ---------------------------------------------------------- the grid
+    def _reset_grid(self, layers: list[int], coefs: list[float]) -> None:
+        self.grid.clear()
+        self.grid.setRowCount(len(layers))
+        self.grid.setColumnCount(len(coefs))
+        self.grid.setHorizontalHeaderLabels([f"×{c:g}" for c in coefs])
+        self.grid.setVerticalHeaderLabels([f"layer {L}" for L in layers])
+
+    def _set_cell(self, i: int, j: int, text: str, cell: dict[str, float]) -> None:
+        item = QTableWidgetItem(text.strip())
+        item.setToolTip(
+            f"{text}\n\n"
+            + "\n".join(f"{glossary.METRICS[k][0]}: {v:.3f}" for k, v in cell.items() if v == v)
+        )
+        self.grid.setItem(i, j, item)
+
+    # ------------------------------------------------------- saved sweeps
+    def _on_project(self, *_: Any) -> None:
+        """A project opened: list its sweeps and show the newest (nothing is recomputed)."""
+        newest = self._refresh_runs()
+        if newest is not None:
+            self.show_run(newest)
+        elif self.result is not None or getattr(self, "_partial", None) is not None:
+            self.result, self._partial, self.run_id = None, None, None
+            self.grid.clear()
+            self.grid.setRowCount(0)
+            self.grid.setColumnCount(0)
+            self.heat_stack.setCurrentIndex(0)
+
+    def _refresh_runs(self, select: int | None = None) -> int | None:
+        """Refill the saved-sweeps list (newest first); select ``select`` or the newest.
+        Returns the newest run's id (None when there is none)."""
+        p = self.ctx.state.project
+        self.runs.clear()
+        if p is None:
+            return None
+        try:
+            runs = p.runs("sweep")
+        except Exception as e:
+            self.ctx.errors.handle(e, "listing the saved sweeps")
+            return None
+        for r in reversed(runs):
+            self.runs.addItem(f"#{r['id']} {r['name']}", r["id"])
+        if not runs:
+            return None
+        i = self.runs.findData(select) if select is not None else 0
+        self.runs.setCurrentIndex(max(0, i))
+        return runs[-1]["id"]
+
+    def show_run(self, run_id: int | None) -> bool:
+        """Show a saved sweep: its settings in the form, its texts in the grid, its heatmap."""
+        from ui.model_jobs import SweepResult
+
+        p = self.ctx.state.project
+        if p is None or run_id is None:
+            return False
+        try:
+            rec = p.load_run(int(run_id))
+            res, st = rec["result"], rec["settings"]
+            r = SweepResult(
+                res["prompt"], res["baseline"], list(res["layers"]),
+                [float(c) for c in res["coefficients"]], st.get("site_kind", ""),
+                res["texts"], res["metrics"], list(res.get("targets", [])), st,
+            )  # fmt: skip
+        except Exception as e:
+            self.ctx.errors.handle(e, f"opening saved sweep #{run_id}")
+            return False
+        self.result, self.run_id = r, rec["id"]
+        concept = (st.get("concept") or {}).get("name", "")
+        self._partial = {
+            "layers": r.layers,
+            "coefs": r.coefficients,
+            "metrics": r.metrics,
+            "concept": concept,
+            "site_kind": r.site_kind,
+        }
+        self._reset_grid(r.layers, r.coefficients)
+        for i in range(len(r.layers)):
+            for j in range(len(r.coefficients)):
+                cell = {k: r.metrics[k][i][j] for k in r.metrics}
+                self._set_cell(i, j, r.texts[i][j], cell)
+        self.prompt.setText(r.prompt)
+        if self.concept.findText(concept) >= 0:
+            self.concept.setCurrentText(concept)
+        if r.site_kind:
+            self.site_kind.setCurrentText(r.site_kind)
+        self.layers.setText(", ".join(str(L) for L in r.layers))
+        self.coefs.setText(", ".join(f"{c:g}" for c in r.coefficients))
+        tokens = (st.get("sampling") or {}).get("max_new_tokens")
+        if isinstance(tokens, int):
+            self.tokens.setValue(tokens)
+        self.targets.setText(", ".join(r.targets))
+        i = self.runs.findData(self.run_id)
+        if i >= 0:
+            self.runs.setCurrentIndex(i)
+        self._draw_heatmap()
+        self.status.setText(f"Saved sweep #{self.run_id} ({rec['name']}), as it was run.")
+        return True
+
     # ------------------------------------------------------------ heatmap
     def heatmap_spec(self) -> dict:
         key = self.metric.currentData() or "kl"
@@ -308,9 +410,11 @@ class SweepPanel(QWidget):
             return {}
         values = self.result.metrics[key] if self.result is not None else part["metrics"][key]
         name = glossary.METRICS[key][0]
+        concept = part.get("concept", self.concept.currentText())
+        kind = part.get("site_kind", self.site_kind.currentText())
         return {
             "kind": "heatmap",
-            "title": f"{name}: {self.concept.currentText()} at {self.site_kind.currentText()}",
+            "title": f"{name}: {concept} at {kind}",
             "xlabel": "coefficient",
             "ylabel": "layer",
             "rows": part["layers"],
