@@ -13,8 +13,24 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget, QWidget
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QIcon,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFrame,
+    QLabel,
+    QMainWindow,
+    QScrollArea,
+    QTabWidget,
+    QWidget,
+)
 
 from ui import registry
 from ui.context import AppContext
@@ -98,6 +114,54 @@ def settings() -> QSettings:
     return QSettings(os.path.join(folder, "ui.ini"), QSettings.Format.IniFormat)
 
 
+class PanelTabs(QTabWidget):
+    """The central tabs. Each panel sits in a frameless scroll area (its tab page), so a wide
+    panel scrolls in a narrow window instead of forcing the window wider than the screen.
+
+    ``indexOf``, ``setCurrentWidget``, ``currentWidget`` and ``widget`` take and give the panels
+    themselves (as ``MainWindow.panels`` and ``ctx.views`` hold them), not their scroll pages;
+    :meth:`page` gives the page.
+    """
+
+    def add_panel(self, panel: QWidget, title: str) -> int:
+        page = QScrollArea()
+        page.setObjectName(f"page_{panel.objectName() or title}")
+        page.setWidgetResizable(True)
+        page.setFrameShape(QFrame.Shape.NoFrame)
+        page.setWidget(panel)
+        # setWidget turns on the panel's background fill; the page paints the same background
+        # already. (A fill asks QPaintDevice.metric(): a panel must not have an attribute of
+        # that name; SweepPanel's heatmap combo once did, and grabs crashed.)
+        panel.setAutoFillBackground(False)
+        return self.addTab(page, title)
+
+    def page(self, widget: QWidget | None) -> QWidget | None:
+        """The tab page that is or holds ``widget`` (``widget`` itself when it is no panel)."""
+        parent = widget.parentWidget() if widget is not None else None
+        area = parent.parentWidget() if parent is not None else None  # viewport, then area
+        if isinstance(area, QScrollArea) and area.widget() is widget and super().indexOf(area) >= 0:
+            return area
+        return widget
+
+    @staticmethod
+    def _panel(page: QWidget | None) -> QWidget | None:
+        if isinstance(page, QScrollArea) and page.widget() is not None:
+            return page.widget()
+        return page
+
+    def indexOf(self, widget: QWidget) -> int:  # noqa: N802 (Qt's name)
+        return super().indexOf(self.page(widget))
+
+    def setCurrentWidget(self, widget: QWidget) -> None:  # noqa: N802
+        super().setCurrentWidget(self.page(widget))
+
+    def currentWidget(self) -> QWidget | None:  # noqa: N802
+        return self._panel(super().currentWidget())
+
+    def widget(self, index: int) -> QWidget | None:
+        return self._panel(super().widget(index))
+
+
 class MainWindow(QMainWindow):
     def __init__(self, ctx: AppContext, theme: Any = None):
         super().__init__()
@@ -114,7 +178,7 @@ class MainWindow(QMainWindow):
             | QMainWindow.DockOption.AllowTabbedDocks
             | QMainWindow.DockOption.AllowNestedDocks
         )
-        self.tabs = QTabWidget()
+        self.tabs = PanelTabs()
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
         self.docks: dict[str, QDockWidget] = {}
@@ -126,6 +190,10 @@ class MainWindow(QMainWindow):
             self._add_panel(spec) if not spec.lazy else self._pending_views.append(("panel", spec))
         self.status = JobStatusBar(ctx)
         self.setStatusBar(self.status)
+        for label in self.status.findChildren(QLabel):
+            # A long job message ("Loading …: reading …") clips instead of widening the window
+            # past the screen (a window never shrinks back by itself once it has grown).
+            label.setMinimumWidth(24)
         self.actions_ = build_menus(self)
         self.setStatusTip("")
         ctx.state.events.project.connect(self._on_project_changed)
@@ -150,7 +218,7 @@ class MainWindow(QMainWindow):
     def _add_panel(self, spec: registry.ViewSpec) -> QWidget:
         widget = spec.build(self.ctx)
         widget.setObjectName(f"panel_{spec.key}")
-        self.tabs.addTab(widget, spec.title)
+        self.tabs.add_panel(widget, spec.title)  # in a scroll page: see PanelTabs
         self.panels[spec.key] = widget
         self.ctx.views[spec.key] = widget
         if spec.shortcut:
@@ -220,6 +288,33 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geo)
         if isinstance(st, QByteArray):
             self.restoreState(st, LAYOUT_VERSION)
+        self.fit_to_screen()
+
+    def fit_to_screen(self) -> None:
+        """Keep the window (frame included) inside its screen's available area: a size saved
+        on a bigger screen, or the default size, must not leave docks beyond the screen edge."""
+        if self.isMaximized() or self.isFullScreen():
+            return
+        center = self.frameGeometry().center()  # the screen a restored geometry lies on
+        screen = QGuiApplication.screenAt(center) or self.screen()
+        screen = screen or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        avail = screen.availableGeometry()
+        frame = self.frameGeometry()
+        geo = self.geometry()
+        extra_w = max(0, frame.width() - geo.width())
+        extra_h = max(0, frame.height() - geo.height())
+        w = min(geo.width(), avail.width() - extra_w)
+        h = min(geo.height(), avail.height() - extra_h)
+        w, h = max(w, self.minimumWidth()), max(h, self.minimumHeight())
+        if (w, h) != (geo.width(), geo.height()):
+            self.resize(w, h)
+        frame = self.frameGeometry()
+        x = min(max(frame.x(), avail.left()), max(avail.left(), avail.right() + 1 - frame.width()))
+        y = min(max(frame.y(), avail.top()), max(avail.top(), avail.bottom() + 1 - frame.height()))
+        if (x, y) != (frame.x(), frame.y()):
+            self.move(x, y)
 
     def save_layout(self) -> None:
         s = settings()

