@@ -97,6 +97,7 @@ def test_extension_panel_registry(qtbot):
 
     from ui import registry
 
+    saved = registry.PANELS.get("heads")  # the real Heads panel: put it back afterwards
     registry.register_panel("heads", "Heads", lambda ctx: QLabel("heads"), order=40)
     try:
         w = make_window(qtbot)
@@ -104,3 +105,5 @@ def test_extension_panel_registry(qtbot):
         w.close()
     finally:
         registry.PANELS.pop("heads")
+        if saved is not None:
+            registry.PANELS["heads"] = saved

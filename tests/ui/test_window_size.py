@@ -12,17 +12,10 @@ MAX_W, MAX_H = 1280, 720
 
 @pytest.fixture(autouse=True)
 def _heads_registered():
-    """The Heads tab is the widest; test_app's registry test leaves it unregistered."""
+    """The Heads tab is the widest: these checks mean nothing without it."""
     from ui import registry
 
-    added = "heads" not in registry.PANELS
-    if added:
-        registry.register_panel(
-            "heads", "Heads", "ui.panels.heads_panel:HeadsPanel", 40, shortcut="Ctrl+4"
-        )
-    yield
-    if added:
-        registry.PANELS.pop("heads", None)
+    assert "heads" in registry.PANELS
 
 
 def _settle(qtbot) -> None:
