@@ -143,3 +143,5 @@ def test_bad_model_folder_gives_a_message(qtbot, window, tmp_path):
     assert not window.ctx.state.models
     context, message = window.ctx.errors.history[-1]
     assert "config.json" in message and window.models_dock.load_button.isEnabled()
+    status = window.models_dock.progress_label.text()
+    assert status.startswith("Not loaded:") and "config.json" in status  # not "cancelled"

@@ -237,7 +237,9 @@ class ModelsDock(QDockWidget):
         self.progress_label.setText(f"Loaded {hm.ref.name}.")
 
     def _on_error(self, exc: BaseException) -> None:
-        self.progress_label.setText("Loading failed: see the message.")
+        from ui.errors import first_line
+
+        self.progress_label.setText(f"Not loaded: {first_line(exc)}")
         self.ctx.errors.handle(exc, "loading the model")
 
     def _on_done(self) -> None:
