@@ -107,3 +107,40 @@ def test_extension_panel_registry(qtbot):
         registry.PANELS.pop("heads")
         if saved is not None:
             registry.PANELS["heads"] = saved
+
+
+def test_building_the_views_leaves_torch_to_the_worker(tmp_path):
+    """The second half of startup (tabs, docks, the scratch project) runs on the GUI thread:
+    importing torch there froze the new window for seconds. Model jobs import it in a worker."""
+    code = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from ui.app import create_window\n"
+        "w = create_window(theme_choice='light', interactive=False)\n"
+        "w.ctx.project.ask = False\n"
+        "w.show()\n"
+        "w.finish_startup(model=None)\n"
+        "print('TORCH', 'torch' in sys.modules, sorted(w.panels))\n"
+        "w.close()\n"
+    )
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "WORKBENCH_CONFIG_DIR": str(tmp_path / "c"),
+        "WORKBENCH_DATA_DIR": str(tmp_path / "d"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    line = next(
+        (ln for ln in out.stdout.splitlines() if ln.startswith("TORCH")), out.stderr[-2000:]
+    )
+    assert line.startswith("TORCH False") and "heads" in line, line
+
+
+def test_heads_panel_offers_every_engine_score():
+    from ui.panels.heads_settings import KINDS
+    from workbench.heads.score import SCORE_KINDS
+
+    assert (*SCORE_KINDS, "function_vector") == KINDS
