@@ -297,7 +297,7 @@ def ablation_scores_job(
         "ablations",
     )
     scores = _matrix(hm, heads, base - vals)
-    settings = {
+    settings: dict[str, Any] = {
         "kind": "ablation",
         "mode": mode,
         "metric": et.metric.kind,
