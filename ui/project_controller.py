@@ -129,7 +129,7 @@ class ProjectController(QObject):
         current = Path(self.project.path).resolve() if self.project is not None else None
         found = []
         for path in folder.glob("*.wbproj"):
-            if path.resolve() == current or holder_of(path) is not None:
+            if path.resolve() == current or _made_by_live_process(path) or holder_of(path):
                 continue
             with contextlib.suppress(OSError):
                 found.append((path.stat().st_mtime, path))
@@ -353,14 +353,52 @@ class ProjectController(QObject):
 
 
 def _work_in(p: Any) -> list[str]:
-    """What a project holds, for a question about keeping it (empty: nothing worth keeping)."""
+    """What a project holds, for a question about keeping it (empty: nothing worth keeping).
+
+    Whatever cannot be read counts as work: a file damaged by the crash it is recovered from is
+    the user's to judge, never deleted on a guess.
+    """
+    listings = [
+        ("concept", lambda: len(p.concept_names())),
+        ("generation", lambda: len(p.generations(images=False))),
+        ("prompt set", lambda: len(p.prompt_sets())),
+        ("run", lambda: len(p.runs())),
+        ("canvas", lambda: sum(1 for c in p.canvases().values() if (c or {}).get("terms"))),
+        ("figure", lambda: len(p.figures())),
+        ("note", lambda: len(p.notes())),
+    ]
+    found = []
+    for what, count in listings:
+        try:
+            n = count()
+        except Exception:
+            found.append(f"{what}s that could not be read")
+            continue
+        if n:
+            found.append(f"{n} {what}{'s' if n != 1 else ''}".replace("canvass", "canvases"))
+    return found
+
+
+def _made_by_live_process(path: Path, young: float = 60.0) -> bool:
+    """Whether a scratch file was made moments ago by a process that still runs (its name is
+    ``untitled-<time>-<pid>.wbproj``): that process may be creating it this instant, before
+    its lock is written. (Older files are judged by their lock alone: a pid can be reused.)"""
+    import re
+
+    m = re.match(r"untitled-\d{8}-\d{6}-(\d+)", path.stem)
+    if m is None:
+        return False
     try:
-        counts = [
-            (len(p.concept_names()), "concept"),
-            (len(p.generations(images=False)), "generation"),
-            (len(p.prompt_sets()), "prompt set"),
-            (len(p.runs()), "run"),
-        ]
+        if time.time() - path.stat().st_mtime > young:
+            return False
+    except OSError:
+        return False
+    pid = int(m.group(1))
+    if pid == os.getpid():
+        return True
+    try:
+        import psutil
+
+        return bool(psutil.pid_exists(pid))
     except Exception:
-        return []
-    return [f"{n} {what}{'s' if n != 1 else ''}" for n, what in counts if n]
+        return False

@@ -362,3 +362,14 @@ def test_a_failed_export_leaves_no_file(tmp_path):
     with pytest.raises(VectorFileError):
         export_concept(c, tmp_path / "joy.gguf")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_site_in_a_file_name():
+    from workbench.io.vector_files import site_in_name
+
+    assert site_in_name("happy.blocks.12.hook_resid_post.npy") == "blocks.12.hook_resid_post"
+    assert site_in_name("x_blocks.3.attn.hook_z.npy") == "blocks.3.attn.hook_z"
+    # a suffix after an underscore is not part of the site (it was once read as "..._post_v")
+    assert site_in_name("happy_blocks.1.hook_resid_post_v2.npy") == "blocks.1.hook_resid_post"
+    assert site_in_name("blocks.1.hook_resid_postx.npy") is None
+    assert site_in_name("happy.npy") is None

@@ -73,3 +73,50 @@ def test_scratch_of_a_running_window_is_left_alone(qtbot):
         w.close()
     finally:
         other.close()
+
+
+def test_leftover_with_only_a_canvas_note_or_unreadable_parts_is_kept(qtbot, monkeypatch):
+    """Work is more than concepts and runs; and what cannot be read is never deleted."""
+    folder = data_dir() / "scratch"
+    folder.mkdir(parents=True, exist_ok=True)
+    canvas = folder / "untitled-canvas.wbproj"
+    p = Project.open(canvas, create=True)
+    p.save_canvas("main", {"terms": [{"concept": "happy", "coefficient": 1.0}]})
+    p.close()
+    noted = folder / "untitled-note.wbproj"
+    p = Project.open(noted, create=True)
+    p.add_note("remember L18H6")
+    p.close()
+    unreadable = _leftover("untitled-damaged")
+
+    def broken(self, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if "damaged" in str(self.path):
+            raise RuntimeError("database disk image is malformed")
+        return []
+
+    monkeypatch.setattr(Project, "generations", broken)
+    w = _start(qtbot, Button.Ignore)
+    # every one has work (or unreadable parts): none was deleted, the newest was asked about
+    assert canvas.exists() and noted.exists() and unreadable.exists()
+    w.close()
+    from ui.project_controller import _work_in
+
+    with Project.open(unreadable) as p:
+        assert "generations that could not be read" in _work_in(p)
+    with Project.open(canvas) as p:
+        assert _work_in(p) == ["1 canvas"]
+    with Project.open(noted) as p:
+        assert _work_in(p) == ["1 note"]
+
+
+def test_a_scratch_file_being_created_by_a_live_process_is_left_alone(qtbot):
+    """Between a scratch file's rename into place and its lock, another window must not take
+    it: a young file named with a live process id is skipped."""
+    import os
+    import time
+
+    name = f"untitled-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    path = _leftover(name, with_work=False)
+    w = _start(qtbot, Button.Discard)
+    assert path.exists()
+    w.close()

@@ -281,3 +281,34 @@ def test_imported_vectors_that_name_no_model_steer_the_loaded_one(qtbot, loaded_
     assert lib.import_vector(str(tmp_path / "wide.safetensors"))
     assert not m.ref.same_space(w.ctx.concepts.get("wide").model)
     assert "cannot steer" in " ".join(lib.last_import_notes)
+
+
+def test_saved_sweeps_wait_for_a_running_sweep(qtbot, loaded_window):
+    """While a sweep runs, a saved one cannot replace what is shown (the list is disabled and
+    show_run refuses); opening another project stops the sweep, whose results stay out of it."""
+    w = loaded_window
+    ctx = w.ctx
+    w.prompts_dock.create_set("tiny-sentiment", "contrastive", TINY_PAIRS)
+    _extract(qtbot, w, "tiny-sentiment", "diff_of_means", "happy")
+    sweep = w.view("sweep")
+    sweep.concept.setCurrentText("happy")
+    sweep.layers.setText("1")
+    sweep.coefs.setText("4")
+    sweep.tokens.setValue(2)
+    sweep.run()
+    wait_idle(qtbot, ctx)
+    a = sweep.run_id
+    sweep.layers.setText("0, 2")
+    sweep.coefs.setText("-4, 0, 4")
+    sweep.run()
+    assert not sweep.runs.isEnabled() and sweep.show_run(a) is False
+    wait_idle(qtbot, ctx)
+    assert sweep.runs.isEnabled() and sweep.run_id != a
+    shown = (sweep.grid.rowCount(), sweep.grid.columnCount())
+    assert shown == (len(sweep.result.layers), len(sweep.result.coefficients)) == (2, 3)
+    assert not ctx.errors.history
+    # a new project while a sweep runs: the sweep stops and saves nothing into it
+    sweep.run()
+    ctx.project.new(confirm=False)
+    wait_idle(qtbot, ctx)
+    assert ctx.state.project.runs("sweep") == [] and sweep.runs.isEnabled()

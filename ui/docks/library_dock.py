@@ -305,8 +305,13 @@ class LibraryDock(QDockWidget):
             if m is None or "site" not in str(e):
                 self.ctx.errors.handle(e, f"importing {path}")
                 return False
-            # a bare vector: the site its file name gives, else the middle resid_post
-            site = site_in_name(path) or f"blocks.{m.hm.n_layers // 2}.hook_resid_post"
+            # a bare vector: the site its file name gives (if this model has it), else the
+            # middle resid_post
+            site = site_in_name(path)
+            try:
+                m.hm.check_site(site or "")
+            except Exception:
+                site = f"blocks.{m.hm.n_layers // 2}.hook_resid_post"
             try:
                 concept = import_concept(path, model=m.ref, site=site)
             except Exception as e2:

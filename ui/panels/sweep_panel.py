@@ -62,6 +62,7 @@ class SweepPanel(QWidget):
         super().__init__()
         self.ctx = ctx
         self.result: Any = None
+        self._live: object | None = None  # token of the sweep being run and shown
         self.run_id: int | None = None
         lay = QHBoxLayout(self)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -206,7 +207,11 @@ class SweepPanel(QWidget):
             "concept": concept.name,  # the heatmap's title, whatever the combo shows later
             "site_kind": kind,
         }
-        self._job = (m, concept, kind, settings)
+        # The running sweep, its project (its results go there, whatever opens meanwhile) and
+        # a token: callbacks of a sweep the display was taken from are ignored.
+        self._job = (m, concept, kind, settings, self.ctx.state.project)
+        token = self._live = object()
+        self.runs.setEnabled(False)  # saved sweeps can be looked at when this one ends
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.status.setText(f"Running {len(layers) * len(coefs)} cells…")
@@ -222,8 +227,8 @@ class SweepPanel(QWidget):
             settings,
             targets,
             label="Sweep",
-            on_progress=self._on_progress,
-            on_result=self._on_result,
+            on_progress=lambda p, t=token: self._on_progress(p) if t is self._live else None,
+            on_result=lambda r, t=token: self._on_result(r) if t is self._live else None,
             on_error=self._on_error,
             on_done=self._on_done,
         )
@@ -247,9 +252,8 @@ class SweepPanel(QWidget):
     def _on_result(self, r: Any) -> None:
         self.result = r
         self._draw_heatmap()
-        m, concept, kind, settings = self._job
-        p = self.ctx.state.project
-        if p is None:
+        m, concept, kind, settings, p = self._job
+        if p is None or p is not self.ctx.state.project:
             return
         result = {
             "prompt": r.prompt,
@@ -298,6 +302,8 @@ class SweepPanel(QWidget):
         )
 
     def _on_done(self) -> None:
+        self._live = None
+        self.runs.setEnabled(True)
         self.run_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         if self.status.text().startswith(("Running", "Baseline")):
@@ -321,7 +327,11 @@ class SweepPanel(QWidget):
 
     # ------------------------------------------------------- saved sweeps
     def _on_project(self, *_: Any) -> None:
-        """A project opened: list its sweeps and show the newest (nothing is recomputed)."""
+        """A project opened: list its sweeps and show the newest (nothing is recomputed). A
+        sweep still running for the previous project is stopped: its results belong there."""
+        if self._live is not None:
+            self._live = None
+            self.ctx.executor.cancel("sweep")
         newest = self._refresh_runs()
         if newest is not None:
             self.show_run(newest)
@@ -357,8 +367,8 @@ class SweepPanel(QWidget):
         from ui.model_jobs import SweepResult
 
         p = self.ctx.state.project
-        if p is None or run_id is None:
-            return False
+        if p is None or run_id is None or self._live is not None:
+            return False  # (the list is disabled while a sweep runs)
         try:
             rec = p.load_run(int(run_id))
             res, st = rec["result"], rec["settings"]

@@ -299,7 +299,10 @@ def import_concept(
     return _READERS[fmt](path, name=name, model=model, site=site)
 
 
-_SITE_IN_NAME = re.compile(r"blocks\.\d+\.(?:attn\.)?hook_[a-z_]+")
+_SITE_IN_NAME = re.compile(
+    r"blocks\.\d+\.(?:hook_(?:resid_pre|resid_mid|resid_post|attn_out|mlp_out)|attn\.hook_z)"
+    r"(?![A-Za-z0-9])"
+)
 
 
 def site_in_name(path: str | Path) -> str | None:
