@@ -55,6 +55,8 @@ def create_window(theme_choice: str | None = None, interactive: bool = True):  #
     state = AppState()
     ctx = AppContext(state, ModelExecutor(errors.handle), errors, QUndoStack())
     ctx.project = ProjectController(state, errors)
+    # undo acts on the project open now: another project's history would change this one
+    state.events.project.connect(lambda *_: ctx.undo.clear())
     window = MainWindow(ctx, theme)
     errors.parent_widget = window
     ctx.project.parent_widget = window

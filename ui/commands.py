@@ -1,4 +1,4 @@
-"""Undoable changes to the concept library (QUndoStack commands)."""
+"""Undoable changes to the concept library and the vector canvas (QUndoStack commands)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,18 @@ class _ConceptCommand(QUndoCommand):
         super().__init__(text)
         self.ctx = ctx
 
-    def _write(self, what: str, fn: Any) -> Any:
-        result = self.ctx.project.write(what, fn)
+    def _write(self, what: str, fn: Any) -> bool:
+        """Run one store change; True when it was made (a refusal is shown as a message).
+        A command whose change was refused while being pushed marks itself obsolete, so the
+        stack drops it instead of keeping an entry that undoes nothing."""
+
+        def go() -> bool:
+            fn()
+            return True
+
+        ok = self.ctx.project.write(what, go) is True
         self.ctx.project.refresh()
-        return result
+        return ok
 
 
 class AddConceptCommand(_ConceptCommand):
@@ -29,10 +37,12 @@ class AddConceptCommand(_ConceptCommand):
 
     def redo(self) -> None:
         self.ctx.concepts.put(self.concept)
-        self._write(
+        ok = self._write(
             f"saving concept {self.concept.name!r}",
             lambda: self.ctx.state.project.add_concept(self.concept),
         )
+        if not ok:
+            self.setObsolete(True)
 
     def undo(self) -> None:
         self._write(
@@ -47,24 +57,28 @@ class RenameConceptCommand(_ConceptCommand):
         self.old, self.new = old, new
 
     def redo(self) -> None:
-        self._write(
+        ok = self._write(
             "renaming a concept", lambda: self.ctx.state.project.rename_concept(self.old, self.new)
         )
+        if not ok:  # refused (the name is taken): nothing changed, nothing to undo
+            self.setObsolete(True)
+            return
         self._rename_on_canvas(self.old, self.new)
         self.ctx.state.selected_concepts = (self.new,)
 
     def undo(self) -> None:
-        self._write(
+        ok = self._write(
             "renaming a concept back",
             lambda: self.ctx.state.project.rename_concept(self.new, self.old),
         )
-        self._rename_on_canvas(self.new, self.old)
-        self.ctx.state.selected_concepts = (self.old,)
+        if ok:
+            self._rename_on_canvas(self.new, self.old)
+            self.ctx.state.selected_concepts = (self.old,)
 
     def _rename_on_canvas(self, old: str, new: str) -> None:
         canvas = self.ctx.views.get("canvas")
-        if canvas is not None:
-            canvas.model.rename_concept(old, new)
+        if canvas is not None:  # part of this command, not a canvas edit of its own
+            canvas.without_undo(lambda: canvas.model.rename_concept(old, new))
 
 
 class DeleteConceptsCommand(_ConceptCommand):
@@ -79,7 +93,9 @@ class DeleteConceptsCommand(_ConceptCommand):
             for c in self.concepts:
                 self.ctx.state.project.delete_concept(c.id)
 
-        self._write("deleting concepts", go)
+        if not self._write("deleting concepts", go):
+            self.setObsolete(True)
+            return
         self.ctx.state.selected_concepts = ()
 
     def undo(self) -> None:
@@ -87,3 +103,44 @@ class DeleteConceptsCommand(_ConceptCommand):
             "restoring concepts", lambda: self.ctx.state.project.add_concepts(self.concepts)
         )
         self.ctx.state.selected_concepts = tuple(c.name for c in self.concepts)
+
+
+class CanvasEditCommand(QUndoCommand):
+    """One change of the vector canvas (terms, coefficients, groups, normalisation), kept as
+    the layouts before and after. Pushed after the change was made, so the first redo does
+    nothing; consecutive changes of the same terms' values (a slider drag) merge into one."""
+
+    ID = 7301
+
+    def __init__(self, canvas: Any, before: dict, after: dict):
+        super().__init__("Edit the canvas")
+        self.canvas, self.before, self.after = canvas, before, after
+        self._done = True
+
+    def id(self) -> int:
+        return self.ID
+
+    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt's name)
+        if not isinstance(other, CanvasEditCommand) or other.canvas is not self.canvas:
+            return False
+        if _concepts(self.before) != _concepts(self.after) or _concepts(other.before) != _concepts(
+            other.after
+        ):
+            return False  # adding or removing a term is a step of its own
+        if _concepts(self.after) != _concepts(other.before):
+            return False
+        self.after = other.after
+        return True
+
+    def redo(self) -> None:
+        if self._done:
+            self._done = False
+            return
+        self.canvas.restore_layout(self.after)
+
+    def undo(self) -> None:
+        self.canvas.restore_layout(self.before)
+
+
+def _concepts(layout: dict) -> list[str]:
+    return [t.get("concept") for t in layout.get("terms", [])]

@@ -312,3 +312,38 @@ def test_saved_sweeps_wait_for_a_running_sweep(qtbot, loaded_window):
     ctx.project.new(confirm=False)
     wait_idle(qtbot, ctx)
     assert ctx.state.project.runs("sweep") == [] and sweep.runs.isEnabled()
+
+
+def test_canvas_edits_undo_and_a_refused_rename_changes_nothing(qtbot, loaded_window):
+    """Ctrl+Z after a canvas edit undoes that edit (not the last library change); a slider
+    drag is one step; a rename to a taken name changes neither the library, the canvas nor the
+    undo history."""
+    w = loaded_window
+    ctx = w.ctx
+    w.prompts_dock.create_set("tiny-sentiment", "contrastive", TINY_PAIRS)
+    _extract(qtbot, w, "tiny-sentiment", "diff_of_means", "happy")
+    _extract(qtbot, w, "tiny-sentiment", "pca_diff", "formal")
+    canvas = w.view("canvas")
+    canvas.add_term("happy", 1.0)
+    canvas.add_term("formal", 0.5)
+    for c in (1.0, 1.5, 2.0, 2.5):  # a drag
+        canvas.model.update(0, coefficient=c)
+    assert canvas.model.to_text() == "2.5*happy + 0.5*formal"
+    ctx.undo.undo()  # the whole drag
+    assert canvas.model.to_text() == "happy + 0.5*formal"
+    ctx.undo.undo()  # adding formal
+    assert canvas.model.to_text() == "happy"
+    ctx.undo.redo()
+    assert canvas.model.to_text() == "happy + 0.5*formal"
+    assert {"happy", "formal"} <= set(ctx.state.concept_names())  # no concept was touched
+    # a refused rename
+    depth = ctx.undo.index()
+    ctx.state.selected_concepts = ("happy",)
+    w.library_dock.rename_selected("formal")
+    assert canvas.model.to_text() == "happy + 0.5*formal" and ctx.undo.index() == depth
+    assert "already a concept named 'formal'" in ctx.errors.history[-1][1]
+    # an accepted rename renames the canvas term in the same (single) undo step
+    w.library_dock.rename_selected("joy")
+    assert canvas.model.to_text() == "joy + 0.5*formal" and ctx.undo.index() == depth + 1
+    ctx.undo.undo()
+    assert canvas.model.to_text() == "happy + 0.5*formal"

@@ -238,6 +238,12 @@ class LibraryDock(QDockWidget):
                 return
         new = new.strip()
         if new and new != old:
+            if new in self.ctx.state.concept_names():
+                self.ctx.errors.handle(
+                    ValueError(f"There is already a concept named {new!r}: choose another name."),
+                    f"renaming {old!r}",
+                )
+                return
             self.ctx.undo.push(RenameConceptCommand(self.ctx, old, new))
 
     def delete_selected(self) -> None:

@@ -105,6 +105,8 @@ class CanvasPanel(QWidget):
         splitter.addWidget(self._build_diagnostics())
         splitter.setSizes([600, 380])
         lay.addWidget(splitter)
+        self._undoing = False  # a change that must not become an undo step of its own
+        self._snapshot: dict = self.model.to_dict()  # the layout the last undo step ends with
         self._timer = QTimer(self, singleShot=True, interval=150)
         self._timer.timeout.connect(self.recompute)
         self._save_timer = QTimer(self, singleShot=True, interval=500)
@@ -171,6 +173,32 @@ class CanvasPanel(QWidget):
         self._timer.start()
         if not self._restoring:
             self._save_timer.start()
+        self._record_undo()
+
+    # ------------------------------------------------------------- undo
+    def _record_undo(self) -> None:
+        layout = self.model.to_dict()
+        if self._restoring or self._undoing:
+            self._snapshot = layout
+            return
+        if layout == self._snapshot:
+            return
+        from ui.commands import CanvasEditCommand
+
+        before, self._snapshot = self._snapshot, layout
+        self.ctx.undo.push(CanvasEditCommand(self, before, layout))
+
+    def restore_layout(self, layout: dict) -> None:
+        """Put the canvas back to ``layout`` (undo/redo), without recording a new step."""
+        self.without_undo(lambda: self.model.load(layout))
+
+    def without_undo(self, change: Any) -> None:
+        self._undoing = True
+        try:
+            change()
+        finally:
+            self._undoing = False
+        self._snapshot = self.model.to_dict()
 
     # ---------------------------------------------------------- compute
     def recompute(self) -> None:
