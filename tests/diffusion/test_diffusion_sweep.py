@@ -62,3 +62,10 @@ def test_bad_axes(make_spec):
         SweepAxis("steps", ())
     with pytest.raises(WorkbenchError, match="term 3"):
         SweepSpec(make_spec(prompt="castle"), x=SweepAxis("coefficient", (1.0,), term=3)).cells()
+    # two axes on one parameter: the columns would overwrite the rows (a user saw this)
+    with pytest.raises(WorkbenchError, match="both sweep guidance"):
+        SweepSpec(
+            make_spec(prompt="castle"),
+            x=SweepAxis("guidance", (1.0, 2.0)),
+            y=SweepAxis("guidance", (3.0,)),
+        )

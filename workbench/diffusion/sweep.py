@@ -66,6 +66,20 @@ class SweepSpec:
     x: SweepAxis  # columns
     y: SweepAxis | None = None  # rows
 
+    def __post_init__(self) -> None:
+        y = self.y
+        if (
+            y is not None
+            and y.kind == self.x.kind
+            and (y.kind != "coefficient" or y.term == self.x.term)
+        ):
+            what = self.x.name(self.base) if self.x.kind == "coefficient" else self.x.kind
+            raise WorkbenchError(
+                f"Rows and columns both sweep {what}: the columns' values would overwrite the "
+                "rows'. Sweep another term (or steps, or guidance) along the rows, or leave "
+                "the rows empty."
+            )
+
     def cells(self) -> list[list[ImageSpec]]:
         ys = self.y.values if self.y else (None,)
         rows = []
