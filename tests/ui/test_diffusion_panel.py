@@ -131,6 +131,17 @@ def test_generate_baseline_and_edited_with_previews_saves_and_exports(qtbot, pan
     base = read_provenance(panel.save_png(str(tmp_path / "base.png"), which="baseline"))
     assert base["parsed"]["prompt"] == "a castle"
 
+    # seen again later from the Generations dock (the images are read from the project)
+    gens = panel.window().view("generations")
+    gens.refresh()
+    assert gens.table.item(0, 0).text() == str(g["id"])
+    dlg = gens.show_images(0)
+    assert dlg is not None and dlg.views["edited"].has_image() and dlg.views["baseline"].has_image()
+    assert dlg.views["edited"].image_size().width() == SIZE
+    saved = dlg.save_pngs(str(tmp_path))
+    assert [p.read_bytes() for p in saved] == [g["baseline_png"], g["image_png"]]
+    dlg.close()
+
 
 def test_cancel_stops_at_a_step(qtbot, panel):
     panel.steps.setValue(60)

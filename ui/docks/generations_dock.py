@@ -93,9 +93,14 @@ class GenerationsDock(QDockWidget):
                 if c in ("prompt", "baseline", "steered")
                 else QHeaderView.ResizeMode.ResizeToContents,
             )
+        self.table.cellDoubleClicked.connect(lambda r, _c: self.show_images(r))
+        self._shown: list[dict[str, Any]] = []  # the table's rows, newest first
         lay.addWidget(self.table, 1)
         row = QHBoxLayout()
-        self.info = hint("Every preview and sweep generation is kept here with what made it.")
+        self.info = hint(
+            "Every preview and sweep generation is kept here with what made it. "
+            "Double-click an image generation to see its images."
+        )
         row.addWidget(self.info, 1)
         export = QPushButton("Export CSV…")
         export.setToolTip(
@@ -118,7 +123,9 @@ class GenerationsDock(QDockWidget):
             return []
 
     def refresh(self) -> None:
-        data = rows(self.generations())
+        gens = self.generations()
+        data = rows(gens)
+        self._shown = list(reversed(gens))
         self.table.setRowCount(len(data))
         for r, row in enumerate(reversed(data)):  # newest first
             for c, key in enumerate(COLUMNS):
@@ -126,6 +133,27 @@ class GenerationsDock(QDockWidget):
                 item = QTableWidgetItem(text)
                 item.setToolTip(str(row[key])[:2000])
                 self.table.setItem(r, c, item)
+
+    def show_images(self, row: int) -> Any:
+        """Open the baseline and edited images of the image generation in table row ``row``
+        (read from the project: they are not kept in memory). Returns the dialog."""
+        if not 0 <= row < len(self._shown) or self._shown[row].get("kind") != "image":
+            return None
+        g = self._shown[row]
+        p = self.ctx.state.project
+        try:
+            baseline, edited = p.generation_images(int(g["id"]))
+            if edited is None:
+                raise ValueError(f"Generation {g['id']} holds no image.")
+        except Exception as e:
+            self.ctx.errors.handle(e, "showing the images")
+            return None
+        from ui.dialogs.image_pair import ImagePairDialog
+
+        dlg = ImagePairDialog(g, baseline, edited, self)
+        dlg.show()
+        self._dialog = dlg  # keep it alive; a new one replaces it
+        return dlg
 
     def export_csv(self, path: str | None = None) -> Path | None:
         if path is None:

@@ -263,6 +263,12 @@ class RecordStore(StoreBase):
             session.flush()
             return rec.id
 
+    def generation_images(self, gen_id: int) -> tuple[bytes | None, bytes | None]:
+        """One image generation's ``(baseline_png, image_png)`` (Nones for a text one)."""
+        with self._read(f"loading the images of generation {gen_id}") as session:
+            r = self._get(session, GenerationRecord, gen_id, "generation")
+            return r.baseline_png, r.image_png
+
     def generations(self, kind: str | None = None, *, images: bool = True) -> list[dict[str, Any]]:
         """Generations, oldest first: ``id``, ``kind``, ``prompt``, ``baseline``, ``steered``,
         ``provenance``, ``created`` and, unless ``images=False``, ``image_png``/``baseline_png``."""
