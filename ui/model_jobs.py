@@ -89,6 +89,7 @@ class CanvasResult:
     cosines: dict[str, float] = field(default_factory=dict)  # library concept -> cosine
     lens: dict | None = None
     lens_site: str | None = None
+    dropped: list[str] = field(default_factory=list)  # sites some terms have and others lack
 
 
 def canvas_job(
@@ -104,7 +105,9 @@ def canvas_job(
     from workbench.concepts.diagnostics import cosine
 
     yield Progress(0, 3, "combining")
-    result = evaluate(tree, concepts, name=name or None)
+    result = evaluate(tree, concepts, name=name or None, sites_rule="shared")
+    every = {s for c in concepts.values() for s in c.vectors}
+    dropped = sorted(every - set(result.vectors))
     norms = result.norms()
     yield Progress(1, 3, "cosine to library")
     from workbench.models.sites import readout_site
@@ -123,7 +126,7 @@ def canvas_job(
         yield Progress(2, 3, "logit lens")
         lens = logit_lens(hm, result.vectors[site])
     yield Progress(3, 3, "done")
-    return CanvasResult(result, tree.to_text(), norms, cosines, lens, site)
+    return CanvasResult(result, tree.to_text(), norms, cosines, lens, site, dropped)
 
 
 # ---------------------------------------------------------------------- sweep

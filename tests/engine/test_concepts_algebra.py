@@ -207,3 +207,27 @@ def test_helpers(env):
         off = G @ G.T - torch.diag(torch.diag(G @ G.T))
         assert off.abs().max() < 1e-4
     assert ortho[2].recipe["expression"] == "project_out(c, a, b)"
+
+
+def test_shared_sites_rule_and_site_descriptions():
+    import pytest
+    import torch
+
+    from workbench.concepts.algebra import check_same_space, describe_sites, evaluate
+    from workbench.concepts.concept import Concept, ModelRef
+    from workbench.errors import ShapeMismatchError
+
+    ref = ModelRef("m", d_model=4)
+    many = Concept("many", {f"blocks.{L}.hook_resid_post": torch.ones(4) for L in range(6)}, ref)
+    one = Concept("one", {"blocks.2.hook_resid_post": torch.full((4,), 2.0)}, ref)
+    with pytest.raises(ShapeMismatchError, match="5 sites"):
+        check_same_space([many, one])  # strict by default
+    r = evaluate("many + one", {"many": many, "one": one}, sites_rule="shared")
+    assert r.sites == ["blocks.2.hook_resid_post"] and torch.equal(
+        r.vectors[r.sites[0]], torch.full((4,), 3.0)
+    )
+    other = Concept("other", {"blocks.9.hook_resid_post": torch.ones(4)}, ref)
+    with pytest.raises(ShapeMismatchError, match="share no site"):
+        check_same_space([one, other], "shared")
+    sites = [f"blocks.{L}.hook_resid_post" for L in [0, 1, 2, 4, 5, 9]]
+    assert describe_sites(sites) == "6 sites (resid_post at layers 0-2, 4-5, 9)"

@@ -347,3 +347,34 @@ def test_canvas_edits_undo_and_a_refused_rename_changes_nothing(qtbot, loaded_wi
     assert canvas.model.to_text() == "joy + 0.5*formal" and ctx.undo.index() == depth + 1
     ctx.undo.undo()
     assert canvas.model.to_text() == "happy + 0.5*formal"
+
+
+def test_canvas_combines_at_shared_sites_and_clears_after_an_error(qtbot, loaded_window):
+    """Concepts made at different sites combine where they overlap (the status says what was
+    left out); an error leaves no stale tokens, cosines or save button behind."""
+    w = loaded_window
+    ctx = w.ctx
+    w.prompts_dock.create_set("tiny-sentiment", "contrastive", TINY_PAIRS)
+    _extract(qtbot, w, "tiny-sentiment", "diff_of_means", "happy")  # every layer
+    with qtbot.waitSignal(ctx.state.events.concepts, timeout=30000):
+        w.library_dock.extract(
+            "tiny-sentiment", "pca_diff", ["blocks.1.hook_resid_post"], name="one"
+        )
+    wait_idle(qtbot, ctx)
+    canvas = w.view("canvas")
+    canvas.add_term("happy", 1.0)
+    canvas.add_term("one", 0.5)
+    canvas.recompute()
+    wait_idle(qtbot, ctx)
+    assert canvas.result is not None, canvas.diag_status.text()
+    assert canvas.result.concept.sites == ["blocks.1.hook_resid_post"]
+    assert "1 site ·" in canvas.diag_status.text() and "left out" in canvas.diag_status.text()
+    assert canvas.save_button.isEnabled() and canvas.cosines.topLevelItemCount() > 0
+    # delete a term's concept: the canvas says so and keeps nothing stale
+    ctx.state.selected_concepts = ("one",)
+    w.library_dock.delete_selected()
+    canvas.recompute()
+    wait_idle(qtbot, ctx)
+    assert "no longer in the library" in canvas.diag_status.text()
+    assert canvas.result is None and not canvas.save_button.isEnabled()
+    assert canvas.cosines.topLevelItemCount() == 0 and canvas.tokens.text() == ""

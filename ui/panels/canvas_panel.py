@@ -216,10 +216,16 @@ class CanvasPanel(QWidget):
         from ui.model_jobs import canvas_job
 
         try:
+            gone = [n for n in self.model.concept_names() if not self.ctx.state.concept_info(n)]
+            if gone:
+                raise ValueError(
+                    f"{', '.join(repr(n) for n in gone)} is no longer in the library: remove "
+                    "the term, or undo the deletion (Ctrl+Z)."
+                )
             concepts = {n: self.ctx.concepts.get(n) for n in self.model.concept_names()}
             library = [self.ctx.concepts.get(n) for n in self.ctx.state.concept_names()]
         except Exception as e:
-            self.diag_status.setText(f"Cannot combine: {e}")
+            self._show_error(e)
             return
         first = next(iter(concepts.values()))
         m = self.ctx.model_for(first)
@@ -235,8 +241,17 @@ class CanvasPanel(QWidget):
             self.name.text().strip(),
             label="Canvas diagnostics",
             on_result=self._show_result,
-            on_error=lambda e: self.diag_status.setText(f"Cannot combine: {e}"),
+            on_error=self._show_error,
         )
+
+    def _show_error(self, e: BaseException) -> None:
+        """Nothing of the last good result stays on screen next to an error."""
+        self.result = None
+        self.diag_status.setText(f"Cannot combine: {e}")
+        self.tokens.setText("")
+        self.cosines.clear()
+        self.save_button.setEnabled(False)
+        self.plot_stack.setCurrentIndex(0)
 
     def _show_result(self, r: Any) -> None:
         from ui.docks.concept_details import layer_of
@@ -249,9 +264,18 @@ class CanvasPanel(QWidget):
             self.site.addItems(sites)
             self.site.setCurrentText(r.lens_site or sites[-1])
             self.site.blockSignals(False)
-        self.diag_status.setText(
-            f"{len(sites)} sites · norm at {r.lens_site}: {r.norms.get(r.lens_site, 0):.3g}"
+        n = len(sites)
+        note = (
+            f" · at the sites every term has ({len(r.dropped)} other site"
+            f"{'s' if len(r.dropped) != 1 else ''} left out)"
+            if r.dropped
+            else ""
         )
+        self.diag_status.setText(
+            f"{n} site{'s' if n != 1 else ''}{note} · norm at {r.lens_site}: "
+            f"{r.norms.get(r.lens_site, 0):.3g}"
+        )
+        self.save_button.setEnabled(True)
         if self.plot is None:
             from ui.plots import LinePlotWidget
 
@@ -293,7 +317,7 @@ class CanvasPanel(QWidget):
         name = (name or self.name.text()).strip() or tree.to_text()
         try:
             concepts = {n: self.ctx.concepts.get(n) for n in self.model.concept_names()}
-            concept = evaluate(tree, concepts, name=name)
+            concept = evaluate(tree, concepts, name=name, sites_rule="shared")
         except Exception as e:
             self.ctx.errors.handle(e, "combining the canvas")
             return None
@@ -321,7 +345,7 @@ class CanvasPanel(QWidget):
         if tree is None:
             return None
         concepts = {n: self.ctx.concepts.get(n) for n in self.model.concept_names()}
-        return evaluate(tree, concepts, name="canvas")
+        return evaluate(tree, concepts, name="canvas", sites_rule="shared")
 
     # ---------------------------------------------------------- project
     def _save_layout(self) -> None:

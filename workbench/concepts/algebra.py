@@ -69,6 +69,7 @@ __all__ = [
     "as_node",
     "check_same_space",
     "combine",
+    "describe_sites",
     "evaluate",
     "gram_schmidt",
     "linear_terms",
@@ -81,23 +82,71 @@ __all__ = [
 
 
 # -------------------------------------------------------------------------- evaluating
-def check_same_space(concepts: Sequence[Concept]) -> list[str]:
-    """Raise :class:`ShapeMismatchError` unless all concepts share model, sites and shapes;
-    return the common sites (in the first concept's order)."""
+def describe_sites(sites: Sequence[str]) -> str:
+    """A short reading of a site list: ``blocks.3.hook_resid_post`` or ``29 sites (resid_post
+    at layers 0-9, 11-29)``."""
+    from workbench.models.sites import parse_site
+
+    sites = list(sites)
+    if not sites:
+        return "none"
+    if len(sites) <= 3:
+        return ", ".join(sites)
+    by_kind: dict[str, list[int]] = {}
+    other = []
+    for s in sites:
+        try:
+            p = parse_site(s)
+        except Exception:
+            other.append(s)
+            continue
+        if p.layer is None:
+            other.append(s)
+        else:
+            by_kind.setdefault(p.kind, []).append(p.layer)
+    parts = [f"{kind} at layers {_ranges(sorted(set(ls)))}" for kind, ls in by_kind.items()]
+    return f"{len(sites)} sites ({'; '.join(parts + other)})"
+
+
+def _ranges(xs: list[int]) -> str:
+    out, start = [], None
+    for i, x in enumerate(xs):
+        if start is None:
+            start = x
+        if i + 1 == len(xs) or xs[i + 1] != x + 1:
+            out.append(str(start) if start == x else f"{start}-{x}")
+            start = None
+    return ", ".join(out)
+
+
+def check_same_space(concepts: Sequence[Concept], sites_rule: str = "same") -> list[str]:
+    """Raise :class:`ShapeMismatchError` unless all concepts share model and shapes, and their
+    sites: all of them (``sites_rule="same"``) or at least one (``"shared"``: the result lives
+    at the sites every concept has). Return those sites (in the first concept's order)."""
+    if sites_rule not in ("same", "shared"):
+        raise ValueError(f"sites_rule must be same or shared, not {sites_rule!r}")
     if not concepts:
         raise ShapeMismatchError("no concepts to combine; add at least one.")
     first = concepts[0]
-    sites = list(first.vectors)
+    sites = [s for s in first.vectors if all(s in c.vectors for c in concepts)]
     for c in concepts[1:]:
         first.check_compatible(c)
-        if set(c.vectors) != set(sites):
-            only_a = sorted(set(sites) - set(c.vectors))
-            only_b = sorted(set(c.vectors) - set(sites))
+        if sites_rule == "same" and set(c.vectors) != set(first.vectors):
+            only_a = [s for s in first.vectors if s not in c.vectors]
+            only_b = [s for s in c.vectors if s not in first.vectors]
             raise ShapeMismatchError(
                 f"{first.name!r} and {c.name!r} have different sites (only in {first.name!r}: "
-                f"{only_a or 'none'}; only in {c.name!r}: {only_b or 'none'}). Combine concepts "
-                "made at the same sites, or re-extract one of them at the other's sites."
+                f"{describe_sites(only_a)}; only in {c.name!r}: {describe_sites(only_b)}). "
+                "Combine concepts made at the same sites, or re-extract one of them at the "
+                "other's sites."
             )
+    if not sites:
+        listing = "; ".join(f"{c.name!r}: {describe_sites(list(c.vectors))}" for c in concepts)
+        raise ShapeMismatchError(
+            f"These concepts share no site ({listing}), so there is nowhere to combine them. "
+            "Re-extract one of them at a site of the other."
+        )
+    for c in concepts[1:]:
         for s in sites:
             a, b = first.vectors[s], c.vectors[s]
             if tuple(a.shape) != tuple(b.shape):
@@ -128,6 +177,7 @@ def evaluate(
     name: str | None = None,
     target_norms: Mapping[str, float] | None = None,
     description: str = "",
+    sites_rule: str = "same",
 ) -> Concept:
     """Evaluate an expression over named concepts into a new :class:`Concept`.
 
@@ -141,6 +191,9 @@ def evaluate(
         The result's name (default: the expression's text).
     target_norms
         Site -> norm used by ``normalize_to(x)`` with no number.
+    sites_rule
+        ``same``: every concept must have the same sites; ``shared``: the result lives at the
+        sites all of them have (the vector canvas combines this way and says what it dropped).
 
     Returns
     -------
@@ -165,7 +218,7 @@ def evaluate(
         known = ", ".join(sorted(concepts)) or "none"
         raise ExpressionError(f"unknown concept(s) {', '.join(missing)}; known: {known}.")
     env = {n: concepts[n] for n in used}
-    sites = check_same_space(list(env.values()))
+    sites = check_same_space(list(env.values()), sites_rule)
     vectors = {s: _eval(node, s, env, target_norms) for s in sites}
     text = node.to_text()
     recipe = {
