@@ -19,6 +19,17 @@ _LAZY = {
     "load_language_model": "workbench.models.loading",
     "ModelSource": "workbench.models.loading",
     "Project": "workbench.store.project",
+    "extract": "workbench.concepts.extraction",
+    "ExtractionSpec": "workbench.concepts.extraction",
+    "builtin_set": "workbench.concepts.prompt_sets",
+    "load_prompt_set": "workbench.concepts.prompt_sets",
+    "evaluate": "workbench.concepts.algebra",
+    "AddVector": "workbench.models.interventions",
+    "steered_generate": "workbench.models.generation",
+    "generate": "workbench.models.generation",
+    "SamplingSettings": "workbench.models.generation",
+    "export_concept": "workbench.io.vector_files",
+    "import_concept": "workbench.io.vector_files",
 }
 
 

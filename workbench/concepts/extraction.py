@@ -39,6 +39,7 @@ minus the latent of the query alone, averaged over queries (Hendel et al. / func
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -356,3 +357,34 @@ def _token_rows(hm, spec, sites):
     yield Progress(1, 1, "done")
     toks = {w: [hm.tokenizer.decode([i]) for i in token_ids(hm, w)] for w in spec.words}
     return {s: v.clone() for s in sites}, {"tokens": toks}
+
+
+def extract(
+    hm: HookedModel,
+    prompts: PromptSet | str | None,
+    method: str = "diff_of_means",
+    layers: Sequence[int] | None = None,
+    *,
+    sites: Sequence[str] = (),
+    position: str = "last",
+    name: str = "",
+    words: Sequence[str] = (),
+    **params: Any,
+) -> Concept:
+    """Extract a concept now (the notebook form of :func:`extract_job`).
+
+    ``prompts`` is a :class:`PromptSet`, the name of a built-in set (``"sentiment"``) or a
+    prompt-set file; ``layers`` picks ``blocks.L.hook_resid_post`` sites (``sites`` names any
+    others); extra keyword arguments are the method's ``params``.
+
+    >>> happy = extract(hm, "sentiment", layers=[12])
+    """
+    from workbench.concepts.prompt_sets import resolve_prompt_set
+    from workbench.jobs import run
+
+    ps = resolve_prompt_set(prompts) if isinstance(prompts, str) else prompts
+    spec = ExtractionSpec(
+        method=method, sites=list(sites), layers=list(layers or []), position=position,
+        prompts=ps, words=list(words), name=name, params=dict(params),
+    )  # fmt: skip
+    return run(extract_job(hm, spec))

@@ -48,6 +48,18 @@ class Captured:
     def __getitem__(self, site: str) -> torch.Tensor:
         return self.acts[site]
 
+    def __contains__(self, site: object) -> bool:
+        return site in self.acts
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.acts)
+
+    def keys(self) -> Any:
+        return self.acts.keys()
+
+    def items(self) -> Any:
+        return self.acts.items()
+
     def per_prompt(self, site: str) -> list[torch.Tensor]:
         if self.position != "all":
             return list(self.acts[site])
