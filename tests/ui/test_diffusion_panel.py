@@ -214,6 +214,14 @@ def test_encoded_prompt_is_a_diffusion_concept_in_the_library(qtbot, panel):
     assert term["concept"] == "winter" and term["coefficient"] == -0.5
     assert panel.last.comparison.edited.info["level"] == "noise"
 
+    # at the token-embedding level a text-encoder concept is refused before anything renders
+    panel.level.setCurrentIndex(panel.level.findData("token_embeds"))
+    started = []
+    panel.ctx.executor.job_progress.connect(lambda *_: started.append(1))
+    assert panel.generate() is None
+    assert not started and panel.status.text().startswith("Not started:")
+    assert "text-encoder output" in panel.ctx.errors.history[-1][1]
+
 
 def test_a_concept_of_another_model_is_refused_with_advice(qtbot, panel):
     import torch

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.context import AppContext
+from ui.errors import first_line
 from ui.panels import diffusion_jobs as jobs
 from ui.panels.diffusion_io import DiffusionIOMixin
 from ui.panels.diffusion_layout import DiffusionLayoutMixin
@@ -135,7 +136,9 @@ class DiffusionPanel(DiffusionLayoutMixin, DiffusionIOMixin, QWidget):
     def generate(self) -> int | None:
         try:
             spec = self._spec()
+            self._check_terms(spec)
         except Exception as e:
+            self.status.setText(f"Not started: {first_line(e)}")
             self.ctx.errors.handle(e, "generating an image")
             return None
         self.generate_button.setEnabled(False)
@@ -156,7 +159,18 @@ class DiffusionPanel(DiffusionLayoutMixin, DiffusionIOMixin, QWidget):
             label="Generating image",
             on_progress=self._on_progress,
             on_result=self._on_result,
+            on_error=lambda e: self._on_failed(e, self.status, "generating an image"),
         )
+
+    def _check_terms(self, spec: Any) -> None:
+        from workbench.diffusion.embeddings import check_item
+
+        for _, item in spec.effective_terms:
+            check_item(self.dm, item, spec.level)
+
+    def _on_failed(self, exc: BaseException, status: Any, what: str) -> None:
+        status.setText(f"Failed: {first_line(exc)}")
+        self.ctx.errors.handle(exc, what)
 
     def _submit(self, channel: str, fn: Any, *args: Any, **kwargs: Any) -> int:
         return self.ctx.executor.submit(
@@ -232,7 +246,9 @@ class DiffusionPanel(DiffusionLayoutMixin, DiffusionIOMixin, QWidget):
                 if axis is not None and axis.kind == "coefficient" and axis.term >= n:
                     raise ValueError("The swept term no longer exists; pick it again.")
             sweep = SweepSpec(base, x, y)
+            self._check_terms(base)
         except Exception as e:
+            self.sweep.status.setText(f"Not started: {first_line(e)}")
             self.ctx.errors.handle(e, "starting the sweep")
             return None
         rows = sweep.cells()
@@ -253,6 +269,7 @@ class DiffusionPanel(DiffusionLayoutMixin, DiffusionIOMixin, QWidget):
             label="Diffusion sweep",
             on_progress=self._on_sweep_progress,
             on_result=self._on_sweep_result,
+            on_error=lambda e: self._on_failed(e, self.sweep.status, "rendering the sweep"),
         )
 
     def _on_sweep_progress(self, p: Any) -> None:

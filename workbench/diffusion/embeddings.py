@@ -239,23 +239,30 @@ def encode_concept(
     return Concept(name=name or prompt, vectors=vectors, model=dm.ref, recipe=recipe)
 
 
-def _as_concept(dm: DiffusionModel, item: Item, level: str) -> Concept:
+def check_item(dm: DiffusionModel, item: Item, level: str) -> None:
+    """Refuse a term that cannot be used at ``level`` with this model, before anything is
+    rendered (the same checks encoding makes, without encoding)."""
     if isinstance(item, str):
-        return encode_concept(dm, item, level=level)
+        return
     if not item.model.same_space(dm.ref):
         raise ShapeMismatchError(
             f"{item.name!r} was made with {item.model.name}, not {dm.ref.name}; re-encode its "
             "prompt with the loaded model."
         )
-    have = concept_level(item)
-    if have == level:
+    if level == "token_embeds" and concept_level(item) != "token_embeds":
+        raise ShapeMismatchError(
+            f"{item.name!r} lives at the text-encoder output and cannot be taken back to token "
+            "embeddings; re-encode its prompt at level 'token_embeds'."
+        )
+
+
+def _as_concept(dm: DiffusionModel, item: Item, level: str) -> Concept:
+    if isinstance(item, str):
+        return encode_concept(dm, item, level=level)
+    check_item(dm, item, level)
+    if concept_level(item) == level:
         return item
-    if level == "text_encoder":  # token level -> push through the encoders
-        return _to_text_level(dm, item)
-    raise ShapeMismatchError(
-        f"{item.name!r} lives at the text-encoder output and cannot be taken back to token "
-        "embeddings; re-encode its prompt at level 'token_embeds'."
-    )
+    return _to_text_level(dm, item)  # token level -> push through the encoders
 
 
 def _base_prompt(item: Item) -> str | None:
