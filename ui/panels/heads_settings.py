@@ -22,11 +22,9 @@ from PySide6.QtWidgets import (
 
 from ui.context import AppContext
 from ui.panels.heads_jobs import KIND_TITLES, SCORE_TIPS
+from workbench.heads.kinds import SCORE_KINDS  # torch-free, unlike the rest of workbench.heads
 
-# The engine's SCORE_KINDS, in its order, and the panel's own head choice by indirect effect.
-# Read from KIND_TITLES: importing workbench.heads would import torch on the GUI thread while
-# the window is being built (2.3 s frozen); tests/ui/test_app.py checks the two agree.
-KINDS = tuple(KIND_TITLES)
+KINDS = (*SCORE_KINDS, "function_vector")  # the panel adds head choice by indirect effect
 RANDOM = "random tokens repeated twice"
 BUILTIN_TASK = "days → months (built-in)"
 CUSTOM_TASK = "the prompt below"

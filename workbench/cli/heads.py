@@ -18,20 +18,7 @@ from typing import Any
 
 from workbench.cli import add_model_args, load_model_from_args, print_json
 from workbench.errors import PromptSetError
-
-# Same as workbench.heads.score.SCORE_KINDS, spelled out because importing workbench.heads pulls
-# in torch, and every `workbench --help` builds this parser.
-KINDS = (
-    "induction",
-    "previous",
-    "duplicate",
-    "successor",
-    "copying",
-    "dla",
-    "ablation",
-    "patching",
-    "attribution",
-)
+from workbench.heads.kinds import SCORE_KINDS as KINDS  # torch-free: every --help builds this
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -177,7 +164,8 @@ def read_sequences(path: str) -> list[list[str]]:
 
 # ------------------------------------------------------------------ commands
 def _score(args: argparse.Namespace) -> int:
-    from workbench.heads.score import TASK_KINDS, ScoreSpec, score_job
+    from workbench.heads.kinds import TASK_KINDS
+    from workbench.heads.score import ScoreSpec, score_job
     from workbench.jobs import run_with_progress_bar
 
     spec = ScoreSpec(

@@ -18,67 +18,81 @@ Picking and acting: :class:`HeadSet`, :func:`top_k`, :func:`compare_head_sets`,
 :func:`zero_tuning_interventions`, :class:`ICLTask`, :func:`icl_prompts`,
 :func:`fv_head_scores_job`, :func:`function_vector_job`, :class:`FunctionVector`,
 :func:`zero_shot_accuracy`.
+
+Names load on first use, so that :mod:`workbench.heads.kinds` (the score names, which the
+command line's parser and the window read) comes without torch.
 """
 
-from workbench.heads.ablation import ablation_scores_job, patching_scores_job, reference_pass
-from workbench.heads.attribution import (
-    AttributionCheck,
-    attribution_check_job,
-    attribution_scores_job,
-)
-from workbench.heads.data import TaskPrompts, repeated_random_tokens, successor_task
-from workbench.heads.dla import dla_job
-from workbench.heads.figures import figure_head_map, figure_pattern
-from workbench.heads.function_vector import (
-    FunctionVector,
-    ICLTask,
-    function_vector_job,
-    fv_head_scores_job,
-    icl_prompts,
-    sweep_function_vector_job,
-    zero_shot_accuracy,
-)
-from workbench.heads.headset import (
-    HeadSet,
-    HeadSetComparison,
-    ablation_interventions,
-    compare_head_sets,
-    offset_interventions,
-    parse_heads,
-    top_k,
-    zero_tuning_interventions,
-)
-from workbench.heads.metrics import METRICS, Metric
-from workbench.heads.ov_scores import copying_score_job, ov_logits, successor_score_job
-from workbench.heads.pattern_scores import (
-    PATTERN_KINDS,
-    duplicate_token_score_job,
-    induction_score_job,
-    pattern_score_job,
-    pattern_scores_job,
-    previous_token_score_job,
-)
-from workbench.heads.patterns import (
-    PatternView,
-    TopAttended,
-    attention_patterns,
-    head_pattern,
-    top_attended_tokens_job,
-)
-from workbench.heads.result import KIND_DOC, HeadScores
-from workbench.heads.score import FIELDS, SCORE_KINDS, ScoreSpec, score_job
+from __future__ import annotations
 
-__all__ = [
-    "FIELDS", "KIND_DOC", "METRICS", "PATTERN_KINDS", "SCORE_KINDS",
-    "AttributionCheck", "FunctionVector", "HeadScores", "HeadSet", "HeadSetComparison", "ICLTask",
-    "Metric", "PatternView", "ScoreSpec", "TaskPrompts", "TopAttended",
-    "ablation_interventions", "ablation_scores_job", "attention_patterns", "attribution_check_job",
-    "attribution_scores_job", "compare_head_sets", "copying_score_job", "dla_job",
-    "duplicate_token_score_job", "figure_head_map", "figure_pattern", "function_vector_job",
-    "fv_head_scores_job", "head_pattern", "icl_prompts", "induction_score_job",
-    "offset_interventions", "ov_logits", "parse_heads", "patching_scores_job",
-    "pattern_score_job", "pattern_scores_job", "previous_token_score_job", "reference_pass",
-    "repeated_random_tokens", "score_job", "successor_score_job", "successor_task",
-    "sweep_function_vector_job", "top_attended_tokens_job", "top_k", "zero_shot_accuracy",
-    "zero_tuning_interventions",
-]  # fmt: skip
+import importlib
+from typing import Any
+
+# name -> the module that defines it
+_LAZY = {
+    "ablation_scores_job": "workbench.heads.ablation",
+    "patching_scores_job": "workbench.heads.ablation",
+    "reference_pass": "workbench.heads.ablation",
+    "AttributionCheck": "workbench.heads.attribution",
+    "attribution_check_job": "workbench.heads.attribution",
+    "attribution_scores_job": "workbench.heads.attribution",
+    "TaskPrompts": "workbench.heads.data",
+    "repeated_random_tokens": "workbench.heads.data",
+    "successor_task": "workbench.heads.data",
+    "dla_job": "workbench.heads.dla",
+    "figure_head_map": "workbench.heads.figures",
+    "figure_pattern": "workbench.heads.figures",
+    "FunctionVector": "workbench.heads.function_vector",
+    "ICLTask": "workbench.heads.function_vector",
+    "function_vector_job": "workbench.heads.function_vector",
+    "fv_head_scores_job": "workbench.heads.function_vector",
+    "icl_prompts": "workbench.heads.function_vector",
+    "sweep_function_vector_job": "workbench.heads.function_vector",
+    "zero_shot_accuracy": "workbench.heads.function_vector",
+    "HeadSet": "workbench.heads.headset",
+    "HeadSetComparison": "workbench.heads.headset",
+    "ablation_interventions": "workbench.heads.headset",
+    "compare_head_sets": "workbench.heads.headset",
+    "offset_interventions": "workbench.heads.headset",
+    "parse_heads": "workbench.heads.headset",
+    "top_k": "workbench.heads.headset",
+    "zero_tuning_interventions": "workbench.heads.headset",
+    "FIELDS": "workbench.heads.kinds",
+    "SCORE_KINDS": "workbench.heads.kinds",
+    "TASK_KINDS": "workbench.heads.kinds",
+    "METRICS": "workbench.heads.metrics",
+    "Metric": "workbench.heads.metrics",
+    "copying_score_job": "workbench.heads.ov_scores",
+    "ov_logits": "workbench.heads.ov_scores",
+    "successor_score_job": "workbench.heads.ov_scores",
+    "PATTERN_KINDS": "workbench.heads.pattern_scores",
+    "duplicate_token_score_job": "workbench.heads.pattern_scores",
+    "induction_score_job": "workbench.heads.pattern_scores",
+    "pattern_score_job": "workbench.heads.pattern_scores",
+    "pattern_scores_job": "workbench.heads.pattern_scores",
+    "previous_token_score_job": "workbench.heads.pattern_scores",
+    "PatternView": "workbench.heads.patterns",
+    "TopAttended": "workbench.heads.patterns",
+    "attention_patterns": "workbench.heads.patterns",
+    "head_pattern": "workbench.heads.patterns",
+    "top_attended_tokens_job": "workbench.heads.patterns",
+    "HeadScores": "workbench.heads.result",
+    "KIND_DOC": "workbench.heads.result",
+    "ScoreSpec": "workbench.heads.score",
+    "score_job": "workbench.heads.score",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'workbench.heads' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = sorted(_LAZY)

@@ -11,34 +11,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.heads.data import TaskPrompts, successor_task
+from workbench.heads.kinds import FIELDS, SCORE_KINDS
 from workbench.heads.result import KIND_DOC, HeadScores
 from workbench.jobs import Job
 from workbench.models.hooked import HookedModel
-
-SCORE_KINDS = (
-    "induction",
-    "previous",
-    "duplicate",
-    "successor",
-    "copying",
-    "dla",
-    "ablation",
-    "patching",
-    "attribution",
-)
-TASK_KINDS = ("dla", "ablation", "patching", "attribution")
-# Which ScoreSpec fields each kind reads (a panel shows only these).
-FIELDS = {
-    "induction": ("prompts", "n_seqs", "seq_len", "seed"),
-    "previous": ("prompts", "n_seqs", "seq_len", "seed"),
-    "duplicate": ("prompts", "n_seqs", "seq_len", "seed"),
-    "successor": ("sequences",),
-    "copying": ("n_tokens", "seed", "top_k"),
-    "dla": ("task",),
-    "ablation": ("task", "metric", "mode", "max_rows"),
-    "patching": ("task", "metric", "positions", "source", "normalize", "max_rows"),
-    "attribution": ("task", "metric", "positions", "source", "normalize"),
-}
 
 
 @dataclass
