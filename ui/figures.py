@@ -17,7 +17,8 @@ FORMATS = ("png", "svg", "pdf")
 
 
 def render(spec: dict[str, Any], fmt: str = "png", dpi: int = 200) -> bytes:
-    """The figure as PNG, SVG (real text) or PDF bytes."""
+    """The figure as PNG, SVG (real text) or PDF bytes. Head maps and attention patterns
+    (``spec["figure"]``) are drawn by the engine's :mod:`workbench.heads.figures`."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -26,6 +27,8 @@ def render(spec: dict[str, Any], fmt: str = "png", dpi: int = 200) -> bytes:
     matplotlib.rcParams["svg.fonttype"] = "none"  # keep text as text in SVG
     matplotlib.rcParams["pdf.fonttype"] = 42
     kind = spec.get("kind")
+    if spec.get("figure") in ("head_map", "pattern"):
+        return _save(_head_figure(spec), spec, fmt, dpi)
     if kind == "heatmap":
         rows, cols = spec.get("rows", []), spec.get("cols", [])
         w = max(4.0, 0.6 * len(cols) + 2.5)
@@ -53,6 +56,10 @@ def render(spec: dict[str, Any], fmt: str = "png", dpi: int = 200) -> bytes:
     ax.set_title(spec.get("title", ""), fontsize=10)
     ax.set_xlabel(spec.get("xlabel", ""))
     ax.set_ylabel(spec.get("ylabel", ""))
+    return _save(fig, spec, fmt, dpi)
+
+
+def _save(fig: Any, spec: dict[str, Any], fmt: str, dpi: int) -> bytes:
     buf = io.BytesIO()
     meta = (
         {"Title": spec.get("title", "")}
@@ -61,6 +68,21 @@ def render(spec: dict[str, Any], fmt: str = "png", dpi: int = 200) -> bytes:
     )
     fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
     return buf.getvalue()
+
+
+def _head_figure(spec: dict[str, Any]) -> Any:
+    import torch
+
+    from workbench.heads.figures import figure_head_map, figure_pattern
+
+    if spec["figure"] == "pattern":
+        return figure_pattern(
+            torch.tensor(spec["values"]), spec["rows"], title=spec.get("title", "")
+        )
+    m = torch.tensor([[math.nan if v is None else v for v in r] for r in spec["values"]])
+    fig = figure_head_map(m, title=spec.get("title", ""), center=spec.get("center") is not None)
+    fig.axes[-1].set_ylabel(spec.get("value_label", ""))
+    return fig
 
 
 def _nan(v: Any) -> float:

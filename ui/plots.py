@@ -33,7 +33,7 @@ def _apply_theme(pw: pg.PlotWidget) -> None:
 class _PlotBase(QWidget):
     """A pyqtgraph plot with a spec and an "Export figure…" context menu."""
 
-    export_requested = Signal(dict)  # spec, for views that also save it into the project
+    exported = Signal(dict, str)  # spec, path: for views that also store the figure
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -62,8 +62,13 @@ class _PlotBase(QWidget):
             self, "Export figure", f"{name}.png", "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"
         )
         if path:
-            figures.export(self.spec, path)
-            self.export_requested.emit(self.spec)
+            self.export(path)
+
+    def export(self, path: str) -> str:
+        """Write the figure (PNG, SVG or PDF by extension) drawn with matplotlib."""
+        out = str(figures.export(self.spec, path))
+        self.exported.emit(self.spec, out)
+        return out
 
     def refresh_theme(self) -> None:
         _apply_theme(self.plot)

@@ -117,6 +117,12 @@ class ProjectController(QObject):
             return False
         return bool(_work_in(p))
 
+    def _ask(self, title: str, text: str, buttons: Any, default: Any, preset: Any) -> Any:
+        """A question box, or ``preset`` when confirmations are off (tests)."""
+        if not self.ask:
+            return preset
+        return QMessageBox.question(self.parent_widget, title, text, buttons, default)
+
     # ------------------------------------------------------- crash recovery
     def orphaned_scratch(self) -> list[Path]:
         """Scratch files that no running instance holds, newest first: left by a session
@@ -166,18 +172,11 @@ class ProjectController(QObject):
                 f"(last change {when}) holds {', '.join(work)}.\n\nOpen it now? You can then "
                 f"save it where you like.\n\n{path}"
             )
-            if self.ask:
-                answer = QMessageBox.question(
-                    self.parent_widget,
-                    "Recover unsaved work?",
-                    text,
-                    QMessageBox.StandardButton.Yes
-                    | QMessageBox.StandardButton.Discard
-                    | QMessageBox.StandardButton.Ignore,
-                    QMessageBox.StandardButton.Yes,
-                )
-            else:
-                answer = self.recover_answer
+            B = QMessageBox.StandardButton
+            answer = self._ask(
+                "Recover unsaved work?", text, B.Yes | B.Discard | B.Ignore, B.Yes,
+                self.recover_answer,
+            )  # fmt: skip
             if answer == QMessageBox.StandardButton.Yes:
                 self._set(p, scratch=True)  # the fresh empty scratch project is removed
                 self.state.save_status = "Recovered unsaved work · Save As to keep it"
@@ -218,18 +217,12 @@ class ProjectController(QObject):
         """True when the current project can be closed (saved, or the user agreed)."""
         if not self.has_unsaved_work():
             return True
-        if self.ask:
-            answer = QMessageBox.question(
-                self.parent_widget,
-                "Keep this work?",
-                "This project has not been saved to a file of your choice yet. Save it before closing?",
-                QMessageBox.StandardButton.Save
-                | QMessageBox.StandardButton.Discard
-                | QMessageBox.StandardButton.Cancel,
-                QMessageBox.StandardButton.Save,
-            )
-        else:
-            answer = self.answer
+        B = QMessageBox.StandardButton
+        answer = self._ask(
+            "Keep this work?",
+            "This project has not been saved to a file of your choice yet. Save it before closing?",
+            B.Save | B.Discard | B.Cancel, B.Save, self.answer,
+        )  # fmt: skip
         if answer == QMessageBox.StandardButton.Cancel:
             return False
         if answer == QMessageBox.StandardButton.Save:

@@ -19,6 +19,22 @@ from PySide6.QtWidgets import (
 )
 
 
+def tokens_html(items: Any) -> str:
+    """Logit-lens tokens ``[(token, value), ...]`` as HTML: each in <code>, escaped, with a
+    visible mark for spaces (they start most tokens)."""
+    return "  ".join(f"<code>{_token(t)}</code>" for t, _ in items)
+
+
+def _token(t: str) -> str:
+    return (
+        repr(t)[1:-1]
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace(" ", "␣")
+    )
+
+
 def title(text: str) -> QLabel:
     label = QLabel(text)
     label.setObjectName("sectionTitle")

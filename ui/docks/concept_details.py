@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from ui import glossary
 from ui.context import AppContext
-from ui.widgets import hint
+from ui.widgets import hint, tokens_html
 from workbench.models.sites import readout_site
 
 
@@ -157,23 +157,9 @@ class ConceptDetailsWidget(QTabWidget):
         )
 
     def _show_lens(self, r: dict) -> None:
-        def fmt(items: list) -> str:
-            return "  ".join(f"<code>{_esc(t)}</code>" for t, _ in items)
-
-        self.lens_text.setText(
-            f"<b>Promotes</b><br>{fmt(r['top'])}<br><br><b>Suppresses</b><br>{fmt(r['bottom'])}"
-        )
+        top, bottom = tokens_html(r["top"]), tokens_html(r["bottom"])
+        self.lens_text.setText(f"<b>Promotes</b><br>{top}<br><br><b>Suppresses</b><br>{bottom}")
 
     def refresh_theme(self) -> None:
         if self.norm_plot is not None:
             self.norm_plot.refresh_theme()
-
-
-def _esc(t: str) -> str:
-    return (
-        repr(t)[1:-1]
-        .replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace(" ", "␣")
-    )

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
@@ -35,6 +36,40 @@ COLUMNS = (
     "baseline",
     "steered",
 )
+
+
+def generations_changed(ctx: AppContext) -> None:
+    """Tell the Generations dock (if the window has one) that the project's list changed."""
+    dock = ctx.views.get("generations")
+    if dock is not None:
+        dock.refresh()
+
+
+def record_text_generation(ctx: AppContext, comparison: Any, provenance: dict) -> int | None:
+    """Store a baseline/steered text pair in the project and show it in the dock; its id."""
+    p = ctx.state.project
+    if p is None:
+        return None
+    gid = ctx.project.write(
+        "saving the generation",
+        lambda: p.add_generation(
+            kind="text",
+            prompt=comparison.prompt,
+            baseline=comparison.baseline,
+            steered=comparison.steered,
+            provenance=provenance,
+        ),
+    )
+    generations_changed(ctx)
+    return gid
+
+
+def stream_into(edits: Any, pieces: Any) -> None:
+    """Append streamed text pieces to their text boxes (one piece per box, None to skip)."""
+    for edit, piece in zip(edits, pieces, strict=True):
+        if piece:
+            edit.moveCursor(QTextCursor.MoveOperation.End)
+            edit.insertPlainText(piece)
 
 
 def rows(generations: list[dict]) -> list[dict[str, Any]]:

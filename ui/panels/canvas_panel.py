@@ -27,7 +27,7 @@ from ui.canvas_model import CanvasModel
 from ui.commands import AddConceptCommand
 from ui.context import AppContext
 from ui.panels.canvas_terms import TermListWidget
-from ui.widgets import EmptyStateWidget, hint, primary, title
+from ui.widgets import EmptyStateWidget, hint, primary, title, tokens_html
 
 CANVAS_NAME = "main"
 
@@ -294,8 +294,7 @@ class CanvasPanel(QWidget):
             }
         )
         if r.lens:
-            top = "  ".join(f"<code>{_esc(t)}</code>" for t, _ in r.lens["top"][:8])
-            bottom = "  ".join(f"<code>{_esc(t)}</code>" for t, _ in r.lens["bottom"][:8])
+            top, bottom = tokens_html(r.lens["top"][:8]), tokens_html(r.lens["bottom"][:8])
             self.tokens.setText(f"<b>Promotes</b> {top}<br><b>Suppresses</b> {bottom}")
         else:
             self.tokens.setText("Load the concepts' model to read top tokens.")
@@ -372,13 +371,3 @@ class CanvasPanel(QWidget):
         if self._save_timer.isActive():
             self._save_timer.stop()
             self._save_layout()
-
-
-def _esc(t: str) -> str:
-    return (
-        repr(t)[1:-1]
-        .replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace(" ", "␣")
-    )

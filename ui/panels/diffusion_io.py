@@ -12,6 +12,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
+from ui.docks.generations_dock import generations_changed
 from ui.panels import diffusion_jobs as jobs
 
 log = logging.getLogger(__name__)
@@ -166,11 +167,6 @@ class DiffusionIOMixin:
             self.load(path, config=config)
 
     # ---------------------------------------------------------------- saving
-    def _refresh_generations(self) -> None:
-        gens = self.ctx.views.get("generations")
-        if gens is not None:
-            gens.refresh()
-
     def _save_pair(self, r: jobs.PairResult) -> int | None:
         p = self.ctx.state.project
         if p is None:
@@ -191,7 +187,7 @@ class DiffusionIOMixin:
                 baseline_png=r.baseline_png,
             ),
         )
-        self._refresh_generations()
+        generations_changed(self.ctx)
         return gid
 
     def _save_sweep(self, r: jobs.SweepOutput) -> int | None:
@@ -220,7 +216,7 @@ class DiffusionIOMixin:
             return gid
 
         gid = self.ctx.project.write("saving the sweep", save)
-        self._refresh_generations()
+        generations_changed(self.ctx)
         return gid
 
     # --------------------------------------------------------------- exports

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.context import AppContext
+from ui.docks.generations_dock import record_text_generation, stream_into
 from ui.panels.heads_jobs import HeadsState
 from ui.widgets import hint, run_stop_row, title
 
@@ -278,10 +278,7 @@ class HeadActionsWidget(QGroupBox):
 
     def _on_progress(self, p: Any) -> None:
         if isinstance(p.payload, (list, tuple)) and len(p.payload) == 2:
-            for edit, piece in zip((self.baseline, self.acted), p.payload, strict=True):
-                if piece:
-                    edit.moveCursor(QTextCursor.MoveOperation.End)
-                    edit.insertPlainText(piece)
+            stream_into((self.baseline, self.acted), p.payload)
 
     def _on_result(self, c: Any, prov: dict) -> None:
         from workbench import __version__
@@ -289,21 +286,7 @@ class HeadActionsWidget(QGroupBox):
         self.last = c
         self.baseline.setPlainText(c.prompt + c.baseline)
         self.acted.setPlainText(c.prompt + c.steered)
-        p = self.ctx.state.project
-        if p is not None:
-            self.ctx.project.write(
-                "saving the generation",
-                lambda: p.add_generation(
-                    kind="text",
-                    prompt=c.prompt,
-                    baseline=c.baseline,
-                    steered=c.steered,
-                    provenance={**prov, "app_version": __version__},
-                ),
-            )
-            gens = self.ctx.views.get("generations")
-            if gens is not None:
-                gens.refresh()
+        record_text_generation(self.ctx, c, {**prov, "app_version": __version__})
         self.status.setText("Done. Saved to the project's generations.")
 
     def _on_done(self) -> None:

@@ -11,16 +11,14 @@ Note for the engine: ``score_with_figures_job``, ``act_generate_job`` and
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from psygnal import evented
 
+from ui.figures import FORMATS  # light: matplotlib loads only when a figure is drawn
 from workbench.jobs import Job, Progress
-
-FORMATS = ("png", "svg", "pdf")
 
 # What each score measures, in the field's words (tooltips of the score list).
 SCORE_TIPS = {
@@ -128,57 +126,10 @@ def pattern_spec(view: Any, layer: int, head: int, run_id: int | None = None) ->
     }
 
 
-def render_spec(spec: dict[str, Any], fmt: str = "png", dpi: int = 200) -> bytes:
-    """Draw a head map or pattern spec with the engine's figures (other specs: ui.figures)."""
-    import torch
-
-    fig_kind = spec.get("figure")
-    if fig_kind == "head_map":
-        from workbench.heads.figures import figure_head_map
-
-        m = torch.tensor([[float("nan") if v is None else v for v in r] for r in spec["values"]])
-        fig = figure_head_map(m, title=spec.get("title", ""), center=spec.get("center") is not None)
-        fig.axes[-1].set_ylabel(spec.get("value_label", ""))
-    elif fig_kind == "pattern":
-        from workbench.heads.figures import figure_pattern
-
-        fig = figure_pattern(
-            torch.tensor(spec["values"]), spec["rows"], title=spec.get("title", "")
-        )
-    else:
-        from ui.figures import render
-
-        return render(spec, fmt, dpi)
-    import matplotlib
-
-    matplotlib.rcParams["svg.fonttype"] = "none"  # keep text as text in SVG
-    matplotlib.rcParams["pdf.fonttype"] = 42
-    buf = io.BytesIO()
-    meta = (
-        {"Title": spec.get("title", "")}
-        if fmt in ("svg", "pdf")
-        else {"Software": "Concept Workbench"}
-    )
-    fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
-    return buf.getvalue()
-
-
 def render_all(spec: dict[str, Any], formats: Sequence[str] = FORMATS) -> dict[str, bytes]:
-    return {fmt: render_spec(spec, fmt) for fmt in formats}
+    from ui.figures import render
 
-
-def export_spec(spec: dict[str, Any], path: str) -> str:
-    """Write ``spec`` to ``path``; the format comes from the extension (png, svg, pdf)."""
-    from pathlib import Path
-
-    p = Path(path)
-    fmt = p.suffix.lower().lstrip(".")
-    if not fmt:
-        p, fmt = p.with_suffix(".png"), "png"
-    if fmt not in FORMATS:
-        raise ValueError(f"{p.name}: export a figure as .png, .svg or .pdf.")
-    p.write_bytes(render_spec(spec, fmt))
-    return str(p)
+    return {fmt: render(spec, fmt) for fmt in formats}
 
 
 # ------------------------------------------------------------------------ jobs

@@ -333,7 +333,7 @@ class HeadsPanel(QWidget):
     # ------------------------------------------------------------- export
     def export_map(self, path: str | None = None) -> str | None:
         """Write the map to ``path`` (PNG, SVG or PDF by extension)."""
-        from ui.panels.heads_jobs import export_spec
+        from ui.figures import export
 
         if self.run is None:
             return None
@@ -347,7 +347,7 @@ class HeadsPanel(QWidget):
         if fmt in self.run.files:  # drawn already, in the worker
             Path(path).write_bytes(self.run.files[fmt])
             return path
-        return export_spec(self.run.spec, path)
+        return str(export(self.run.spec, path))
 
     def refresh_theme(self) -> None:
         if self.map is not None:

@@ -12,10 +12,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontMetrics
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QWidget
 
 from ui import theme
-from ui.panels.heads_jobs import export_spec
 from ui.plots import _PlotBase
 
 
@@ -33,7 +32,6 @@ class _ImagePlot(_PlotBase):
 
     cell_clicked = Signal(int, int)
     cell_hovered = Signal(str)
-    exported = Signal(dict, str)  # spec, path
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -92,22 +90,6 @@ class _ImagePlot(_PlotBase):
 
     def describe(self, row: int, col: int) -> str:  # pragma: no cover - overridden
         return ""
-
-    def export_dialog(self) -> None:
-        if not self.spec:
-            return
-        name = (self.spec.get("title") or "figure").replace("/", "-").replace(" ", "_")
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export figure", f"{name}.png", "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"
-        )
-        if path:
-            self.export(path)
-
-    def export(self, path: str) -> str:
-        """Write the figure (PNG, SVG or PDF by extension) drawn with matplotlib."""
-        out = export_spec(self.spec, path)
-        self.exported.emit(self.spec, out)
-        return out
 
 
 class HeadMapWidget(_ImagePlot):

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from ui import glossary
 from ui.context import AppContext
+from ui.docks.generations_dock import record_text_generation, stream_into
 from ui.errors import first_line
 from ui.panels.sampling import SamplingWidget
 from ui.widgets import CoefficientWidget, hint, run_stop_row, title
@@ -243,31 +244,13 @@ class PreviewPanel(QWidget):
 
     def _on_progress(self, p: Any) -> None:
         if p.payload:
-            base, steer = p.payload
-            for edit, piece in ((self.baseline, base), (self.steered, steer)):
-                if piece:
-                    edit.moveCursor(QTextCursor.MoveOperation.End)
-                    edit.insertPlainText(piece)
+            stream_into((self.baseline, self.steered), p.payload)
 
     def _on_result(self, comparison: Any, prov: dict) -> None:
         self.last = comparison
         self.baseline.setPlainText(comparison.prompt + comparison.baseline)
         self.steered.setPlainText(comparison.prompt + comparison.steered)
-        p = self.ctx.state.project
-        if p is not None:
-            self.last_generation_id = self.ctx.project.write(
-                "saving the generation",
-                lambda: p.add_generation(
-                    kind="text",
-                    prompt=comparison.prompt,
-                    baseline=comparison.baseline,
-                    steered=comparison.steered,
-                    provenance=prov,
-                ),
-            )
-            gens = self.ctx.views.get("generations")
-            if gens is not None:
-                gens.refresh()
+        self.last_generation_id = record_text_generation(self.ctx, comparison, prov)
         self.status.setText("Done. Saved to the project's generations.")
 
     def _on_done(self) -> None:

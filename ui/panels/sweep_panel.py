@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from ui import glossary
 from ui.context import AppContext
+from ui.docks.generations_dock import generations_changed
 from ui.errors import first_line
 from ui.panels.preview_panel import provenance
 from ui.widgets import hint, run_stop_row, title
@@ -294,9 +295,7 @@ class SweepPanel(QWidget):
 
         self.run_id = self.ctx.project.write("saving the sweep", save)
         self._refresh_runs(self.run_id)
-        gens = self.ctx.views.get("generations")
-        if gens is not None:
-            gens.refresh()
+        generations_changed(self.ctx)
         self.status.setText(
             f"Done: {len(r.layers) * len(r.coefficients)} cells saved to the project."
         )
