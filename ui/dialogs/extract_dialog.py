@@ -18,18 +18,10 @@ from PySide6.QtWidgets import (
 
 from ui import glossary
 from ui.widgets import hint
+from workbench.concepts.methods import METHODS as ENGINE_METHODS
 
-METHODS = (
-    "diff_of_means",
-    "mean",
-    "pca_diff",
-    "pca_center",
-    "icv",
-    "task_vector",
-    "probe",
-    "embedding",
-    "unembedding",
-)
+# The engine's methods, the usual choice (ActAdd / CAA's difference of means) first.
+METHODS = ("diff_of_means", *(m for m in ENGINE_METHODS if m != "diff_of_means"))
 SITE_KINDS = ("resid_post", "resid_pre", "resid_mid", "attn_out", "mlp_out")
 _EXTRA_TIPS = {
     "task_vector": (

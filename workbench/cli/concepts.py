@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.cli import add_model_args, load_model_from_args, print_json
+from workbench.concepts.methods import METHODS
 from workbench.errors import PromptSetError
 
 
@@ -31,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--method",
         default="diff_of_means",
-        help="mean, diff_of_means, pca_diff, pca_center, icv, task_vector, probe, embedding, unembedding",
+        help=", ".join(METHODS),
     )
     _add_site_args(p)
     p.add_argument(

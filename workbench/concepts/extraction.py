@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from workbench.concepts.concept import RECIPE_VERSION, Concept
+from workbench.concepts.methods import METHODS
 from workbench.concepts.prompt_sets import PromptSet
 from workbench.errors import PromptSetError
 from workbench.jobs import Job, Progress
@@ -54,17 +55,6 @@ from workbench.models.sites import resid_post
 if TYPE_CHECKING:
     from workbench.models.hooked import HookedModel
 
-METHODS = (
-    "mean",
-    "diff_of_means",
-    "pca_diff",
-    "pca_center",
-    "icv",
-    "task_vector",
-    "probe",
-    "embedding",
-    "unembedding",
-)
 _NEEDS = {
     "diff_of_means": ("contrastive",),
     "pca_diff": ("contrastive",),
