@@ -281,6 +281,12 @@ def test_imported_vectors_that_name_no_model_steer_the_loaded_one(qtbot, loaded_
     assert lib.import_vector(str(tmp_path / "wide.safetensors"))
     assert not m.ref.same_space(w.ctx.concepts.get("wide").model)
     assert "cannot steer" in " ".join(lib.last_import_notes)
+    # and steering with it says why, in sizes, not that it belongs to "unknown"
+    preview = w.view("preview")
+    preview.vector.setCurrentText("wide")
+    preview.site.setCurrentText(site)
+    assert preview.generate() is None
+    assert f"width {d + 8}" in preview.status.text() and "cannot steer" in preview.status.text()
 
 
 def test_saved_sweeps_wait_for_a_running_sweep(qtbot, loaded_window):

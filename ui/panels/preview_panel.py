@@ -203,6 +203,13 @@ class PreviewPanel(QWidget):
                     "Choose a concept to steer with (extract one in the library first)."
                 )
             if not m.ref.same_space(concept.model):
+                width = int(next(iter(concept.vectors.values())).shape[-1])
+                if width != m.ref.d_model:
+                    raise ValueError(
+                        f"{concept.name!r} has width {width}, but {m.name} has d_model "
+                        f"{m.ref.d_model}: it cannot steer this model. Choose another concept, "
+                        "or load a model of that width."
+                    )
                 raise ValueError(
                     f"{concept.name!r} belongs to {concept.model.name}; choose that model or another concept."
                 )
