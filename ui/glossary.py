@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from workbench.concepts.sweep_metrics import METRICS as METRICS
+
 METHODS = {
     "diff_of_means": (
         "Difference of means",
@@ -56,23 +58,8 @@ POSITIONS = {
     ),
 }
 
-METRICS = {
-    "kl": (
-        "KL to baseline",
-        "Mean KL divergence (nats per token) between the steered and unsteered next-token "
-        "distributions along the baseline continuation: how much steering changes the model.",
-    ),
-    "target_logprob": (
-        "Log-prob of target words",
-        "Mean log-probability of the target words as the next token after the prompt, with steering. "
-        "Higher = the concept pushes the model towards them.",
-    ),
-    "perplexity": (
-        "Perplexity (fluency)",
-        "Perplexity of the steered continuation under the unsteered model: large values mean the "
-        "steering broke fluency (too strong a coefficient).",
-    ),
-}
+# METRICS, the steering sweep's metrics (name -> (title, what it measures)), are spelled once in
+# the engine (imported at the top).
 
 TERMS = {
     "coefficient": "How much of the vector is added: x ← x + coefficient · v at the chosen site(s). Negative values steer away.",

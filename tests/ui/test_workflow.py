@@ -115,9 +115,9 @@ def test_full_workflow(qtbot, loaded_window, tmp_path):
     r = sweep.result
     assert r is not None, ctx.errors.history
     assert r.layers == [0, 2] and r.coefficients == [-4.0, 0.0, 4.0]
-    assert sweep.grid.item(1, 2).text() == r.texts[1][2].strip()
+    assert sweep.grid.item(1, 2).text() == r.texts[1][2][0].strip()
     assert r.metrics["kl"][0][1] == pytest.approx(0.0, abs=1e-5)  # coefficient 0 changes nothing
-    assert r.texts[0][1] == r.baseline
+    assert r.texts[0][1] == r.baselines
     assert sweep.heatmap.spec["rows"] == [0, 2]
     assert ctx.state.project.runs("sweep")[0]["name"] == "happy sweep"
     assert len(ctx.state.project.generations("text", images=False)) == 1 + 6
@@ -170,7 +170,7 @@ def test_full_workflow(qtbot, loaded_window, tmp_path):
         # the saved sweep is shown again as it was run, without recomputing
         sweep2 = w2.view("sweep")
         assert sweep2.result is not None and sweep2.result.texts == r.texts
-        assert sweep2.grid.item(1, 2).text() == r.texts[1][2].strip()
+        assert sweep2.grid.item(1, 2).text() == r.texts[1][2][0].strip()
         assert sweep2.layers.text() == "0, 2" and sweep2.coefs.text() == "-4, 0, 4"
         w2.show_panel("sweep")
         assert sweep2.heatmap is not None and sweep2.heatmap.spec["rows"] == [0, 2]
@@ -301,6 +301,7 @@ def test_saved_sweeps_wait_for_a_running_sweep(qtbot, loaded_window):
     sweep.layers.setText("1")
     sweep.coefs.setText("4")
     sweep.tokens.setValue(2)
+    sweep.targets.setText("good, bad")  # words of the tiny model's vocabulary
     sweep.run()
     wait_idle(qtbot, ctx)
     a = sweep.run_id

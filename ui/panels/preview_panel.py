@@ -36,21 +36,10 @@ def provenance(
     settings: Any,
     extra: dict | None = None,
 ) -> dict:
-    """What it takes to make a generation again."""
-    from workbench import __version__
+    """What it takes to make a generation again (the engine's record, for a loaded model)."""
+    from workbench.concepts.provenance import text_generation_provenance
 
-    recipe = dict(concept.recipe or {})
-    recipe.pop("prompts", None)  # the concept id finds the full recipe; keep rows small
-    return {
-        "model": model.ref.to_dict(),
-        "concept": {"id": concept.id, "name": concept.name, "recipe": recipe},
-        "sites": sites,
-        "coefficient": coefficient,
-        "sampling": settings.to_dict(),
-        "seed": settings.seed,
-        "app_version": __version__,
-        **(extra or {}),
-    }
+    return text_generation_provenance(model.ref, concept, sites, coefficient, settings, extra)
 
 
 class PreviewPanel(QWidget):

@@ -1,6 +1,7 @@
-"""Sweep: steer one prompt over layers × coefficients; a grid of texts and a heatmap of a
-metric (KL to baseline, log-prob of target words, perplexity). Saved as a run, and every cell
-as a generation with provenance."""
+"""Sweep: steer a prompt or a prompt set over layers × coefficients with the engine's batched
+sweep (``workbench.concepts.steering_sweep``); a grid of texts and a heatmap of a metric (KL to
+baseline, log-prob of target words, task accuracy, base perplexity of the steered text). The
+engine saves it as a run, and every cell as a generation with provenance."""
 
 from __future__ import annotations
 
@@ -31,10 +32,10 @@ from ui import glossary
 from ui.context import AppContext
 from ui.docks.generations_dock import generations_changed
 from ui.errors import first_line
-from ui.panels.preview_panel import provenance
 from ui.widgets import hint, run_stop_row, title
 
 SITE_KINDS = ("resid_post", "resid_pre", "resid_mid", "attn_out", "mlp_out")
+ONE_PROMPT = "the prompt above"
 
 
 def parse_numbers(text: str, integer: bool = False) -> list[float]:
@@ -73,6 +74,11 @@ class SweepPanel(QWidget):
         ll.addWidget(title("Sweep layers × coefficients"))
         form = QFormLayout()
         self.prompt = QLineEdit("I think that this movie was")
+        self.prompt_source = QComboBox()
+        self.prompt_source.setToolTip(
+            "Sweep the prompt above, or every prompt of a set (all rows of one batch); a "
+            "demonstration set gives its zero-shot queries and measures task accuracy"
+        )
         self.concept = QComboBox()
         self.concept.currentTextChanged.connect(self._on_concept)
         self.site_kind = QComboBox()
@@ -92,6 +98,7 @@ class SweepPanel(QWidget):
             self.heatmap_metric.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
         self.heatmap_metric.currentIndexChanged.connect(lambda *_: self._draw_heatmap())
         form.addRow("Prompt", self.prompt)
+        form.addRow("Prompts", self.prompt_source)
         form.addRow("Concept", self.concept)
         form.addRow("Site", self.site_kind)
         form.addRow("Layers", self.layers)
@@ -139,6 +146,7 @@ class SweepPanel(QWidget):
         split.setSizes([330, 770])
         lay.addWidget(split)
         ctx.state.events.concepts.connect(self._refill)
+        ctx.state.events.prompt_sets.connect(self._refill_sets)
         ctx.state.events.project.connect(self._on_project)
         ctx.state.events.selected_concepts.connect(
             lambda names: (
@@ -148,7 +156,31 @@ class SweepPanel(QWidget):
             )
         )
         self._refill()
+        self._refill_sets()
         self._on_project()
+
+    def _refill_sets(self, *_: Any) -> None:
+        keep = self.prompt_source.currentData()
+        self.prompt_source.clear()
+        self.prompt_source.addItem(ONE_PROMPT, None)
+        for p in self.ctx.state.prompt_sets:
+            self.prompt_source.addItem(f"set: {p['name']} ({p['kind']})", p["name"])
+        i = self.prompt_source.findData(keep) if keep else 0
+        self.prompt_source.setCurrentIndex(max(0, i))
+
+    def _prompts(self) -> tuple[list[str], list[str], str]:
+        """``(prompts, answers, label)`` from the prompt source."""
+        from workbench.concepts.steering_sweep import prompts_from_set
+
+        name = self.prompt_source.currentData()
+        if not name:
+            return [self.prompt.text()], [], "1 prompt"
+        entry = self.ctx.state.prompt_set(name)
+        if entry is None or entry.get("set") is None:
+            raise ValueError(f"The prompt set {name!r} is not usable: edit it in the Prompts dock.")
+        prompts, answers = prompts_from_set(entry["set"])
+        what = "held-out queries" if answers else "prompts"
+        return prompts, answers, f"{len(prompts)} {what} of {name}"
 
     def _refill(self, *_: Any) -> None:
         keep = self.concept.currentText()
@@ -173,7 +205,7 @@ class SweepPanel(QWidget):
 
     # ---------------------------------------------------------------- run
     def run(self) -> int | None:
-        from ui.model_jobs import sweep_job
+        from workbench.concepts.steering_sweep import SteeringSweepSpec, steering_sweep_job
         from workbench.models.generation import SamplingSettings
 
         m = self.ctx.state.model()
@@ -183,22 +215,21 @@ class SweepPanel(QWidget):
             concept = self.ctx.concepts.get(self.concept.currentText())
             layers = [int(x) for x in parse_numbers(self.layers.text(), integer=True)]
             coefs = parse_numbers(self.coefs.text())
-            if not layers or not coefs:
-                raise ValueError(
-                    "Give at least one layer and one coefficient (e.g. layers 2, 4 and coefficients -4, 0, 4)."
-                )
-            kind = self.site_kind.currentText()
-            missing = [L for L in layers if f"blocks.{L}.hook_{kind}" not in concept.vectors]
-            if missing:
-                raise ValueError(
-                    f"{concept.name!r} has no vector at {kind} of layer(s) {missing}; it has {len(concept.sites)} sites."
-                )
+            prompts, answers, label = self._prompts()
+            spec = SteeringSweepSpec(
+                layers=tuple(layers),
+                coefficients=tuple(coefs),
+                prompts=tuple(prompts),
+                site_kind=self.site_kind.currentText(),
+                targets=tuple(t.strip() for t in self.targets.text().split(",") if t.strip()),
+                answers=tuple(answers),
+                settings=SamplingSettings(max_new_tokens=self.tokens.value()),
+            )
+            spec.check(m.hm, concept)
         except Exception as e:
             self.status.setText(f"Not started: {first_line(e)}")
             self.ctx.errors.handle(e, "starting the sweep")
             return None
-        settings = SamplingSettings(max_new_tokens=self.tokens.value())
-        targets = [t.strip() for t in self.targets.text().split(",") if t.strip()]
         self.result = None
         self._reset_grid(layers, coefs)
         self._partial = {
@@ -206,27 +237,24 @@ class SweepPanel(QWidget):
             "coefs": coefs,
             "metrics": {k: [[math.nan] * len(coefs) for _ in layers] for k in glossary.METRICS},
             "concept": concept.name,  # the heatmap's title, whatever the combo shows later
-            "site_kind": kind,
+            "site_kind": spec.site_kind,
         }
         # The running sweep, its project (its results go there, whatever opens meanwhile) and
         # a token: callbacks of a sweep the display was taken from are ignored.
-        self._job = (m, concept, kind, settings, self.ctx.state.project)
+        self._job = (m, concept, self.ctx.state.project)
         token = self._live = object()
         self.runs.setEnabled(False)  # saved sweeps can be looked at when this one ends
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
-        self.status.setText(f"Running {len(layers) * len(coefs)} cells…")
+        self.status.setText(
+            f"Running {len(layers) * len(coefs)} cells × {label}, as rows of one batch…"
+        )
         return self.ctx.executor.submit(
             "sweep",
-            sweep_job,
+            steering_sweep_job,
             m.hm,
-            self.prompt.text(),
             concept,
-            kind,
-            layers,
-            coefs,
-            settings,
-            targets,
+            spec,
             label="Sweep",
             on_progress=lambda p, t=token: self._on_progress(p) if t is self._live else None,
             on_result=lambda r, t=token: self._on_result(r) if t is self._live else None,
@@ -242,10 +270,10 @@ class SweepPanel(QWidget):
         if not p.payload:
             return
         if p.payload[0] == "baseline":
-            self.status.setText(f"Baseline: {p.payload[1][:80]}")
+            self.status.setText(f"Baseline: {p.payload[1][0][:80]}")
             return
-        i, j, text, cell = p.payload
-        self._set_cell(i, j, text, cell)
+        _, i, j, texts, cell = p.payload
+        self._set_cell(i, j, texts, cell)
         for k, v in cell.items():
             self._partial["metrics"][k][i][j] = v
         self._draw_heatmap()
@@ -253,51 +281,29 @@ class SweepPanel(QWidget):
     def _on_result(self, r: Any) -> None:
         self.result = r
         self._draw_heatmap()
-        m, concept, kind, settings, p = self._job
+        m, concept, p = self._job
         if p is None or p is not self.ctx.state.project:
             return
-        result = {
-            "prompt": r.prompt,
-            "baseline": r.baseline,
-            "layers": r.layers,
-            "coefficients": r.coefficients,
-            "texts": r.texts,
-            "metrics": r.metrics,
-            "targets": r.targets,
-        }
-        run_settings = {
-            "concept": {"id": concept.id, "name": concept.name},
-            "site_kind": kind,
-            "model": m.ref.to_dict(),
-            "sampling": settings.to_dict(),
-        }
-
-        def save() -> int:
-            rid = p.add_run("sweep", f"{concept.name} sweep", run_settings, result)
-            for i, layer in enumerate(r.layers):
-                for j, coef in enumerate(r.coefficients):
-                    prov = provenance(
-                        m,
-                        concept,
-                        [f"blocks.{layer}.hook_{kind}"],
-                        coef,
-                        settings,
-                        {"sweep_run": rid},
-                    )
-                    p.add_generation(
-                        kind="text",
-                        prompt=r.prompt,
-                        baseline=r.baseline,
-                        steered=r.texts[i][j],
-                        provenance=prov,
-                    )
-            return rid
-
-        self.run_id = self.ctx.project.write("saving the sweep", save)
+        self.run_id = self.ctx.project.write(
+            "saving the sweep", lambda: r.save_to_project(p, m.ref, concept)
+        )
         self._refresh_runs(self.run_id)
         generations_changed(self.ctx)
+        n = len(r.layers) * len(r.coefficients)
         self.status.setText(
-            f"Done: {len(r.layers) * len(r.coefficients)} cells saved to the project."
+            f"Done: {n} cells × {len(r.prompts)} prompt(s) saved to the project."
+            + self._baseline_note(r)
+        )
+
+    @staticmethod
+    def _baseline_note(r: Any) -> str:
+        acc = r.baseline_metrics.get("accuracy")
+        best = r.best("accuracy") if "accuracy" in r.metrics else None
+        if acc is None or best is None:
+            return ""
+        return (
+            f" Held-out accuracy: unsteered {acc:.0%}; best {best[2]:.0%} at layer {best[0]}, "
+            f"coefficient {best[1]:g} ({len(r.prompts)} queries)."
         )
 
     def _on_done(self) -> None:
@@ -316,10 +322,13 @@ class SweepPanel(QWidget):
         self.grid.setHorizontalHeaderLabels([f"×{c:g}" for c in coefs])
         self.grid.setVerticalHeaderLabels([f"layer {L}" for L in layers])
 
-    def _set_cell(self, i: int, j: int, text: str, cell: dict[str, float]) -> None:
-        item = QTableWidgetItem(text.strip())
+    def _set_cell(self, i: int, j: int, texts: list[str], cell: dict[str, float]) -> None:
+        """A cell shows the first prompt's text; its tooltip every prompt's and the metrics."""
+        item = QTableWidgetItem(texts[0].strip() if texts else "")
+        shown = "\n---\n".join(t.strip() for t in texts[:8])
+        more = f"\n(… {len(texts) - 8} more prompts)" if len(texts) > 8 else ""
         item.setToolTip(
-            f"{text}\n\n"
+            f"{shown}{more}\n\n"
             + "\n".join(f"{glossary.METRICS[k][0]}: {v:.3f}" for k, v in cell.items() if v == v)
         )
         self.grid.setItem(i, j, item)
@@ -363,7 +372,7 @@ class SweepPanel(QWidget):
 
     def show_run(self, run_id: int | None) -> bool:
         """Show a saved sweep: its settings in the form, its texts in the grid, its heatmap."""
-        from ui.model_jobs import SweepResult
+        from workbench.concepts.steering_sweep import SteeringSweepResult
 
         p = self.ctx.state.project
         if p is None or run_id is None or self._live is not None:
@@ -371,11 +380,7 @@ class SweepPanel(QWidget):
         try:
             rec = p.load_run(int(run_id))
             res, st = rec["result"], rec["settings"]
-            r = SweepResult(
-                res["prompt"], res["baseline"], list(res["layers"]),
-                [float(c) for c in res["coefficients"]], st.get("site_kind", ""),
-                res["texts"], res["metrics"], list(res.get("targets", [])), st,
-            )  # fmt: skip
+            r = SteeringSweepResult.from_dict(res, st)
         except Exception as e:
             self.ctx.errors.handle(e, f"opening saved sweep #{run_id}")
             return False
@@ -393,7 +398,7 @@ class SweepPanel(QWidget):
             for j in range(len(r.coefficients)):
                 cell = {k: r.metrics[k][i][j] for k in r.metrics}
                 self._set_cell(i, j, r.texts[i][j], cell)
-        self.prompt.setText(r.prompt)
+        self.prompt.setText(r.prompts[0])
         if self.concept.findText(concept) >= 0:
             self.concept.setCurrentText(concept)
         if r.site_kind:
@@ -403,12 +408,15 @@ class SweepPanel(QWidget):
         tokens = (st.get("sampling") or {}).get("max_new_tokens")
         if isinstance(tokens, int):
             self.tokens.setValue(tokens)
-        self.targets.setText(", ".join(r.targets))
+        self.targets.setText(", ".join(r.spec.targets))
         i = self.runs.findData(self.run_id)
         if i >= 0:
             self.runs.setCurrentIndex(i)
         self._draw_heatmap()
-        self.status.setText(f"Saved sweep #{self.run_id} ({rec['name']}), as it was run.")
+        self.status.setText(
+            f"Saved sweep #{self.run_id} ({rec['name']}, {len(r.prompts)} prompt(s)), as it was "
+            "run." + self._baseline_note(r)
+        )
         return True
 
     # ------------------------------------------------------------ heatmap
@@ -417,7 +425,9 @@ class SweepPanel(QWidget):
         part = getattr(self, "_partial", None)
         if part is None:
             return {}
-        values = self.result.metrics[key] if self.result is not None else part["metrics"][key]
+        source = self.result.metrics if self.result is not None else part["metrics"]
+        if key not in source:
+            return {}
         name = glossary.METRICS[key][0]
         concept = part.get("concept", self.concept.currentText())
         kind = part.get("site_kind", self.site_kind.currentText())
@@ -428,8 +438,10 @@ class SweepPanel(QWidget):
             "ylabel": "layer",
             "rows": part["layers"],
             "cols": [f"{c:g}" for c in part["coefs"]],
-            "values": [[None if v != v else round(float(v), 4) for v in row] for row in values],
-            "cmap": "magma" if key != "target_logprob" else "viridis",
+            "values": [
+                [None if v != v else round(float(v), 4) for v in row] for row in source[key]
+            ],
+            "cmap": "viridis" if key in ("target_logprob", "accuracy") else "magma",
             "value_label": name,
         }
 
@@ -458,10 +470,12 @@ class SweepPanel(QWidget):
                 return None
         with open(path, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
-            w.writerow(["layer", "coefficient", "text", *r.metrics])
+            w.writerow(["layer", "coefficient", "prompt", "text", *r.metrics])
             for i, layer in enumerate(r.layers):
                 for j, c in enumerate(r.coefficients):
-                    w.writerow([layer, c, r.texts[i][j], *(r.metrics[k][i][j] for k in r.metrics)])
+                    cells = [r.metrics[k][i][j] for k in r.metrics]
+                    for prompt, text in zip(r.prompts, r.texts[i][j], strict=True):
+                        w.writerow([layer, c, prompt, text, *cells])
         return path
 
     def refresh_theme(self) -> None:

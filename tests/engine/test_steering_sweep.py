@@ -1,0 +1,161 @@
+"""The batched steering sweep against its reference: one steered generation per cell."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from tiny import tiny_hooked
+
+from workbench.concepts.concept import Concept
+from workbench.concepts.steering_sweep import (
+    SteeringSweepResult,
+    SteeringSweepSpec,
+    answer_matches,
+    steering_sweep,
+    steering_sweep_job,
+)
+from workbench.errors import WorkbenchError
+from workbench.jobs import run
+from workbench.models.generation import SamplingSettings, generate, steered_generate
+from workbench.models.interventions import AddVector
+
+
+def _concept(hm, layers, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    vecs = {f"blocks.{L}.hook_resid_post": torch.randn(hm.d_model, generator=g) for L in layers}
+    return Concept("probe", vecs, hm.ref, {"method": "test"})
+
+
+@pytest.mark.parametrize("max_rows", [None, 5])
+def test_sweep_cells_equal_one_steered_generation_each(max_rows):
+    hm = tiny_hooked("llama")
+    concept = _concept(hm, [0, 1])
+    prompts = ("the king is", "I feel very happy and")  # different lengths: left padding
+    settings = SamplingSettings(max_new_tokens=6, stop_at_eos=False)
+    spec = SteeringSweepSpec(
+        layers=(0, 1),
+        coefficients=(-4.0, 0.0, 3.0),
+        prompts=prompts,
+        settings=settings,
+        targets=("queen",),
+        max_rows=max_rows,
+    )
+    res = steering_sweep(hm, concept, spec)
+    for p, prompt in enumerate(prompts):
+        base = generate(hm, [prompt], (), settings)
+        assert res.baselines[p] == base.texts[0]
+        for i, L in enumerate(spec.layers):
+            site = f"blocks.{L}.hook_resid_post"
+            for j, c in enumerate(spec.coefficients):
+                ref = steered_generate(
+                    hm, prompt, [AddVector(site, vector=concept.vectors[site], coefficient=c)],
+                    settings,
+                )  # fmt: skip
+                assert res.token_ids[i][j][p] == ref.generation.token_ids[1], (L, c, prompt)
+                assert res.texts[i][j][p] == ref.steered
+    # coefficient 0 steers nothing: KL 0, fluency that of the baseline
+    for i in range(2):
+        assert res.metrics["kl"][i][1] == pytest.approx(0.0, abs=1e-6)
+        assert res.metrics["base_perplexity_of_steered"][i][1] == pytest.approx(
+            res.baseline_metrics["base_perplexity_of_steered"], rel=1e-4
+        )
+    assert all(res.metrics["kl"][i][j] > 0 for i in range(2) for j in (0, 2))
+
+
+def test_sweep_metrics_against_a_hand_computation():
+    hm = tiny_hooked("llama")
+    concept = _concept(hm, [1], seed=3)
+    prompt = "the capital of France is"
+    settings = SamplingSettings(max_new_tokens=4, stop_at_eos=False)
+    spec = SteeringSweepSpec(
+        layers=(1,), coefficients=(5.0,), prompts=(prompt,), settings=settings, targets=("Paris",)
+    )
+    res = steering_sweep(hm, concept, spec)
+    site = "blocks.1.hook_resid_post"
+    iv = [AddVector(site, vector=concept.vectors[site], coefficient=5.0)]
+    base = generate(hm, [prompt], (), settings)
+    steered = generate(hm, [prompt], iv, settings)
+    enc = hm.encode([prompt])["input_ids"]
+    n = enc.shape[1]
+    with torch.no_grad():
+        seq = torch.cat([enc, torch.tensor([base.token_ids[0]])], -1)
+        q = torch.log_softmax(hm.forward(seq).logits[0, n - 1 : -1].float(), -1)
+        p = torch.log_softmax(hm.forward(seq, None, iv).logits[0, n - 1 : -1].float(), -1)
+        kl = float((p.exp() * (p - q)).sum(-1).mean())
+        target = hm.tokenizer(" Paris", add_special_tokens=False)["input_ids"][0]
+        seq2 = torch.cat([enc, torch.tensor([steered.token_ids[0]])], -1)
+        lp = torch.log_softmax(hm.forward(seq2).logits[0, n - 1 : -1].float(), -1)
+        ppl = math.exp(float(-lp.gather(-1, seq2[0, n:, None]).mean()))
+    assert res.metrics["kl"][0][0] == pytest.approx(kl, rel=1e-4)
+    assert res.metrics["target_logprob"][0][0] == pytest.approx(float(p[0, target]), rel=1e-4)
+    assert res.metrics["base_perplexity_of_steered"][0][0] == pytest.approx(ppl, rel=1e-4)
+
+
+def test_accuracy_counts_answers_by_hand():
+    hm = tiny_hooked("llama")
+    concept = _concept(hm, [0])
+    prompts = ("the king is", "she is", "we are")
+    settings = SamplingSettings(max_new_tokens=3, stop_at_eos=False)
+    base = generate(hm, list(prompts), (), settings)
+    # expected answers: the baseline's own first words for two prompts, a wrong one for the third
+    answers = (base.texts[0], base.texts[1], "zzz")
+    spec = SteeringSweepSpec(
+        layers=(0,), coefficients=(0.0,), prompts=prompts, answers=answers, settings=settings
+    )
+    res = steering_sweep(hm, concept, spec)
+    hand = sum(answer_matches(t, a) for t, a in zip(base.texts, answers, strict=True)) / 3
+    assert res.metrics["accuracy"][0][0] == pytest.approx(hand)
+    assert res.baseline_metrics["accuracy"] == pytest.approx(hand)
+    assert answer_matches(" cold\n\nQ:", "cold") and not answer_matches(" colder", "cold")
+
+
+def test_progress_reports_every_cell_and_cancels():
+    hm = tiny_hooked("llama")
+    concept = _concept(hm, [0, 1])
+    spec = SteeringSweepSpec(
+        layers=(0, 1), coefficients=(1.0, 2.0), prompts=("the king",),
+        settings=SamplingSettings(max_new_tokens=2), max_rows=2,
+    )  # fmt: skip
+    cells = []
+    res = run(
+        steering_sweep_job(hm, concept, spec),
+        on_progress=lambda p: cells.append(p.payload[1:3])
+        if p.payload and p.payload[0] == "cell"
+        else None,
+    )
+    assert sorted(cells) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    # a closed job leaves no hook behind
+    job = steering_sweep_job(hm, concept, spec)
+    next(job), next(job), next(job)
+    job.close()
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in hm.model.modules())
+    # the stored form reads back as it was
+    back = SteeringSweepResult.from_dict(res.to_dict())
+    assert back.texts == res.texts and back.spec == res.spec
+
+
+def test_refuses_what_cannot_run():
+    hm = tiny_hooked("llama")
+    concept = _concept(hm, [0])
+    s = SamplingSettings(max_new_tokens=2)
+    with pytest.raises(WorkbenchError, match="no vector at resid_post of layer"):
+        steering_sweep(hm, concept, SteeringSweepSpec((1,), (1.0,), ("a",), settings=s))
+    with pytest.raises(WorkbenchError, match="out of range"):
+        steering_sweep(hm, concept, SteeringSweepSpec((7,), (1.0,), ("a",), settings=s))
+    with pytest.raises(WorkbenchError, match="finite"):
+        steering_sweep(hm, concept, SteeringSweepSpec((0,), (math.nan,), ("a",), settings=s))
+    bad = Concept("nan", {"blocks.0.hook_resid_post": torch.full((hm.d_model,), math.nan)}, hm.ref)
+    with pytest.raises(WorkbenchError, match="non-finite"):
+        steering_sweep(hm, bad, SteeringSweepSpec((0,), (1.0,), ("a",), settings=s))
+
+
+def test_reads_sweeps_stored_before_version_2():
+    old = {
+        "prompt": "p", "baseline": "b", "layers": [2], "coefficients": [1.0],
+        "texts": [["t"]], "metrics": {"kl": [[0.5]], "perplexity": [[3.0]]}, "targets": [],
+    }  # fmt: skip
+    r = SteeringSweepResult.from_dict(old, {"site_kind": "resid_pre", "concept": {"name": "c"}})
+    assert r.prompts == ["p"] and r.texts == [[["t"]]] and r.site_kind == "resid_pre"
+    assert r.metrics["base_perplexity_of_steered"] == [[3.0]]

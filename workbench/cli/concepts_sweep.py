@@ -1,0 +1,161 @@
+"""``workbench concepts sweep``: the layer × coefficient steering sweep on a prompt or a set.
+
+Examples::
+
+    workbench concepts sweep happy --project my.wbproj --layers 4,8,12 --coefficients -8 -4 0 4 8 \\
+        --prompt "I think the movie was" --targets great,terrible
+    workbench concepts sweep "fv:antonyms" --project study.wbproj --set antonyms --layers 6-12 \\
+        --coefficients 1 2 4 --max-new-tokens 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from workbench.cli import _args, add_model_args, load_model_from_args, print_json
+from workbench.errors import PromptSetError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="steer a prompt or a prompt set over layers × coefficients, with metrics",
+        description="Every layer × coefficient variant of a concept on every prompt, as rows of "
+        "one batch: texts, KL to the unsteered run, target log-prob, task accuracy "
+        "(demonstration sets) and the base model's perplexity of the steered text.",
+    )
+    add_model_args(p)
+    p.add_argument(
+        "concept",
+        help="a concept name (from --project or --concept files) or an expression over them, "
+        'e.g. "happy - 0.5*sad"',
+    )
+    p.add_argument(
+        "--concept",
+        dest="concept_files",
+        action="append",
+        default=[],
+        metavar="[NAME=]FILE",
+        help="a vector file to use by name (repeatable)",
+    )
+    p.add_argument("--prompt", action="append", default=[], help="a prompt (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="prompt_set",
+        help="a prompt set (built-in name or file); a demonstration set sweeps its zero-shot "
+        "queries and measures accuracy against its outputs",
+    )
+    p.add_argument("--kind", help="kind of --set file when it cannot be guessed")
+    p.add_argument("--layers", required=True, help="e.g. 12, 10-14, 4,8,12 or all")
+    p.add_argument(
+        "--coefficients",
+        required=True,
+        nargs="+",
+        help="finite numbers, e.g. --coefficients -8 -4 0 4 8 (or --coefficients=-8,-4,0,4,8)",
+    )
+    p.add_argument(
+        "--site-kind",
+        default="resid_post",
+        choices=["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"],
+    )
+    p.add_argument("--targets", default="", help="comma-separated target words (log-prob metric)")
+    p.add_argument("--max-new-tokens", type=_args.positive_int, default=16)
+    p.add_argument("--seed", type=_args.nonneg_int, default=0)
+    p.add_argument("--chat", action="store_true", help="wrap prompts in the chat template")
+    p.add_argument(
+        "--max-rows", type=_args.positive_int, default=None, help="rows per batch (memory)"
+    )
+    p.add_argument("--project", help="store the sweep and its generations in this project")
+    p.add_argument(
+        "--json", action="store_true", help="JSON only on stdout, no progress bar on stderr"
+    )
+    p.set_defaults(func=_sweep)
+
+
+def _coefficients(items: list[str]) -> list[float]:
+    try:
+        return [_args.finite_float(x) for it in items for x in it.split(",") if x.strip()]
+    except argparse.ArgumentTypeError as e:
+        raise PromptSetError(f"--coefficients: {e}") from None
+
+
+def _resolve_concept(args: argparse.Namespace) -> Any:
+    from workbench.cli.concepts import _load_concepts
+    from workbench.concepts.algebra import evaluate
+
+    ns = argparse.Namespace(project=args.project, concept=args.concept_files)
+    concepts = _load_concepts(ns)
+    if args.concept in concepts:
+        return concepts[args.concept]
+    if not concepts:
+        raise PromptSetError(
+            f"no concept named {args.concept!r}: give --project FILE (its concepts are used by "
+            "name) or --concept NAME=FILE."
+        )
+    return evaluate(args.concept, concepts)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from workbench.cli.concepts import parse_layers
+    from workbench.concepts.prompt_sets import resolve_prompt_set
+    from workbench.concepts.steering_sweep import (
+        SteeringSweepSpec,
+        prompts_from_set,
+        steering_sweep_job,
+    )
+    from workbench.jobs import run, run_with_progress_bar
+    from workbench.models.generation import SamplingSettings
+
+    coefficients = _coefficients(args.coefficients)
+    concept = _resolve_concept(args)
+    prompts, answers = list(args.prompt), []
+    if args.prompt_set:
+        if prompts:
+            raise PromptSetError("give --prompt or --set, not both.")
+        prompts, answers = prompts_from_set(resolve_prompt_set(args.prompt_set, kind=args.kind))
+    if not prompts:
+        raise PromptSetError("give prompts: --prompt TEXT (repeatable) or --set NAME|FILE.")
+    hm = load_model_from_args(args)
+    spec = SteeringSweepSpec(
+        layers=tuple(parse_layers(args.layers, hm.n_layers)),
+        coefficients=tuple(coefficients),
+        prompts=tuple(prompts),
+        site_kind=args.site_kind,
+        targets=tuple(t for t in args.targets.split(",") if t.strip()),
+        answers=tuple(answers),
+        settings=SamplingSettings(
+            max_new_tokens=args.max_new_tokens, seed=args.seed, chat=args.chat
+        ),
+        max_rows=args.max_rows,
+    )
+    spec.check(hm, concept)
+    job = steering_sweep_job(hm, concept, spec)
+    result = run(job) if args.json else run_with_progress_bar(job, desc="sweep")
+    out = result.to_dict()
+    if args.project:
+        from workbench.store import Project
+
+        with Project.open(args.project, create=True) as project:
+            out["run_id"] = result.save_to_project(project, hm.ref, concept)
+        out["project"] = args.project
+    print_json(out)
+    if not args.json:
+        _print_table(result)
+    return 0
+
+
+def _print_table(r: Any) -> None:
+    """A readable grid of the first metric on stderr (stdout holds the JSON)."""
+    from workbench.concepts.sweep_metrics import METRICS
+
+    key = "accuracy" if "accuracy" in r.metrics else "kl"
+    print(f"{METRICS[key][0]} (rows: layers, columns: coefficients)", file=sys.stderr)
+    print("layer " + " ".join(f"{c:>8g}" for c in r.coefficients), file=sys.stderr)
+    for i, layer in enumerate(r.layers):
+        cells = " ".join(f"{v:8.3f}" for v in r.metrics[key][i])
+        print(f"{layer:>5} {cells}", file=sys.stderr)
+    base = r.baseline_metrics.get(key)
+    if base is not None:
+        print(f"unsteered: {base:.3f}", file=sys.stderr)

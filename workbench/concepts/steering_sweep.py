@@ -1,0 +1,531 @@
+"""The layer × coefficient steering sweep: every variant of a concept, on a prompt set, at once.
+
+A sweep steers each prompt of a set with ``coefficient * vector`` at ``blocks.{layer}.hook_{kind}``
+for every layer × coefficient, and measures each cell:
+
+``kl``
+    KL(steered ‖ unsteered) of the next-token distributions along each prompt's *baseline*
+    continuation (teacher-forced), nats per token, averaged over positions and prompts: how much
+    the steering changes the model.
+``target_logprob``
+    Mean log-probability of the target words' first tokens as the next token after the prompt,
+    with steering (only with ``targets``).
+``accuracy``
+    Fraction of prompts whose steered continuation starts with the expected answer (only with
+    ``answers``, e.g. the held-out queries of a demonstration set).
+``base_perplexity_of_steered``
+    Perplexity of the steered continuation under the *unsteered* model: fluency. Large values
+    mean the steering broke the text.
+
+All variants and prompts are rows of one batch (chunked to fit memory); the baseline runs once.
+Row ``(variant, prompt)`` is steered by its own :class:`AddVector` restricted to that row, so a
+cell's greedy tokens are those of one steered generation of that variant on that prompt.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from workbench.concepts.concept import Concept
+from workbench.concepts.sweep_metrics import METRICS as METRICS
+from workbench.errors import PromptSetError, WorkbenchError
+from workbench.jobs import Job, Progress, run
+from workbench.models.generation import SamplingSettings, generate_job
+from workbench.models.hooked import HookedModel
+from workbench.models.interventions import AddVector
+from workbench.models.sites import RESID_KINDS, Site
+
+RESULT_VERSION = 2
+SITE_KINDS = RESID_KINDS
+
+
+def site_name(kind: str, layer: int) -> str:
+    return Site(int(layer), kind).name
+
+
+@dataclass(frozen=True)
+class SteeringSweepSpec:
+    """What to sweep: the grid, the prompts and how to generate. Stored with the result."""
+
+    layers: tuple[int, ...]
+    coefficients: tuple[float, ...]
+    prompts: tuple[str, ...]
+    site_kind: str = "resid_post"
+    targets: tuple[str, ...] = ()
+    answers: tuple[str, ...] = ()  # expected continuation per prompt (accuracy), or none
+    settings: SamplingSettings = field(default_factory=SamplingSettings)
+    positions: str = "all"
+    max_rows: int | None = None  # rows per batch (default: 32 on a CPU, 256 on a GPU)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(int(x) for x in self.layers))
+        object.__setattr__(self, "coefficients", tuple(float(c) for c in self.coefficients))
+        object.__setattr__(self, "prompts", tuple(self.prompts))
+        object.__setattr__(self, "targets", tuple(t.strip() for t in self.targets if t.strip()))
+        object.__setattr__(self, "answers", tuple(self.answers))
+
+    def check(self, hm: HookedModel, concept: Concept) -> None:
+        """Refuse a sweep that cannot run, before anything is computed."""
+        if not self.layers or not self.coefficients:
+            raise WorkbenchError(
+                "Give at least one layer and one coefficient (e.g. layers 2, 4 and "
+                "coefficients -4, 0, 4)."
+            )
+        if not self.prompts:
+            raise PromptSetError("The sweep needs at least one prompt.")
+        if self.answers and len(self.answers) != len(self.prompts):
+            raise PromptSetError(
+                f"{len(self.answers)} answers for {len(self.prompts)} prompts: give one "
+                "expected answer per prompt, or none."
+            )
+        if self.site_kind not in SITE_KINDS:
+            raise WorkbenchError(
+                f"unknown site kind {self.site_kind!r}: use one of {', '.join(SITE_KINDS)}."
+            )
+        bad = [c for c in self.coefficients if not math.isfinite(c)]
+        if bad:
+            raise WorkbenchError(f"coefficients must be finite numbers; got {bad}.")
+        out = [L for L in self.layers if not 0 <= L < hm.n_layers]
+        if out:
+            raise WorkbenchError(
+                f"layer(s) {out} out of range: {hm.ref.name} has layers 0-{hm.n_layers - 1}."
+            )
+        missing = [L for L in self.layers if site_name(self.site_kind, L) not in concept.vectors]
+        if missing:
+            raise WorkbenchError(
+                f"{concept.name!r} has no vector at {self.site_kind} of layer(s) {missing}; it "
+                f"has {len(concept.sites)} sites."
+            )
+        for L in self.layers:
+            v = concept.vectors[site_name(self.site_kind, L)]
+            if v.dim() != 1 or v.shape[0] != hm.d_model:
+                raise WorkbenchError(
+                    f"{concept.name!r} has shape {tuple(v.shape)} at "
+                    f"{site_name(self.site_kind, L)}, but {hm.ref.name} has d_model "
+                    f"{hm.d_model}: it was made on another model."
+                )
+            if not bool(torch.isfinite(v).all()):
+                raise WorkbenchError(
+                    f"{concept.name!r} has non-finite values (NaN or infinity) at "
+                    f"{site_name(self.site_kind, L)}: it cannot steer."
+                )
+        if self.max_rows is not None and self.max_rows < 1:
+            raise WorkbenchError("max_rows must be a positive number of rows.")
+        target_token_ids(hm.tokenizer, self.targets)  # each target word must have a token
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["settings"] = self.settings.to_dict()
+        for k in ("layers", "coefficients", "prompts", "targets", "answers"):
+            d[k] = list(d[k])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SteeringSweepSpec:
+        d = dict(d)
+        d["settings"] = SamplingSettings(**d.get("settings", {}))
+        return cls(**d)
+
+
+@dataclass
+class SteeringSweepResult:
+    """A finished sweep. ``texts[i][j][p]`` is prompt ``p`` steered at layer ``layers[i]`` with
+    ``coefficients[j]``; ``metrics[name][i][j]`` averages over prompts (NaN where undefined)."""
+
+    spec: SteeringSweepSpec
+    concept: dict[str, Any]  # {"id", "name"}
+    baselines: list[str]  # per prompt
+    texts: list[list[list[str]]]
+    metrics: dict[str, list[list[float]]]
+    baseline_metrics: dict[str, float]  # the unsteered run's accuracy and fluency
+    token_ids: list[list[list[list[int]]]] = field(default_factory=list)  # [i][j][p] new tokens
+
+    @property
+    def layers(self) -> list[int]:
+        return list(self.spec.layers)
+
+    @property
+    def coefficients(self) -> list[float]:
+        return list(self.spec.coefficients)
+
+    @property
+    def prompts(self) -> list[str]:
+        return list(self.spec.prompts)
+
+    @property
+    def site_kind(self) -> str:
+        return self.spec.site_kind
+
+    def best(self, metric: str, maximize: bool = True) -> tuple[int, float, float] | None:
+        """``(layer, coefficient, value)`` of the best cell by ``metric`` (None if all NaN)."""
+        best: tuple[int, float, float] | None = None
+        for i, L in enumerate(self.layers):
+            for j, c in enumerate(self.coefficients):
+                v = self.metrics[metric][i][j]
+                if v != v:
+                    continue
+                if best is None or (v > best[2] if maximize else v < best[2]):
+                    best = (L, c, v)
+        return best
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored form (a project run's ``result``; also ``--json``)."""
+        return {
+            "version": RESULT_VERSION,
+            "prompts": self.prompts,
+            "baselines": list(self.baselines),
+            "layers": self.layers,
+            "coefficients": self.coefficients,
+            "site_kind": self.site_kind,
+            "texts": self.texts,
+            "metrics": {k: [[_json(v) for v in row] for row in g] for k, g in self.metrics.items()},
+            "baseline_metrics": {k: _json(v) for k, v in self.baseline_metrics.items()},
+            "targets": list(self.spec.targets),
+            "answers": list(self.spec.answers),
+            "concept": dict(self.concept),
+            "spec": self.spec.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(
+        cls, d: dict[str, Any], settings: dict[str, Any] | None = None
+    ) -> SteeringSweepResult:
+        """Read a stored sweep, including those saved before version 2 (one prompt, texts
+        ``[layer][coef]``, fluency stored as ``perplexity``)."""
+        settings = settings or {}
+
+        def grid(g: list[list[Any]]) -> list[list[float]]:
+            return [[math.nan if v is None else float(v) for v in row] for row in g]
+
+        if d.get("version", 1) >= 2:
+            spec = SteeringSweepSpec.from_dict(d["spec"])
+            return cls(
+                spec,
+                dict(d.get("concept") or {}),
+                list(d["baselines"]),
+                d["texts"],
+                {k: grid(g) for k, g in d["metrics"].items()},
+                {k: math.nan if v is None else float(v) for k, v in d["baseline_metrics"].items()},
+            )
+        sampling = settings.get("sampling") or {}
+        spec = SteeringSweepSpec(
+            layers=tuple(d["layers"]),
+            coefficients=tuple(d["coefficients"]),
+            prompts=(d["prompt"],),
+            site_kind=settings.get("site_kind", "resid_post"),
+            targets=tuple(d.get("targets", [])),
+            settings=SamplingSettings(**sampling),
+        )
+        metrics = {
+            ("base_perplexity_of_steered" if k == "perplexity" else k): grid(g)
+            for k, g in d["metrics"].items()
+        }
+        return cls(
+            spec,
+            dict(settings.get("concept") or {}),
+            [d["baseline"]],
+            [[[t] for t in row] for row in d["texts"]],
+            metrics,
+            {},
+        )
+
+    def save_to_project(self, project: Any, model_ref: Any, concept: Concept) -> int:
+        """Store the sweep as a ``sweep`` run and every steered cell as a text generation whose
+        provenance names the run; return the run id."""
+        from workbench.concepts.provenance import text_generation_provenance
+
+        settings = {
+            "concept": {"id": concept.id, "name": concept.name},
+            "site_kind": self.site_kind,
+            "model": model_ref.to_dict(),
+            "sampling": self.spec.settings.to_dict(),
+            "n_prompts": len(self.prompts),
+        }
+        rid = int(project.add_run("sweep", f"{concept.name} sweep", settings, self.to_dict()))
+        for i, layer in enumerate(self.layers):
+            site = site_name(self.site_kind, layer)
+            for j, coef in enumerate(self.coefficients):
+                prov = text_generation_provenance(
+                    model_ref, concept, [site], coef, self.spec.settings, {"sweep_run": rid}
+                )
+                for p, prompt in enumerate(self.prompts):
+                    project.add_generation(
+                        kind="text",
+                        prompt=prompt,
+                        baseline=self.baselines[p],
+                        steered=self.texts[i][j][p],
+                        provenance=prov,
+                    )
+        return rid
+
+
+def prompts_from_set(ps: Any, limit: int | None = None) -> tuple[list[str], list[str]]:
+    """``(prompts, answers)`` to sweep over from a prompt set: a demonstration set gives its
+    zero-shot queries with their expected outputs; any other kind gives its texts and no
+    answers. ``limit`` keeps the first items."""
+    if ps.kind == "demonstrations":
+        head = ps.template.split("{output}")[0]
+        prompts = [head.format(input=x).rstrip() for x in ps.inputs]
+        answers = list(ps.outputs)
+    else:
+        prompts, answers = ps.all_texts(), []
+    if limit is not None:
+        prompts, answers = prompts[:limit], answers[:limit]
+    return prompts, answers
+
+
+def _json(v: float) -> float | None:
+    return None if v != v or v in (math.inf, -math.inf) else float(v)
+
+
+def _default_rows(hm: HookedModel) -> int:
+    return 256 if hm.device.type != "cpu" else 32
+
+
+def target_token_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:
+    """First token of each target word as it follows a prompt (with a leading space; the bare
+    word where the spaced form has no tokens)."""
+    out = []
+    for w in words:
+        w = w.strip()
+        if not w:
+            continue
+        for text in (" " + w, w):
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            if ids and ids[0] != tokenizer.unk_token_id:
+                out.append(int(ids[0]))
+                break
+        else:
+            raise PromptSetError(
+                f"target word {w!r} is not in this model's vocabulary (it reads as an unknown "
+                "token): remove it from the target words or give another."
+            )
+    return out
+
+
+def answer_matches(text: str, answer: str) -> bool:
+    """A continuation is right when its first word is the answer's first word (case and
+    surrounding punctuation ignored): ``" cold\\n\\nQ:"`` answers ``"cold"``."""
+
+    def first(s: str) -> str:
+        words = s.split()
+        return words[0].strip(".,;:!?\"'()[]").lower() if words else ""
+
+    want = first(answer)
+    return bool(want) and first(text) == want
+
+
+# ------------------------------------------------------------------- the job
+def steering_sweep_job(
+    hm: HookedModel, concept: Concept, spec: SteeringSweepSpec
+) -> Job[SteeringSweepResult]:
+    """Run the sweep; yields token progress, and a ``("cell", i, j, texts, metrics)`` payload
+    as each cell finishes (``("baseline", texts)`` first)."""
+    spec.check(hm, concept)
+    s = spec.settings
+    L, C, P = len(spec.layers), len(spec.coefficients), len(spec.prompts)
+    n_cells = L * C
+    max_rows = spec.max_rows or _default_rows(hm)
+    # Work: the baseline batch, then chunks of (variant, prompt) rows; each chunk generates
+    # then runs its two metric passes.
+    rows = [(v, p) for v in range(n_cells) for p in range(P)]
+    chunks = [rows[i : i + max_rows] for i in range(0, len(rows), max_rows)]
+    total = (1 + len(chunks)) * (s.max_new_tokens + 1)
+    done = 0
+
+    def step(report: Progress, base: int) -> Progress:
+        return Progress(base + report.done, total, report.message)
+
+    # 1. The unsteered baseline, once per prompt.
+    gen = generate_job(hm, list(spec.prompts), (), s)
+    while True:
+        try:
+            r = next(gen)
+        except StopIteration as stop:
+            base = stop.value
+            break
+        yield step(r, done)
+    done += s.max_new_tokens + 1
+    prompt_ids = [hm.encode([p], chat=s.chat)["input_ids"][0] for p in spec.prompts]
+    target_ids = target_token_ids(hm.tokenizer, spec.targets) if spec.targets else []
+    with torch.no_grad():
+        base_rows = _teacher_forced(
+            hm, [(prompt_ids[p], base.token_ids[p]) for p in range(P)], keep_logp=True
+        )
+    base_logp = [r.logp for r in base_rows]
+    baseline_metrics: dict[str, float] = {
+        "base_perplexity_of_steered": _mean([r.perplexity for r in base_rows]),
+    }
+    if spec.answers:
+        baseline_metrics["accuracy"] = _mean(
+            [float(answer_matches(base.texts[p], spec.answers[p])) for p in range(P)]
+        )
+    if target_ids:
+        baseline_metrics["target_logprob"] = _mean(
+            [float(base_logp[p][0, target_ids].mean()) for p in range(P)]
+        )
+    yield Progress(done, total, "baseline", payload=("baseline", list(base.texts)))
+
+    names = ["kl", "base_perplexity_of_steered"]
+    if target_ids:
+        names.append("target_logprob")
+    if spec.answers:
+        names.append("accuracy")
+    per_row: dict[str, dict[tuple[int, int], float]] = {k: {} for k in names}
+    texts: list[list[list[str]]] = [[[""] * P for _ in range(C)] for _ in range(L)]
+    token_ids: list[list[list[list[int]]]] = [
+        [[[] for _ in range(P)] for _ in range(C)] for _ in range(L)
+    ]
+    metrics = {k: [[math.nan] * C for _ in range(L)] for k in names}
+    vectors = {
+        i: concept.vector(site_name(spec.site_kind, layer)) for i, layer in enumerate(spec.layers)
+    }
+
+    def interventions(chunk: list[tuple[int, int]]) -> list[AddVector]:
+        by_variant: dict[int, list[int]] = {}
+        for row, (v, _) in enumerate(chunk):
+            by_variant.setdefault(v, []).append(row)
+        return [
+            AddVector(
+                site_name(spec.site_kind, spec.layers[v // C]),
+                positions=spec.positions,
+                rows=rs,
+                vector=vectors[v // C],
+                coefficient=spec.coefficients[v % C],
+            )
+            for v, rs in by_variant.items()
+        ]
+
+    # 2. Every variant × prompt as rows of one batch, a chunk at a time.
+    for chunk in chunks:
+        ivs = interventions(chunk)
+        gen = generate_job(hm, [spec.prompts[p] for _, p in chunk], ivs, s)
+        while True:
+            try:
+                r = next(gen)
+            except StopIteration as stop:
+                out = stop.value
+                break
+            yield step(r, done)
+        with torch.no_grad():
+            # KL and target log-prob: steered forward along the baseline continuations.
+            steered = _teacher_forced(
+                hm,
+                [(prompt_ids[p], base.token_ids[p]) for _, p in chunk],
+                interventions=ivs,
+                reference=[base_logp[p] for _, p in chunk],
+                target_ids=target_ids,
+            )
+            # Fluency: the unsteered model reading the steered continuations.
+            fluency = _teacher_forced(
+                hm, [(prompt_ids[p], out.token_ids[k]) for k, (_, p) in enumerate(chunk)]
+            )
+        for k, (v, p) in enumerate(chunk):
+            i, j = divmod(v, C)
+            texts[i][j][p] = out.texts[k]
+            token_ids[i][j][p] = list(out.token_ids[k])
+            per_row["kl"][(v, p)] = steered[k].kl
+            per_row["base_perplexity_of_steered"][(v, p)] = fluency[k].perplexity
+            if target_ids:
+                per_row["target_logprob"][(v, p)] = steered[k].target_logprob
+            if spec.answers:
+                per_row["accuracy"][(v, p)] = float(answer_matches(out.texts[k], spec.answers[p]))
+        done += s.max_new_tokens + 1
+        # Cells whose every prompt is now done.
+        for v in sorted({v for v, _ in chunk}):
+            if all((v, p) in per_row["kl"] for p in range(P)):
+                i, j = divmod(v, C)
+                for name in names:
+                    metrics[name][i][j] = _mean([per_row[name][(v, p)] for p in range(P)])
+                cell = {name: metrics[name][i][j] for name in names}
+                yield Progress(
+                    done,
+                    total,
+                    f"layer {spec.layers[i]}, coefficient {spec.coefficients[j]:g}",
+                    payload=("cell", i, j, list(texts[i][j]), cell),
+                )
+    return SteeringSweepResult(
+        spec,
+        {"id": concept.id, "name": concept.name},
+        list(base.texts),
+        texts,
+        metrics,
+        baseline_metrics,
+        token_ids,
+    )
+
+
+def _mean(values: list[float]) -> float:
+    """Mean over prompts, leaving out NaN (an empty continuation has no perplexity)."""
+    good = [x for x in values if x == x]
+    return sum(good) / len(good) if good else math.nan
+
+
+@dataclass
+class _Row:
+    perplexity: float = math.nan  # exp(mean NLL) of the continuation; NaN when it is empty
+    kl: float = math.nan  # mean KL(this ‖ reference) along the continuation
+    target_logprob: float = math.nan  # mean log-prob of the targets after the prompt
+    logp: torch.Tensor | None = None  # [len(cont) or 1, vocab] when kept
+
+
+def _teacher_forced(
+    hm: HookedModel,
+    rows: list[tuple[torch.Tensor, list[int]]],
+    keep_logp: bool = False,
+    interventions: Sequence[AddVector] = (),
+    reference: Sequence[torch.Tensor] | None = None,
+    target_ids: Sequence[int] = (),
+    budget: int = 1 << 25,
+) -> list[_Row]:
+    """Right-padded forwards of ``prompt + continuation`` rows, in slices of at most ``budget``
+    logit values, reading the next-token distributions along each continuation (the prompt's
+    last position when it is empty). ``interventions`` carry row indices into ``rows``;
+    ``reference`` holds per row the log-probs to take the KL to."""
+    vocab = hm.model.get_output_embeddings().weight.shape[0]
+    seqs = [torch.cat([pid.cpu(), torch.tensor(cont, dtype=pid.dtype)]) for pid, cont in rows]
+    longest = max(len(x) for x in seqs)
+    per = max(1, budget // max(1, longest * vocab))
+    pad = hm.tokenizer.pad_token_id if hm.tokenizer.pad_token_id is not None else 0
+    out: list[_Row] = []
+    for a in range(0, len(rows), per):
+        part = seqs[a : a + per]
+        width = max(len(x) for x in part)
+        ids = torch.full((len(part), width), pad, dtype=part[0].dtype)
+        attn = torch.zeros((len(part), width), dtype=torch.long)
+        for k, x in enumerate(part):
+            ids[k, : len(x)] = x
+            attn[k, : len(x)] = 1
+        ivs = []
+        for iv in interventions:
+            sub = [r - a for r in (iv.rows or range(len(rows))) if a <= r < a + len(part)]
+            if sub:
+                ivs.append(AddVector(iv.site, iv.positions, sub, iv.vector, iv.coefficient))
+        logits = hm.forward(ids.to(hm.device), attn.to(hm.device), ivs, use_cache=False).logits
+        for k in range(len(part)):
+            pid, cont = rows[a + k]
+            n = len(pid)
+            lp = torch.log_softmax(logits[k, n - 1 : n - 1 + max(1, len(cont))].float(), -1)
+            row = _Row(logp=lp.cpu() if keep_logp else None)
+            if cont:
+                tgt = torch.tensor(cont, device=lp.device)[:, None]
+                row.perplexity = math.exp(float(-lp[: len(cont)].gather(-1, tgt).mean()))
+            if reference is not None:
+                q = reference[a + k].to(lp.device)
+                row.kl = float((lp.exp() * (lp - q)).sum(-1).mean())
+            if target_ids:
+                row.target_logprob = float(lp[0, list(target_ids)].mean())
+            out.append(row)
+    return out
+
+
+def steering_sweep(
+    hm: HookedModel, concept: Concept, spec: SteeringSweepSpec
+) -> SteeringSweepResult:
+    """Run :func:`steering_sweep_job` to the end (the notebook form)."""
+    return run(steering_sweep_job(hm, concept, spec))
