@@ -94,7 +94,7 @@ class ProjectController(QObject):
             self.state.concepts = ()
             return
         try:
-            self.state.concepts = tuple(p.concept_infos())
+            self.state.concepts = tuple(p.concept_rows(summary=False))
             from ui.prompt_data import from_store
 
             user_sets = []
@@ -353,9 +353,9 @@ def _work_in(p: Any) -> list[str]:
     """
     listings = [
         ("concept", lambda: len(p.concept_names())),
-        ("generation", lambda: len(p.generations(images=False))),
+        ("generation", lambda: p.count_generations()),
         ("prompt set", lambda: len(p.prompt_sets())),
-        ("run", lambda: len(p.runs())),
+        ("run", lambda: p.count_runs()),
         ("canvas", lambda: sum(1 for c in p.canvases().values() if (c or {}).get("terms"))),
         ("figure", lambda: len(p.figures())),
         ("note", lambda: len(p.notes())),

@@ -73,7 +73,8 @@ class AppState:
     project: Any = None  # workbench.store.Project, or None before startup finishes
     project_is_scratch: bool = False  # an untitled project in the data folder
     save_status: str = ""  # what the autosave indicator says
-    concepts: tuple[dict, ...] = ()  # Project.concept_infos()
+    concepts: tuple[dict, ...] = ()  # Project.concept_rows(summary=False): names, models
+
     selected_concepts: tuple[str, ...] = ()
     prompt_sets: tuple[dict, ...] = ()  # {name, kind, items, source, builtin}
     current_prompt_set: str | None = None
@@ -99,7 +100,19 @@ class AppState:
 
     # ------------------------------------------------------------ concepts
     def concept_info(self, name: str) -> dict | None:
-        return next((c for c in self.concepts if c["name"] == name), None)
+        """The concept's entry with its per-site details (``sites``, ``norms``, ``shapes``...).
+
+        ``concepts`` lists names and models only (a research project has 10,000 concepts of 30
+        sites each); the details are read from the project the first time they are asked for
+        and kept in the entry, which a refresh replaces.
+        """
+        info = next((c for c in self.concepts if c["name"] == name), None)
+        if info is None or "sites" in info or self.project is None:
+            return info
+        full = self.project.concept_infos(names=[name])
+        if full:
+            info.update(full[0])
+        return info
 
     def concept_names(self) -> list[str]:
         return [c["name"] for c in self.concepts]

@@ -134,7 +134,7 @@ def test_generate_baseline_and_edited_with_previews_saves_and_exports(qtbot, pan
     # seen again later from the Generations dock (the images are read from the project)
     gens = panel.window().view("generations")
     gens.refresh()
-    assert gens.table.item(0, 0).text() == str(g["id"])
+    assert gens.text(0, "id") == str(g["id"])
     dlg = gens.show_images(0)
     assert dlg is not None and dlg.views["edited"].has_image() and dlg.views["baseline"].has_image()
     assert dlg.views["edited"].image_size().width() == SIZE

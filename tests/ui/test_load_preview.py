@@ -82,7 +82,7 @@ def test_preview_streams_and_is_saved(qtbot, loaded_window, gap_monitor):
         and prov["sampling"]["max_new_tokens"] == 8
         and prov["model"]["d_model"] == 32
     )
-    assert w.view("generations").table.rowCount() == 1
+    assert w.view("generations").row_count() == 1
     assert gap_monitor.max_gap < 0.1, f"GUI thread blocked for {gap_monitor.max_gap * 1000:.0f} ms"
 
 

@@ -92,9 +92,9 @@ def test_leftover_with_only_a_canvas_note_or_unreadable_parts_is_kept(qtbot, mon
     def broken(self, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
         if "damaged" in str(self.path):
             raise RuntimeError("database disk image is malformed")
-        return []
+        return 0
 
-    monkeypatch.setattr(Project, "generations", broken)
+    monkeypatch.setattr(Project, "count_generations", broken)
     w = _start(qtbot, Button.Ignore)
     # every one has work (or unreadable parts): none was deleted, the newest was asked about
     assert canvas.exists() and noted.exists() and unreadable.exists()

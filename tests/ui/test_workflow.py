@@ -41,12 +41,15 @@ def test_full_workflow(qtbot, loaded_window, tmp_path):
     _extract(qtbot, w, "tiny-sentiment", "diff_of_means", "happy")
     _extract(qtbot, w, "weather", "diff_of_means", "hot")
     lib = w.library_dock
-    assert lib.proxy.rowCount() == 2
+    assert lib.model.rowCount() == 2
+    assert lib.model.name(0) == "hot"  # newest first
 
-    # search filters the list
+    # search filters the list (in the store's SQL)
     lib.search.setText("hap")
-    assert lib.proxy.rowCount() == 1
+    lib.apply_search()
+    assert lib.model.rowCount() == 1 and lib.model.name(0) == "happy"
     lib.search.setText("")
+    lib.apply_search()
     # rename, undo, redo
     ctx.state.selected_concepts = ("hot",)
     lib.rename_selected("warm")
@@ -166,7 +169,7 @@ def test_full_workflow(qtbot, loaded_window, tmp_path):
         names = w2.ctx.state.concept_names()
         assert {"happy", "warm", "happy not warm"} <= set(names)
         assert [t.concept for t in w2.view("canvas").model.terms] == canvas_terms
-        assert w2.view("generations").table.rowCount() == 7
+        assert w2.view("generations").row_count() == 7
         # the saved sweep is shown again as it was run, without recomputing
         sweep2 = w2.view("sweep")
         assert sweep2.result is not None and sweep2.result.texts == r.texts

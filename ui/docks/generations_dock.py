@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -15,14 +17,15 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
+    QLineEdit,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from ui.context import AppContext
+from ui.paged_model import PagedTableModel, Query
 from ui.widgets import hint
 
 COLUMNS = (
@@ -38,11 +41,20 @@ COLUMNS = (
 )
 
 
-def generations_changed(ctx: AppContext) -> None:
-    """Tell the Generations dock (if the window has one) that the project's list changed."""
+NEWEST_FIRST = Query(sort="id", descending=True)
+CSV_PAGE = 5000  # generations read at a time while exporting
+
+
+def generations_changed(ctx: AppContext, new_id: int | None = None) -> None:
+    """Tell the Generations dock (if the window has one) that the project's list changed:
+    ``new_id`` is one generation just added (shown as one new row), None anything else."""
     dock = ctx.views.get("generations")
-    if dock is not None:
+    if dock is None:
+        return
+    if new_id is None:
         dock.refresh()
+    else:
+        dock.added(new_id)
 
 
 def record_text_generation(ctx: AppContext, comparison: Any, provenance: dict) -> int | None:
@@ -60,7 +72,7 @@ def record_text_generation(ctx: AppContext, comparison: Any, provenance: dict) -
             provenance=provenance,
         ),
     )
-    generations_changed(ctx)
+    generations_changed(ctx, gid)
     return gid
 
 
@@ -97,28 +109,55 @@ def rows(generations: list[dict]) -> list[dict[str, Any]]:
     return out
 
 
-def write_csv(generations: list[dict], path: str | Path) -> Path:
+def cells(g: dict) -> list[str]:
+    """The texts of generation ``g`` in the dock's columns."""
+    row = rows([g])[0]
+    return [str(row[key]) for key in COLUMNS]
+
+
+def write_csv(generations: Iterable[dict] | Iterable[list[dict]], path: str | Path) -> Path:
+    """Write generations (a list, or pages of them) as CSV with their provenance."""
     path = Path(path)
-    data = rows(generations)
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=[*COLUMNS, "model", "provenance"])
         w.writeheader()
-        w.writerows(data)
+        for part in generations:
+            w.writerows(rows(part if isinstance(part, list) else [part]))
     return path
 
 
 class GenerationsDock(QDockWidget):
+    """Every generation of the project, newest first, read a page at a time as it scrolls
+    into view; search and column sorting run in the store's SQL."""
+
     def __init__(self, ctx: AppContext):
         super().__init__("Generations")
         self.ctx = ctx
         body = QWidget()
         lay = QVBoxLayout(body)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels([c.capitalize() for c in COLUMNS])
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search prompts, outputs and concepts")
+        self.search.setClearButtonEnabled(True)
+        self._search_timer = QTimer(self, singleShot=True, interval=250)
+        self._search_timer.timeout.connect(self.apply_search)
+        self.search.textChanged.connect(lambda *_: self._search_timer.start())
+        lay.addWidget(self.search)
+        self.model = PagedTableModel(
+            [c.capitalize() for c in COLUMNS],
+            self._read,
+            cells,
+            on_error=lambda e: ctx.errors.handle(e, "listing generations"),
+            default_query=NEWEST_FIRST,
+            sort_keys=COLUMNS,
+            keep=lambda g: {"id": g["id"], "kind": g.get("kind")},
+        )
+        self.table = QTableView()
+        self.table.setModel(self.model)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.table.setWordWrap(False)
         hh = self.table.horizontalHeader()
         for i, c in enumerate(COLUMNS):
@@ -128,8 +167,9 @@ class GenerationsDock(QDockWidget):
                 if c in ("prompt", "baseline", "steered")
                 else QHeaderView.ResizeMode.ResizeToContents,
             )
-        self.table.cellDoubleClicked.connect(lambda r, _c: self.show_images(r))
-        self._shown: list[dict[str, Any]] = []  # the table's rows, newest first
+        hh.setSortIndicator(0, Qt.SortOrder.DescendingOrder)
+        self.table.setSortingEnabled(True)  # a click on a header sorts in SQL
+        self.table.doubleClicked.connect(lambda idx: self.show_images(idx.row()))
         lay.addWidget(self.table, 1)
         row = QHBoxLayout()
         self.info = hint(
@@ -147,39 +187,76 @@ class GenerationsDock(QDockWidget):
         self.setWidget(body)
         ctx.state.events.project.connect(lambda *_: self.refresh())
 
+    def _read(self, offset: int, limit: int, q: Query) -> list[dict]:
+        p = self.ctx.state.project
+        if p is None:
+            return []
+        return p.generations(
+            images=False,
+            offset=offset,
+            limit=limit,
+            search=q.search or None,
+            sort=q.sort,
+            descending=q.descending,
+        )
+
     def generations(self) -> list[dict]:
+        """Every generation of the project, oldest first (text and image ones, no images)."""
         p = self.ctx.state.project
         if p is None:
             return []
         try:
-            return p.generations(images=False)  # text and image generations
+            return p.generations(images=False)
         except Exception as e:
             self.ctx.errors.handle(e, "listing generations")
             return []
 
     def refresh(self) -> None:
-        gens = self.generations()
-        data = rows(gens)
-        self._shown = list(reversed(gens))
-        self.table.setRowCount(len(data))
-        for r, row in enumerate(reversed(data)):  # newest first
-            for c, key in enumerate(COLUMNS):
-                text = str(row[key]).replace("\n", " ⏎ ")
-                item = QTableWidgetItem(text)
-                item.setToolTip(str(row[key])[:2000])
-                self.table.setItem(r, c, item)
+        """Read the list again from its first page (the project or many rows changed)."""
+        if self.ctx.state.project is None:
+            self.model.clear()
+        else:
+            self.model.reload()
+
+    def added(self, gen_id: int) -> None:
+        """Show generation ``gen_id``, just saved, as one new row at the top."""
+        p = self.ctx.state.project
+        if p is None:
+            return
+        if self.model.query != NEWEST_FIRST or self.model.busy:
+            self.refresh()  # sorted or searched: where it goes is the store's business
+            return
+        try:
+            g = p.generation(int(gen_id))
+        except Exception as e:
+            self.ctx.errors.handle(e, "showing the new generation")
+            return
+        self.model.insert_first(g)
+
+    def apply_search(self) -> None:
+        """Filter by the search box now (typing filters after a short pause)."""
+        self._search_timer.stop()
+        self.model.search(self.search.text())
+
+    def row_count(self) -> int:
+        return self.model.rowCount()
+
+    def text(self, row: int, column: str) -> str:
+        """The text shown in table row ``row`` (0 = top), column ``column`` ("id", "prompt"...)."""
+        return str(self.model.index(row, COLUMNS.index(column)).data() or "")
 
     def show_images(self, row: int) -> Any:
         """Open the baseline and edited images of the image generation in table row ``row``
         (read from the project: they are not kept in memory). Returns the dialog."""
-        if not 0 <= row < len(self._shown) or self._shown[row].get("kind") != "image":
+        if not 0 <= row < self.model.rowCount() or self.model.row(row).get("kind") != "image":
             return None
-        g = self._shown[row]
+        gen_id = int(self.model.row(row)["id"])
         p = self.ctx.state.project
         try:
-            baseline, edited = p.generation_images(int(g["id"]))
+            g = p.generation(gen_id)
+            baseline, edited = p.generation_images(gen_id)
             if edited is None:
-                raise ValueError(f"Generation {g['id']} holds no image.")
+                raise ValueError(f"Generation {gen_id} holds no image.")
         except Exception as e:
             self.ctx.errors.handle(e, "showing the images")
             return None
@@ -197,8 +274,21 @@ class GenerationsDock(QDockWidget):
             )
             if not path:
                 return None
+        p = self.ctx.state.project
+        if p is None:
+            return None
+
+        def pages() -> Iterator[list[dict]]:
+            offset = 0
+            while True:
+                page = p.generations(images=False, offset=offset, limit=CSV_PAGE)
+                yield page
+                if len(page) < CSV_PAGE:
+                    return
+                offset += CSV_PAGE
+
         try:
-            return write_csv(self.generations(), path)
-        except OSError as e:
+            return write_csv(pages(), path)
+        except Exception as e:
             self.ctx.errors.handle(e, "exporting generations")
             return None

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QMimeData, QSortFilterProxyModel, Qt
-from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtCore import QMimeData, QModelIndex, QPersistentModelIndex, Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
@@ -25,23 +24,59 @@ from ui.commands import AddConceptCommand, DeleteConceptsCommand, RenameConceptC
 from ui.context import AppContext
 from ui.dialogs.extract_dialog import method_tip
 from ui.docks.concept_details import ConceptDetailsWidget
+from ui.paged_model import PagedTableModel, Query
 from ui.widgets import hint, primary
 
 MIME = "application/x-workbench-concepts"
+NEWEST_FIRST = Query(sort="saved", descending=True)
 
 
-class _ConceptModel(QStandardItemModel):
+def _tip(row: dict, _column: int, _text: str) -> str:
+    n, method = row.get("n_sites") or 0, row.get("method") or "?"
+    return (
+        f"{row['name']}\n{method} · {n} site{'s' * (n != 1)} · {row['model']}\n{method_tip(method)}"
+    )
+
+
+class ConceptListModel(PagedTableModel):
+    """The project's concepts, newest first, a page at a time; search and order in SQL."""
+
+    def __init__(self, ctx: AppContext):
+        super().__init__(
+            ["Concept"],
+            self._read,
+            lambda r: [r["name"]],
+            is_fast=lambda _q: True,  # a page of concepts is one short query, search or not
+            on_error=lambda e: ctx.errors.handle(e, "listing concepts"),
+            default_query=NEWEST_FIRST,
+            tooltip=_tip,
+        )
+        self.ctx = ctx
+
+    def _read(self, offset: int, limit: int, q: Query) -> list[dict]:
+        p = self.ctx.state.project
+        if p is None:
+            return []
+        return p.concept_rows(
+            offset=offset, limit=limit, search=q.search, sort=q.sort, descending=q.descending
+        )
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        base = super().flags(index)
+        return base | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else base
+
     def mimeTypes(self) -> list[str]:
         return [MIME, "text/plain"]
 
     def mimeData(self, indexes: Any) -> QMimeData:
-        names = [
-            self.itemFromIndex(i).data(Qt.ItemDataRole.UserRole) for i in indexes if i.isValid()
-        ]
+        names = [self.row(i.row())["name"] for i in indexes if i.isValid()]
         md = QMimeData()
         md.setData(MIME, "\n".join(names).encode())
         md.setText(", ".join(names))
         return md
+
+    def name(self, row: int) -> str:
+        return str(self.row(row)["name"])
 
 
 class LibraryDock(QDockWidget):
@@ -60,14 +95,14 @@ class LibraryDock(QDockWidget):
         self.extract_button.clicked.connect(lambda: self.extract_dialog())
         row.addWidget(self.extract_button)
         lay.addLayout(row)
-        self.model = _ConceptModel()
-        self.proxy = QSortFilterProxyModel()
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.proxy.setFilterRole(Qt.ItemDataRole.ToolTipRole)
-        self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        self.model = ConceptListModel(ctx)
+        self._search_timer = QTimer(self, singleShot=True, interval=200)
+        self._search_timer.timeout.connect(lambda: self.model.search(self.search.text()))
+        self.search.textChanged.connect(lambda *_: self._search_timer.start())
+        self.model.modelReset.connect(self._reselect)
         self.view = QListView()
-        self.view.setModel(self.proxy)
+        self.view.setModel(self.model)
+        self.view.setUniformItemSizes(True)  # rows are measured once, not one by one
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setDragEnabled(True)
         self.view.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
@@ -125,35 +160,41 @@ class LibraryDock(QDockWidget):
 
     # --------------------------------------------------------------- list
     def _on_concepts_changed(self, infos: tuple) -> None:
-        self.model.clear()
-        for info in infos:
-            n = len(info["sites"])
-            item = QStandardItem(f"{info['name']}")
-            item.setData(info["name"], Qt.ItemDataRole.UserRole)
-            method = info.get("method") or "?"
-            item.setToolTip(
-                f"{info['name']}\n{method} · {n} site{'s' * (n != 1)} · {info['model']}\n{method_tip(method)}"
-            )
-            item.setDragEnabled(True)
-            self.model.appendRow(item)
+        self.model.reload()  # the first page, newest first, as the search box says
         self.empty.setVisible(not infos)
         self._on_selected_concepts_changed(self.ctx.state.selected_concepts)
 
-    def _on_view_selection(self, *_: Any) -> None:
-        names = tuple(
-            self.proxy.data(i, Qt.ItemDataRole.UserRole)
-            for i in self.view.selectionModel().selectedRows()
+    def apply_search(self) -> None:
+        """Filter now (typing filters after a short pause)."""
+        self._search_timer.stop()
+        self.model.search(self.search.text())
+
+    def _reselect(self) -> None:
+        QTimer.singleShot(
+            0, lambda: self._on_selected_concepts_changed(self.ctx.state.selected_concepts)
         )
+
+    def _on_view_selection(self, *_: Any) -> None:
+        names = tuple(self.model.name(i.row()) for i in self.view.selectionModel().selectedRows())
         if names != self.ctx.state.selected_concepts:
             self.ctx.state.selected_concepts = names
 
     def _on_selected_concepts_changed(self, names: tuple) -> None:
+        """Select ``names`` in the list, reading a few more pages while one is not listed yet
+        (a page is one short query; a new concept is on the first)."""
+        shown = {self.model.name(r) for r in range(self.model.rowCount())}
+        pages = 5
+        while set(names) - shown and self.model.canFetchMore() and pages:
+            pages -= 1
+            first = self.model.rowCount()
+            self.model.fetchMore()
+            shown |= {self.model.name(r) for r in range(first, self.model.rowCount())}
         sm = self.view.selectionModel()
         sm.blockSignals(True)
         sm.clearSelection()
-        for r in range(self.proxy.rowCount()):
-            idx = self.proxy.index(r, 0)
-            if self.proxy.data(idx, Qt.ItemDataRole.UserRole) in names:
+        for r in range(self.model.rowCount()):
+            if self.model.name(r) in names:
+                idx = self.model.index(r, 0)
                 sm.select(idx, sm.SelectionFlag.Select)
                 self.view.scrollTo(idx)
         sm.blockSignals(False)
@@ -330,6 +371,9 @@ class LibraryDock(QDockWidget):
         if m is not None:
             concept, note = attach_to_model(concept, m.ref)
             notes.append(note)
+        if any(c.get("id") == concept.id for c in self.ctx.state.concepts):
+            # the same file imported again: a new concept, never a replacement of the first
+            concept = concept.with_new_id()
         self.add_concept(concept)
         self.last_import_notes = [n for n in notes if n]
         if self.last_import_notes:

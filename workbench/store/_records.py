@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session, undefer
+from sqlalchemy.orm import Session
 
 from workbench.errors import PromptSetError
 from workbench.store._base import StoreBase, now
@@ -42,22 +42,6 @@ def _prompt_set(r: PromptSetRecord) -> dict[str, Any]:
         "created": r.created,
         "updated": r.updated,
     }
-
-
-def _generation(r: GenerationRecord, images: bool) -> dict[str, Any]:
-    out = {
-        "id": r.id,
-        "kind": r.kind,
-        "prompt": r.prompt,
-        "baseline": r.baseline,
-        "steered": r.steered,
-        "provenance": r.provenance,
-        "created": r.created,
-    }
-    if images:
-        out["image_png"] = r.image_png
-        out["baseline_png"] = r.baseline_png
-    return out
 
 
 def _note(r: NoteRecord) -> dict[str, Any]:
@@ -176,30 +160,6 @@ class RecordStore(StoreBase):
             session.flush()
             return rec.id
 
-    def runs(self, kind: str | None = None) -> list[dict[str, Any]]:
-        """Runs without their results: ``id``, ``kind``, ``name``, ``settings``, ``created``,
-        ``tensors`` (names only)."""
-        query = select(RunRecord).order_by(RunRecord.id)
-        if kind is not None:
-            query = query.where(RunRecord.kind == kind)
-        with self._read("listing runs") as session:
-            names: dict[int, list[str]] = {}
-            for run_id, tname in session.execute(
-                select(RunTensor.run_id, RunTensor.name).order_by(RunTensor.id)
-            ):
-                names.setdefault(run_id, []).append(tname)
-            return [
-                {
-                    "id": r.id,
-                    "kind": r.kind,
-                    "name": r.name,
-                    "settings": r.settings,
-                    "created": r.created,
-                    "tensors": names.get(r.id, []),
-                }
-                for r in session.scalars(query)
-            ]
-
     def load_run(self, run_id: int) -> dict[str, Any]:
         """A run in full: ``id``, ``kind``, ``name``, ``settings``, ``result``, ``created`` and
         ``tensors`` ({name: Tensor}, checksums verified)."""
@@ -268,19 +228,6 @@ class RecordStore(StoreBase):
         with self._read(f"loading the images of generation {gen_id}") as session:
             r = self._get(session, GenerationRecord, gen_id, "generation")
             return r.baseline_png, r.image_png
-
-    def generations(self, kind: str | None = None, *, images: bool = True) -> list[dict[str, Any]]:
-        """Generations, oldest first: ``id``, ``kind``, ``prompt``, ``baseline``, ``steered``,
-        ``provenance``, ``created`` and, unless ``images=False``, ``image_png``/``baseline_png``."""
-        query = select(GenerationRecord).order_by(GenerationRecord.id)
-        if kind is not None:
-            query = query.where(GenerationRecord.kind == kind)
-        if images:
-            query = query.options(
-                undefer(GenerationRecord.image_png), undefer(GenerationRecord.baseline_png)
-            )
-        with self._read("listing generations") as session:
-            return [_generation(r, images) for r in session.scalars(query)]
 
     def delete_generation(self, gen_id: int) -> None:
         with self._write(f"deleting generation {gen_id}") as session:

@@ -33,6 +33,7 @@ from sqlalchemy import exc as sa_exc
 from workbench.errors import ProjectFileError
 from workbench.store import db, lock, migrate
 from workbench.store._concepts import ConceptStore
+from workbench.store._listing import ListingStore
 from workbench.store._records import RecordStore
 from workbench.store.errors import (
     DiskFullError,
@@ -69,7 +70,7 @@ def _shutdown(engine: Engine, token: str | None, heartbeat: lock.Heartbeat | Non
     engine.dispose()
 
 
-class Project(ConceptStore, RecordStore):
+class Project(ListingStore, ConceptStore, RecordStore):
     """An open project file. Make one with :meth:`open` or :meth:`create`.
 
     Attributes
