@@ -214,51 +214,6 @@ class ConceptStore(StoreBase):
         for i in range(0, len(ids), _CHUNK):  # their vectors go too (ON DELETE CASCADE)
             session.execute(delete(ConceptRecord).where(ConceptRecord.id.in_(ids[i : i + _CHUNK])))
 
-    def concept_infos(self) -> list[dict[str, Any]]:
-        """What a concept list shows, without loading a single vector.
-
-        Returns
-        -------
-        list of dict
-            ``id``, ``name``, ``model`` (its name), ``model_ref``, ``sites``, ``dtypes``,
-            ``shapes``, ``norms`` ({site: L2 norm}), ``method`` (``recipe["method"]``),
-            ``created`` and ``description``, in the order the concepts were saved.
-        """
-        with self._read("listing concepts") as session:
-            models = self._model_refs(session)
-            rows = session.execute(select(*_CONCEPT_COLUMNS).order_by(_CONCEPT_ORDER)).all()
-            meta = session.execute(
-                select(
-                    ConceptVector.concept_id,
-                    ConceptVector.site,
-                    ConceptVector.dtype,
-                    ConceptVector.shape,
-                    ConceptVector.norm,
-                ).order_by(ConceptVector.concept_id, ConceptVector.position)
-            ).all()
-        per_concept: dict[str, list[Any]] = defaultdict(list)
-        for m in meta:
-            per_concept[m.concept_id].append(m)
-        infos = []
-        for rec in rows:
-            vecs = per_concept[rec.id]
-            infos.append(
-                {
-                    "id": rec.id,
-                    "name": rec.name,
-                    "model": models[rec.model_id].name,
-                    "model_ref": models[rec.model_id],
-                    "sites": [v.site for v in vecs],
-                    "dtypes": {v.site: v.dtype for v in vecs},
-                    "shapes": {v.site: list(v.shape) for v in vecs},
-                    "norms": {v.site: _nan if v.norm is None else v.norm for v in vecs},
-                    "method": rec.recipe.get("method") if isinstance(rec.recipe, dict) else None,
-                    "created": rec.created,
-                    "description": rec.description,
-                }
-            )
-        return infos
-
     def concept_names(self) -> list[str]:
         """The concepts' names, in the order they were saved."""
         with self._read("listing concepts") as session:
