@@ -57,7 +57,7 @@ def test_sweep_cells_equal_one_steered_generation_each(max_rows):
                 assert res.texts[i][j][p] == ref.steered
     # coefficient 0 steers nothing: KL 0, fluency that of the baseline
     for i in range(2):
-        assert res.metrics["kl"][i][1] == pytest.approx(0.0, abs=1e-6)
+        assert res.metrics["kl"][i][1] == pytest.approx(0.0, abs=1e-5)
         assert res.metrics["base_perplexity_of_steered"][i][1] == pytest.approx(
             res.baseline_metrics["base_perplexity_of_steered"], rel=1e-4
         )
@@ -83,12 +83,12 @@ def test_sweep_metrics_against_a_hand_computation():
         seq = torch.cat([enc, torch.tensor([base.token_ids[0]])], -1)
         q = torch.log_softmax(hm.forward(seq).logits[0, n - 1 : -1].float(), -1)
         p = torch.log_softmax(hm.forward(seq, None, iv).logits[0, n - 1 : -1].float(), -1)
-        kl = float((p.exp() * (p - q)).sum(-1).mean())
+        kl = float((p[0].exp() * (p[0] - q[0])).sum())  # the next token after the prompt
         target = hm.tokenizer(" Paris", add_special_tokens=False)["input_ids"][0]
         seq2 = torch.cat([enc, torch.tensor([steered.token_ids[0]])], -1)
         lp = torch.log_softmax(hm.forward(seq2).logits[0, n - 1 : -1].float(), -1)
         ppl = math.exp(float(-lp.gather(-1, seq2[0, n:, None]).mean()))
-    assert res.metrics["kl"][0][0] == pytest.approx(kl, rel=1e-4)
+    assert res.metrics["kl"][0][0] == pytest.approx(kl, rel=1e-4, abs=1e-6)
     assert res.metrics["target_logprob"][0][0] == pytest.approx(float(p[0, target]), rel=1e-4)
     assert res.metrics["base_perplexity_of_steered"][0][0] == pytest.approx(ppl, rel=1e-4)
 

@@ -4,9 +4,9 @@ A sweep steers each prompt of a set with ``coefficient * vector`` at ``blocks.{l
 for every layer × coefficient, and measures each cell:
 
 ``kl``
-    KL(steered ‖ unsteered) of the next-token distributions along each prompt's *baseline*
-    continuation (teacher-forced), nats per token, averaged over positions and prompts: how much
-    the steering changes the model.
+    KL(steered ‖ unsteered) of the next-token distribution after the prompt, in nats, averaged
+    over prompts: how much the steering changes the model. (Read off the first step of the
+    generation, so it costs nothing extra.)
 ``target_logprob``
     Mean log-probability of the target words' first tokens as the next token after the prompt,
     with steering (only with ``targets``).
@@ -15,7 +15,7 @@ for every layer × coefficient, and measures each cell:
     ``answers``, e.g. the held-out queries of a demonstration set).
 ``base_perplexity_of_steered``
     Perplexity of the steered continuation under the *unsteered* model: fluency. Large values
-    mean the steering broke the text.
+    mean the steering broke the text. One more forward per row (``fluency=False`` skips it).
 
 All variants and prompts are rows of one batch (chunked to fit memory); the baseline runs once.
 Row ``(variant, prompt)`` is steered by its own :class:`AddVector` restricted to that row, so a
@@ -61,6 +61,7 @@ class SteeringSweepSpec:
     settings: SamplingSettings = field(default_factory=SamplingSettings)
     positions: str = "all"
     max_rows: int | None = None  # rows per batch (default: 32 on a CPU, 256 on a GPU)
+    fluency: bool = True  # base perplexity of the steered text: one more forward per row
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(int(x) for x in self.layers))
@@ -114,6 +115,8 @@ class SteeringSweepSpec:
                     f"{concept.name!r} has non-finite values (NaN or infinity) at "
                     f"{site_name(self.site_kind, L)}: it cannot steer."
                 )
+        if self.settings.max_new_tokens < 1:
+            raise WorkbenchError("The sweep needs at least one new token per cell.")
         if self.max_rows is not None and self.max_rows < 1:
             raise WorkbenchError("max_rows must be a positive number of rows.")
         target_token_ids(hm.tokenizer, self.targets)  # each target word must have a token
@@ -329,49 +332,45 @@ def steering_sweep_job(
     spec.check(hm, concept)
     s = spec.settings
     L, C, P = len(spec.layers), len(spec.coefficients), len(spec.prompts)
-    n_cells = L * C
     max_rows = spec.max_rows or _default_rows(hm)
-    # Work: the baseline batch, then chunks of (variant, prompt) rows; each chunk generates
-    # then runs its two metric passes.
-    rows = [(v, p) for v in range(n_cells) for p in range(P)]
+    # Work: the baseline batch, then chunks of (variant, prompt) rows.
+    rows = [(v, p) for v in range(L * C) for p in range(P)]
     chunks = [rows[i : i + max_rows] for i in range(0, len(rows), max_rows)]
     total = (1 + len(chunks)) * (s.max_new_tokens + 1)
     done = 0
+    target_ids = target_token_ids(hm.tokenizer, spec.targets)
+    prompt_ids = [hm.encode([p], chat=s.chat)["input_ids"][0] for p in spec.prompts]
 
-    def step(report: Progress, base: int) -> Progress:
-        return Progress(base + report.done, total, report.message)
+    def generate_rows(prompts: list[str], ivs: list[AddVector]) -> Job[Any]:
+        """Generate, keeping the first step's logits (the next-token distribution)."""
+        gen = generate_job(hm, prompts, ivs, s, return_logits=1)
+        while True:
+            try:
+                r = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            yield Progress(done + r.done, total, r.message)
 
     # 1. The unsteered baseline, once per prompt.
-    gen = generate_job(hm, list(spec.prompts), (), s)
-    while True:
-        try:
-            r = next(gen)
-        except StopIteration as stop:
-            base = stop.value
-            break
-        yield step(r, done)
+    base = yield from generate_rows(list(spec.prompts), [])
+    base_logp = torch.log_softmax(base.step_logits[0].float(), -1)  # [P, vocab]
     done += s.max_new_tokens + 1
-    prompt_ids = [hm.encode([p], chat=s.chat)["input_ids"][0] for p in spec.prompts]
-    target_ids = target_token_ids(hm.tokenizer, spec.targets) if spec.targets else []
-    with torch.no_grad():
-        base_rows = _teacher_forced(
-            hm, [(prompt_ids[p], base.token_ids[p]) for p in range(P)], keep_logp=True
-        )
-    base_logp = [r.logp for r in base_rows]
-    baseline_metrics: dict[str, float] = {
-        "base_perplexity_of_steered": _mean([r.perplexity for r in base_rows]),
-    }
+    baseline_metrics: dict[str, float] = {}
+    if spec.fluency:
+        with torch.no_grad():
+            nll = _continuation_nll(hm, [(prompt_ids[p], base.token_ids[p]) for p in range(P)])
+        baseline_metrics["base_perplexity_of_steered"] = _mean([_exp(x) for x in nll])
     if spec.answers:
         baseline_metrics["accuracy"] = _mean(
             [float(answer_matches(base.texts[p], spec.answers[p])) for p in range(P)]
         )
     if target_ids:
-        baseline_metrics["target_logprob"] = _mean(
-            [float(base_logp[p][0, target_ids].mean()) for p in range(P)]
-        )
+        baseline_metrics["target_logprob"] = float(base_logp[:, target_ids].mean(-1).mean())
     yield Progress(done, total, "baseline", payload=("baseline", list(base.texts)))
 
-    names = ["kl", "base_perplexity_of_steered"]
+    names = ["kl"]
+    if spec.fluency:
+        names.append("base_perplexity_of_steered")
     if target_ids:
         names.append("target_logprob")
     if spec.answers:
@@ -382,9 +381,7 @@ def steering_sweep_job(
         [[[] for _ in range(P)] for _ in range(C)] for _ in range(L)
     ]
     metrics = {k: [[math.nan] * C for _ in range(L)] for k in names}
-    vectors = {
-        i: concept.vector(site_name(spec.site_kind, layer)) for i, layer in enumerate(spec.layers)
-    }
+    vectors = [concept.vector(site_name(spec.site_kind, layer)) for layer in spec.layers]
 
     def interventions(chunk: list[tuple[int, int]]) -> list[AddVector]:
         by_variant: dict[int, list[int]] = {}
@@ -403,36 +400,26 @@ def steering_sweep_job(
 
     # 2. Every variant × prompt as rows of one batch, a chunk at a time.
     for chunk in chunks:
-        ivs = interventions(chunk)
-        gen = generate_job(hm, [spec.prompts[p] for _, p in chunk], ivs, s)
-        while True:
-            try:
-                r = next(gen)
-            except StopIteration as stop:
-                out = stop.value
-                break
-            yield step(r, done)
-        with torch.no_grad():
-            # KL and target log-prob: steered forward along the baseline continuations.
-            steered = _teacher_forced(
-                hm,
-                [(prompt_ids[p], base.token_ids[p]) for _, p in chunk],
-                interventions=ivs,
-                reference=[base_logp[p] for _, p in chunk],
-                target_ids=target_ids,
-            )
+        out = yield from generate_rows([spec.prompts[p] for _, p in chunk], interventions(chunk))
+        # KL and target log-prob: the next-token distribution after the prompt, steered.
+        logp = torch.log_softmax(out.step_logits[0].float(), -1)  # [rows, vocab]
+        ref = base_logp[[p for _, p in chunk]]
+        kl = (logp.exp() * (logp - ref)).sum(-1)
+        if spec.fluency:
             # Fluency: the unsteered model reading the steered continuations.
-            fluency = _teacher_forced(
-                hm, [(prompt_ids[p], out.token_ids[k]) for k, (_, p) in enumerate(chunk)]
-            )
+            with torch.no_grad():
+                nll = _continuation_nll(
+                    hm, [(prompt_ids[p], out.token_ids[k]) for k, (_, p) in enumerate(chunk)]
+                )
         for k, (v, p) in enumerate(chunk):
             i, j = divmod(v, C)
             texts[i][j][p] = out.texts[k]
             token_ids[i][j][p] = list(out.token_ids[k])
-            per_row["kl"][(v, p)] = steered[k].kl
-            per_row["base_perplexity_of_steered"][(v, p)] = fluency[k].perplexity
+            per_row["kl"][(v, p)] = float(kl[k])
+            if spec.fluency:
+                per_row["base_perplexity_of_steered"][(v, p)] = _exp(nll[k])
             if target_ids:
-                per_row["target_logprob"][(v, p)] = steered[k].target_logprob
+                per_row["target_logprob"][(v, p)] = float(logp[k, target_ids].mean())
             if spec.answers:
                 per_row["accuracy"][(v, p)] = float(answer_matches(out.texts[k], spec.answers[p]))
         done += s.max_new_tokens + 1
@@ -466,33 +453,21 @@ def _mean(values: list[float]) -> float:
     return sum(good) / len(good) if good else math.nan
 
 
-@dataclass
-class _Row:
-    perplexity: float = math.nan  # exp(mean NLL) of the continuation; NaN when it is empty
-    kl: float = math.nan  # mean KL(this ‖ reference) along the continuation
-    target_logprob: float = math.nan  # mean log-prob of the targets after the prompt
-    logp: torch.Tensor | None = None  # [len(cont) or 1, vocab] when kept
+def _exp(nll: float) -> float:
+    return math.exp(nll) if nll == nll else math.nan
 
 
-def _teacher_forced(
-    hm: HookedModel,
-    rows: list[tuple[torch.Tensor, list[int]]],
-    keep_logp: bool = False,
-    interventions: Sequence[AddVector] = (),
-    reference: Sequence[torch.Tensor] | None = None,
-    target_ids: Sequence[int] = (),
-    budget: int = 1 << 25,
-) -> list[_Row]:
-    """Right-padded forwards of ``prompt + continuation`` rows, in slices of at most ``budget``
-    logit values, reading the next-token distributions along each continuation (the prompt's
-    last position when it is empty). ``interventions`` carry row indices into ``rows``;
-    ``reference`` holds per row the log-probs to take the KL to."""
+def _continuation_nll(
+    hm: HookedModel, rows: list[tuple[torch.Tensor, list[int]]], budget: int = 1 << 25
+) -> list[float]:
+    """Mean negative log-likelihood of each row's continuation after its prompt under the
+    unsteered model (NaN for an empty continuation): right-padded forwards of
+    ``prompt + continuation``, in slices of at most ``budget`` logit values."""
     vocab = hm.model.get_output_embeddings().weight.shape[0]
     seqs = [torch.cat([pid.cpu(), torch.tensor(cont, dtype=pid.dtype)]) for pid, cont in rows]
-    longest = max(len(x) for x in seqs)
-    per = max(1, budget // max(1, longest * vocab))
+    per = max(1, budget // max(1, max(len(x) for x in seqs) * vocab))
     pad = hm.tokenizer.pad_token_id if hm.tokenizer.pad_token_id is not None else 0
-    out: list[_Row] = []
+    out: list[float] = []
     for a in range(0, len(rows), per):
         part = seqs[a : a + per]
         width = max(len(x) for x in part)
@@ -501,26 +476,16 @@ def _teacher_forced(
         for k, x in enumerate(part):
             ids[k, : len(x)] = x
             attn[k, : len(x)] = 1
-        ivs = []
-        for iv in interventions:
-            sub = [r - a for r in (iv.rows or range(len(rows))) if a <= r < a + len(part)]
-            if sub:
-                ivs.append(AddVector(iv.site, iv.positions, sub, iv.vector, iv.coefficient))
-        logits = hm.forward(ids.to(hm.device), attn.to(hm.device), ivs, use_cache=False).logits
+        logits = hm.forward(ids.to(hm.device), attn.to(hm.device), use_cache=False).logits
         for k in range(len(part)):
             pid, cont = rows[a + k]
+            if not cont:
+                out.append(math.nan)
+                continue
             n = len(pid)
-            lp = torch.log_softmax(logits[k, n - 1 : n - 1 + max(1, len(cont))].float(), -1)
-            row = _Row(logp=lp.cpu() if keep_logp else None)
-            if cont:
-                tgt = torch.tensor(cont, device=lp.device)[:, None]
-                row.perplexity = math.exp(float(-lp[: len(cont)].gather(-1, tgt).mean()))
-            if reference is not None:
-                q = reference[a + k].to(lp.device)
-                row.kl = float((lp.exp() * (lp - q)).sum(-1).mean())
-            if target_ids:
-                row.target_logprob = float(lp[0, list(target_ids)].mean())
-            out.append(row)
+            lp = torch.log_softmax(logits[k, n - 1 : n - 1 + len(cont)].float(), -1)
+            tgt = torch.tensor(cont, device=lp.device)[:, None]
+            out.append(float(-lp.gather(-1, tgt).mean()))
     return out
 
 

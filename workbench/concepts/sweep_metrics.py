@@ -7,8 +7,8 @@ from __future__ import annotations
 METRICS: dict[str, tuple[str, str]] = {
     "kl": (
         "KL to baseline",
-        "Mean KL divergence (nats per token) between the steered and unsteered next-token "
-        "distributions along the baseline continuation: how much steering changes the model.",
+        "KL divergence (nats) of the steered next-token distribution after the prompt from "
+        "the unsteered one, averaged over prompts: how much steering changes the model.",
     ),
     "target_logprob": (
         "Log-prob of target words",

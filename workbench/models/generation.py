@@ -84,12 +84,13 @@ def generate_job(
     prompts: Sequence[str],
     interventions: Sequence[Intervention] = (),
     settings: SamplingSettings | None = None,
-    return_logits: bool = False,
+    return_logits: bool | int = False,
 ) -> Job[Generation]:
     """Generate continuations of ``prompts`` with ``interventions`` applied.
 
     Yields a :class:`Progress` per token whose ``payload`` is the list of new text pieces, one
-    per row (for streaming); returns a :class:`Generation`.
+    per row (for streaming); returns a :class:`Generation`. ``return_logits`` keeps every
+    step's logits (True) or those of the first ``n`` steps (an int).
     """
     s = settings or SamplingSettings()
     prompts = list(prompts)
@@ -107,6 +108,7 @@ def generate_job(
     done = torch.zeros(batch, dtype=torch.bool, device=ids.device)
     texts = [""] * batch
     logits_log: list[torch.Tensor] = []
+    keep = s.max_new_tokens if return_logits is True else int(return_logits)
     cache = None
     if s.use_cache:
         from transformers import DynamicCache
@@ -131,7 +133,7 @@ def generate_job(
                     use_cache=s.use_cache,
                 )
                 last = out.logits[:, -1].float()
-                if return_logits:
+                if step < keep:
                     logits_log.append(last.cpu())
                 nxt = _pick(last, s, gens)
                 nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
@@ -158,7 +160,7 @@ def generate_job(
         texts=texts,
         token_ids=new_ids,
         settings=s,
-        step_logits=torch.stack(logits_log) if return_logits else None,
+        step_logits=torch.stack(logits_log) if logits_log else None,
         interventions=[iv.describe() for iv in interventions],
     )
 

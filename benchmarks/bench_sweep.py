@@ -1,0 +1,151 @@
+"""The batched steering sweep against a loop of steered generations, on the embedded model.
+
+A 5 layers × 6 coefficients sweep of 32 new tokens (greedy). The loop runs one steered
+``generate`` per cell (all prompts of the cell as one batch, no metrics); the sweep runs every
+variant and prompt as rows of one batch and also computes its metrics (KL, target log-prob,
+base perplexity of the steered text). Both run in this process, alternately; the tokens must
+be identical. Results go to ``benchmarks/results/sweep.json``.
+
+python3 bootstrap.py bench sweep      # or: .venv/bin/python benchmarks/bench_sweep.py [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from _common import report  # noqa: E402
+
+LAYERS = (6, 9, 12, 15, 18)
+COEFFICIENTS = (-8.0, -4.0, 0.0, 4.0, 8.0, 12.0)
+PROMPTS = [
+    "I think the movie was",
+    "My day at work was",
+    "The food at this restaurant is",
+    "Honestly, the new phone feels",
+    "The weather this weekend will be",
+    "Our trip to the coast was",
+    "The book I read last week was",
+    "My neighbour's dog is",
+    "The concert last night was",
+    "This coffee tastes",
+    "The meeting this morning was",
+    "The hotel room looked",
+    "The service at the bank was",
+    "My new shoes feel",
+    "The traffic on the way home was",
+    "The final exam was",
+]
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    import torch
+
+    import workbench as wb
+    from workbench.concepts.steering_sweep import SteeringSweepSpec, steering_sweep
+    from workbench.models.generation import SamplingSettings, generate
+    from workbench.models.interventions import AddVector
+    from workbench.models.sites import resid_post
+
+    quick = "--quick" in sys.argv
+    hm = wb.load_language_model(device="cpu")
+    concept = wb.extract(hm, "sentiment", layers=list(LAYERS))
+    settings = SamplingSettings(max_new_tokens=8 if quick else 32)
+    rss_loaded = _rss_mib()
+    results: dict = {
+        "threads": torch.get_num_threads(),
+        "new_tokens": settings.max_new_tokens,
+        "layers": list(LAYERS),
+        "coefficients": list(COEFFICIENTS),
+        "runs": [],
+    }
+    print(f"# torch threads in force: {torch.get_num_threads()}", flush=True)
+
+    def loop(prompts: list[str]) -> list[list[list[int]]]:
+        out = []
+        for L in LAYERS:
+            for c in COEFFICIENTS:
+                iv = AddVector(resid_post(L), vector=concept.vector(resid_post(L)), coefficient=c)
+                out.append(generate(hm, prompts, [iv], settings).token_ids)
+        return out
+
+    def batched(prompts: list[str]):
+        spec = SteeringSweepSpec(
+            LAYERS, COEFFICIENTS, tuple(prompts), targets=("great", "terrible"), settings=settings
+        )
+        return steering_sweep(hm, concept, spec)
+
+    batched(PROMPTS[:1])  # warm-up: first-call costs hit neither side
+    for n in (1,) if quick else (1, 4, 16):
+        prompts = PROMPTS[:n]
+        # alternate the order between sizes so drift hits both alike
+        order = ("loop", "batched") if n != 4 else ("batched", "loop")
+        times = {}
+        for which in order:
+            t = time.perf_counter()
+            if which == "loop":
+                ref = loop(prompts)
+            else:
+                res = batched(prompts)
+            times[which] = time.perf_counter() - t
+        got = [
+            [res.token_ids[i][j][p] for p in range(n)]
+            for i in range(len(LAYERS))
+            for j in range(len(COEFFICIENTS))
+        ]
+        identical = got == ref
+        mismatched = sum(
+            a != b
+            for cell_a, cell_b in zip(got, ref, strict=True)
+            for a, b in zip(cell_a, cell_b, strict=True)
+        )
+        ratio = times["loop"] / times["batched"]
+        report(f"sweep.{n}_prompts loop (30 generations)", times["loop"], "s")
+        report(f"sweep.{n}_prompts batched (+ metrics)", times["batched"], "s")
+        report(f"sweep.{n}_prompts loop / batched", ratio, "x", ">= 6x" if n == 1 else "")
+        print(f"sweep.{n}_prompts identical tokens: {identical} ({mismatched} rows differ)")
+        results["runs"].append(
+            {
+                "prompts": n,
+                "loop_s": round(times["loop"], 3),
+                "batched_s": round(times["batched"], 3),
+                "speedup": round(ratio, 2),
+                "identical_tokens": identical,
+                "rows_differing": mismatched,
+            }
+        )
+    results["peak_rss_mib"] = round(_rss_mib(), 1)
+    results["rss_after_load_mib"] = round(rss_loaded, 1)
+    report("sweep.peak_rss", results["peak_rss_mib"], "MiB")
+    report("sweep.rss_after_model_load", rss_loaded, "MiB")
+    results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform()}
+    try:
+        results["commit"] = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        results["commit"] = ""
+    results["measured"] = time.strftime("%Y-%m-%d")
+    if not quick:
+        out = HERE / "results" / "sweep.json"
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"# wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
