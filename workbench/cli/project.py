@@ -12,8 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="what a project holds: models, concepts, runs, generations")
     p.add_argument("file")
     p.set_defaults(func=_info)
-    p = sub.add_parser("concepts", help="list concepts with their recipes")
+    p = sub.add_parser("concepts", help="list concepts with their recipes, a page at a time")
     p.add_argument("file")
+    _paging_args(p, CONCEPT_SORTS, "saved", "name, method or description")
     p.set_defaults(func=_concepts)
     p = sub.add_parser("export", help="export a concept of a project to a vector file")
     p.add_argument("file")
@@ -36,9 +37,62 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kind", default=None)
     p.add_argument("--id", type=int, default=None, help="print this run's settings and result")
     p.set_defaults(func=_runs)
-    p = sub.add_parser("generations", help="list generations with their provenance")
+    p = sub.add_parser(
+        "generations", help="list generations with their provenance, a page at a time"
+    )
     p.add_argument("file")
+    _paging_args(p, GENERATION_SORTS, "id", "prompt, outputs or concept name")
+    p.add_argument("--kind", choices=("text", "image"), default=None)
     p.set_defaults(func=_generations)
+
+
+# The store's sort keys (workbench.store._listing; a test keeps the two the same).
+GENERATION_SORTS = (
+    "id", "created", "concept", "site", "coefficient", "seed", "prompt", "baseline", "steered",
+)  # fmt: skip
+CONCEPT_SORTS = ("saved", "name", "method", "created")
+PAGE = 50
+
+
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{n} is negative; give 0 or more")
+    return n
+
+
+def _paging_args(
+    p: argparse.ArgumentParser, sorts: tuple[str, ...], default: str, what: str
+) -> None:
+    p.add_argument("--offset", type=_count, default=0, help="skip this many (default 0)")
+    p.add_argument(
+        "--limit", type=_count, default=PAGE, help=f"list at most this many (default {PAGE})"
+    )
+    p.add_argument("--all", action="store_true", help="list every one (no --limit)")
+    p.add_argument("--search", default=None, help=f"only those whose {what} contain this text")
+    p.add_argument("--sort", choices=sorts, default=default, help=f"order (default {default})")
+    p.add_argument(
+        "--reverse", action="store_true", help="reverse the order (by default: newest first)"
+    )
+    p.add_argument("--json", action="store_true", help="print the page as JSON (a list)")
+
+
+def _page_note(shown: int, offset: int, total: int, what: str) -> None:
+    """Say on stderr which part of the listing was printed, and how to get the next page."""
+    if shown == total and offset == 0:
+        return
+    last = offset + shown
+    more = f"; --offset {last} for the next page" if last < total else ""
+    first = f"{offset + 1}-{last}" if shown else "none"
+    print(f"# {what} {first} of {total:,}{more}", file=sys.stderr)
+
+
+def _clip(text: str | None, width: int) -> str:
+    one_line = (text or "").replace("\n", " ")
+    return one_line if len(one_line) <= width else one_line[: width - 1] + "…"
 
 
 def _open(path: str, read_only: bool = True):  # noqa: ANN202
@@ -54,10 +108,10 @@ def _info(args: argparse.Namespace) -> int:
                 "path": str(p.path),
                 "schema_revision": p.schema_revision,
                 "models": [m.to_dict() for m in p.models()],
-                "concepts": len(p.concept_infos()),
+                "concepts": p.count_concepts(),
                 "prompt_sets": [s["name"] for s in p.prompt_sets()],
                 "runs": [{k: r[k] for k in ("id", "kind", "name")} for r in p.runs()],
-                "generations": len(p.generations(images=False)),
+                "generations": p.count_generations(),
                 "figures": [f["name"] for f in p.figures()],
                 "notes": len(p.notes()),
             }
@@ -66,8 +120,26 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _concepts(args: argparse.Namespace) -> int:
+    page = {
+        "offset": args.offset,
+        "limit": None if args.all else args.limit,
+        "search": args.search,
+        "sort": args.sort,
+        "descending": args.reverse,
+    }
     with _open(args.file) as p:
-        print_json(p.concept_infos())
+        total = p.count_concepts(search=args.search)
+        if args.json:
+            shown = p.concept_infos(**page)
+            print_json(shown)
+        else:
+            shown = p.concept_rows(**page)
+            for c in shown:
+                print(
+                    f"{_clip(c['name'], 32):<32}  {_clip(c['method'] or '?', 18):<18}  "
+                    f"{c['n_sites']:>3} sites  {_clip(c['model'], 24):<24}  {c['created'][:19]}"
+                )
+    _page_note(len(shown), args.offset, total, "concepts")
     return 0
 
 
@@ -107,5 +179,26 @@ def _runs(args: argparse.Namespace) -> int:
 
 def _generations(args: argparse.Namespace) -> int:
     with _open(args.file) as p:
-        print_json(p.generations(images=False))
+        total = p.count_generations(args.kind, search=args.search)
+        shown = p.generations(
+            args.kind,
+            images=False,
+            offset=args.offset,
+            limit=None if args.all else args.limit,
+            search=args.search,
+            sort=args.sort,
+            descending=args.reverse,
+        )
+    if args.json:
+        print_json(shown)
+    else:
+        for g in shown:
+            prov = g["provenance"] or {}
+            concept = (prov.get("concept") or {}).get("name") or prov.get("expression") or ""
+            coef = prov.get("coefficient", "")
+            print(
+                f"{g['id']:>7}  {g['created'][:19]}  {_clip(concept, 24):<24}  {coef!s:>6}  "
+                f"{_clip(g['prompt'], 30):<30}  {_clip(g['steered'], 40)}"
+            )
+    _page_note(len(shown), args.offset, total, "generations")
     return 0
