@@ -6,6 +6,7 @@ It turns into an expression tree of :mod:`workbench.concepts.algebra` (the same 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -21,6 +22,18 @@ class CanvasTerm:
     group: str = ""  # "" = on its own
     normalize: bool = False
     project_out: bool = False  # remove this direction from the result instead of adding it
+
+    def __post_init__(self) -> None:
+        # A NaN or infinite coefficient would turn the whole result (and the steered text)
+        # into NaN; refuse it where it enters, naming the term.
+        c = self.coefficient
+        if isinstance(c, bool) or not isinstance(c, int | float) or not math.isfinite(c):
+            from workbench.errors import NonFiniteError
+
+            raise NonFiniteError(
+                f"The canvas term {self.concept!r} has coefficient {c!r}; a coefficient must be "
+                "a finite number."
+            )
 
 
 class CanvasModel:

@@ -1,7 +1,9 @@
 """One place where errors become messages that say what happened and what to do.
 
 Expected errors (:class:`workbench.errors.WorkbenchError`) carry a user-facing text already.
-Anything else is a bug: it is logged with its traceback and shown with a hint to report it.
+Anything else is a bug: its traceback is written to an error log in the user's data folder
+(:mod:`workbench.errorlog`) and the dialog says "internal error: ...; details written to FILE",
+with a "Copy details" button.
 :func:`install_excepthook` routes uncaught exceptions (also from Qt slots) here, so the app
 never crashes on one.
 """
@@ -11,10 +13,11 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from pathlib import Path
 from types import TracebackType
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 log = logging.getLogger("ui")
 
@@ -55,12 +58,19 @@ class ErrorHandler(QObject):
         self.parent_widget = parent_widget
         self.interactive = interactive
         self.history: list[tuple[str, str]] = []
+        self.last_log: Path | None = None  # the error log of the last unexpected error
         self._showing = False
 
     def handle(self, exc: BaseException, context: str = "") -> None:
         message, hint, expected = describe(exc)
         details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         (log.warning if expected else log.error)("%s: %s\n%s", context, message, details)
+        if not expected:  # a bug: the traceback goes to a file the user can send
+            from workbench.errorlog import internal_error_message, write_error_log
+
+            self.last_log = write_error_log(exc, context)
+            message = internal_error_message(exc, self.last_log)
+            details = self.last_log.read_text(encoding="utf-8")
         self.history.append((context, message))
         self.error_shown.emit(context, message)
         if not self.interactive or self._showing:
@@ -78,10 +88,16 @@ class ErrorHandler(QObject):
             box.setText(f"<b>{title}</b><br><br>{_html(message)}")
             if hint:
                 box.setInformativeText(hint)
+            copy = None
             if not expected:
                 box.setDetailedText(details)
+                copy = box.addButton("Copy details", QMessageBox.ButtonRole.ActionRole)
+                box.addButton(QMessageBox.StandardButton.Close)
             box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             box.exec()
+            while copy is not None and box.clickedButton() is copy:
+                QApplication.clipboard().setText(details)  # then show it again, to read on
+                box.exec()
         finally:
             self._showing = False
 

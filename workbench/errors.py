@@ -33,3 +33,8 @@ class VectorFileError(WorkbenchError):
 
 class ProjectFileError(WorkbenchError):
     """A project file that is corrupt, too new, locked or not a project at all."""
+
+
+class NonFiniteError(WorkbenchError):
+    """A vector or coefficient holding NaN or an infinity: it would turn every activation it
+    touches into NaN, so it is refused wherever it enters."""

@@ -127,7 +127,12 @@ def test_icv_mean_and_pca(hm):
             hm, ExtractionSpec("icv", layers=[1], prompts=demos, params={"aggregate": "mean"})
         )
     )
-    diffs = hf_hidden(hm, demos.outputs, 1) - hf_hidden(hm, demos.inputs, 1)
+    # one-word demonstrations: read after a start token, not at the attention-sink position 0
+    prefix = mean.recipe["context_prefix"]
+    assert prefix == hm.tokenizer.bos_token
+    ins = [prefix + t for t in demos.inputs]
+    outs = [prefix + t for t in demos.outputs]
+    diffs = hf_hidden(hm, outs, 1) - hf_hidden(hm, ins, 1)
     torch.testing.assert_close(mean.vectors[resid_post(1)], diffs.mean(0), atol=1e-5, rtol=1e-5)
     pca = run(extract_job(hm, ExtractionSpec("icv", layers=[1], prompts=demos)))
     extra = pca.vectors[resid_post(1)] - diffs.mean(0)
@@ -136,7 +141,7 @@ def test_icv_mean_and_pca(hm):
     assert float(extra @ diffs.mean(0)) >= 0
     # two sites: one principal direction over both, unit norm over the concatenation
     both = run(extract_job(hm, ExtractionSpec("icv", layers=[0, 1], prompts=demos)))
-    d0 = hf_hidden(hm, demos.outputs, 0) - hf_hidden(hm, demos.inputs, 0)
+    d0 = hf_hidden(hm, outs, 0) - hf_hidden(hm, ins, 0)
     parts = [both.vectors[resid_post(0)] - d0.mean(0), both.vectors[resid_post(1)] - diffs.mean(0)]
     joint = torch.cat(parts)
     assert abs(float(joint.norm()) - 1) < 1e-4

@@ -300,6 +300,11 @@ class PromptsDock(QDockWidget):
         except Exception as e:
             self.ctx.errors.handle(e, f"importing {path}")
             return False
+        taken = {p["name"] for p in self.ctx.state.prompt_sets}
+        base, n = ps.name, 2
+        while ps.name in taken:  # an import never replaces a set of the same name
+            ps.name = f"{base} {n}"
+            n += 1
         self.add_set(ps)
         self.setVisible(True)
         self.raise_()

@@ -360,7 +360,11 @@ class CanvasPanel(QWidget):
             layout = (project.canvases() if project is not None else {}).get(CANVAS_NAME)
         except Exception:
             layout = None
-        self.model.load(layout or {})
+        try:
+            self.model.load(layout or {})
+        except Exception as e:  # a damaged layout (a NaN coefficient...): say so, start empty
+            self.model.load({})
+            self.ctx.errors.handle(e, "restoring the vector canvas")
         self._restoring = False
 
     def refresh_theme(self) -> None:

@@ -12,6 +12,7 @@ import json
 import sys
 from typing import Any
 
+from workbench.cli import _args
 from workbench.errors import WorkbenchError
 
 # module name -> help; each module defines ``register(subparsers)``.
@@ -46,8 +47,12 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="model folder or .gguf file (default: the embedded SmolLM2-135M)",
     )
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    p.add_argument("--dtype", default="auto", help="auto, float32, float16, bfloat16")
+    p.add_argument(
+        "--device", default="auto", type=_args.device, help="auto, cpu, cuda, cuda:1, mps"
+    )
+    p.add_argument(
+        "--dtype", default="auto", type=_args.dtype, help="auto, float32, float16, bfloat16"
+    )
     p.add_argument(
         "--trust-remote-code",
         action="store_true",
@@ -72,17 +77,33 @@ def load_model_from_args(args: argparse.Namespace, attn: str = "sdpa") -> Any:
 
 
 def print_json(obj: Any) -> None:
-    json.dump(obj, sys.stdout, indent=2, default=str)
+    json.dump(obj, sys.stdout, indent=2, default=_jsonable)
     sys.stdout.write("\n")
 
 
+def _jsonable(obj: Any) -> Any:
+    """Objects JSON does not know: their ``to_dict()`` (a ModelRef's fields, not its Python
+    repr), else their text."""
+    to_dict = getattr(obj, "to_dict", None)
+    return to_dict() if callable(to_dict) else str(obj)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    """Run the command; return the exit code. No Python traceback reaches the user: a refused
+    argument exits 2 with argparse's usage line, an expected error (:class:`WorkbenchError`, an
+    unreadable file) prints ``error: ...`` and exits 1, and anything else prints ``internal
+    error: ...; details written to FILE`` (the traceback, in the user's data folder) and exits 3.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # --help, --version, or a refused argument (usage printed)
+            return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         if isinstance(getattr(args, "project", None), str):
             _check_project(args.project)  # before minutes of work that it would then refuse
         return int(args.func(args) or 0)
@@ -94,6 +115,30 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
+    except FileNotFoundError as e:
+        print(f"error: {e.filename or e}: no such file or folder.", file=sys.stderr)
+        return 1
+    except IsADirectoryError as e:
+        print(f"error: {e.filename or e} is a folder; give a file.", file=sys.stderr)
+        return 1
+    except PermissionError as e:
+        print(f"error: {e.filename or e}: permission denied.", file=sys.stderr)
+        return 1
+    except OSError as e:  # a disk, a network drive or a device said no
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(
+            "error: out of memory; use fewer or shorter prompts, or a smaller model.",
+            file=sys.stderr,
+        )
+        return 1
+    except Exception as e:  # a bug: one line for the user, the traceback in the log
+        from workbench.errorlog import internal_error_message, write_error_log
+
+        path = write_error_log(e, argv=argv)
+        print(internal_error_message(e, path), file=sys.stderr)
+        return 3
 
 
 def _check_project(path: str) -> None:

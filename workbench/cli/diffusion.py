@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from workbench.cli import print_json
+from workbench.cli import _args, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,14 +34,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--config", default=None, help="local config folder for a single checkpoint file"
     )
-    p.add_argument("--level", default="text_encoder", help="text_encoder, token_embeds or noise")
+    p.add_argument(
+        "--level",
+        default="text_encoder",
+        type=_args.choice("text_encoder", "token_embeds", "noise"),
+        help="text_encoder, token_embeds or noise",
+    )
     p.add_argument("--negative", default=None, help="negative prompt")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--guidance", type=float, default=7.5)
-    p.add_argument("--size", type=int, default=None, help="width and height in pixels")
-    p.add_argument("--device", default=None)
-    p.add_argument("--dtype", default=None)
+    p.add_argument("--seed", type=_args.nonneg_int, default=0)
+    p.add_argument("--steps", type=_args.positive_int, default=30)
+    p.add_argument("--guidance", type=_args.finite_float, default=7.5)
+    p.add_argument(
+        "--size", type=_size, default=None, help="width and height in pixels (a multiple of 8)"
+    )
+    p.add_argument("--device", default=None, type=_args.device)
+    p.add_argument(
+        "--dtype",
+        default=None,
+        type=_args.choice("float32", "float16", "bfloat16", "fp32", "fp16", "bf16"),
+    )
     p.add_argument(
         "--out", default=".", help="folder for baseline.png, edited.png, side_by_side.png"
     )
@@ -61,6 +72,15 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(text: str) -> int:
+    v = _args.positive_int(text)
+    if v % 8:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the size must be a multiple of 8 (the latent is 1/8 of the image)"
+        )
+    return v
+
+
 def _definitions(pairs: list[str]) -> dict[str, str]:
     from workbench.errors import WorkbenchError
 
@@ -76,19 +96,36 @@ def _definitions(pairs: list[str]) -> dict[str, str]:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from workbench.concepts.algebra import names
     from workbench.diffusion import (
         baseline_and_edited,
         encode_concept,
         load_diffusion_pipeline,
         spec_from_expression,
     )
+    from workbench.diffusion.embeddings import check_item
+    from workbench.errors import WorkbenchError
     from workbench.jobs import run_with_progress_bar
 
+    # Everything that can be checked is checked before a single step is rendered.
     prompts = _definitions(args.define)
+    missing = [n for n in names(args.expression) if n not in prompts]
+    if missing:
+        raise WorkbenchError(
+            f"{', '.join(missing)} in the expression has no --define; add e.g. "
+            f"--define {missing[0]}='a prompt'."
+        )
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise WorkbenchError(f"--out {out} is a file; give a folder for the PNGs.")
     dm = load_diffusion_pipeline(
         args.pipeline, device=args.device, dtype=args.dtype, config=args.config
     )
-    concepts = {name: encode_concept(dm, prompt, name=name) for name, prompt in prompts.items()}
+    # --level token_embeds needs the concepts at the token-embedding level too
+    level = "token_embeds" if args.level == "token_embeds" else "text_encoder"
+    concepts = {
+        name: encode_concept(dm, prompt, name=name, level=level) for name, prompt in prompts.items()
+    }
     spec = spec_from_expression(
         args.expression,
         concepts,
@@ -100,9 +137,10 @@ def _generate(args: argparse.Namespace) -> int:
         width=args.size,
         height=args.size,
     )
-    result = run_with_progress_bar(baseline_and_edited(dm, spec), desc="rendering")
-    out = Path(args.out)
+    for _, item in spec.terms:
+        check_item(dm, item, spec.level)
     out.mkdir(parents=True, exist_ok=True)
+    result = run_with_progress_bar(baseline_and_edited(dm, spec), desc="rendering")
     result.baseline.save(out / "baseline.png")
     result.edited.save(out / "edited.png")
     result.side_by_side.save(out / "side_by_side.png")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.cli import add_model_args, load_model_from_args, print_json
+from workbench.cli import _args, add_model_args, load_model_from_args, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,11 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("prompt")
     p.add_argument("--vector", help="vector file to steer with (safetensors, gguf, pt, npz, ...)")
     p.add_argument("--site", help="site to add the vector at (default: every site the file has)")
-    p.add_argument("--coefficient", type=float, default=4.0)
-    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--coefficient", type=_args.finite_float, default=4.0)
+    p.add_argument("--max-new-tokens", type=_args.positive_int, default=32)
     p.add_argument("--sample", action="store_true", help="sample instead of greedy")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=_args.positive_float, default=1.0)
+    p.add_argument("--seed", type=_args.nonneg_int, default=0)
     p.add_argument("--chat", action="store_true", help="wrap the prompt in the chat template")
     p.set_defaults(func=_generate)
 
@@ -61,8 +61,15 @@ def _generate(args: argparse.Namespace) -> int:
     hm = load_model_from_args(args)
     ivs = []
     if concept is not None:
+        from workbench.io.vector_files import check_for_model
+
         sites = [args.site] if args.site else concept.sites
+        for site in sites:
+            concept.vector(site)  # a site the file does not have: named with the ones it has
+        check_for_model(concept, hm, sites)
         ivs = [AddVector(s, vector=concept.vector(s), coefficient=args.coefficient) for s in sites]
+    n_prompt = len(hm.encode([args.prompt], chat=args.chat)["input_ids"][0])
+    _args.check_tokens(hm, n_prompt + args.max_new_tokens, "the prompt plus --max-new-tokens")
     s = SamplingSettings(
         max_new_tokens=args.max_new_tokens,
         do_sample=args.sample,

@@ -161,7 +161,7 @@ def _import(args: argparse.Namespace) -> int:
         if p.read_only:
             print(f"error: {p.read_only_reason}", file=sys.stderr)
             return 1
-        p.add_concept(concept)
+        concept = p.import_concept(concept)  # never replaces a concept already there
     print(concept.name)
     return 0
 

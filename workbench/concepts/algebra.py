@@ -229,7 +229,9 @@ def evaluate(
         "library_version": __version__,
     }
     first = env[used[0]]
-    return Concept(name or text, vectors, first.model, recipe, description=description)
+    result = Concept(name or text, vectors, first.model, recipe, description=description)
+    result.check_finite(f"the result of {text}")
+    return result
 
 
 def _eval(node: Node, site: str, env: Mapping[str, Concept], norms: Mapping[str, float] | None):

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from workbench.errors import ShapeMismatchError
+from workbench.errors import NonFiniteError, ShapeMismatchError
 
 if TYPE_CHECKING:
     import torch
@@ -114,6 +114,20 @@ class Concept:
             h.update(t.view(-1).view(dtype=_byte_dtype()).numpy().tobytes())
         return h.hexdigest()
 
+    def check_finite(self, where: str = "") -> None:
+        """Refuse NaN and infinite values, naming this concept and the site that holds them.
+
+        Raises
+        ------
+        NonFiniteError
+            At the first site with a non-finite value; ``where`` says where it came from.
+        """
+        check_finite_vectors(self.vectors, f"concept {self.name!r}", where)
+
+    def with_new_id(self) -> Concept:
+        """The same concept under a fresh id (an import must never take an existing one's)."""
+        return replace(self, id=uuid.uuid4().hex)
+
     def renamed(self, name: str) -> Concept:
         return replace(self, name=name)
 
@@ -127,6 +141,27 @@ class Concept:
 
     def __repr__(self) -> str:
         return f"Concept({self.name!r}, sites={len(self.vectors)}, model={self.model.name!r})"
+
+
+def check_finite_vectors(vectors: dict[str, torch.Tensor], what: str, where: str = "") -> None:
+    """Raise :class:`NonFiniteError` naming ``what`` and the first site with NaN or inf."""
+    import torch
+
+    for site, v in vectors.items():
+        if not (v.dtype.is_floating_point or v.dtype.is_complex) or v.numel() == 0:
+            continue
+        finite = torch.isfinite(v)
+        if bool(finite.all()):
+            continue
+        n_nan = int(torch.isnan(v).sum())
+        n_inf = int((~finite).sum()) - n_nan
+        parts = [f"{n} {k}" for n, k in ((n_nan, "NaN"), (n_inf, "infinite")) if n]
+        src = f" ({where})" if where else ""
+        raise NonFiniteError(
+            f"{what}{src} has {' and '.join(parts)} value(s) of {v.numel()} at {site}; a vector "
+            "with NaN or infinity would turn every activation it touches into NaN. Extract or "
+            "export it again, or fix the expression that made it."
+        )
 
 
 def _byte_dtype():  # noqa: ANN202 - torch imported lazily

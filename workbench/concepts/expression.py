@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import keyword
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -127,11 +128,30 @@ def parse(text: str) -> Node:
     """
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError("The expression is empty: write e.g. `happy - 0.5*sad`.")
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(
+            f"The expression is {len(text):,} characters long; the limit is {MAX_LENGTH:,}. "
+            "Combine concepts step by step and save the intermediate results."
+        )
     try:
         tree = ast.parse(text.strip(), mode="eval")
+        node = _node(tree.body, text)
     except SyntaxError as e:
-        raise ExpressionError(f"cannot parse {text!r}: {e.msg} at column {e.offset}.") from None
-    return _node(tree.body, text)
+        raise ExpressionError(
+            f"cannot parse {_short(text)}: {e.msg} at column {e.offset}."
+        ) from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(
+            f"{_short(text)} has too many terms or parentheses to read; combine it in steps and save the intermediate results."
+        ) from None
+    return node
+
+
+MAX_LENGTH = 10_000  # characters: far beyond any hand-written expression
+
+
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
 def _number(n: ast.AST) -> float | None:
@@ -141,7 +161,12 @@ def _number(n: ast.AST) -> float | None:
         and isinstance(n.value, (int, float))
         and not isinstance(n.value, bool)
     ):
-        return float(n.value)
+        value = float(n.value)
+        if not math.isfinite(value):
+            raise ExpressionError(
+                f"{ast.unparse(n)} is not a finite number; coefficients must be finite."
+            )
+        return value
     if isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.USub, ast.UAdd)):
         v = _number(n.operand)
         return None if v is None else (-v if isinstance(n.op, ast.USub) else v)
@@ -152,17 +177,26 @@ def _number(n: ast.AST) -> float | None:
         if isinstance(n.op, ast.Div) and b == 0:
             raise ExpressionError("division by zero in the expression.")
         if isinstance(n.op, ast.Add):
-            return a + b
-        if isinstance(n.op, ast.Sub):
-            return a - b
-        return a * b if isinstance(n.op, ast.Mult) else a / b
+            r = a + b
+        elif isinstance(n.op, ast.Sub):
+            r = a - b
+        else:
+            r = a * b if isinstance(n.op, ast.Mult) else a / b
+        return _finite(r, ast.unparse(n))
     return None
+
+
+def _finite(v: float, what: str) -> float:
+    if not math.isfinite(v):
+        raise ExpressionError(f"{what} is not a finite number ({v}); coefficients must be finite.")
+    return v
 
 
 def scale(coef: float, node: Node) -> Node:
     """``coef * node``, folding nested scalings; ``1 * node`` is ``node``."""
     if isinstance(node, Scaled):
         coef, node = coef * node.coef, node.node
+    _finite(coef, f"the coefficient of {node.to_text()}")
     return node if coef == 1.0 else Scaled(float(coef), node)
 
 

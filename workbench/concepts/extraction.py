@@ -128,7 +128,16 @@ def extract_job(hm: HookedModel, spec: ExtractionSpec) -> Job[Concept]:
         "unembedding": _token_rows,
     }[spec.method]
     vectors, extra = yield from fn(hm, spec, sites)
+    from workbench.concepts.norm_check import norm_warnings
+
+    texts = ps.all_texts() if ps is not None and spec.method not in _WORD_METHODS else []
+    warnings = norm_warnings(hm, vectors, texts)
+    if warnings:  # kept with the recipe; the command line and the window show them
+        extra = {**extra, "warnings": warnings}
     return _concept(hm, spec, sites, vectors, extra)
+
+
+_WORD_METHODS = ("embedding", "unembedding")
 
 
 def _concept(hm, spec: ExtractionSpec, sites, vectors, extra) -> Concept:
@@ -243,7 +252,12 @@ def _pca(hm, spec, sites):
 def _icv(hm, spec, sites):
     ps = spec.prompts
     xs, ys = (ps.negative, ps.positive) if ps.kind == "contrastive" else (ps.inputs, ps.outputs)
-    acts = yield from _capture(hm, list(xs) + list(ys), sites, spec)
+    from workbench.concepts.norm_check import off_first_token
+
+    # One-word demonstrations ("hot" -> "cold") are one token each: read at position 0 they
+    # would give the attention sink's latent, so a start token goes before them.
+    texts, prefix = off_first_token(hm, list(xs) + list(ys), chat=spec.chat)
+    acts = yield from _capture(hm, texts, sites, spec)
     n = len(xs)
     agg = spec.params.get("aggregate", "pca")
     if agg not in ("pca", "mean"):
@@ -259,7 +273,7 @@ def _icv(hm, spec, sites):
         for s, part in zip(sites, torch.split(d, [diffs[s].shape[1] for s in sites]), strict=True):
             out[s] = out[s] + part
     out = {s: v.reshape(acts[s].shape[1:]) for s, v in out.items()}
-    return out, {"n_pairs": n}
+    return out, {"n_pairs": n} | ({"context_prefix": prefix} if prefix else {})
 
 
 def _task_vector(hm, spec, sites):

@@ -7,13 +7,16 @@ it works for every family the engine supports.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from workbench.errors import UnsupportedModelError
+from workbench.jobs import Job, Progress
 from workbench.models.hooked import HookedModel
 from workbench.models.interventions import AblateHeads, Intervention
 
@@ -291,3 +294,67 @@ def mlp_at_last_position(hm: HookedModel, layer: int, last: torch.Tensor) -> Ite
         yield
     finally:
         handle.remove()
+
+
+T = TypeVar("T")
+
+
+class _Stopped(Exception):
+    """Raised inside a forward pass by :func:`blockwise_job` once its job was closed."""
+
+
+def blockwise_job(
+    hm: HookedModel, fn: Callable[[], T], label: str, every_s: float = 0.25
+) -> Job[T]:
+    """Run ``fn()`` (one or more forward passes of ``hm``) so that it can be cancelled.
+
+    A forward pass of a whole batch through every block takes seconds on a CPU and has no
+    ``yield`` inside. Here it runs in a helper thread, with a hook at the start of each block
+    that reports the block and stops the pass (by raising) once this job is closed; the job
+    yields a :class:`Progress` after every block and at least every ``every_s`` seconds, so a
+    cancel request reaches the pass within one block.
+    """
+    n = hm.n_layers
+    reports: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+    stop = threading.Event()
+    out: dict[str, Any] = {}
+
+    def at_block(L: int):  # noqa: ANN202
+        def pre(module: Any, args: Any) -> None:
+            if stop.is_set():
+                raise _Stopped
+            reports.put(L)
+
+        return pre
+
+    def target() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as e:  # handed to the job's thread
+            out["error"] = e
+        finally:
+            reports.put(None)
+
+    handles = [hm.adapter.block(L).register_forward_pre_hook(at_block(L)) for L in range(n)]
+    worker = threading.Thread(target=target, name=f"workbench {label}", daemon=True)
+    try:
+        worker.start()
+        done = 0
+        while True:
+            try:
+                L = reports.get(timeout=every_s)
+            except queue.Empty:
+                yield Progress(done, n, label)  # a long block: still a point to cancel at
+                continue
+            if L is None:
+                break
+            done = L + 1
+            yield Progress(done, n, f"{label}: block {done}/{n}")
+    finally:
+        stop.set()
+        worker.join()
+        for h in handles:
+            h.remove()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]

@@ -31,6 +31,7 @@ from workbench.errors import PromptSetError
 from workbench.heads._model import (
     BlockInputs,
     block_output_type,
+    blockwise_job,
     call_block,
     last_position_logits,
     mlp_at_last_position,
@@ -40,7 +41,7 @@ from workbench.heads._model import (
 from workbench.heads.data import TaskPrompts
 from workbench.heads.metrics import EncodedTask, Metric, encode_task
 from workbench.heads.result import HeadScores
-from workbench.jobs import Job, Progress
+from workbench.jobs import Job, Progress, run
 from workbench.models.hooked import HookedModel
 from workbench.models.interventions import Intervention, _where
 from workbench.models.sites import head_z, resid_pre
@@ -270,7 +271,10 @@ def ablation_scores_job(
         raise ValueError(f"unknown ablation mode {mode!r}: use zero or mean")
     et = encode_task(hm, task, metric)
     heads = list(heads) if heads is not None else _all_heads(hm)
-    ref = reference_pass(hm, et.ids, et.mask, et.last)
+    # setup passes run block by block in a helper thread: a cancel reaches them (see blockwise_job)
+    ref = yield from blockwise_job(
+        hm, lambda: reference_pass(hm, et.ids, et.mask, et.last), "reference run"
+    )
     base = float(et.metric.mean(ref.logits))
     values: Callable[[int], torch.Tensor | None] = _zero
     if mode == "mean":
@@ -279,8 +283,16 @@ def ablation_scores_job(
             if mean_prompts
             else {"input_ids": et.ids, "attention_mask": et.mask}
         )
-        mref = reference_pass(
-            hm, src["input_ids"], src["attention_mask"], src["attention_mask"].sum(-1) - 1, z="mean"
+        mref = yield from blockwise_job(
+            hm,
+            lambda: reference_pass(
+                hm,
+                src["input_ids"],
+                src["attention_mask"],
+                src["attention_mask"].sum(-1) - 1,
+                z="mean",
+            ),
+            "mean activations",
         )
         values = lambda L: mref.z[L][None, None]  # noqa: E731
     vals = yield from sweep_job(
@@ -314,6 +326,15 @@ def patching_setup(
     hm: HookedModel, task: TaskPrompts, metric: str | None, positions: str, source: str
 ) -> tuple[EncodedTask, Reference, Reference, Callable[[int], torch.Tensor], torch.Tensor | None]:
     """Tokenise, run clean and corrupted once, and build the patch values and positions."""
+    return run(patching_setup_job(hm, task, metric, positions, source))
+
+
+def patching_setup_job(
+    hm: HookedModel, task: TaskPrompts, metric: str | None, positions: str, source: str
+) -> Job[
+    tuple[EncodedTask, Reference, Reference, Callable[[int], torch.Tensor], torch.Tensor | None]
+]:
+    """:func:`patching_setup` as a job: cancellable during both setup runs."""
     if task.corrupted is None:
         raise PromptSetError("Patching needs a corrupted prompt for every clean prompt.")
     if positions not in ("all", "last") or source not in ("paired", "mean"):
@@ -329,9 +350,13 @@ def patching_setup(
         if source == "paired"
         else ("mean" if positions == "all" else "last")
     )
-    clean = reference_pass(hm, et.ids, et.mask, et.last, z=z)
+    clean = yield from blockwise_job(
+        hm, lambda: reference_pass(hm, et.ids, et.mask, et.last, z=z), "clean run"
+    )
     c_ids, c_mask, c_last = et.corrupted()
-    corr = reference_pass(hm, c_ids, c_mask, c_last)
+    corr = yield from blockwise_job(
+        hm, lambda: reference_pass(hm, c_ids, c_mask, c_last), "corrupted run"
+    )
     if positions == "all":
         values = (
             (lambda L: clean.z[L]) if source == "paired" else (lambda L: clean.z[L][None, None])
@@ -373,7 +398,9 @@ def patching_scores_job(
         ``paired`` (each corrupted prompt gets its own clean prompt's z) or ``mean`` (the mean
         over clean prompts, as in Todd et al.'s function-vector heads).
     """
-    et, clean, corr, values, where = patching_setup(hm, task, metric, positions, source)
+    et, clean, corr, values, where = yield from patching_setup_job(
+        hm, task, metric, positions, source
+    )
     m_clean = float(et.metric.mean(clean.logits))
     m_corr = float(et.metric.mean(corr.logits))
     heads = list(heads) if heads is not None else _all_heads(hm)

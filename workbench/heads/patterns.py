@@ -10,10 +10,18 @@ from dataclasses import dataclass, field
 
 import torch
 
+from workbench.errors import SiteError, WorkbenchError
 from workbench.jobs import Job, Progress
 from workbench.models.hooked import HookedModel
 from workbench.models.interventions import Intervention
 from workbench.models.sites import pattern
+
+
+def _check_index(i: int, n: int, what: str) -> None:
+    """Indices are 0..n-1. A negative one is refused rather than read from the end: a result
+    labelled "head -1" must never hold another head's pattern."""
+    if not 0 <= int(i) < n:
+        raise SiteError(f"{what} {i}: this model has {what}s 0..{n - 1}.")
 
 
 @dataclass
@@ -28,6 +36,9 @@ class PatternView:
 
     def head(self, layer: int, head: int) -> torch.Tensor:
         """``[query, key]`` pattern of one head."""
+        if layer not in self.layers:
+            raise SiteError(f"layer {layer} was not read; this view holds layers {self.layers}.")
+        _check_index(head, self.patterns.shape[1], "head")
         return self.patterns[self.layers.index(layer), head]
 
     def to_dict(self, layer: int, head: int) -> dict:
@@ -50,6 +61,8 @@ def attention_patterns(
     ``interventions`` applied (pass them here, not through an enclosing ``hm.intervene``:
     pattern hooks of one site do not nest)."""
     layers = list(range(hm.n_layers)) if layers is None else [int(L) for L in layers]
+    for L in layers:
+        _check_index(L, hm.n_layers, "layer")
     _, cache = hm.run_with_cache(prompt, [pattern(L) for L in layers], interventions)
     ids = hm.encode([prompt])["input_ids"][0].tolist()
     tokens = [hm.tokenizer.decode([i]) for i in ids]
@@ -61,6 +74,7 @@ def head_pattern(
     hm: HookedModel, prompt: str, layer: int, head: int
 ) -> tuple[list[str], torch.Tensor]:
     """``(tokens, [query, key] pattern)`` of one head on one prompt."""
+    _check_index(head, hm.n_heads, "head")
     view = attention_patterns(hm, prompt, [layer])
     return view.tokens, view.head(layer, head)
 
@@ -111,6 +125,12 @@ def top_attended_tokens_job(
     interventions
         Applied during the forward passes.
     """
+    _check_index(layer, hm.n_layers, "layer")
+    _check_index(head, hm.n_heads, "head")
+    if k < 1 or batch_size < 1:
+        raise WorkbenchError(
+            f"k and batch_size must be at least 1; got k={k}, batch_size={batch_size}"
+        )
     prompts = list(prompts)
     total: dict[str, float] = defaultdict(float)
     occurrences: dict[str, int] = defaultdict(int)

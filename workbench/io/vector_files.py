@@ -296,7 +296,87 @@ def import_concept(
         fail(f"feature= applies to SAELens SAE folders only; {path} is {fmt}.")
     if path.is_dir() and fmt != "pt":
         fail(f"{path} is a folder; {fmt} is read from a file.")
-    return _READERS[fmt](path, name=name, model=model, site=site)
+    concept = _READERS[fmt](path, name=name, model=model, site=site)
+    check_imported(concept, str(path))
+    return concept
+
+
+_ONE_VECTOR_KINDS = ("embed", "resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
+
+
+def check_imported(concept: Concept, where: str) -> None:
+    """What every imported concept must be: floating-point, finite, and at a language-model
+    residual-stream site one vector (``[d_model]``, 1-D); at ``attn.hook_z`` ``[d_head]`` or
+    ``[head, d_head]``. Diffusion sites (``text_encoder.hidden`` [seq, dim]) keep their shapes.
+
+    Raises
+    ------
+    VectorFileError
+        Naming the concept, the site and the shape or dtype found.
+    NonFiniteError
+        When a value is NaN or infinite.
+    """
+    from workbench.errors import SiteError
+    from workbench.models.sites import parse_site
+
+    if not concept.vectors:
+        fail(f"{where} holds no vectors.")
+    for site, t in concept.vectors.items():
+        if not t.dtype.is_floating_point:
+            fail(
+                f"{where}: concept {concept.name!r} has dtype {str(t.dtype).replace('torch.', '')} "
+                f"at {site}; a steering vector must hold floats (float32, float16, bfloat16). "
+                "Convert it, e.g. tensor.float(), and save it again."
+            )
+        try:
+            kind = parse_site(site).kind
+        except SiteError:
+            kind = ""  # a diffusion site: its own code checks its shapes
+        shape = tuple(t.shape)
+        if kind in _ONE_VECTOR_KINDS and (t.ndim != 1 or t.numel() == 0):
+            fail(
+                f"{where}: concept {concept.name!r} has shape {list(shape)} at {site}; a "
+                "residual-stream site takes one vector of the model's width, shape [d_model]. "
+                "Save a single 1-D vector per site (e.g. tensor.mean(0) or tensor[0])."
+            )
+        if kind == "z" and (t.ndim not in (1, 2) or t.numel() == 0):
+            fail(
+                f"{where}: concept {concept.name!r} has shape {list(shape)} at {site}; a head "
+                "output site takes [d_head] or [head, d_head]."
+            )
+        if kind == "pattern":
+            fail(f"{where}: {site} is an attention pattern, not a place to add a vector.")
+    concept.check_finite(where)
+
+
+def check_for_model(concept: Concept, hm: Any, sites: list[str] | None = None) -> None:
+    """Refuse a concept that cannot steer the loaded model ``hm`` at ``sites`` (default: all of
+    its sites): a site the model lacks, a vector of another width, a non-float or non-finite
+    value. The message names the concept, the site and what was found."""
+    from workbench.errors import ShapeMismatchError
+
+    for site in sites if sites is not None else concept.sites:
+        t = concept.vector(site)
+        s = hm.check_site(site)
+        shape = list(t.shape)
+        if s.kind == "z":
+            ok = t.ndim in (1, 2) and t.shape[-1] == hm.d_head
+            ok = ok and (t.ndim == 1 or t.shape[0] == hm.n_heads)
+            want = f"[{hm.d_head}] or [{hm.n_heads}, {hm.d_head}]"
+        else:
+            ok = t.ndim == 1 and t.shape[0] == hm.d_model
+            want = f"[{hm.d_model}]"
+        if not ok:
+            raise ShapeMismatchError(
+                f"concept {concept.name!r} has shape {shape} at {site}, but {hm.ref.name} needs "
+                f"{want} there. It was probably made on another model: extract it again on this "
+                "one, or load the model it came from."
+            )
+        if not t.dtype.is_floating_point:
+            raise ShapeMismatchError(
+                f"concept {concept.name!r} has dtype {t.dtype} at {site}; it must hold floats."
+            )
+    concept.check_finite()
 
 
 _SITE_IN_NAME = re.compile(

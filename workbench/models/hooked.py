@@ -12,6 +12,7 @@ removed on exit, so a forward with no sites costs nothing extra.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,8 +20,8 @@ from typing import Any
 
 import torch
 
-from workbench.concepts.concept import ModelRef
-from workbench.errors import PromptSetError, ShapeMismatchError, SiteError
+from workbench.concepts.concept import ModelRef, check_finite_vectors
+from workbench.errors import NonFiniteError, PromptSetError, ShapeMismatchError, SiteError
 from workbench.jobs import Job, Progress, run
 from workbench.models import attention
 from workbench.models.adapters import Adapter, adapter_for
@@ -272,11 +273,30 @@ class HookedModel:
         raise SiteError(f"no hook for {site.name}")
 
     def _check_width(self, iv: Intervention, site: Site) -> None:
-        """A vector of the wrong size is an error that says so, never a silent broadcast."""
+        """A vector of the wrong size is an error that says so, never a silent broadcast; a
+        NaN, an infinity or an integer dtype is refused too (a NaN in a steered row would
+        spread through every later position)."""
+        for attr in ("coefficient", "factor"):
+            c = getattr(iv, attr, None)
+            if c is not None and not math.isfinite(float(c)):
+                raise NonFiniteError(
+                    f"The {attr} for {site.name} is {c}; it must be a finite number."
+                )
         for attr in ("vector", "direction", "value", "offset"):
             t = getattr(iv, attr, None)
             if t is None or not hasattr(t, "shape") or site.kind == "pattern":
                 continue
+            if not t.dtype.is_floating_point:
+                raise ShapeMismatchError(
+                    f"The {attr} for {site.name} has dtype {t.dtype}; it must hold floats "
+                    "(convert it with .float())."
+                )
+            if t.dim() > (2 if site.kind == "z" else 1) and attr != "value":
+                raise ShapeMismatchError(
+                    f"The {attr} for {site.name} has shape {tuple(t.shape)}; it must be one "
+                    f"vector of shape [{self.d_head if site.kind == 'z' else self.d_model}]."
+                )
+            check_finite_vectors({site.name: t}, f"The {attr}")
             width = self.d_head if site.kind == "z" else self.d_model
             if t.dim() == 0 or t.shape[-1] != width:
                 what = "d_head" if site.kind == "z" else "d_model"

@@ -135,6 +135,38 @@ class ConceptStore(StoreBase):
         """
         return self.add_concepts([concept], replace=replace)[0]
 
+    def import_concept(self, concept: Concept) -> Concept:
+        """Save a concept read from a file as a new concept; return it as saved.
+
+        An import never replaces or deletes a stored concept: a file whose concept id is
+        already in the project (the same file imported twice, under another name) gets a new
+        id, and a name that is taken is refused with a message naming the concept that has it.
+
+        Raises
+        ------
+        NameTakenError
+            A concept of that name exists.
+        """
+        with self._read("checking the concepts") as session:
+            same_name = session.execute(
+                select(ConceptRecord.id, ConceptRecord.recipe, ConceptRecord.created).where(
+                    ConceptRecord.name == concept.name
+                )
+            ).first()
+            id_taken = session.get(ConceptRecord, concept.id) is not None
+        if same_name is not None:
+            recipe = same_name.recipe if isinstance(same_name.recipe, dict) else {}
+            how = recipe.get("method") or "unknown method"
+            raise NameTakenError(
+                f"{self.path.name} already has a concept named {concept.name!r} (id "
+                f"{same_name.id[:8]}, {how}, saved {same_name.created}); it was kept as it is. "
+                "Import under another name (--name NEW), or delete that concept first."
+            )
+        if id_taken:
+            concept = concept.with_new_id()
+        self.add_concepts([concept], replace=False)
+        return concept
+
     def add_concepts(self, concepts: Iterable[Concept], *, replace: bool = True) -> list[str]:
         """Save several concepts in one change (all or none): much faster than one by one.
 

@@ -204,3 +204,63 @@ def compact(engine: Engine, min_fraction: float = 0.1) -> None:
         total = conn.exec_driver_sql("PRAGMA page_count").scalar() or 1
         if free and free >= min_fraction * total:
             conn.exec_driver_sql("PRAGMA incremental_vacuum").all()
+
+
+# ------------------------------------------------------------- leftovers of a killed save
+TEMP_SUFFIXES = (".saving", ".creating")
+OLD_LEFTOVER_S = 600.0  # a temporary without a process id is a leftover after 10 minutes
+
+
+def temp_name(path: Path, suffix: str) -> Path:
+    """``.{name}.{pid}-{random}{suffix}`` beside ``path``: where a copy or a new project is
+    built before it is renamed into place. The process id tells a later cleanup whether the
+    process that wrote it is still alive."""
+    import uuid
+
+    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
+
+
+def remove_leftovers(path: Path) -> list[Path]:
+    """Delete the temporaries that a killed Save As or create left beside ``path`` (hidden
+    ``.{name}.*.saving`` / ``.creating`` files and their journals); return what was removed.
+
+    A temporary whose process is still alive is left alone (it may be a save in progress in
+    another window); one without a process id (older versions) only once it is 10 minutes old.
+    Never raises: a file that cannot be removed stays.
+    """
+    import re
+    import time
+
+    from workbench.store.lock import _pid_alive
+
+    removed: list[Path] = []
+    try:
+        candidates = list(path.parent.glob(f".{glob_escape(path.name)}.*"))
+    except OSError:
+        return removed
+    pattern = re.compile(
+        rf"^\.{re.escape(path.name)}\.(?:(\d+)-)?[0-9a-f]{{8}}({'|'.join(map(re.escape, TEMP_SUFFIXES))})$"
+    )
+    for p in candidates:
+        m = pattern.match(p.name)
+        if m is None:
+            continue
+        pid = m.group(1)
+        try:
+            if pid is not None:
+                if int(pid) == os.getpid() or _pid_alive(int(pid), 0.0) is not False:
+                    continue
+            elif time.time() - p.stat().st_mtime < OLD_LEFTOVER_S:
+                continue
+            remove(p)
+            removed.append(p)
+        except OSError:
+            continue
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob's special characters taken literally."""
+    import glob
+
+    return glob.escape(name)

@@ -159,7 +159,7 @@ class Project(ListingStore, ConceptStore, RecordStore):
                 f"Cannot create {path.name}: you cannot write to {path.parent}. Choose another folder."
             )
         # Built under a temporary name, so a failure never leaves a half-made project behind.
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.creating")
+        tmp = db.temp_name(path, ".creating")
         try:
             db.new_file(tmp)
             engine = db.make_engine(tmp, read_only=False, foreign_keys=False)
@@ -181,6 +181,8 @@ class Project(ListingStore, ConceptStore, RecordStore):
         reason = "opened read-only, as asked" if read_only else None
         if reason is None and not _writable_location(path):
             reason = f"you cannot write to {path.parent}; use Save As to keep changes elsewhere"
+        if reason is None:
+            db.remove_leftovers(path)  # hidden temporaries of a Save As that was killed
         engine = db.make_engine(path, read_only=reason is not None)
         token: str | None = None
         try:
@@ -321,7 +323,8 @@ class Project(ListingStore, ConceptStore, RecordStore):
                     f"{target.name} is open in {holder.describe()}; close it there, or choose "
                     "another name."
                 )
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.saving")
+        db.remove_leftovers(target)  # what a killed Save As to the same name left behind
+        tmp = db.temp_name(target, ".saving")
         try:
             with self._guard, self._engine.connect() as conn:
                 db.backup(conn.connection.dbapi_connection, tmp)  # type: ignore[arg-type]
