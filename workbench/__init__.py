@@ -28,6 +28,9 @@ _LAZY = {
     "steered_generate": "workbench.models.generation",
     "generate": "workbench.models.generation",
     "SamplingSettings": "workbench.models.generation",
+    "steering_sweep": "workbench.concepts.steering_sweep",
+    "steering_sweep_job": "workbench.concepts.steering_sweep",
+    "SteeringSweepSpec": "workbench.concepts.steering_sweep",
     "export_concept": "workbench.io.vector_files",
     "import_concept": "workbench.io.vector_files",
 }

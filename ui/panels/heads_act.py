@@ -1,6 +1,8 @@
-"""Acting on the selected heads: ablate them while generating (baseline vs acted, streamed),
-add an offset at their outputs, scale their attention to the first token (ZeroTuning), or build
-a function vector from their mean outputs, which becomes a concept in the library."""
+"""Head interventions on the selected heads: ablate or scale them while generating (baseline vs
+intervened, streamed), add an offset at their outputs, scale their attention to the first token
+(ZeroTuning), or build a function vector from their mean outputs, which becomes a concept in the
+library. The computations are the engine's (``workbench.heads.head_interventions`` and
+``function_vector_concept_job``); this widget builds their specs and shows their results."""
 
 from __future__ import annotations
 
@@ -26,54 +28,10 @@ from ui.context import AppContext
 from ui.docks.generations_dock import record_text_generation, stream_into
 from ui.panels.heads_jobs import HeadsState
 from ui.widgets import hint, run_stop_row, title
+from workbench.heads.actions import ACTIONS, intervention_label
 
-ACTIONS = {
-    "ablate_zero": ("Ablate (zero)", "Set the heads' outputs z to zero at every position."),
-    "ablate_mean": (
-        "Ablate (mean)",
-        "Set the heads' outputs z to their mean over the prompt's tokens.",
-    ),
-    "offset_mean": (
-        "Offset along mean output",
-        "Add coefficient × each head's own mean-output direction (unit length) to its z, "
-        "LoFiT-style: positive strengthens what the head usually writes.",
-    ),
-    "offset_random": (
-        "Offset, random direction",
-        "Add coefficient × a random unit vector (seeded) to each head's z: a control for the "
-        "mean-output offset.",
-    ),
-    "zero_tuning": (
-        "ZeroTuning",
-        "Scale the heads' attention to the first token by the factor and renormalise "
-        "(ZeroTuning): above 1 the heads rest more on the sink, below 1 they look elsewhere.",
-    ),
-}
-# How a generation's "concept" names the action (Generations dock, CSV).
-ACTION_WORDS = {
-    "ablate_zero": "ablate zero",
-    "ablate_mean": "ablate mean",
-    "offset_mean": "offset mean",
-    "offset_random": "offset random",
-    "zero_tuning": "ZeroTuning",
-}
-LABEL_HEADS = 6  # heads named in the label; the provenance lists them all
-
-
-def act_label(action: str, heads: list, n: int = LABEL_HEADS) -> str:
-    """``"ablate zero: L18H6, L17H4, … (+3)"``: what a generation made here did."""
-    names = ", ".join(f"L{L}H{h}" for L, h in heads[:n])
-    more = f", … (+{len(heads) - n})" if len(heads) > n else ""
-    return f"{ACTION_WORDS.get(action, action)}: {names}{more}"
-
-
-def act_sites(action: str, heads: list) -> list[str]:
-    """The hook sites the action edits: each layer's head outputs z, or its attention pattern
-    for ZeroTuning (in the order the layers first appear among ``heads``)."""
-    from workbench.models.sites import head_z, pattern
-
-    site = pattern if action == "zero_tuning" else head_z
-    return [site(L) for L in dict.fromkeys(int(L) for L, _ in heads)]
+# The actions' names, titles and labels are spelled once, in the engine (torch-free).
+act_label = intervention_label
 
 
 class HeadActionsWidget(QGroupBox):
@@ -158,7 +116,11 @@ class HeadActionsWidget(QGroupBox):
         )
         self.fv_name = QLineEdit()
         self.fv_name.setPlaceholderText("fv:<task>")
-        self.fv_measure = QCheckBox("measure zero-shot accuracy")
+        self.fv_measure = QCheckBox("measure held-out zero-shot accuracy")
+        self.fv_measure.setToolTip(
+            "30% of the set's pairs are held out (seeded): the vector is built from the others "
+            "and its accuracy measured on these"
+        )
         self.fv_measure.setChecked(True)
         self.fv_button = QPushButton("Build function vector → library")
         self.fv_button.clicked.connect(lambda: self.build_function_vector())
@@ -200,6 +162,9 @@ class HeadActionsWidget(QGroupBox):
         if a == "zero_tuning":
             self.value.setValue(2.0)
             self.value.setToolTip("Factor on the attention to the first token (1 changes nothing)")
+        elif a == "scale":
+            self.value.setValue(0.5)
+            self.value.setToolTip("Factor on the heads' outputs z (1 changes nothing, 0 ablates)")
         elif a.startswith("offset"):
             self.value.setValue(4.0)
             self.value.setToolTip("Coefficient: length of the offset added to each head's z")
@@ -226,7 +191,11 @@ class HeadActionsWidget(QGroupBox):
 
     # ----------------------------------------------------------- generate
     def generate(self) -> int | None:
-        from ui.panels.heads_jobs import act_generate_job
+        from workbench.heads.head_interventions import (
+            HeadInterventionSpec,
+            head_intervention_generate_job,
+            head_intervention_provenance,
+        )
         from workbench.models.generation import SamplingSettings
 
         prompt = self.prompt.text()
@@ -234,41 +203,32 @@ class HeadActionsWidget(QGroupBox):
             m, heads = self._heads("act on them")
             if not prompt.strip():
                 raise ValueError("The prompt is empty: type a prompt to continue.")
+            action = self.action.currentData()
+            spec = HeadInterventionSpec(action, tuple(heads), self.value.value(), seed=0)
+            spec.check(m.hm)
         except Exception as e:
             self.ctx.errors.handle(e, "acting on heads")
             return None
-        action, value = self.action.currentData(), self.value.value()
         settings = SamplingSettings(max_new_tokens=self.tokens.value())
         for edit in (self.baseline, self.acted):
             edit.setPlainText(prompt)
         self.generate_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.status.setText(f"Generating with {ACTIONS[action][0].lower()} on {len(heads)} heads…")
-        has_value = self.value.isEnabled()
         scores = self.state.scores
-        # concept, sites and coefficient are what the Generations dock shows of every generation
-        prov = {
-            "model": m.ref.to_dict(),
-            "concept": {"name": act_label(action, heads), "kind": "head_action"},
-            "sites": act_sites(action, heads),
-            **({"coefficient": value} if has_value else {}),
-            "heads": [list(h) for h in heads],
-            "action": action,
-            "action_title": ACTIONS[action][0],
-            "value": value if has_value else None,
-            "sampling": settings.to_dict(),
-            "seed": settings.seed,
-            "head_scores_run": self.state.run_id,
-            "head_scores_kind": None if scores is None else scores.kind,
-        }
+        prov = head_intervention_provenance(
+            m.ref,
+            spec,
+            settings,
+            head_scores_run=self.state.run_id,
+            head_scores_kind=None if scores is None else scores.kind,
+        )
         return self.ctx.executor.submit(
             "heads-act",
-            act_generate_job,
+            head_intervention_generate_job,
             m.hm,
             prompt,
-            heads,
-            action,
-            value,
+            spec,
             settings,
             label="Generating (heads)",
             on_progress=self._on_progress,
@@ -281,12 +241,10 @@ class HeadActionsWidget(QGroupBox):
             stream_into((self.baseline, self.acted), p.payload)
 
     def _on_result(self, c: Any, prov: dict) -> None:
-        from workbench import __version__
-
         self.last = c
         self.baseline.setPlainText(c.prompt + c.baseline)
         self.acted.setPlainText(c.prompt + c.steered)
-        record_text_generation(self.ctx, c, {**prov, "app_version": __version__})
+        record_text_generation(self.ctx, c, prov)
         self.status.setText("Done. Saved to the project's generations.")
 
     def _on_done(self) -> None:
@@ -297,7 +255,7 @@ class HeadActionsWidget(QGroupBox):
 
     # ---------------------------------------------------- function vector
     def build_function_vector(self) -> int | None:
-        from ui.panels.heads_jobs import function_vector_concept_job
+        from workbench.heads import ICLTask, function_vector_concept_job
 
         try:
             m, heads = self._heads("build a function vector")
@@ -323,7 +281,7 @@ class HeadActionsWidget(QGroupBox):
             function_vector_concept_job,
             m.hm,
             heads,
-            p["set"],
+            ICLTask.from_prompt_set(p["set"]),
             self.fv_prompts.value(),
             self.fv_shots.value(),
             self.fv_layer.value(),
@@ -348,5 +306,8 @@ class HeadActionsWidget(QGroupBox):
         acc = r.accuracy
         msg = f"Added {name!r} to the library (blocks.{r.layer}.hook_resid_post)."
         if acc:
-            msg += f" Zero-shot accuracy {acc['zero_shot']:.0%} → {acc['with_fv']:.0%} with it."
+            msg += (
+                f" Held-out zero-shot accuracy ({r.held_out} words it was not built from): "
+                f"{acc['zero_shot']:.0%} → {acc['with_fv']:.0%} with it."
+            )
         self.status.setText(msg)

@@ -309,10 +309,10 @@ class ScoreSettingsWidget(QWidget):
         if not choice:
             return successor_task()
         if choice != "custom":
-            from ui.panels.heads_jobs import icl_task
+            from workbench.heads import ICLTask
 
             return icl_prompts(
-                icl_task(self.prompt_set(choice)),
+                ICLTask.from_prompt_set(self.prompt_set(choice)),
                 f["n_prompts"].value(),
                 f["n_shots"].value(),
                 f["seed"].value(),
@@ -347,9 +347,9 @@ class ScoreSettingsWidget(QWidget):
                 raise ValueError(
                     "Pick a demonstration set (antonyms, country → capital…); add one in the Prompts dock."
                 )
-            from ui.panels.heads_jobs import icl_task
+            from workbench.heads import ICLTask
 
-            task = icl_task(self.prompt_set(name))
+            task = ICLTask.from_prompt_set(self.prompt_set(name))
             return None, icl_prompts(
                 task, f["n_prompts"].value(), f["n_shots"].value(), f["seed"].value()
             )

@@ -15,8 +15,10 @@ Looking: :func:`attention_patterns`, :func:`head_pattern`, :func:`top_attended_t
 
 Picking and acting: :class:`HeadSet`, :func:`top_k`, :func:`compare_head_sets`,
 :func:`ablation_interventions`, :func:`offset_interventions`,
-:func:`zero_tuning_interventions`, :class:`ICLTask`, :func:`icl_prompts`,
-:func:`fv_head_scores_job`, :func:`function_vector_job`, :class:`FunctionVector`,
+:func:`zero_tuning_interventions`, :class:`HeadInterventionSpec`,
+:func:`head_intervention_generate_job`, :func:`head_intervention_curve_job`, :class:`ICLTask`,
+:func:`icl_prompts`, :func:`fv_head_scores_job`, :func:`function_vector_job`,
+:func:`function_vector_concept_job` (held-out accuracy), :class:`FunctionVector`,
 :func:`zero_shot_accuracy`.
 
 Names load on first use, so that :mod:`workbench.heads.kinds` (the score names, which the
@@ -43,6 +45,14 @@ _LAZY = {
     "figure_head_map": "workbench.heads.figures",
     "figure_pattern": "workbench.heads.figures",
     "FunctionVector": "workbench.heads.function_vector",
+    "FunctionVectorResult": "workbench.heads.function_vector",
+    "function_vector_concept_job": "workbench.heads.function_vector",
+    "HeadInterventionCurve": "workbench.heads.head_interventions",
+    "HeadInterventionSpec": "workbench.heads.head_interventions",
+    "head_intervention_curve_job": "workbench.heads.head_interventions",
+    "head_intervention_generate_job": "workbench.heads.head_interventions",
+    "head_intervention_provenance": "workbench.heads.head_interventions",
+    "head_interventions": "workbench.heads.head_interventions",
     "ICLTask": "workbench.heads.function_vector",
     "function_vector_job": "workbench.heads.function_vector",
     "fv_head_scores_job": "workbench.heads.function_vector",

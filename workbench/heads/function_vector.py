@@ -49,6 +49,18 @@ class ICLTask:
         token whatever is added; the Q/A format gives the vector something to act on.)"""
         return cls("antonyms", antonym_pairs())
 
+    @classmethod
+    def from_prompt_set(cls, ps: Any) -> ICLTask:
+        """The task of a ``demonstrations`` prompt set, in its own template."""
+        if ps.kind != "demonstrations":
+            raise PromptSetError(
+                f"{ps.name!r} is a {ps.kind} set: a function vector needs a demonstrations set "
+                "(input, output pairs)."
+            )
+        return cls(
+            ps.name, list(zip(ps.inputs, ps.outputs, strict=True)), ps.template, ps.separator
+        )
+
     def query(self, x: str) -> str:
         """A zero-shot prompt: the template up to the output, e.g. ``"hot ->"``."""
         return self.template.split("{output}")[0].format(input=x).rstrip()
@@ -275,3 +287,107 @@ def sweep_function_vector_job(
         "best_coefficient": best[1],
         "best_accuracy": float(grid.max()),
     }
+
+
+HELD_OUT_FRACTION = 0.3
+
+
+@dataclass
+class FunctionVectorResult:
+    """A function-vector concept and its held-out accuracy.
+
+    ``accuracy``: ``zero_shot`` and ``with_fv`` on the held-out words (empty when not
+    measured); ``held_out``: how many words that is. ``search``: the layer × coefficient
+    search on the training words, when one was run.
+    """
+
+    concept: Concept
+    function_vector: FunctionVector
+    layer: int
+    coefficient: float
+    heads: list[tuple[int, int]]
+    accuracy: dict[str, float]
+    held_out: int
+    train: int
+    search: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "concept": self.concept.name,
+            "heads": [list(h) for h in self.heads],
+            "layer": self.layer,
+            "coefficient": self.coefficient,
+            "held_out_words": self.held_out,
+            "training_words": self.train,
+            "zero_shot_accuracy": self.accuracy.get("zero_shot"),
+            "with_function_vector": self.accuracy.get("with_fv"),
+            "norm": float(self.function_vector.vector.norm()),
+            **({"search_on_training_words": self.search} if self.search is not None else {}),
+        }
+
+
+def function_vector_concept_job(
+    hm: HookedModel,
+    heads: HeadSet | Sequence[tuple[int, int]],
+    task: ICLTask,
+    n_prompts: int = 16,
+    n_shots: int = 5,
+    layer: int | None = None,
+    name: str = "",
+    coefficient: float = 1.0,
+    measure: bool = True,
+    seed: int = 0,
+    search_layers: Sequence[int] = (),
+    search_coefficients: Sequence[float] = (),
+    test_fraction: float = HELD_OUT_FRACTION,
+) -> Job[FunctionVectorResult]:
+    """A function-vector concept, the one recipe the window, the CLI and the API share.
+
+    The task's pairs are split (``test_fraction`` held out, seeded). In-context prompts are
+    built from the training pairs only, and the vector from ``heads``' mean outputs on them.
+    With ``search_layers`` × ``search_coefficients`` the best setting on the *training* words
+    is chosen. Accuracy (zero-shot, and with the vector) is measured on the held-out words,
+    which the vector never saw.
+    """
+    train, test = task.split(test_fraction, seed)
+    prompts = icl_prompts(train, n_prompts, n_shots, seed)
+    fv = yield from function_vector_job(hm, heads, prompts, layer, task.name)
+    search = None
+    if search_layers and search_coefficients:
+        search = yield from sweep_function_vector_job(
+            hm, fv, train, list(search_layers), [float(c) for c in search_coefficients]
+        )
+        fv.layer, coefficient = int(search["best_layer"]), float(search["best_coefficient"])
+    concept = fv.to_concept(name or None, coefficient)
+    concept.recipe["prompts"] = {
+        "name": task.name,
+        "kind": "demonstrations",
+        "texts": list(fv.prompts),
+        "n_shots": n_shots,
+        "template": task.template,
+        "seed": seed,
+    }
+    concept.recipe["held_out"] = {
+        "fraction": test_fraction,
+        "seed": seed,
+        "words": [x for x, _ in test.pairs],
+    }
+    acc: dict[str, float] = {}
+    if measure:
+        yield Progress(0, 2, "zero-shot accuracy on held-out words")
+        acc["zero_shot"] = zero_shot_accuracy(hm, test)
+        yield Progress(1, 2, "held-out accuracy with the function vector")
+        acc["with_fv"] = zero_shot_accuracy(hm, test, fv.vector, fv.layer, coefficient)
+        yield Progress(2, 2, "done")
+        concept.recipe["held_out"].update(acc)
+    return FunctionVectorResult(
+        concept,
+        fv,
+        fv.layer,
+        coefficient,
+        list(fv.heads),
+        acc,
+        len(test.pairs),
+        len(train.pairs),
+        search,
+    )

@@ -54,10 +54,9 @@ class AddVector(Intervention):
     def apply(self, x, mask):
         v = self.vector.to(device=x.device, dtype=x.dtype)
         delta = v * self.coefficient if self.coefficient != 1.0 else v
-        if mask is None:
-            return x + delta
-        m = mask.unsqueeze(-1).to(x.dtype)
-        return x + m * delta
+        # Select rows with where, never multiply by a 0/1 mask: 0 * NaN is NaN, so a steered
+        # row that overflowed would blank the unsteered baseline beside it.
+        return _where(mask, x + delta, x)
 
     def describe(self):
         return {
@@ -184,3 +183,21 @@ class ScaleAttention(Intervention):
         if self.renormalise:
             new[:, idx] = new[:, idx] / new[:, idx].sum(-1, keepdim=True).clamp_min(1e-12)
         return new
+
+
+@dataclass
+class ScaleHeads(Intervention):
+    """Multiply the output z of chosen heads at ``blocks.L.attn.hook_z`` by ``factor``
+    (1 changes nothing; 0 is zero ablation)."""
+
+    heads: Sequence[int] = ()
+    factor: float = 1.0
+
+    def apply(self, x, mask):  # x: [batch, pos, head, d_head]
+        idx = list(self.heads)
+        new = x.clone()
+        new[:, :, idx] = new[:, :, idx] * self.factor
+        return _where(mask, new, x)
+
+    def describe(self):
+        return {**super().describe(), "heads": list(self.heads), "factor": self.factor}
