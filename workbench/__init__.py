@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Concept": "workbench.concepts.concept",
-    "ModelRef": "workbench.concepts.concept",
+    "ModelRef": "workbench.models.ref",
     "HookedModel": "workbench.models.hooked",
     "load_language_model": "workbench.models.loading",
     "ModelSource": "workbench.models.loading",

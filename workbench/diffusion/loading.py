@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.concepts.concept import ModelRef
+from workbench.models.ref import ModelRef
 from workbench.diffusion.catalog import (
     CHECKPOINT_SUFFIXES,
     FAMILIES,

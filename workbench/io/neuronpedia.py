@@ -169,7 +169,7 @@ def read(
             f"{path} is not a Neuronpedia vector: expected an object with vector, layerNumber "
             "and hookType."
         )
-    from workbench.concepts.concept import ModelRef
+    from workbench.models.ref import ModelRef
 
     where = check_site(site, "site=") if site else _site_of(data, path)
     vector = tensor_from_floats(data["vector"], f"{path}: vector")

@@ -119,6 +119,6 @@ def read(
 
 
 def _model_ref(model_name: str, d_in: int) -> ModelRef | None:
-    from workbench.concepts.concept import ModelRef
+    from workbench.models.ref import ModelRef
 
     return ModelRef(name=model_name, d_model=d_in) if model_name else None

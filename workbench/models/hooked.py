@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from workbench.concepts.concept import ModelRef, check_finite_vectors
+from workbench.models.ref import ModelRef, check_finite_vectors
 from workbench.errors import NonFiniteError, PromptSetError, ShapeMismatchError, SiteError
 from workbench.jobs import Job, Progress, run
 from workbench.models import attention

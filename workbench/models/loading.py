@@ -481,7 +481,7 @@ def load_language_model_job(
 
     from safetensors import SafetensorError
 
-    from workbench.concepts.concept import ModelRef
+    from workbench.models.ref import ModelRef
     from workbench.models.adapters import check_not_moe
     from workbench.models.hooked import HookedModel
 
