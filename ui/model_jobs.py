@@ -4,13 +4,13 @@ They glue engine calls together for one view (extraction with the chosen options
 diagnostics, a layer × coefficient sweep). torch is imported inside the functions only, so
 importing this module costs nothing at startup.
 
-The steering sweep is the engine's (``workbench.concepts.steering_sweep``).
+The steering sweep (``workbench.concepts.steering_sweep``) and the canvas's evaluation
+(``workbench.concepts.canvas``) are the engine's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from workbench.jobs import Job, Progress
@@ -47,10 +47,9 @@ def extract_job(
 # ---------------------------------------------------------------- diagnostics
 def logit_lens(hm: Any, vector: Any, k: int = 8) -> dict[str, list[tuple[str, float]]]:
     """Tokens a vector promotes and suppresses (the engine's logit lens), as the views show it."""
-    from workbench.concepts.diagnostics import logit_lens as engine_logit_lens
+    from workbench.concepts.canvas import promoted_tokens
 
-    lens = engine_logit_lens(hm, vector.reshape(-1), k=k)
-    return {"top": lens.promoted, "bottom": lens.suppressed}
+    return promoted_tokens(hm, vector, k)
 
 
 def logit_lens_job(hm: Any, concept: Any, site: str, k: int = 8) -> Job[dict]:
@@ -79,49 +78,9 @@ def cosine_matrix_job(concepts: Sequence[Any], site: str | None = None) -> Job[t
     return cosine_matrix(concepts, site)
 
 
-@dataclass
-class CanvasResult:
-    concept: Any
-    expression: str
-    norms: dict[str, float]
-    cosines: dict[str, float] = field(default_factory=dict)  # library concept -> cosine
-    lens: dict | None = None
-    lens_site: str | None = None
-    dropped: list[str] = field(default_factory=list)  # sites some terms have and others lack
+# The canvas's evaluation and diagnostics are the engine's (workbench.concepts.canvas).
+def canvas_job(*args: Any, **kwargs: Any) -> Job[Any]:
+    from workbench.concepts.canvas import canvas_diagnostics_job
 
-
-def canvas_job(
-    tree: Any,
-    concepts: Mapping[str, Any],
-    library: Sequence[Any],
-    hm: Any = None,
-    site: str | None = None,
-    name: str = "",
-) -> Job[CanvasResult]:
-    """Evaluate the canvas expression and its diagnostics (norms, cosines, top tokens)."""
-    from workbench.concepts.algebra import evaluate
-    from workbench.concepts.diagnostics import cosine
-
-    yield Progress(0, 3, "combining")
-    result = evaluate(tree, concepts, name=name or None, sites_rule="shared")
-    every = {s for c in concepts.values() for s in c.vectors}
-    dropped = sorted(every - set(result.vectors))
-    norms = result.norms()
-    yield Progress(1, 3, "cosine to library")
-    from workbench.models.sites import readout_site
-
-    site = site if site in result.vectors else readout_site(result.sites)
-    v = result.vectors[site]
-    cosines = {
-        c.name: cosine(v, c.vectors[site])
-        for c in library
-        if site in c.vectors
-        and c.vectors[site].numel() == v.numel()
-        and c.model.same_space(result.model)
-    }
-    lens = None
-    if hm is not None and hm.ref.same_space(result.model):
-        yield Progress(2, 3, "logit lens")
-        lens = logit_lens(hm, result.vectors[site])
-    yield Progress(3, 3, "done")
-    return CanvasResult(result, tree.to_text(), norms, cosines, lens, site, dropped)
+    result = yield from canvas_diagnostics_job(*args, **kwargs)
+    return result

@@ -1,8 +1,9 @@
 """Qt-free glue between the Diffusion panel and the engine (``workbench.diffusion``).
 
-Jobs here run in the model executor (generators, see :mod:`workbench.jobs`); the helpers that
-turn the panel's rows into an :class:`~workbench.diffusion.generate.ImageSpec` run on the GUI
-thread and touch no tensor. torch and diffusers are imported inside the functions only.
+Jobs here run in the model executor (generators, see :mod:`workbench.jobs`). Term parsing and
+the edit's :class:`~workbench.diffusion.generate.ImageSpec` are the engine's
+(``workbench.diffusion.terms``); the wrappers below import it on first use, so that building
+the window imports neither torch nor diffusers.
 """
 
 from __future__ import annotations
@@ -45,79 +46,39 @@ class TermRow:
 
 
 def format_terms(rows: Sequence[tuple[float, str]]) -> str:
-    """``[(0.6, "winter"), (-0.4, "summer")]`` -> ``0.6*winter - 0.4*summer`` (algebra spelling)."""
-    from workbench.concepts.algebra import Sum, Term, scale
+    from workbench.diffusion.terms import format_terms as engine_format_terms
 
-    nodes = [scale(float(w), Term(name)) for w, name in rows if name.strip()]
-    if not nodes:
-        return ""
-    return (nodes[0] if len(nodes) == 1 else Sum(nodes)).to_text()
+    return engine_format_terms(rows)
 
 
 def parse_terms(text: str) -> list[tuple[float, str]]:
-    """An edit expression (``0.6*winter - 0.4*"a hot summer"``) -> ``[(weight, name)]``.
+    from workbench.diffusion.terms import parse_terms as engine_parse_terms
 
-    Only weighted sums: a non-linear combination (``normalize``, ``slerp``...) is made on the
-    vector canvas and saved as a concept first.
-    """
-    from workbench.concepts.algebra import ExpressionError, linear_terms
-
-    text = text.strip()
-    if not text:
-        return []
-    try:
-        weights = linear_terms(text)
-    except ExpressionError as e:
-        raise ExpressionError(
-            f"{e} Only weighted sums of concepts or prompts work here (e.g. 0.6*winter - "
-            '0.4*"hot summer"); combine non-linearly on the Vector canvas and save the result '
-            "as a concept."
-        ) from e
-    return [(w, name) for name, w in weights.items()]
+    return engine_parse_terms(text)
 
 
 def resolve_item(
     row: TermRow, infos: Mapping[str, dict], load: Callable[[str], Any], ref: Any
 ) -> Any:
-    """A row's item for the engine: the library concept (checked against the loaded pipeline's
-    model ``ref``), or the raw prompt text."""
-    from workbench.errors import ShapeMismatchError
+    """A row's item for the engine: the library concept (checked by the engine against the
+    loaded pipeline's model ``ref``), or the raw prompt text."""
+    from workbench.diffusion.terms import check_term_concept
 
     info = infos.get(row.text)  # a library name is a concept; anything else a prompt
     if info is None:
         return row.text
     model = info.get("model_ref")
     if model is not None and getattr(model, "kind", "lm") != "diffusion":
-        raise ShapeMismatchError(
-            f"{row.text!r} is a language-model concept ({info['model']}); this panel takes "
-            "prompt concepts of a diffusion model. Reword the term (a library concept's name "
-            "means that concept), or make a diffusion concept with 'Encode as concept'."
-        )
+        check_term_concept(row.text, model, ref, info.get("model", ""))
     concept = load(row.text)
-    if not concept.model.same_space(ref):
-        raise ShapeMismatchError(
-            f"{row.text!r} was encoded with {concept.model.name}, not with the loaded "
-            f"{ref.name}. Load {concept.model.name}, or write its prompt "
-            f"({concept.recipe.get('prompt')!r}) as a term and press 'Encode as concept'."
-        )
+    check_term_concept(row.text, concept.model, ref, concept.recipe.get("prompt"))
     return concept
 
 
 def build_spec(prompt: str, items: Sequence[tuple[float, Any]], level: str, **settings: Any) -> Any:
-    """The edited image's spec: the prompt at weight 1 plus the terms; its baseline is the
-    prompt alone (same seed)."""
-    from workbench.diffusion.generate import ImageSpec
-    from workbench.diffusion.provenance import format_expression
+    from workbench.diffusion.terms import edit_spec
 
-    terms = ((1.0, prompt), *((float(w), i) for w, i in items))
-    return ImageSpec(
-        terms=terms,
-        prompt=prompt,
-        level=level,
-        expression=format_expression(terms),
-        base_prompt=prompt if level == "token_embeds" else None,
-        **settings,
-    )
+    return edit_spec(prompt, items, level, **settings)
 
 
 # ------------------------------------------------------------------------------ jobs
