@@ -1,0 +1,140 @@
+"""Publication figures with matplotlib, drawn from the same spec as the window's on-screen plot
+(and from the command line, headless).
+
+A *spec* is a JSON-able dict: ``{"kind": "line", "title", "xlabel", "ylabel", "x": [...],
+"series": {label: [...]}}`` or ``{"kind": "heatmap", "title", "xlabel", "ylabel", "rows":
+[...], "cols": [...], "values": [[...]], "cmap", "center"}``. The project stores the spec and
+the rendered files, so a figure can be redrawn later. Headless (Agg); no Qt.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("png", "svg", "pdf")
+
+
+def render(spec: dict[str, Any], fmt: str = "png", dpi: int = 200) -> bytes:
+    """The figure as PNG, SVG (real text) or PDF bytes. Head maps and attention patterns
+    (``spec["figure"]``) are drawn by the engine's :mod:`workbench.heads.figures`."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    matplotlib.rcParams["svg.fonttype"] = "none"  # keep text as text in SVG
+    matplotlib.rcParams["pdf.fonttype"] = 42
+    kind = spec.get("kind")
+    if spec.get("figure") in ("head_map", "pattern"):
+        return _save(_head_figure(spec), spec, fmt, dpi)
+    if kind == "heatmap":
+        rows, cols = spec.get("rows", []), spec.get("cols", [])
+        w = max(4.0, 0.6 * len(cols) + 2.5)
+        h = max(3.0, 0.45 * len(rows) + 1.8)
+        fig = Figure(figsize=(w, h), layout="constrained")
+        ax = fig.add_subplot()
+        _heatmap(fig, ax, spec)
+    else:
+        fig = Figure(figsize=(5.5, 3.4), layout="constrained")
+        ax = fig.add_subplot()
+        x = spec.get("x", [])
+        for label, ys in spec.get("series", {}).items():
+            ax.plot(
+                x[: len(ys)],
+                [_nan(y) for y in ys],
+                marker="o",
+                markersize=3,
+                linewidth=1.5,
+                label=label,
+            )
+        if len(spec.get("series", {})) > 1:
+            ax.legend(frameon=False, fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+    ax.set_title(spec.get("title", ""), fontsize=10)
+    ax.set_xlabel(spec.get("xlabel", ""))
+    ax.set_ylabel(spec.get("ylabel", ""))
+    return _save(fig, spec, fmt, dpi)
+
+
+def render_all(spec: dict[str, Any], formats: tuple[str, ...] = FORMATS) -> dict[str, bytes]:
+    """The figure in every format of ``formats``: what a project stores with its spec."""
+    return {fmt: render(spec, fmt) for fmt in formats}
+
+
+def _save(fig: Any, spec: dict[str, Any], fmt: str, dpi: int) -> bytes:
+    buf = io.BytesIO()
+    meta = (
+        {"Title": spec.get("title", "")}
+        if fmt in ("svg", "pdf")
+        else {"Software": "Concept Workbench"}
+    )
+    fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
+    return buf.getvalue()
+
+
+def _head_figure(spec: dict[str, Any]) -> Any:
+    import torch
+
+    from workbench.heads.figures import figure_head_map, figure_pattern
+
+    if spec["figure"] == "pattern":
+        return figure_pattern(
+            torch.tensor(spec["values"]), spec["rows"], title=spec.get("title", "")
+        )
+    m = torch.tensor([[math.nan if v is None else v for v in r] for r in spec["values"]])
+    fig = figure_head_map(m, title=spec.get("title", ""), center=spec.get("center") is not None)
+    fig.axes[-1].set_ylabel(spec.get("value_label", ""))
+    return fig
+
+
+def _nan(v: Any) -> float:
+    return math.nan if v is None else float(v)
+
+
+def _heatmap(fig: Any, ax: Any, spec: dict[str, Any]) -> None:
+    import numpy as np
+
+    values = np.array([[_nan(v) for v in row] for row in spec.get("values", [])], dtype=float)
+    rows, cols = spec.get("rows", []), spec.get("cols", [])
+    finite = values[np.isfinite(values)] if values.size else values
+    kw: dict[str, Any] = {"cmap": spec.get("cmap", "viridis"), "aspect": "auto"}
+    if spec.get("center") is not None and finite.size:
+        m = float(np.abs(finite - spec["center"]).max()) or 1.0
+        kw.update(vmin=spec["center"] - m, vmax=spec["center"] + m)
+    im = ax.imshow(values, **kw)
+    ax.set_xticks(
+        range(len(cols)),
+        [str(c) for c in cols],
+        rotation=45 if len(cols) > 8 else 0,
+        ha="right" if len(cols) > 8 else "center",
+    )
+    ax.set_yticks(range(len(rows)), [str(r) for r in rows])
+    if values.size and values.shape[0] * values.shape[1] <= 150:
+        for (i, j), v in np.ndenumerate(values):
+            if np.isfinite(v):
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if im.norm(v) < 0.5 else "black",
+                )
+    fig.colorbar(im, ax=ax, shrink=0.85, label=spec.get("value_label", ""))
+
+
+def export(spec: dict[str, Any], path: str | Path) -> Path:
+    """Write the figure to ``path``; the format comes from the extension (png, svg, pdf)."""
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".") or "png"
+    if fmt not in FORMATS:
+        raise ValueError(f"{path.name}: export a figure as .png, .svg or .pdf.")
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    path.write_bytes(render(spec, fmt))
+    return path
