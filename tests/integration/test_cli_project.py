@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import torch
+from tiny import tiny_hf_model, tiny_tokenizer
 
 from workbench.cli import main
 from workbench.concepts.concept import Concept, ModelRef
@@ -64,3 +65,75 @@ def test_bad_project_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
     for target in (bad, tmp_path / "missing" / "new.wbproj"):
         assert main(["heads", "score", "--kind", "induction", "--project", str(target)]) == 1
         assert "error:" in capsys.readouterr().err
+
+
+# Commands that only read or list (no computation whose result a project could keep).
+READ_ONLY = {
+    "models list", "models inspect", "concepts sets", "diffusion list",
+    "project info", "project concepts", "project export", "project import", "project runs",
+    "project generations",
+}  # fmt: skip
+
+
+def _commands():
+    import argparse
+
+    from workbench.cli import build_parser
+
+    def subs(parser):
+        for a in parser._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                return a.choices
+        return {}
+
+    seen = set()
+    for group, gp in subs(build_parser()).items():
+        for name, cp in subs(gp).items():
+            if id(cp) not in seen:  # aliases share a parser
+                seen.add(id(cp))
+                yield f"{group} {name}", {o for a in cp._actions for o in a.option_strings}
+
+
+def test_every_computing_command_takes_project_and_json():
+    commands = dict(_commands())
+    assert {"concepts sweep", "heads intervene", "models generate"} <= set(commands)
+    lacking = [
+        f"{name} lacks {flag}"
+        for name, opts in commands.items()
+        if name not in READ_ONLY
+        for flag in ("--project", "--json")
+        if flag not in opts
+    ]
+    assert not lacking, lacking
+    assert set(commands) >= READ_ONLY  # a renamed read-only command must be looked at again
+
+
+def test_headless_generation_and_figure_land_in_the_project(tmp_path, capsys):
+    """What `models generate` and `heads pattern` store is what the window lists: a text
+    generation with the provenance the Preview writes, and a figure with its spec and files."""
+    model = tmp_path / "tiny"
+    tiny_hf_model("llama").save_pretrained(model)
+    tiny_tokenizer().save_pretrained(model)
+    proj = tmp_path / "headless.wbproj"
+    from workbench.models.loading import load_language_model
+
+    hm = load_language_model(str(model), device="cpu")
+    with Project.open(proj, create=True) as p:
+        p.add_concept(
+            Concept("happy", {"blocks.1.hook_resid_post": torch.randn(hm.d_model)}, hm.ref)
+        )
+    m = ["--model", str(model), "--device", "cpu", "--project", str(proj), "--json"]
+    argv = ["models", "generate", "the king is", "--concept", "happy", "--max-new-tokens", "3"]
+    assert main([*argv, *m]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert main(["heads", "pattern", "the king is a man", "--layer", "1", "--head", "-1", *m]) == 0
+    pattern = json.loads(capsys.readouterr().out)
+    with Project.open(proj, read_only=True) as p:
+        (gen,) = p.generations("text", images=False)
+        assert gen["id"] == out["generation_id"] and gen["steered"] == out["steered"]
+        prov = gen["provenance"]
+        assert prov["concept"]["name"] == "happy" and prov["sites"] == ["blocks.1.hook_resid_post"]
+        assert prov["coefficient"] == 4.0 and prov["sampling"]["max_new_tokens"] == 3
+        (fig,) = p.figures()
+        assert fig["id"] == pattern["figure_id"] and set(fig["formats"]) == {"png", "svg", "pdf"}
+        assert fig["spec"]["figure"] == "pattern" and fig["spec"]["head"] == hm.n_heads - 1

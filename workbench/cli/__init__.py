@@ -7,8 +7,10 @@ to stdout (JSON where structured) and, with ``--project FILE``, into a project f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
+import os
 import sys
 from typing import Any
 
@@ -76,6 +78,31 @@ def load_model_from_args(args: argparse.Namespace, attn: str = "sdpa") -> Any:
     )
 
 
+JSON_HELP = "print only the JSON result on stdout, without progress bars on stderr"
+
+
+def add_json_flag(p: argparse.ArgumentParser) -> None:
+    """``--json``: every computing command takes it (tests/integration/test_cli_project.py)."""
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+
+
+@contextlib.contextmanager
+def _quiet(on: bool) -> Any:
+    """With ``--json``, progress bars (tqdm, also the loader's) stay off stderr."""
+    if not on:
+        yield
+        return
+    old = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = old
+
+
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=2, default=_jsonable)
     sys.stdout.write("\n")
@@ -106,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if isinstance(getattr(args, "project", None), str):
             _check_project(args.project)  # before minutes of work that it would then refuse
-        return int(args.func(args) or 0)
+        with _quiet(getattr(args, "json", False)):
+            return int(args.func(args) or 0)
     except WorkbenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import Any
 
-from workbench.cli import _args, add_model_args, load_model_from_args, print_json
+from workbench.cli import _args, add_json_flag, add_model_args, load_model_from_args, print_json
 from workbench.errors import PromptSetError
 
 
@@ -68,9 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--max-rows", type=_args.positive_int, default=None, help="rows per batch (memory)"
     )
     p.add_argument("--project", help="store the sweep and its generations in this project")
-    p.add_argument(
-        "--json", action="store_true", help="JSON only on stdout, no progress bar on stderr"
-    )
+    add_json_flag(p)
     p.set_defaults(func=_sweep)
 
 

@@ -16,7 +16,7 @@ import argparse
 import sys
 from typing import Any
 
-from workbench.cli import _args, add_model_args, load_model_from_args, print_json
+from workbench.cli import _args, add_json_flag, add_model_args, load_model_from_args, print_json
 from workbench.errors import PromptSetError
 from workbench.heads.actions import ACTIONS, VALUE_NAMES
 
@@ -59,9 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-prompts", type=_args.positive_int, default=24, help="few-shot prompts")
     p.add_argument("--max-rows", type=_args.positive_int, default=None, help="rows per batch")
     p.add_argument("--project", help="store the generation or the curve in this project")
-    p.add_argument(
-        "--json", action="store_true", help="JSON only on stdout, no progress bar on stderr"
-    )
+    add_json_flag(p)
     p.set_defaults(func=_intervene)
 
 

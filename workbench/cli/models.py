@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.cli import _args, add_model_args, load_model_from_args, print_json
+from workbench.cli import _args, add_json_flag, add_model_args, load_model_from_args, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +27,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=_args.positive_float, default=1.0)
     p.add_argument("--seed", type=_args.nonneg_int, default=0)
     p.add_argument("--chat", action="store_true", help="wrap the prompt in the chat template")
+    p.add_argument(
+        "--concept",
+        help="steer with this concept of --project (instead of --vector)",
+    )
+    p.add_argument(
+        "--project",
+        help="store the generation in this project (the window's Generations dock lists it)",
+    )
+    add_json_flag(p)
     p.set_defaults(func=_generate)
 
 
@@ -54,10 +63,19 @@ def _generate(args: argparse.Namespace) -> int:
     from workbench.models.interventions import AddVector
 
     concept = None
+    if args.vector and args.concept:
+        raise _args.ArgumentError("give --vector FILE or --concept NAME, not both.")
     if args.vector:  # read the file before the model: a bad file fails fast
         from workbench.io.vector_files import import_concept
 
         concept = import_concept(args.vector)
+    elif args.concept:
+        if not args.project:
+            raise _args.ArgumentError("--concept NAME needs --project FILE, the project it is in.")
+        from workbench.store import Project
+
+        with Project.open(args.project, read_only=True) as project:
+            concept = project.load_concept(args.concept)
     hm = load_model_from_args(args)
     ivs = []
     if concept is not None:
@@ -77,16 +95,31 @@ def _generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         chat=args.chat,
     )
-    if not ivs:
+    if not ivs and not args.json:
         print("note: no --vector given, both columns are the unsteered model", file=sys.stderr)
     result = run(steered_generate_job(hm, args.prompt, ivs, s))
-    print_json(
-        {
-            "prompt": args.prompt,
-            "baseline": result.baseline,
-            "steered": result.steered,
-            "settings": s.to_dict(),
-            "interventions": result.generation.interventions,
-        }
-    )
+    out = {
+        "prompt": args.prompt,
+        "baseline": result.baseline,
+        "steered": result.steered,
+        "settings": s.to_dict(),
+        "interventions": result.generation.interventions,
+    }
+    if args.project:
+        from workbench.concepts.provenance import text_generation_provenance
+        from workbench.store import Project
+
+        prov = text_generation_provenance(
+            hm.ref, concept, [iv.site for iv in ivs], args.coefficient if ivs else 0.0, s
+        )
+        with Project.open(args.project, create=True) as project:
+            out["generation_id"] = project.add_generation(
+                kind="text",
+                prompt=args.prompt,
+                baseline=result.baseline,
+                steered=result.steered,
+                provenance=prov,
+            )
+        out["project"] = args.project
+    print_json(out)
     return 0
