@@ -308,6 +308,8 @@ def load_prompt_set(
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise PromptSetError(f"{src}: not valid JSON ({e.msg}, line {e.lineno}).") from None
+        except RecursionError:
+            raise PromptSetError(f"{src} is nested too deeply to be a prompt set.") from None
         if isinstance(data, dict):
             if kind:
                 data = {**data, "kind": kind}
@@ -329,6 +331,8 @@ def load_prompt_set(
             rows = [json.loads(line) for line in text.splitlines() if line.strip()]
         except json.JSONDecodeError as e:
             raise PromptSetError(f"{src}: a line is not valid JSON ({e.msg}).") from None
+        except RecursionError:
+            raise PromptSetError(f"{src}: a line is nested too deeply to be a record.") from None
         return _from_records(rows, stem, src, kind)
     if suffix in (".csv", ".tsv"):
         reader = csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")

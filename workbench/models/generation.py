@@ -8,12 +8,14 @@ only), so one call yields both, side by side, from the same seed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
 
+from workbench.errors import WorkbenchError
 from workbench.jobs import Job, Progress, run
 from workbench.models.hooked import HookedModel
 from workbench.models.interventions import Intervention
@@ -32,6 +34,22 @@ class SamplingSettings:
     use_cache: bool = True
     chat: bool = False  # wrap the prompt in the tokenizer's chat template
     stop_at_eos: bool = True
+
+    def __post_init__(self) -> None:
+        """Nonsense is refused here, not silently clamped in the decoding loop."""
+        problems = []
+        if int(self.max_new_tokens) < 0:
+            problems.append(f"max_new_tokens is {self.max_new_tokens}; give 0 or more")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            problems.append(f"temperature is {self.temperature}; give a number greater than 0")
+        if int(self.top_k) < 0:
+            problems.append(f"top_k is {self.top_k}; give 0 (off) or more")
+        if not (math.isfinite(self.top_p) and 0 < self.top_p <= 1):
+            problems.append(f"top_p is {self.top_p}; give a number in (0, 1]")
+        if int(self.seed) < 0:
+            problems.append(f"seed is {self.seed}; give 0 or more")
+        if problems:
+            raise WorkbenchError("Sampling settings refused: " + "; ".join(problems) + ".")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

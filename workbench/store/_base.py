@@ -8,6 +8,7 @@ change that was lost. Writers in several threads take turns through ``_guard``.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from workbench.errors import ProjectFileError, WorkbenchError
-from workbench.store.errors import ReadOnlyProjectError, translate
+from workbench.store.errors import CorruptProjectError, ReadOnlyProjectError, translate
 
 
 def now() -> str:
@@ -81,3 +82,9 @@ class StoreBase:
             raise translate(exc, self.path, action) from exc
         except (sqlite3.Error, OSError) as exc:
             raise translate(exc, self.path, action) from exc
+        except json.JSONDecodeError as exc:  # a JSON column edited or damaged outside the app
+            raise CorruptProjectError(
+                f"{self.path.name} holds a damaged record: a stored JSON value is not valid JSON "
+                f"({exc.msg}), found while {action}. The other records are intact; delete that "
+                "record, or restore the project from a copy."
+            ) from exc
