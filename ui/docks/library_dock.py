@@ -266,6 +266,11 @@ class LibraryDock(QDockWidget):
             n += 1
         self.ctx.undo.push(AddConceptCommand(self.ctx, concept))
         self.ctx.state.selected_concepts = (concept.name,)
+        warnings = concept.recipe.get("warnings") if isinstance(concept.recipe, dict) else None
+        if warnings:  # e.g. a norm far above the site's (the attention sink): kept, but said
+            bar = self.window().statusBar() if self.window() is not None else None
+            if bar is not None:
+                bar.showMessage(f"{concept.name}: " + " ".join(warnings), 30000)
 
     # ------------------------------------------------------ rename/delete
     def rename_selected(self, new: str | None = None) -> None:
