@@ -497,6 +497,12 @@ def _project_import(files, key):
         return p.import_concept(import_concept(files[key]))
 
 
+def _sampling(**kw):
+    from workbench.models.generation import SamplingSettings
+
+    return SamplingSettings(**kw)
+
+
 def _load(path):
     from workbench.models.loading import load_language_model
 
@@ -536,6 +542,11 @@ API_CASES = [
         "workbench.heads.patterns", fromlist=["x"]).attention_patterns(hm, "the king", [99]),
      r"layer 99: this model has layers 0\.\.2"),
     ("api-load-damaged", lambda f, hm: _load(f["truncated_tensors"]), r"damaged"),
+    ("api-sampling-tokens", lambda f, hm: _sampling(max_new_tokens=-3),
+     r"max_new_tokens is -3; give 0 or more"),
+    ("api-sampling-temperature", lambda f, hm: _sampling(temperature=0.0),
+     r"temperature is 0.0; give a number greater than 0"),
+    ("api-sampling-top-p", lambda f, hm: _sampling(top_p=float("nan")), r"top_p is nan"),
     ("api-load-device", lambda f, hm: __import__(
         "workbench.models.loading", fromlist=["x"]).pick_device("gpu0"), r"device 'gpu0'"),
 ]  # fmt: skip
