@@ -13,11 +13,12 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
-from workbench.cli import add_model_args, load_model_from_args, print_json
+from workbench.cli import _args, add_json_flag, add_model_args, load_model_from_args, print_json
 from workbench.concepts.methods import METHODS
 from workbench.errors import PromptSetError
 
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--method",
         default="diff_of_means",
+        type=_args.choice(*METHODS),
         help=", ".join(METHODS),
     )
     _add_site_args(p)
@@ -56,9 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="method parameter, e.g. k=5, aggregate=mean",
     )
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=_args.positive_int, default=16)
     p.add_argument("--chat", action="store_true", help="wrap prompts in the chat template")
     _add_output_args(p)
+    add_json_flag(p)
     p.set_defaults(func=_extract)
 
     p = sub.add_parser("eval", help="evaluate an expression over concepts")
@@ -73,6 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="target norm for normalize_to(x)",
     )
     _add_output_args(p, project=False)
+    add_json_flag(p)
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("diagnose", help="norms, cosine matrix and logit-lens read-out of concepts")
@@ -88,8 +92,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="load the model and list promoted / suppressed tokens",
     )
-    p.add_argument("-k", type=int, default=10)
+    p.add_argument("-k", type=_args.positive_int, default=10)
     p.add_argument("--lens-norm", default="final_norm", choices=["final_norm", "none"])
+    add_json_flag(p)
     p.set_defaults(func=_diagnose)
 
     p = sub.add_parser("probe", help="linear-probe accuracy at every layer")
@@ -109,13 +114,36 @@ def register(sub: argparse._SubParsersAction) -> None:
         "without the first token (an attention sink in most models)",
     )
     p.add_argument(
-        "--folds", type=int, default=5, help="k-fold cross-validation (0: one held-out split)"
+        "--folds", type=_folds, default=5, help="k-fold cross-validation (0: one held-out split)"
     )
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=_args.positive_int, default=16)
+    p.add_argument("--project", help="store the accuracy curve as a run in this project")
+    add_json_flag(p)
     p.set_defaults(func=_probe)
+
+    from workbench.cli import concepts_sweep
+
+    concepts_sweep.register(sub)
 
 
 # --------------------------------------------------------------------------- arguments
+def _folds(text: str) -> int:
+    v = _args.nonneg_int(text)
+    if v == 1:
+        raise argparse.ArgumentTypeError("1: give 2 folds or more, or 0 for one held-out split")
+    return v
+
+
+def check_layers(layers: list[int], n_layers: int) -> list[int]:
+    """Refuse layers the model does not have (``--layers 40`` on a 30-layer model)."""
+    bad = [L for L in layers if not 0 <= L < n_layers]
+    if bad:
+        raise _args.ArgumentError(
+            f"--layers {', '.join(map(str, bad))}: this model has layers 0..{n_layers - 1}."
+        )
+    return layers
+
+
 def _add_prompt_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--set",
@@ -175,14 +203,21 @@ def parse_layers(text: str, n_layers: int | None = None) -> list[int]:
         for part in text.split(","):
             if "-" in part.strip()[1:]:
                 a, b = part.split("-", 1)
-                out.update(range(int(a), int(b) + 1))
+                lo, hi = int(a), int(b)
+                if lo < 0 or hi < lo or hi - lo > 100_000:
+                    raise ValueError
+                out.update(range(lo, hi + 1))
             else:
-                out.add(int(part))
+                v = int(part)
+                if v < 0:
+                    raise ValueError
+                out.add(v)
     except ValueError:
         raise PromptSetError(
-            f"cannot read layers {text!r}; write e.g. 12, 10-14 or 4,8,12."
+            f"cannot read layers {text!r}; write layer numbers from 0, e.g. 12, 10-14 or 4,8,12."
         ) from None
-    return sorted(out)
+    layers = sorted(out)
+    return check_layers(layers, n_layers) if n_layers is not None else layers
 
 
 def _params(items: list[str]) -> dict[str, Any]:
@@ -194,9 +229,12 @@ def _params(items: list[str]) -> dict[str, Any]:
         if not sep:
             raise PromptSetError(f"--param {it!r}: write KEY=VALUE.")
         try:
-            out[key.strip()] = json.loads(value)
+            v = json.loads(value)
         except ValueError:
-            out[key.strip()] = value
+            v = value
+        if isinstance(v, float) and not math.isfinite(v):
+            raise PromptSetError(f"--param {it!r}: the value must be a finite number.")
+        out[key.strip()] = v
     return out
 
 
@@ -294,6 +332,8 @@ def _extract(args: argparse.Namespace) -> int:
         params=_params(args.param),
     )
     concept = run_with_progress_bar(extract_job(hm, spec), desc=f"extracting ({args.method})")
+    for w in concept.recipe.get("warnings", []):
+        print(f"warning: {w}", file=sys.stderr)
     print_json(_summary(concept) | _save(concept, args))
     return 0
 
@@ -325,7 +365,14 @@ def _eval(args: argparse.Namespace) -> int:
     norms = {}
     for it in args.norm:
         site, _, value = it.rpartition("=")
-        norms[site] = float(value)
+        try:
+            norms[site] = _args.positive_float(value)
+        except argparse.ArgumentTypeError as e:
+            raise PromptSetError(f"--norm {it!r}: write SITE=NORM with a norm > 0 ({e}).") from None
+        if not site:
+            raise PromptSetError(
+                f"--norm {it!r}: write SITE=NORM, e.g. blocks.12.hook_resid_post=8."
+            )
     result = evaluate(args.expression, concepts, name=args.name, target_norms=norms or None)
     print_json(_summary(result) | _save(result, args))
     return 0
@@ -375,7 +422,20 @@ def _probe(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
     )
     curve = run_with_progress_bar(job, desc="probing")
-    print_json(curve.to_dict())
+    out = curve.to_dict()
+    if args.project:
+        from workbench.store import Project
+
+        settings = {
+            "model": hm.ref.to_dict(), "prompt_set": ps.name, "site_kind": args.site_kind,
+            "position": args.position, "folds": args.folds,
+        }  # fmt: skip
+        with Project.open(args.project, create=True) as project:
+            out["run_id"] = project.add_run("probe", f"{ps.name} probe", settings, curve.to_dict())
+        out["project"] = args.project
+    print_json(out)
+    if args.json:
+        return 0
     best = curve.best
     print(
         f"best layer {best[0]}: accuracy {best[1]:.3f} (chance {curve.chance:.3f})", file=sys.stderr

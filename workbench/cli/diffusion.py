@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from workbench.cli import _args, print_json
+from workbench.cli import _args, add_json_flag, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out", default=".", help="folder for baseline.png, edited.png, side_by_side.png"
     )
     p.add_argument("--project", default=None, help="also store both images in this project")
+    add_json_flag(p)
     p.set_defaults(func=_generate)
 
 
