@@ -161,6 +161,8 @@ def files(tmp_path_factory) -> dict[str, str]:
     f["empty.txt"] = str(d / "empty.txt")
     (d / "pos.txt").write_text("I love it\nthis is great\n")
     f["pos.txt"] = str(d / "pos.txt")
+    (d / "long.txt").write_text("the king " * 100 + "\nthe queen\n")
+    f["long.txt"] = str(d / "long.txt")
     (d / "no_target.jsonl").write_text('{"prompt": "the king"}\n')
     f["no_target.jsonl"] = str(d / "no_target.jsonl")
     (d / "labelled.csv").write_text("text,label\nthe king,a\nthe queen,b\n")
@@ -277,6 +279,9 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
      r"--positive and --negative go together"),
     ("ps-wrong-kind", ["concepts", "extract", *M, "--set", "{labelled.csv}", "--method", "icv",
                        "--layers", "1", *P], r"icv needs a contrastive or demonstrations"),
+    ("ps-longer-than-context", ["concepts", "extract", *M, "--positive", "{long.txt}",
+                                "--negative", "{long.txt}", "--layers", "1", *P],
+     r"Prompt 1 .* is 200 tokens, longer than the 128 tokens this model's context holds"),
     ("ps-heads-binary", ["heads", "score", "--kind", "induction", *M, "--prompts", "{binary.txt}",
                          *P], r"not UTF-8 text \(a binary file\?\)"),
     ("ps-heads-nested", ["heads", "top-tokens", *M, "--prompts", "{nested.json}", "--layer", "0",
@@ -547,6 +552,8 @@ API_CASES = [
     ("api-sampling-temperature", lambda f, hm: _sampling(temperature=0.0),
      r"temperature is 0.0; give a number greater than 0"),
     ("api-sampling-top-p", lambda f, hm: _sampling(top_p=float("nan")), r"top_p is nan"),
+    ("api-encode-too-long", lambda f, hm: hm.encode(["the king " * 100]),
+     r"is 200 tokens, longer than the 128 tokens"),
     ("api-load-device", lambda f, hm: __import__(
         "workbench.models.loading", fromlist=["x"]).pick_device("gpu0"), r"device 'gpu0'"),
 ]  # fmt: skip

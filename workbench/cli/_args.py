@@ -131,19 +131,9 @@ def check_head(hm: Any, head: int, flag: str = "--head") -> int:
     return resolve(head, hm.n_heads, "head", flag)
 
 
-def context_length(hm: Any) -> int | None:
-    """The longest sequence the model was made for (None when its config does not say)."""
-    cfg = hm.model.config
-    for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
-        v = getattr(cfg, key, None)
-        if isinstance(v, int) and v > 0:
-            return v
-    return None
-
-
 def check_tokens(hm: Any, n: int, what: str) -> None:
     """Refuse a run of ``n`` tokens when the model's context is shorter."""
-    ctx = context_length(hm)
+    ctx = hm.context_length
     if ctx is not None and n > ctx:
         raise ArgumentError(
             f"{what} is {n} tokens, longer than the {ctx} tokens this model's context holds; "

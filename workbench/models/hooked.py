@@ -20,13 +20,13 @@ from typing import Any
 
 import torch
 
-from workbench.models.ref import ModelRef, check_finite_vectors
 from workbench.errors import NonFiniteError, PromptSetError, ShapeMismatchError, SiteError
 from workbench.jobs import Job, Progress, run
 from workbench.models import attention
 from workbench.models.adapters import Adapter, adapter_for
 from workbench.models.context import ForwardContext
 from workbench.models.interventions import Intervention
+from workbench.models.ref import ModelRef, check_finite_vectors
 from workbench.models.sites import Site, all_sites, parse_site
 
 Reader = Callable[[torch.Tensor], Any]
@@ -323,9 +323,27 @@ class HookedModel:
             enc = tok(list(prompts), return_tensors="pt", padding=True, add_special_tokens=not chat)
         finally:
             tok.padding_side = old
+        ctx = self.context_length
+        longest = int(enc["attention_mask"].sum(-1).max())
+        if ctx is not None and longest > ctx:
+            i = int(enc["attention_mask"].sum(-1).argmax())
+            raise PromptSetError(
+                f"Prompt {i + 1} ({prompts[i][:40]!r}...) is {longest} tokens, longer than the "
+                f"{ctx} tokens this model's context holds; shorten it."
+            )
         return {
             k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")
         }
+
+    @property
+    def context_length(self) -> int | None:
+        """The longest sequence the model was made for (None when its config does not say)."""
+        cfg = self.model.config
+        for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+            v = getattr(cfg, key, None)
+            if isinstance(v, int) and v > 0:
+                return v
+        return None
 
     def apply_chat_template(self, prompt: str) -> str:
         if getattr(self.tokenizer, "chat_template", None):
