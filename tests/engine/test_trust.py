@@ -239,3 +239,14 @@ def test_a_vector_far_above_the_sites_norm_gets_a_warning(hm):
     assert not norm_warnings(hm, {SITE: torch.ones(32) * typical / 32**0.5})
     (w,) = norm_warnings(hm, {SITE: torch.ones(32) * 50 * typical})
     assert SITE in w and "typical activation norm" in w and "attention sink" in w
+
+
+def test_project_concepts_json_has_no_python_repr(tmp_path, capsys):
+    proj = tmp_path / "p.wbproj"
+    with Project.open(proj, create=True) as p:
+        p.add_concept(Concept("a", {SITE: torch.randn(32)}, ModelRef("m", d_model=32)))
+    assert main(["project", "concepts", str(proj), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "ModelRef(" not in out
+    (info,) = json.loads(out)
+    assert info["model_ref"]["d_model"] == 32 and info["model_ref"]["name"] == "m"
