@@ -86,7 +86,11 @@ def _read_raw(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
             meta = dict(f.metadata() or {})
             tensors = {k: f.get_tensor(k).clone() for k in f.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        fail(f"{path} is not a readable safetensors file ({e}). Was it truncated or renamed?")
+        fail(
+            f"{path} is not a readable safetensors file ({e}): it was probably cut off while "
+            "copying, or is another kind of file renamed. Export the concept again, or copy the "
+            "file again from where it was made."
+        )
     return tensors, meta
 
 
