@@ -14,7 +14,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-ALL = ["startup", "engine", "concepts", "heads", "store", "diffusion"]
+ALL = ["startup", "engine", "concepts", "heads", "store", "diffusion", "bigproject", "soak"]
 
 
 def main(argv: list[str]) -> int:

@@ -33,6 +33,14 @@ from PySide6.QtCore import (
 log = logging.getLogger(__name__)
 Index = QModelIndex | QPersistentModelIndex
 TOOLTIP_CHARS = 2000
+# Saved runs offered in a drop-down (head scores, head sets, sweeps): the newest this many. A
+# research project has a thousand; older ones stay in the project (`workbench project runs`).
+RECENT_RUNS = 200
+
+
+def recent_runs(project: Any, kind: str) -> list[dict[str, Any]]:
+    """The newest :data:`RECENT_RUNS` runs of ``kind``, oldest first (one short query)."""
+    return list(reversed(project.runs(kind, limit=RECENT_RUNS, descending=True)))
 
 
 @dataclass(frozen=True)
@@ -256,6 +264,8 @@ class PagedTableModel(QAbstractTableModel):
             self._texts += [self._cells(r) for r in rows]
             self._rows += [self._keep(r) for r in rows]
             self.endInsertRows()
+            if first == 0:  # the first rows: views fitting columns to their contents refit
+                self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(self.headers) - 1)
         self.loaded.emit()
 
     def _fail(self, error: BaseException) -> None:

@@ -167,6 +167,7 @@ class GenerationsDock(QDockWidget):
                 if c in ("prompt", "baseline", "steered")
                 else QHeaderView.ResizeMode.ResizeToContents,
             )
+        hh.setResizeContentsPrecision(50)  # columns fit 50 rows, not 1,000 (each a Python call)
         hh.setSortIndicator(0, Qt.SortOrder.DescendingOrder)
         self.table.setSortingEnabled(True)  # a click on a header sorts in SQL
         self.table.doubleClicked.connect(lambda idx: self.show_images(idx.row()))

@@ -234,6 +234,9 @@ class ModelsDock(QDockWidget):
 
     def _on_loaded(self, hm: Any) -> None:
         self.ctx.state.add_model(LoadedModel.from_hooked(hm))
+        from ui.main_window import long_lived
+
+        long_lived()  # torch and the model's modules stay for the session
         self.progress_label.setText(f"Loaded {hm.ref.name}.")
 
     def _on_error(self, exc: BaseException) -> None:

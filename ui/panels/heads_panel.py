@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.context import AppContext
+from ui.paged_model import recent_runs
 from ui.panels.heads_act import HeadActionsWidget
 from ui.panels.heads_jobs import KIND_TITLES, HeadsState
 from ui.panels.heads_look import HeadLookWidget
@@ -284,7 +285,7 @@ class HeadsPanel(QWidget):
         runs: list[dict] = []
         if p is not None:
             try:
-                runs = p.runs("head_scores")
+                runs = recent_runs(p, "head_scores")
             except Exception as e:
                 self.ctx.errors.handle(e, "listing head-score runs")
         for r in reversed(runs):

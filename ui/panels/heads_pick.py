@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.context import AppContext
+from ui.paged_model import recent_runs
 from ui.panels.heads_jobs import KIND_TITLES, HeadsState
 from ui.widgets import hint
 
@@ -151,7 +152,7 @@ class HeadPickWidget(QWidget):
         runs = []
         if p is not None:
             try:
-                runs = p.runs("head_set") + p.runs("head_scores")
+                runs = recent_runs(p, "head_set") + recent_runs(p, "head_scores")
             except Exception as e:
                 self.ctx.errors.handle(e, "listing head sets")
         keep = [c.currentData() for c in (self.sets, self.cmp_a, self.cmp_b)]

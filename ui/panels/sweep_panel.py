@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+import sys
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -32,6 +33,7 @@ from ui import glossary
 from ui.context import AppContext
 from ui.docks.generations_dock import generations_changed
 from ui.errors import first_line
+from ui.paged_model import recent_runs
 from ui.widgets import hint, run_stop_row, title
 
 SITE_KINDS = ("resid_post", "resid_pre", "resid_mid", "attn_out", "mlp_out")
@@ -334,6 +336,24 @@ class SweepPanel(QWidget):
         self.grid.setItem(i, j, item)
 
     # ------------------------------------------------------- saved sweeps
+    def _show_when_visible(self, run_id: int) -> None:
+        """Show saved sweep ``run_id`` when this panel is first shown. Reading a sweep imports
+        the sweep module and with it torch (seconds on a cold start), which opening a project
+        must not wait for while the panel is out of sight."""
+        self._deferred_run = run_id
+        if self.isVisible():
+            self._show_deferred()
+
+    def _show_deferred(self) -> None:
+        run_id, self._deferred_run = getattr(self, "_deferred_run", None), None
+        if run_id is not None and self.runs.currentData() == run_id and self._live is None:
+            self.show_run(run_id)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if getattr(self, "_deferred_run", None) is not None:
+            self._show_deferred()
+
     def _on_project(self, *_: Any) -> None:
         """A project opened: list its sweeps and show the newest (nothing is recomputed). A
         sweep still running for the previous project is stopped: its results belong there."""
@@ -341,9 +361,13 @@ class SweepPanel(QWidget):
             self._live = None
             self.ctx.executor.cancel("sweep")
         newest = self._refresh_runs()
-        if newest is not None:
+        self._deferred_run = None
+        if newest is not None and ("torch" in sys.modules or self.isVisible()):
             self.show_run(newest)
-        elif self.result is not None or getattr(self, "_partial", None) is not None:
+            return
+        if newest is not None:
+            self._show_when_visible(newest)  # the previous project's sweep is cleared below
+        if self.result is not None or getattr(self, "_partial", None) is not None:
             self.result, self._partial, self.run_id = None, None, None
             self.grid.clear()
             self.grid.setRowCount(0)
@@ -358,7 +382,7 @@ class SweepPanel(QWidget):
         if p is None:
             return None
         try:
-            runs = p.runs("sweep")
+            runs = recent_runs(p, "sweep")
         except Exception as e:
             self.ctx.errors.handle(e, "listing the saved sweeps")
             return None
