@@ -8,6 +8,7 @@ import shutil
 import threading
 
 import pytest
+from PySide6.QtCore import Qt
 from ui_helpers import wait_idle
 
 SIZE = 64  # the tiny VAE downsamples by 2: 32×32 latents, 32×32 x0 previews
@@ -201,7 +202,8 @@ def test_encoded_prompt_is_a_diffusion_concept_in_the_library(qtbot, panel):
     assert info["model_ref"].kind == "diffusion" and info["model"] == "tiny-sd"
     assert info["method"] == "prompt_embedding"
     assert set(info["sites"]) == {"text_encoder.hidden"}  # SD1.x has no pooled vector
-    assert "tiny-sd" in panel.window().library_dock.model.item(0).toolTip()
+    library = panel.window().library_dock.model
+    assert "tiny-sd" in library.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
 
     # the concept is offered as a term and used at the noise-prediction level
     row = panel.terms.add_row("winter", -0.5)

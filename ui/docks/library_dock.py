@@ -170,8 +170,8 @@ class LibraryDock(QDockWidget):
         self.model.search(self.search.text())
 
     def _reselect(self) -> None:
-        QTimer.singleShot(
-            0, lambda: self._on_selected_concepts_changed(self.ctx.state.selected_concepts)
+        QTimer.singleShot(  # with self as context: dropped if the dock is gone by then
+            0, self, lambda: self._on_selected_concepts_changed(self.ctx.state.selected_concepts)
         )
 
     def _on_view_selection(self, *_: Any) -> None:
