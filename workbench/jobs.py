@@ -55,11 +55,15 @@ def run(
             raise Cancelled("cancelled")
 
 
+# False while a command runs with --json: its stderr stays free of progress bars.
+PROGRESS_BARS = True
+
+
 def run_with_progress_bar(job: Job[T], desc: str = "", disable: bool = False) -> T:
     """Run a job with a tqdm progress bar on stderr (the command line's front end)."""
     from tqdm import tqdm
 
-    bar = tqdm(desc=desc, total=None, disable=disable, leave=False)
+    bar = tqdm(desc=desc, total=None, disable=disable or not PROGRESS_BARS, leave=False)
     try:
 
         def _update(p: Progress) -> None:

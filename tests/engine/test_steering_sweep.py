@@ -121,9 +121,9 @@ def test_progress_reports_every_cell_and_cancels():
     cells = []
     res = run(
         steering_sweep_job(hm, concept, spec),
-        on_progress=lambda p: cells.append(p.payload[1:3])
-        if p.payload and p.payload[0] == "cell"
-        else None,
+        on_progress=lambda p: (
+            cells.append(p.payload[1:3]) if p.payload and p.payload[0] == "cell" else None
+        ),
     )
     assert sorted(cells) == [(0, 0), (0, 1), (1, 0), (1, 1)]
     # a closed job leaves no hook behind
@@ -159,3 +159,38 @@ def test_reads_sweeps_stored_before_version_2():
     r = SteeringSweepResult.from_dict(old, {"site_kind": "resid_pre", "concept": {"name": "c"}})
     assert r.prompts == ["p"] and r.texts == [[["t"]]] and r.site_kind == "resid_pre"
     assert r.metrics["base_perplexity_of_steered"] == [[3.0]]
+
+
+def test_one_vector_at_every_layer_equals_a_copy_per_layer():
+    """``vector_site`` (a function vector made at one layer) steers like a concept holding the
+    same vector at each swept layer."""
+    hm = tiny_hooked("llama")
+    v = _concept(hm, [1]).vectors["blocks.1.hook_resid_post"]
+    one = Concept("fv", {"blocks.1.hook_resid_post": v}, hm.ref)
+    copies = Concept("copies", {f"blocks.{L}.hook_resid_post": v for L in (0, 1)}, hm.ref)
+    s = SamplingSettings(max_new_tokens=3, stop_at_eos=False)
+    kw = {"layers": (0, 1), "coefficients": (2.0,), "prompts": ("the king is",), "settings": s}
+    with pytest.raises(WorkbenchError, match="vector_site=SITE"):
+        steering_sweep(hm, one, SteeringSweepSpec(**kw))
+    a = steering_sweep(hm, one, SteeringSweepSpec(**kw, vector_site="blocks.1.hook_resid_post"))
+    b = steering_sweep(hm, copies, SteeringSweepSpec(**kw))
+    assert a.token_ids == b.token_ids and a.metrics["kl"] == b.metrics["kl"]
+
+
+def test_prompts_from_a_demonstration_set():
+    from workbench.concepts.prompt_sets import PromptSet
+    from workbench.concepts.steering_sweep import prompts_from_set
+    from workbench.errors import PromptSetError
+
+    ps = PromptSet(
+        "opp", "demonstrations", inputs=["hot", "big", "up"], outputs=["cold", "small", "down"]
+    )
+    assert prompts_from_set(ps) == (["hot ->", "big ->", "up ->"], ["cold", "small", "down"])
+    got = prompts_from_set(ps, template="Q: {input}\nA: {output}", inputs=["up", "hot"])
+    assert got == (["Q: hot\nA:", "Q: up\nA:"], ["cold", "down"])
+    with pytest.raises(PromptSetError, match="none of the 1 requested"):
+        prompts_from_set(ps, inputs=["cold"])
+    plain = PromptSet("p", "plain", texts=["a b", "c d"])
+    assert prompts_from_set(plain) == (["a b", "c d"], [])
+    with pytest.raises(PromptSetError, match="need a demonstrations set"):
+        prompts_from_set(plain, inputs=["a"])

@@ -218,14 +218,25 @@ class SweepPanel(QWidget):
             layers = [int(x) for x in parse_numbers(self.layers.text(), integer=True)]
             coefs = parse_numbers(self.coefs.text())
             prompts, answers, label = self._prompts()
+            kind = self.site_kind.currentText()
+            # A concept made at one site (a function vector, say) is added at every swept layer.
+            swept = [f"blocks.{L}.hook_{kind}" for L in layers]
+            vector_site = (
+                concept.sites[0]
+                if len(concept.sites) == 1 and any(s not in concept.vectors for s in swept)
+                else None
+            )
+            if vector_site:
+                label += f"; the vector of {vector_site} at every layer"
             spec = SteeringSweepSpec(
                 layers=tuple(layers),
                 coefficients=tuple(coefs),
                 prompts=tuple(prompts),
-                site_kind=self.site_kind.currentText(),
+                site_kind=kind,
                 targets=tuple(t.strip() for t in self.targets.text().split(",") if t.strip()),
                 answers=tuple(answers),
                 settings=SamplingSettings(max_new_tokens=self.tokens.value()),
+                vector_site=vector_site,
             )
             spec.check(m.hm, concept)
         except Exception as e:

@@ -88,19 +88,25 @@ def add_json_flag(p: argparse.ArgumentParser) -> None:
 
 @contextlib.contextmanager
 def _quiet(on: bool) -> Any:
-    """With ``--json``, progress bars (tqdm, also the loader's) stay off stderr."""
+    """With ``--json``, progress bars stay off stderr: the jobs' own, and those of Hugging Face
+    libraries (which read ``HF_HUB_DISABLE_PROGRESS_BARS`` when they are first imported, as
+    they are in a command's process)."""
     if not on:
         yield
         return
-    old = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"
+    from workbench import jobs
+
+    old_bars, old_env = jobs.PROGRESS_BARS, os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS")
+    jobs.PROGRESS_BARS = False
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("TQDM_DISABLE", None)
+        jobs.PROGRESS_BARS = old_bars
+        if old_env is None:
+            os.environ.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
         else:
-            os.environ["TQDM_DISABLE"] = old
+            os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = old_env
 
 
 def print_json(obj: Any) -> None:

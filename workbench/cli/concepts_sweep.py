@@ -4,8 +4,9 @@ Examples::
 
     workbench concepts sweep happy --project my.wbproj --layers 4,8,12 --coefficients -8 -4 0 4 8 \\
         --prompt "I think the movie was" --targets great,terrible
-    workbench concepts sweep "fv:antonyms" --project study.wbproj --set antonyms --layers 6-12 \\
-        --coefficients 1 2 4 --max-new-tokens 3
+    workbench concepts sweep "fv:antonyms" --project study.wbproj --set antonyms --held-out \\
+        --template "Q: {input}\\nA: {output}" --positions last_prompt --layers 10-16 \\
+        --coefficients 1 2 4 --max-new-tokens 3 --vector-site blocks.14.hook_resid_post
 """
 
 from __future__ import annotations
@@ -48,6 +49,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         "queries and measures accuracy against its outputs",
     )
     p.add_argument("--kind", help="kind of --set file when it cannot be guessed")
+    p.add_argument(
+        "--template",
+        help='demonstration sets: write each query in this template, e.g. "Q: {input}\\nA: '
+        "{output}\" (default: the set's own)",
+    )
+    p.add_argument(
+        "--held-out",
+        action="store_true",
+        help="demonstration sets: only the words the concept held out when it was made (a "
+        "function vector's recipe lists them)",
+    )
+    p.add_argument(
+        "--positions",
+        default="all",
+        choices=["all", "prompt", "generated", "last_prompt"],
+        help="token positions the vector is added at (function vectors: last_prompt)",
+    )
     p.add_argument("--layers", required=True, help="e.g. 12, 10-14, 4,8,12 or all")
     p.add_argument(
         "--coefficients",
@@ -59,6 +77,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--site-kind",
         default="resid_post",
         choices=["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"],
+    )
+    p.add_argument(
+        "--vector-site",
+        help="add the concept's vector at this site at every swept layer (e.g. a function "
+        "vector, stored at the one layer it was made for)",
     )
     p.add_argument("--targets", default="", help="comma-separated target words (log-prob metric)")
     p.add_argument("--max-new-tokens", type=_args.positive_int, default=16)
@@ -112,7 +135,20 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.prompt_set:
         if prompts:
             raise PromptSetError("give --prompt or --set, not both.")
-        prompts, answers = prompts_from_set(resolve_prompt_set(args.prompt_set, kind=args.kind))
+        held = None
+        if args.held_out:
+            held = (concept.recipe.get("held_out") or {}).get("words")
+            if not held:
+                raise PromptSetError(
+                    f"{concept.name!r} records no held-out words (only function vectors made "
+                    "by this version do); leave out --held-out."
+                )
+        template = args.template.replace("\\n", "\n") if args.template else None
+        prompts, answers = prompts_from_set(
+            resolve_prompt_set(args.prompt_set, kind=args.kind), template=template, inputs=held
+        )
+    elif args.held_out or args.template:
+        raise PromptSetError("--held-out and --template go with --set (a demonstrations set).")
     if not prompts:
         raise PromptSetError("give prompts: --prompt TEXT (repeatable) or --set NAME|FILE.")
     hm = load_model_from_args(args)
@@ -127,6 +163,8 @@ def _sweep(args: argparse.Namespace) -> int:
             max_new_tokens=args.max_new_tokens, seed=args.seed, chat=args.chat
         ),
         max_rows=args.max_rows,
+        vector_site=args.vector_site,
+        positions=args.positions,
     )
     spec.check(hm, concept)
     job = steering_sweep_job(hm, concept, spec)

@@ -62,6 +62,9 @@ class SteeringSweepSpec:
     positions: str = "all"
     max_rows: int | None = None  # rows per batch (default: 32 on a CPU, 256 on a GPU)
     fluency: bool = True  # base perplexity of the steered text: one more forward per row
+    # One vector added at every swept layer (e.g. a function vector, stored at the one layer it
+    # was made for); None: each layer's own vector.
+    vector_site: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(int(x) for x in self.layers))
@@ -96,30 +99,45 @@ class SteeringSweepSpec:
             raise WorkbenchError(
                 f"layer(s) {out} out of range: {hm.ref.name} has layers 0-{hm.n_layers - 1}."
             )
-        missing = [L for L in self.layers if site_name(self.site_kind, L) not in concept.vectors]
-        if missing:
-            raise WorkbenchError(
-                f"{concept.name!r} has no vector at {self.site_kind} of layer(s) {missing}; it "
-                f"has {len(concept.sites)} sites."
-            )
+        if self.vector_site is not None:
+            if self.vector_site not in concept.vectors:
+                raise WorkbenchError(
+                    f"{concept.name!r} has no vector at {self.vector_site}; it has "
+                    f"{', '.join(concept.sites[:6])}{' …' if len(concept.sites) > 6 else ''}."
+                )
+        else:
+            missing = [
+                L for L in self.layers if site_name(self.site_kind, L) not in concept.vectors
+            ]
+            if missing:
+                one = f" (e.g. {concept.sites[0]})" if len(concept.sites) == 1 else ""
+                raise WorkbenchError(
+                    f"{concept.name!r} has no vector at {self.site_kind} of layer(s) {missing}; "
+                    f"it has {len(concept.sites)} site(s){one}. Sweep its layers, or add one of "
+                    "its vectors at every layer (vector_site=SITE; --vector-site SITE)."
+                )
         for L in self.layers:
-            v = concept.vectors[site_name(self.site_kind, L)]
+            site = self.source_site(L)
+            v = concept.vectors[site]
             if v.dim() != 1 or v.shape[0] != hm.d_model:
                 raise WorkbenchError(
-                    f"{concept.name!r} has shape {tuple(v.shape)} at "
-                    f"{site_name(self.site_kind, L)}, but {hm.ref.name} has d_model "
-                    f"{hm.d_model}: it was made on another model."
+                    f"{concept.name!r} has shape {tuple(v.shape)} at {site}, but {hm.ref.name} "
+                    f"has d_model {hm.d_model}: it was made on another model."
                 )
             if not bool(torch.isfinite(v).all()):
                 raise WorkbenchError(
-                    f"{concept.name!r} has non-finite values (NaN or infinity) at "
-                    f"{site_name(self.site_kind, L)}: it cannot steer."
+                    f"{concept.name!r} has non-finite values (NaN or infinity) at {site}: it "
+                    "cannot steer."
                 )
         if self.settings.max_new_tokens < 1:
             raise WorkbenchError("The sweep needs at least one new token per cell.")
         if self.max_rows is not None and self.max_rows < 1:
             raise WorkbenchError("max_rows must be a positive number of rows.")
         target_token_ids(hm.tokenizer, self.targets)  # each target word must have a token
+
+    def source_site(self, layer: int) -> str:
+        """Where the vector added at ``layer`` is read from."""
+        return self.vector_site or site_name(self.site_kind, layer)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -253,8 +271,11 @@ class SteeringSweepResult:
         for i, layer in enumerate(self.layers):
             site = site_name(self.site_kind, layer)
             for j, coef in enumerate(self.coefficients):
+                extra: dict[str, Any] = {"sweep_run": rid}
+                if self.spec.vector_site:
+                    extra["vector_from"] = self.spec.vector_site
                 prov = text_generation_provenance(
-                    model_ref, concept, [site], coef, self.spec.settings, {"sweep_run": rid}
+                    model_ref, concept, [site], coef, self.spec.settings, extra
                 )
                 for p, prompt in enumerate(self.prompts):
                     project.add_generation(
@@ -267,14 +288,33 @@ class SteeringSweepResult:
         return rid
 
 
-def prompts_from_set(ps: Any, limit: int | None = None) -> tuple[list[str], list[str]]:
+def prompts_from_set(
+    ps: Any,
+    limit: int | None = None,
+    template: str | None = None,
+    inputs: Sequence[str] | None = None,
+) -> tuple[list[str], list[str]]:
     """``(prompts, answers)`` to sweep over from a prompt set: a demonstration set gives its
-    zero-shot queries with their expected outputs; any other kind gives its texts and no
-    answers. ``limit`` keeps the first items."""
+    zero-shot queries (in ``template``, default its own) with their expected outputs; any other
+    kind gives its texts and no answers. ``inputs`` keeps only those demonstrations (e.g. the
+    words a function vector held out); ``limit`` keeps the first items."""
     if ps.kind == "demonstrations":
-        head = ps.template.split("{output}")[0]
-        prompts = [head.format(input=x).rstrip() for x in ps.inputs]
-        answers = list(ps.outputs)
+        head = (template or ps.template).split("{output}")[0]
+        pairs = list(zip(ps.inputs, ps.outputs, strict=True))
+        if inputs is not None:
+            wanted = set(inputs)
+            pairs = [(x, y) for x, y in pairs if x in wanted]
+            if not pairs:
+                raise PromptSetError(
+                    f"none of the {len(wanted)} requested inputs is in the set {ps.name!r}."
+                )
+        prompts = [head.format(input=x).rstrip() for x, _ in pairs]
+        answers = [y for _, y in pairs]
+    elif inputs is not None or template is not None:
+        raise PromptSetError(
+            f"{ps.name!r} is a {ps.kind} set: a template or held-out inputs need a "
+            "demonstrations set."
+        )
     else:
         prompts, answers = ps.all_texts(), []
     if limit is not None:
@@ -381,7 +421,7 @@ def steering_sweep_job(
         [[[] for _ in range(P)] for _ in range(C)] for _ in range(L)
     ]
     metrics = {k: [[math.nan] * C for _ in range(L)] for k in names}
-    vectors = [concept.vector(site_name(spec.site_kind, layer)) for layer in spec.layers]
+    vectors = [concept.vector(spec.source_site(layer)) for layer in spec.layers]
 
     def interventions(chunk: list[tuple[int, int]]) -> list[AddVector]:
         by_variant: dict[int, list[int]] = {}

@@ -132,6 +132,7 @@ def generate_job(
         from transformers import DynamicCache
 
         cache = DynamicCache(config=hm.model.config)
+    cache_arg = _cache_argument(hm.model)
     yield Progress(0, s.max_new_tokens, "prompt")
     try:
         with hm.hooks(interventions), torch.no_grad():
@@ -147,8 +148,8 @@ def generate_job(
                     input_ids=inp,
                     attention_mask=attn,
                     position_ids=pos,
-                    past_key_values=cache,
                     use_cache=s.use_cache,
+                    **{cache_arg: cache},
                 )
                 last = out.logits[:, -1].float()
                 if step < keep:
@@ -181,6 +182,15 @@ def generate_job(
         step_logits=torch.stack(logits_log) if logits_log else None,
         interventions=[iv.describe() for iv in interventions],
     )
+
+
+def _cache_argument(model: Any) -> str:
+    """The name the model's forward takes its KV cache by: ``cache`` from transformers 5.x
+    (which warns on ``past_key_values``), ``past_key_values`` before."""
+    import inspect
+
+    params = inspect.signature(type(model).forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
 
 
 def generate(
