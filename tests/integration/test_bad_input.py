@@ -537,6 +537,12 @@ def _sampling(**kw):
     return SamplingSettings(**kw)
 
 
+def _image_spec(**kw):
+    from workbench.diffusion.generate import ImageSpec
+
+    return ImageSpec(**kw)
+
+
 def _load(path):
     from workbench.models.loading import load_language_model
 
@@ -583,6 +589,10 @@ API_CASES = [
     ("api-sampling-top-p", lambda f, hm: _sampling(top_p=float("nan")), r"top_p is nan"),
     ("api-encode-too-long", lambda f, hm: hm.encode(["the king " * 100]),
      r"is 200 tokens, longer than the 128 tokens"),
+    ("api-image-weight-nan", lambda f, hm: _image_spec(terms=((float("nan"), "castle"),)),
+     r"not finite: nan for 'castle'"),
+    ("api-image-guidance-inf", lambda f, hm: _image_spec(prompt="castle", guidance=float("inf")),
+     r"not finite: guidance inf"),
     ("api-load-device", lambda f, hm: __import__(
         "workbench.models.loading", fromlist=["x"]).pick_device("gpu0"), r"device 'gpu0'"),
 ]  # fmt: skip

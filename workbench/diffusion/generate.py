@@ -7,6 +7,7 @@ its seed alone (not on its place in a batch's random stream) and reproduces acro
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from workbench.diffusion.embeddings import (
 from workbench.diffusion.guidance import ComposedGuidance
 from workbench.diffusion.preview import capture_x0, preview_images
 from workbench.diffusion.provenance import image_info, png_with_provenance
-from workbench.errors import WorkbenchError
+from workbench.errors import NonFiniteError, WorkbenchError
 from workbench.jobs import Job
 
 if TYPE_CHECKING:
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from workbench.diffusion.loading import DiffusionModel
+
+
+def _label(item: Any) -> str:
+    return repr(item) if isinstance(item, str) else repr(getattr(item, "name", item))
 
 
 @dataclass(frozen=True, eq=False)  # holds Concepts (tensors): compare fields, not specs
@@ -69,6 +74,20 @@ class ImageSpec:
             raise WorkbenchError("give a prompt or at least one concept term")
         if int(self.steps) < 1:
             raise WorkbenchError(f"steps must be at least 1, got {self.steps}")
+        # NaN or inf would render a black or noise image without a word
+        bad = [f"{w} for {_label(i)}" for w, i in self.terms if not math.isfinite(w)]
+        if not math.isfinite(float(self.guidance)):
+            bad.append(f"guidance {self.guidance}")
+        if bad:
+            raise NonFiniteError(f"not finite: {', '.join(bad)}; use finite numbers.")
+        for side in ("width", "height"):
+            v = getattr(self, side)
+            if v is not None and (int(v) < 8 or int(v) % 8):
+                raise WorkbenchError(
+                    f"{side} {v}: must be divisible by 8 (the latent is 1/8 of it)"
+                )
+        if int(self.seed) < 0 or int(self.preview_every) < 0:
+            raise WorkbenchError("seed and preview_every must be 0 or more")
 
     @property
     def effective_terms(self) -> tuple[Term, ...]:
