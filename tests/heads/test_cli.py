@@ -173,6 +173,7 @@ def test_pattern_figure_and_compare(model_dir, tmp_path, capsys):
     d = json.loads(capsys.readouterr().out)
     assert d["shared"] == [] and d["jaccard"] == 0.0
     assert main(["heads", "figure", str(a), str(tmp_path / "m.svg")]) == 0
+    assert json.loads(capsys.readouterr().out) == {"output": str(tmp_path / "m.svg")}
     texts = tmp_path / "t.txt"
     texts.write_text("the king is a man\nI feel good\n")
     assert (
@@ -217,5 +218,36 @@ def test_function_vector_command_saves_a_concept(model_dir, tmp_path, capsys):
     from workbench.store import Project
 
     with Project.open(proj, read_only=True) as p:
-        c = p.load_concept("fv:antonyms:train")
+        c = p.load_concept("fv:antonyms")  # the name the window gives it too
     assert c.recipe["method"] == "function_vector" and c.sites == ["blocks.1.hook_resid_post"]
+    # the recipe the window stores: the prompt set as a dict, and the held-out words' accuracy
+    assert c.recipe["prompts"]["kind"] == "demonstrations"
+    held = c.recipe["held_out"]
+    assert held["with_fv"] == out["with_function_vector"]
+    assert len(held["words"]) == out["held_out_words"] > 0
+
+
+def test_intervene_generates_and_stores_a_curve(model_dir, tmp_path, capsys):
+    proj = tmp_path / "act.wbproj"
+    base = ["heads", "intervene", "--model", model_dir, "--heads", "L1H2,L0H1", "--json"]
+    assert (
+        main([*base, "the king is", "--action", "scale", "--value", "1", "--project", str(proj)])
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert out["baseline"] == out["intervened"]  # a factor of 1 changes nothing
+    assert out["label"] == "scale: L1H2, L0H1"
+    argv = [*base, "--set", "antonyms", "--action", "zero_tuning", "--values", "0", "1", "2"]
+    assert main([*argv, "--project", str(proj)]) == 0
+    curve = json.loads(capsys.readouterr().out)
+    assert curve["values"] == [0.0, 1.0, 2.0] and curve["accuracy"][1] == curve["baseline_accuracy"]
+    from workbench.store import Project
+
+    with Project.open(proj, read_only=True) as p:
+        assert [g["provenance"]["action"] for g in p.generations("text", images=False)] == ["scale"]
+        assert p.runs("head_intervention_curve")[0]["id"] == curve["run_id"]
+    # refused: a head the model lacks, an action without its value
+    assert main([*base, "x", "--action", "scale", "--value", "1", "--heads", "L9H0"]) == 1
+    assert "L9H0 not in" in capsys.readouterr().err
+    assert main([*base, "x", "--action", "offset_mean"]) == 1
+    assert "needs --value" in capsys.readouterr().err
