@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from workbench.heads.ablation import patching_scores_job, patching_setup
+from workbench.heads.ablation import patching_scores_job, patching_setup_job
 from workbench.heads.data import TaskPrompts
 from workbench.heads.result import HeadScores
 from workbench.jobs import Job, Progress
@@ -49,7 +49,9 @@ def attribution_scores_job(
     parameters get no gradients (only the activations do).
     """
     yield Progress(0, 3, "clean and corrupted runs")
-    et, clean, corr, values, where = patching_setup(hm, task, metric, positions, source)
+    et, clean, corr, values, where = yield from patching_setup_job(  # cancellable per block
+        hm, task, metric, positions, source
+    )
     m_clean = float(et.metric.mean(clean.logits))
     yield Progress(1, 3, "forward with gradients")
     ids, mask, c_last = et.corrupted()

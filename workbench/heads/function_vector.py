@@ -22,7 +22,7 @@ import torch
 
 from workbench.concepts.concept import RECIPE_VERSION, Concept, ModelRef
 from workbench.errors import PromptSetError
-from workbench.heads._model import head_outputs
+from workbench.heads._model import blockwise_job, head_outputs
 from workbench.heads.ablation import patching_scores_job, reference_pass
 from workbench.heads.data import TaskPrompts, antonym_pairs, first_token_id
 from workbench.heads.headset import HeadSet
@@ -208,7 +208,11 @@ def function_vector_job(
     yield Progress(0, 1, "mean head outputs")
     enc = hm.encode(prompts.prompts)
     last = enc["attention_mask"].sum(-1) - 1
-    ref = reference_pass(hm, enc["input_ids"], enc["attention_mask"], last, z="last")
+    ref = yield from blockwise_job(  # a cancel reaches this pass at the next block
+        hm,
+        lambda: reference_pass(hm, enc["input_ids"], enc["attention_mask"], last, z="last"),
+        "mean head outputs",
+    )
     vecs = []
     for L, h in hs:
         mean_z = ref.z[L].float().mean(0)  # [head, d_head]
