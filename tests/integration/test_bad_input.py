@@ -543,6 +543,23 @@ def _image_spec(**kw):
     return ImageSpec(**kw)
 
 
+def _ablate(hm, heads):
+    from workbench.heads.ablation import ablation_scores_job
+    from workbench.heads.data import successor_task
+    from workbench.jobs import run
+
+    return run(ablation_scores_job(hm, successor_task(4), heads=heads))
+
+
+def _extract(hm, layers):
+    from workbench.concepts.extraction import ExtractionSpec, extract_job
+    from workbench.concepts.prompt_sets import resolve_prompt_set
+    from workbench.jobs import run
+
+    spec = ExtractionSpec("diff_of_means", layers=layers, prompts=resolve_prompt_set("sentiment"))
+    return run(extract_job(hm, spec))
+
+
 def _load(path):
     from workbench.models.loading import load_language_model
 
@@ -593,6 +610,10 @@ API_CASES = [
      r"not finite: nan for 'castle'"),
     ("api-image-guidance-inf", lambda f, hm: _image_spec(prompt="castle", guidance=float("inf")),
      r"not finite: guidance inf"),
+    ("api-ablation-head-neg", lambda f, hm: _ablate(hm, [(0, -1)]),
+     r"L0H-1: this model has layers 0\.\.2 and heads 0\.\.3"),
+    ("api-extract-layer-neg", lambda f, hm: _extract(hm, [-1]),
+     r"'blocks\.-1\.hook_resid_post' is not a hook site"),
     ("api-load-device", lambda f, hm: __import__(
         "workbench.models.loading", fromlist=["x"]).pick_device("gpu0"), r"device 'gpu0'"),
 ]  # fmt: skip

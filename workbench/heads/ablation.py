@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from workbench.errors import PromptSetError
+from workbench.errors import PromptSetError, SiteError
 from workbench.heads._model import (
     BlockInputs,
     block_output_type,
@@ -173,6 +173,12 @@ def sweep_job(
         Rows (variants × prompts) in one staircase; None: about ``TOKEN_BUDGET`` positions.
     """
     n, T = ids.shape
+    bad = [(L, h) for L, h in heads if not (0 <= L < hm.n_layers and 0 <= h < hm.n_heads)]
+    if bad:  # a negative index would score another head under this one's label
+        shown = ", ".join(f"L{L}H{h}" for L, h in bad[:5])
+        raise SiteError(
+            f"{shown}: this model has layers 0..{hm.n_layers - 1} and heads 0..{hm.n_heads - 1}."
+        )
     if max_rows is None:
         budget = TOKEN_BUDGET.get(hm.device.type, TOKEN_BUDGET_ACCELERATOR)
         max_rows = max(n, budget // max(1, T))
