@@ -65,11 +65,14 @@ class ErrorHandler(QObject):
         message, hint, expected = describe(exc)
         details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         (log.warning if expected else log.error)("%s: %s\n%s", context, message, details)
-        if not expected:  # a bug: the traceback goes to a file the user can send
+        if not expected and "out of memory" not in message.lower():
+            # a bug: the traceback goes to a file the user can send; the one line names the
+            # error a job raised (JobError only carries a RuntimeError out of the worker)
             from workbench.errorlog import internal_error_message, write_error_log
 
+            cause = exc.__cause__ if type(exc).__name__ == "JobError" and exc.__cause__ else exc
             self.last_log = write_error_log(exc, context)
-            message = internal_error_message(exc, self.last_log)
+            message = internal_error_message(cause, self.last_log)
             details = self.last_log.read_text(encoding="utf-8")
         self.history.append((context, message))
         self.error_shown.emit(context, message)

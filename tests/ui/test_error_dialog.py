@@ -61,3 +61,20 @@ def test_copy_details_button_puts_the_log_on_the_clipboard(qapp):
     copied = QApplication.clipboard().text()
     assert "Traceback" in copied and "ZeroDivisionError" in copied
     assert copied == handler.last_log.read_text()
+
+
+def test_a_failed_job_names_the_error_it_raised(qapp):
+    from ui.workers import JobError
+
+    try:
+        try:
+            raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+        except RuntimeError as e:
+            raise JobError(str(e)) from e
+    except JobError as e:
+        wrapped = e
+    handler = ErrorHandler(interactive=False)
+    handler.handle(wrapped, "steering")
+    message = handler.history[-1][1]
+    assert message.startswith("internal error: RuntimeError: mat1 and mat2 shapes cannot")
+    assert "RuntimeError" in handler.last_log.read_text()
