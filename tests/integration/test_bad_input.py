@@ -103,8 +103,11 @@ def files(tmp_path_factory) -> dict[str, str]:
     # vector files
     good = Concept("good", {SITE: _vec(1)}, REF)
     f["good_vec"] = str(export_concept(good, d / "good.safetensors"))
-    f["narrow_vec"] = str(
-        export_concept(Concept("narrow", {SITE: _vec(2, 16)}, REF), d / "narrow.safetensors")
+    narrow = Concept("narrow", {SITE: _vec(2, 16)}, ModelRef("small", d_model=16))
+    f["narrow_vec"] = str(export_concept(narrow, d / "narrow.safetensors"))
+    # a file whose header says d_model 32 but whose vector has 16 values
+    f["inconsistent_vec"] = str(
+        export_concept(Concept("odd", {SITE: _vec(2, 16)}, REF), d / "odd.safetensors")
     )
     f["far_site_vec"] = str(
         export_concept(
@@ -257,6 +260,9 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
      r"already has a concept named 'good' \(id .*it was kept as it is.*--name"),
     ("vec-generate-narrow", ["models", "generate", "the king", *M, "--vector", "{narrow_vec}"],
      r"concept 'narrow' has shape \[16\] at blocks\.1\.hook_resid_post.*needs \[32\]"),
+    ("vec-inconsistent-width", ["project", "import", "{project}", "{inconsistent_vec}"],
+     r"concept 'odd' has width 16 at blocks\.1\.hook_resid_post, but the file says its model "
+     r"\(tiny-llama\) has width 32; the file is inconsistent"),
     ("vec-generate-far-site", ["models", "generate", "the king", *M, "--vector",
                                "{far_site_vec}"], r"blocks\.9\.hook_resid_post: this model has blocks 0\.\.2"),
     ("vec-generate-nan", ["models", "generate", "the king", *M, "--vector", "{nan.safetensors}"],

@@ -339,6 +339,13 @@ def check_imported(concept: Concept, where: str) -> None:
                 "residual-stream site takes one vector of the model's width, shape [d_model]. "
                 "Save a single 1-D vector per site (e.g. tensor.mean(0) or tensor[0])."
             )
+        d_model = concept.model.d_model
+        if kind in _ONE_VECTOR_KINDS and d_model and shape[0] != d_model:
+            fail(
+                f"{where}: concept {concept.name!r} has width {shape[0]} at {site}, but the file "
+                f"says its model ({concept.model.name}) has width {d_model}; the file is "
+                "inconsistent. Export it again."
+            )
         if kind == "z" and (t.ndim not in (1, 2) or t.numel() == 0):
             fail(
                 f"{where}: concept {concept.name!r} has shape {list(shape)} at {site}; a head "
