@@ -31,5 +31,5 @@ sed -e "s|^Exec=.*|Exec=\"$exe\" %f|" -e "s|^TryExec=.*|TryExec=$exe|" \
     "$here/concept-workbench.desktop" > "$data/applications/concept-workbench.desktop"
 command -v update-desktop-database >/dev/null && update-desktop-database "$data/applications" || true
 command -v update-mime-database >/dev/null && update-mime-database "$data/mime" || true
-command -v gtk-update-icon-cache >/dev/null && gtk-update-icon-cache -q "$data/icons/hicolor" || true
+command -v gtk-update-icon-cache >/dev/null && gtk-update-icon-cache -q "$data/icons/hicolor" 2>/dev/null || true
 echo "added Concept Workbench to the application menu ($data/applications/concept-workbench.desktop)"
