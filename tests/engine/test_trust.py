@@ -199,23 +199,60 @@ def test_leftover_saving_files_are_removed_on_open_and_save(tmp_path):
     with Project.open(target, create=True):
         pass
     dead = tmp_path / f".study.wbproj.{_dead_pid()}-0123abcd.saving"
+    dead_other = tmp_path / f".gone.wbproj.{_dead_pid()}-0123abcd.saving"  # a target never made
     old = tmp_path / ".study.wbproj.89abcdef.saving"  # written by an older version
+    recent_old = tmp_path / ".other.wbproj.11111111.saving"  # perhaps being written right now
     live = tmp_path / f".study.wbproj.{os.getppid()}-fedcba98.saving"  # a save under way
-    other = tmp_path / ".other.wbproj.11111111.saving"  # another project's
-    for f in (dead, old, live, other):
+    unrelated = tmp_path / ".notes.txt"
+    for f in (dead, dead_other, old, recent_old, live, unrelated):
         f.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
     os.utime(old, (time.time() - 3600, time.time() - 3600))
     with Project.open(target):
         pass
-    assert not dead.exists() and not old.exists()
-    assert live.exists() and other.exists()
-    # Save As onto a name with leftovers beside it cleans them too
-    dead2 = tmp_path / f".copy.wbproj.{_dead_pid()}-00000000.saving"
+    assert not dead.exists() and not dead_other.exists() and not old.exists()
+    assert live.exists() and recent_old.exists() and unrelated.exists()
+    # Save As cleans the target's folder too
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    dead2 = elsewhere / f".copy.wbproj.{_dead_pid()}-00000000.saving"
     dead2.write_bytes(b"x")
     with Project.open(target) as p:
-        p.copy_to(tmp_path / "copy.wbproj")
-    assert not dead2.exists() and (tmp_path / "copy.wbproj").exists()
-    assert [f.name for f in tmp_path.glob(".copy.wbproj.*")] == []
+        p.copy_to(elsewhere / "copy.wbproj")
+    assert not dead2.exists() and (elsewhere / "copy.wbproj").exists()
+    assert [f.name for f in elsewhere.glob(".*")] == []
+
+
+def test_a_save_as_killed_midway_leaves_nothing_after_the_next_open(tmp_path):
+    """A real kill -9 while the copy is being written: the hidden temporary stays behind, and
+    the next open of a project in that folder removes it; the source is intact."""
+    src = tmp_path / "study.wbproj"
+    with Project.open(src, create=True) as p:
+        p.add_concept(Concept("happy", {SITE: torch.randn(32)}, ModelRef("m", d_model=32)))
+    code = (
+        "import sys, time\n"
+        "import workbench.store.db as db\n"
+        "from workbench.store import Project\n"
+        "real = db.backup\n"
+        "def slow(conn, tmp):\n"
+        "    real(conn, tmp)\n"
+        "    print('written', flush=True)\n"
+        "    time.sleep(120)\n"
+        "db.backup = slow\n"
+        f"Project.open({str(src)!r}).copy_to({str(tmp_path / 'copy.wbproj')!r})\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env={**os.environ}
+    )
+    try:
+        assert proc.stdout.readline().strip() == "written"
+    finally:
+        proc.kill()
+        proc.wait()
+    leftovers = list(tmp_path.glob(".copy.wbproj.*.saving"))
+    assert len(leftovers) == 1 and not (tmp_path / "copy.wbproj").exists()
+    with Project.open(src) as p:
+        assert p.concept_names() == ["happy"]
+    assert not leftovers[0].exists()
 
 
 # ------------------------------------------------------------------------ attention sink

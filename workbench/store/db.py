@@ -221,12 +221,15 @@ def temp_name(path: Path, suffix: str) -> Path:
 
 
 def remove_leftovers(path: Path) -> list[Path]:
-    """Delete the temporaries that a killed Save As or create left beside ``path`` (hidden
-    ``.{name}.*.saving`` / ``.creating`` files and their journals); return what was removed.
+    """Delete the temporaries that a killed Save As or create left in ``path``'s folder (hidden
+    ``.{name}.{pid}-{random}.saving`` / ``.creating`` files of any project there, and their
+    journals); return what was removed.
 
-    A temporary whose process is still alive is left alone (it may be a save in progress in
-    another window); one without a process id (older versions) only once it is 10 minutes old.
-    Never raises: a file that cannot be removed stays.
+    A Save As that was killed leaves its temporary beside a target that never came to be, so
+    every project's leftovers in the folder go, not only ``path``'s. A temporary whose process
+    is still alive is left alone (it may be a save in progress in another window); one without
+    a process id (written by older versions) only once it is 10 minutes old. Never raises: a
+    file that cannot be removed stays.
     """
     import re
     import time
@@ -234,16 +237,15 @@ def remove_leftovers(path: Path) -> list[Path]:
     from workbench.store.lock import _pid_alive
 
     removed: list[Path] = []
+    suffixes = "|".join(re.escape(s) for s in TEMP_SUFFIXES)
+    pattern = re.compile(rf"^\..+\.(?:(\d+)-)?[0-9a-f]{{8}}(?:{suffixes})$")
     try:
-        candidates = list(path.parent.glob(f".{glob_escape(path.name)}.*"))
+        candidates = [p for s in TEMP_SUFFIXES for p in path.parent.glob(f".*{s}")]
     except OSError:
         return removed
-    pattern = re.compile(
-        rf"^\.{re.escape(path.name)}\.(?:(\d+)-)?[0-9a-f]{{8}}({'|'.join(map(re.escape, TEMP_SUFFIXES))})$"
-    )
     for p in candidates:
         m = pattern.match(p.name)
-        if m is None:
+        if m is None or not p.is_file():
             continue
         pid = m.group(1)
         try:
@@ -257,10 +259,3 @@ def remove_leftovers(path: Path) -> list[Path]:
         except OSError:
             continue
     return removed
-
-
-def glob_escape(name: str) -> str:
-    """``name`` with glob's special characters taken literally."""
-    import glob
-
-    return glob.escape(name)
