@@ -42,7 +42,7 @@ def write_error_log(exc: BaseException, context: str = "", argv: list[str] | Non
     temporary folder."""
     from workbench import __version__
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")  # two in one second: two files
     lines = [
         f"Concept Workbench {__version__} error log, {datetime.now(timezone.utc).isoformat()}",
         f"python {sys.version.split()[0]} on {platform.platform()}",
