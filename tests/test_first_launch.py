@@ -150,3 +150,30 @@ def test_installer_files_are_where_the_readme_says():
         assert (ROOT / rel).is_file(), rel
     text = (ROOT / "installer/linux/concept-workbench.desktop").read_text()
     assert "Exec=" in text and "Icon=" in text and "Type=Application" in text
+
+
+def test_a_new_cache_removes_the_old_conversions_of_the_same_file(tmp_path):
+    from workbench.models.loading import _remove_stale_caches
+
+    models = tmp_path / "models"
+    for name, sha in (("v2-new", "a" * 64), ("v2-old", "a" * 64), ("v2-other", "b" * 64)):
+        (models / name).mkdir(parents=True)
+        (models / name / "workbench-cache.json").write_text(json.dumps({"sha256": sha}))
+    (models / "v2-broken").mkdir()  # no metadata: not ours to judge, left alone
+    _remove_stale_caches(models / "v2-new", "a" * 64)
+    assert sorted(p.name for p in models.iterdir()) == ["v2-broken", "v2-new", "v2-other"]
+
+
+@pytest.mark.embedded
+def test_install_time_cache_is_what_the_app_loads():
+    """bootstrap.py calls ensure_embedded_cache; the app's load then reads that folder."""
+    from workbench.models.loading import cached_folder, ensure_embedded_cache, load_language_model
+
+    said = []
+    folder = ensure_embedded_cache(said.append)
+    assert folder == cached_folder() and (folder / "model.safetensors").exists()
+    assert said and str(folder) in said[-1]
+    hm = load_language_model(device="cpu")
+    assert hm.info["from_cache"]
+    meta = json.loads((folder / "workbench-cache.json").read_text())
+    assert set(meta["versions"]) == {"transformers", "gguf", "torch"}
