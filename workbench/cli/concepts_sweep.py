@@ -131,7 +131,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
     coefficients = _coefficients(args.coefficients)
     concept = _resolve_concept(args)
-    prompts, answers = list(args.prompt), []
+    prompts: list[str] = list(args.prompt)
+    answers: list[str] = []
     if args.prompt_set:
         if prompts:
             raise PromptSetError("give --prompt or --set, not both.")

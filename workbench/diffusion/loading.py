@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.models.ref import ModelRef
 from workbench.diffusion.catalog import (
     CHECKPOINT_SUFFIXES,
     FAMILIES,
@@ -31,6 +30,7 @@ from workbench.diffusion.catalog import (
     resolve_cache_source,
 )
 from workbench.errors import ModelLoadError, UnsupportedModelError
+from workbench.models.ref import ModelRef
 
 if TYPE_CHECKING:
     import torch

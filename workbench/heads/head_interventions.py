@@ -117,7 +117,8 @@ def head_interventions(
     """
     spec.check(hm)
     heads = list(spec.heads)
-    v = spec.value if value is None else value
+    chosen = spec.value if value is None else value
+    v = float(chosen) if spec.takes_value and chosen is not None else 0.0
     a = spec.action
     if a in ("ablate_mean", "offset_mean") and not mean_prompts:
         raise WorkbenchError(f"{ACTIONS[a][0]} needs prompts whose tokens give the heads' means.")
@@ -129,23 +130,23 @@ def head_interventions(
         by_layer: dict[int, list[int]] = {}
         for L, h in heads:
             by_layer.setdefault(L, []).append(h)
-        return [ScaleHeads(head_z(L), heads=hs, factor=float(v)) for L, hs in by_layer.items()]
+        return [ScaleHeads(head_z(L), heads=hs, factor=v) for L, hs in by_layer.items()]
     if a == "zero_tuning":
-        return zero_tuning_interventions(heads, float(v))
+        return zero_tuning_interventions(heads, v)
     if a == "offset_mean":
         means = _mean_z(hm, mean_prompts)
         offs = {
             (L, h): means[L][h].float() / means[L][h].float().norm().clamp_min(1e-12)
             for L, h in heads
         }
-        return offset_interventions(heads, offs, coefficient=float(v))
+        return offset_interventions(heads, offs, coefficient=v)
     # offset_random
     g = torch.Generator().manual_seed(spec.seed)
     offs = {}
     for L, h in heads:
         r = torch.randn(hm.d_head, generator=g)
         offs[(L, h)] = r / r.norm()
-    return offset_interventions(heads, offs, coefficient=float(v))
+    return offset_interventions(heads, offs, coefficient=v)
 
 
 def head_intervention_generate_job(
@@ -242,7 +243,8 @@ def head_intervention_curve_job(
     yield Progress(0, len(vals) + 1, "preparing the interventions")
     per_value = [head_interventions(hm, spec, means_from, v) for v in vals]
     # rows: the unintervened prompts, then each value's copy of them
-    rows = [(None, p) for p in range(P)] + [(k, p) for k in range(len(vals)) for p in range(P)]
+    rows: list[tuple[int | None, int]] = [(None, p) for p in range(P)]
+    rows += [(k, p) for k in range(len(vals)) for p in range(P)]
     step = max_rows or (256 if hm.device.type != "cpu" else 32)
     hits = torch.zeros(len(vals) + 1)
     logp_sum = torch.zeros(len(vals) + 1)
@@ -252,14 +254,14 @@ def head_intervention_curve_job(
         last = enc["attention_mask"].sum(-1) - 1
         ivs: list[Intervention] = []
         for k, group in enumerate(per_value):
-            rs = [i for i, (kk, _) in enumerate(chunk) if kk == k]
+            rs = [i for i, (kk, _) in enumerate(chunk) if kk == k]  # rows of value k
             if rs:
                 ivs += [_with_rows(iv, rs) for iv in group]
         with torch.no_grad():
             logits = hm.forward(enc["input_ids"], enc["attention_mask"], ivs, use_cache=False)
         lp = torch.log_softmax(logits.logits[torch.arange(len(chunk)), last].float(), -1).cpu()
-        for i, (k, p) in enumerate(chunk):
-            slot = 0 if k is None else k + 1
+        for i, (which, p) in enumerate(chunk):
+            slot = 0 if which is None else which + 1
             hits[slot] += float(lp[i].argmax() == answers[p])
             logp_sum[slot] += float(lp[i, answers[p]])
         yield Progress(min(len(vals) + 1, (a + len(chunk)) / P), len(vals) + 1, "evaluating")

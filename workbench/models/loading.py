@@ -481,9 +481,9 @@ def load_language_model_job(
 
     from safetensors import SafetensorError
 
-    from workbench.models.ref import ModelRef
     from workbench.models.adapters import check_not_moe
     from workbench.models.hooked import HookedModel
+    from workbench.models.ref import ModelRef
 
     fingerprint = source_fingerprint(src)
     versions = conversion_versions() if src.gguf_file else {}
