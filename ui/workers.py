@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -36,7 +37,8 @@ def _guarded(job_fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     return result
 
 
-def _close_generator(worker: Any) -> None:
+def _close_generator(worker_ref: Callable[[], Any]) -> None:
+    worker = worker_ref()
     gen = getattr(worker, "_gen", None)
     if gen is not None:
         try:
@@ -199,8 +201,10 @@ class ModelExecutor(QObject):
         # superqt stops a quit generator without closing it, so its ``finally`` blocks (hook
         # removal, thread joins) would wait for garbage collection. Close it at once, in the
         # worker thread that was running it.
+        # A weak reference: the connection lives as long as the worker's signals, and a strong
+        # one would keep every finished worker (and its generator's frame) alive for good.
         worker.aborted.connect(
-            partial(_close_generator, worker), Qt.ConnectionType.DirectConnection
+            partial(_close_generator, weakref.ref(worker)), Qt.ConnectionType.DirectConnection
         )
         req.worker, req.relay = worker, relay
         self._running = req
