@@ -137,3 +137,31 @@ def test_headless_generation_and_figure_land_in_the_project(tmp_path, capsys):
         (fig,) = p.figures()
         assert fig["id"] == pattern["figure_id"] and set(fig["formats"]) == {"png", "svg", "pdf"}
         assert fig["spec"]["figure"] == "pattern" and fig["spec"]["head"] == hm.n_heads - 1
+
+
+def test_a_headless_extraction_never_replaces_a_stored_concept(tmp_path, capsys):
+    """Extracting again under a taken name keeps both, named as the window's library names
+    them ("good", "good 2"); the first concept's vectors are untouched."""
+    model = tmp_path / "tiny"
+    tiny_hf_model("llama").save_pretrained(model)
+    tiny_tokenizer().save_pretrained(model)
+    pos, neg = tmp_path / "pos.txt", tmp_path / "neg.txt"
+    pos.write_text("I feel good\nthe movie was great\n")
+    neg.write_text("I feel bad\nthe movie was terrible\n")
+    proj = tmp_path / "twice.wbproj"
+    argv = [
+        "concepts", "extract", "--model", str(model), "--device", "cpu", "--positive", str(pos),
+        "--negative", str(neg), "--layers", "1", "--name", "good", "--project", str(proj), "--json",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    with Project.open(proj, read_only=True) as p:
+        kept = p.load_concept("good").vectors["blocks.1.hook_resid_post"].clone()
+    assert main([*argv[:-7], "--layers", "0", "--name", "good", "--project", str(proj)]) == 0
+    captured = capsys.readouterr()
+    second = json.loads(captured.out)
+    assert second["name"] == "good 2" and second["project_id"] != first["project_id"]
+    assert "saved as 'good 2'" in captured.err
+    with Project.open(proj, read_only=True) as p:
+        assert torch.equal(p.load_concept("good").vectors["blocks.1.hook_resid_post"], kept)
+        assert p.load_concept("good 2").sites == ["blocks.0.hook_resid_post"]

@@ -270,8 +270,16 @@ def _save(concept, args: argparse.Namespace) -> dict[str, Any]:
         from workbench.store import Project
 
         with Project.open(args.project, create=True) as proj:
-            out["project_id"] = proj.add_concept(concept)
+            saved = proj.add_new_concept(concept)  # never replaces a stored concept
+        out["project_id"] = saved.id
         out["project"] = args.project
+        if saved.name != concept.name:
+            out["name"] = saved.name
+            print(
+                f"note: {args.project} already has a concept named {concept.name!r}; this one "
+                f"was saved as {saved.name!r}.",
+                file=sys.stderr,
+            )
     return out
 
 

@@ -460,7 +460,14 @@ def _function_vector(args: argparse.Namespace) -> int:
         from workbench.store import Project
 
         with Project.open(args.project, create=True) as project:
-            project.add_concept(concept)
+            saved = project.add_new_concept(concept)  # never replaces a stored concept
+            if saved.name != concept.name:
+                out["concept"] = saved.name
+                print(
+                    f"note: {args.project} already has a concept named {concept.name!r}; this "
+                    f"one was saved as {saved.name!r}.",
+                    file=sys.stderr,
+                )
             if scores is not None:
                 scores.save_to_project(project, f"{args.task} indirect effect")
         out["project"] = args.project

@@ -167,6 +167,24 @@ class ConceptStore(StoreBase):
         self.add_concepts([concept], replace=False)
         return concept
 
+    def add_new_concept(self, concept: Concept) -> Concept:
+        """Save a newly made concept without touching any stored one; return it as saved.
+
+        A taken name gets the window library's suffix (``happy`` -> ``happy 2``, ``happy 3``...)
+        and a taken id a fresh one, so a headless run never replaces earlier work.
+        """
+        with self._read("checking the concepts") as session:
+            names = set(session.scalars(select(ConceptRecord.name)).all())
+            id_taken = session.get(ConceptRecord, concept.id) is not None
+        base, n = concept.name, 2
+        while concept.name in names:
+            concept = concept.renamed(f"{base} {n}")
+            n += 1
+        if id_taken:
+            concept = concept.with_new_id()
+        self.add_concepts([concept], replace=False)
+        return concept
+
     def add_concepts(self, concepts: Iterable[Concept], *, replace: bool = True) -> list[str]:
         """Save several concepts in one change (all or none): much faster than one by one.
 
