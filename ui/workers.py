@@ -250,6 +250,10 @@ class ModelExecutor(QObject):
             req.on_done()
         self.job_finished.emit(req.label)
         req.relay.deleteLater()
+        if req.worker is not None:
+            # The binding keeps the wrapper of a finished superqt worker alive (its _finished
+            # signal carries the worker itself); what its generator holds need not stay too.
+            req.worker._gen = None
         if self._pending and not self._closed:
             self._start_next()
         else:
