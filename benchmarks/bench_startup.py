@@ -103,6 +103,23 @@ def stages_once(platform: str) -> dict[str, float | bool]:
     return out
 
 
+IMPORTS = (
+    "import time, torch, transformers; from transformers import AutoTokenizer; "
+    "from transformers.models.llama import modeling_llama; print(time.process_time())"
+)
+
+
+def imports_once() -> tuple[float, float]:
+    """Wall and CPU seconds of a fresh interpreter that only imports what a load needs (torch,
+    transformers and its Llama model code): the floor under "model ready" for any app that
+    loads the model with transformers."""
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORTS], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return time.perf_counter() - t0, float(out.stdout.strip().splitlines()[-1])
+
+
 def _summary(values: list[float]) -> dict[str, float]:
     return {
         "median_s": round(statistics.median(values), 3),
@@ -135,6 +152,12 @@ def readme_block(res: dict) -> str:
         lines.append(
             f"{labels[k]:<29} {v['median_s']:5.2f} s  (min {v['min_s']:.2f}, max {v['max_s']:.2f}; "
             f"CPU {res['stages_cpu'][k]['median_s']:.2f} s){target}"
+        )
+    if "imports" in res:
+        i = res["imports"]
+        lines.append(
+            f"{'imports alone (no window)':<29} {i['median_s']:5.2f} s  (CPU "
+            f"{res['imports_cpu']['median_s']:.2f} s: torch, transformers, its Llama code)"
         )
     lines.append("```")
     load = res.get("load_average")
@@ -188,7 +211,15 @@ def main() -> None:
             + (f"  (target < {TARGET_READY_S} s, model cache warm)" if k == "model_ready" else ""),
             flush=True,
         )
+    floor = [imports_once() for _ in range(max(3, args.runs // 2))]
+    print(
+        f"app.imports_alone               {statistics.median(w for w, _ in floor):6.2f} s  "
+        f"[CPU {statistics.median(c for _, c in floor):.2f} s; torch + transformers + Llama code]",
+        flush=True,
+    )
     res = {
+        "imports": _summary([w for w, _ in floor]),
+        "imports_cpu": _summary([c for _, c in floor]),
         "measured": time.strftime("%Y-%m-%d"),
         "machine": f"{pyplatform.system()} {pyplatform.machine()}, {os.cpu_count()} cores, Python {pyplatform.python_version()}",
         "platform": args.platform,

@@ -39,8 +39,6 @@ from ui.status_bar import JobStatusBar
 from workbench.paths import resources_dir
 
 LAYOUT_VERSION = 2
-# The longest a model load at startup holds back the hidden tabs and the project (ms).
-STARTUP_REST_DELAY_MS = 6000
 ICON = resources_dir() / "icons" / "app.svg"
 
 registry.register_dock(
@@ -273,40 +271,11 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------- startup
     def finish_startup(self, model: str | None = "embedded", project: str | None = None) -> None:
-        """Second half of startup, after the window is shown: start loading the model, list
-        prompt sets and model sources; then build the hidden tabs and open the project.
+        """Second half of startup, after the window is shown: build lazy views, open the
+        project (imports the store), list model sources, start loading the model.
 
-        The model load goes first: its imports (torch, transformers) are the longest stage of
-        a start, and Python runs one thread at a time, so building the hidden tabs and opening
-        the project (1.1 s of CPU here, mostly imports) on this thread at the same time would
-        take turns with it. They run when the load is done, or after ``STARTUP_REST_DELAY_MS``
-        if it takes longer (a first GGUF conversion). See benchmarks/bench_startup.py."""
-        self._startup_project: str | None = project
-        self._startup_rest_done = False
-        self._startup_waits_for_load = False
-        self.prompts_dock.load_builtin_sets()
-        self.models_dock.refresh_sources()
-        if not model:
-            self._finish_startup_rest()
-            return
-        rid = self.models_dock.load(None if model == "embedded" else model)
-        self.ctx.executor.job_finished.connect(self._finish_startup_rest)
-        self._startup_waits_for_load = True
-        if not self.ctx.executor.is_latest(rid, "load"):  # refused or over already
-            self._finish_startup_rest()
-        else:
-            QTimer.singleShot(STARTUP_REST_DELAY_MS, self._finish_startup_rest)
-
-    def _finish_startup_rest(self, *_: Any) -> None:
-        """Build the hidden tabs, restore the layout, open the project (imports the store)."""
-        if self._startup_rest_done:
-            return
-        self._startup_rest_done = True
-        if self._startup_waits_for_load:
-            self._startup_waits_for_load = False
-            with contextlib.suppress(RuntimeError, TypeError):
-                self.ctx.executor.job_finished.disconnect(self._finish_startup_rest)
-        project = self._startup_project
+        (Starting the model load first and the rest after it was measured: no difference to
+        the time until the model is ready, so the simple order stays.)"""
         for kind, spec in self._pending_views:
             try:
                 self._add_dock(spec) if kind == "dock" else self._add_panel(spec)
@@ -318,7 +287,11 @@ class MainWindow(QMainWindow):
         ok = self.ctx.project.open(project, confirm=False) if project else False
         if not ok:
             self.ctx.project.new(confirm=False)
-        if not ok:  # a crashed session's work is offered back
+        self.prompts_dock.load_builtin_sets()
+        self.models_dock.refresh_sources()
+        if model:
+            self.models_dock.load(None if model == "embedded" else model)
+        if not ok:  # the model loads meanwhile; a crashed session's work is offered back
             try:
                 self.ctx.project.recover_scratch()
             except Exception as e:
