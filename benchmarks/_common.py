@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def timeit(fn: Callable[[], object], repeat: int = 7, warmup: int = 1) -> float:
@@ -38,3 +39,20 @@ def compare(
 def report(name: str, value: float, unit: str, target: str = "") -> None:
     tail = f"   (target {target})" if target else ""
     print(f"{name:<44} {value:>10.3f} {unit}{tail}", flush=True)
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def update_readme_block(name: str, block: str) -> bool:
+    """Replace the README's text between ``<!-- NAME:START -->`` and ``<!-- NAME:END -->`` with
+    ``block`` (each benchmark writes its block from its JSON results). False when the markers
+    are missing."""
+    start, end = f"<!-- {name}:START -->", f"<!-- {name}:END -->"
+    text = README.read_text(encoding="utf-8")
+    if start not in text or end not in text:
+        return False
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    README.write_text(head + start + "\n" + block.rstrip() + "\n" + end + tail, encoding="utf-8")
+    return True

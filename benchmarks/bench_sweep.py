@@ -9,6 +9,7 @@ process, alternately; the tokens must be identical. Results go to
 ``benchmarks/results/sweep.json``.
 
 python3 bootstrap.py bench sweep      # or: .venv/bin/python benchmarks/bench_sweep.py [--quick]
+.venv/bin/python benchmarks/bench_sweep.py --readme   # rewrite the README block from the JSON
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from _common import report  # noqa: E402
+from _common import report, update_readme_block  # noqa: E402
 
 LAYERS = (6, 9, 12, 15, 18)
 COEFFICIENTS = (-8.0, -4.0, 0.0, 4.0, 8.0, 12.0)
@@ -54,7 +55,47 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def readme_block(r: dict) -> str:
+    """The README's sweep block, from ``benchmarks/results/sweep.json``."""
+    lines = [
+        f"Measured {r['measured']} (commit {r['commit']}) with `python3 bootstrap.py bench sweep`: "
+        f"{len(r['layers'])} layers × {len(r['coefficients'])} coefficients, "
+        f"{r['new_tokens']} new tokens, greedy, torch threads {r['threads']}, "
+        f"{r['machine']['cpus']} cores. Loop: one steered generation per cell (the cell's "
+        "prompts as one batch). Batched: every variant and prompt as rows of one batch.",
+        "",
+        "```text",
+    ]
+    for run in r["runs"]:
+        n = run["prompts"]
+        same = (
+            "identical tokens"
+            if run["identical_tokens"]
+            else f"{run['rows_differing']} rows differ"
+        )
+        lines.append(
+            f"sweep.{n}_prompts: loop {run['loop_s']:.1f} s, batched {run['batched_s']:.1f} s "
+            f"= {run['speedup']:.2f}x{'  (target >= 6x)' if n == 1 else ''}; with the fluency "
+            f"pass {run['batched_with_fluency_s']:.1f} s = {run['speedup_with_fluency']:.2f}x; "
+            f"{same}"
+        )
+    lines.append(
+        f"sweep.peak_rss: {r['peak_rss_mib']:.0f} MiB (model loaded: {r['rss_after_load_mib']:.0f} MiB)"
+    )
+    lines.append("```")
+    return "\n".join(lines)
+
+
 def main() -> None:
+    if "--readme" in sys.argv:
+        r = json.loads((HERE / "results" / "sweep.json").read_text())
+        print(readme_block(r))
+        print(
+            "# updated the README's sweep block"
+            if update_readme_block("SWEEP", readme_block(r))
+            else "# no SWEEP markers in the README"
+        )
+        return
     import torch
 
     import workbench as wb
@@ -160,6 +201,8 @@ def main() -> None:
         out.parent.mkdir(exist_ok=True)
         out.write_text(json.dumps(results, indent=2) + "\n")
         print(f"# wrote {out}")
+        if update_readme_block("SWEEP", readme_block(results)):
+            print("# updated the README's sweep block")
 
 
 if __name__ == "__main__":

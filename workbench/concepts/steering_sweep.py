@@ -60,7 +60,7 @@ class SteeringSweepSpec:
     answers: tuple[str, ...] = ()  # expected continuation per prompt (accuracy), or none
     settings: SamplingSettings = field(default_factory=SamplingSettings)
     positions: str = "all"
-    max_rows: int | None = None  # rows per batch (default: 32 on a CPU, 256 on a GPU)
+    max_rows: int | None = None  # rows per batch (default: 64 on a CPU, 256 on a GPU)
     fluency: bool = True  # base perplexity of the steered text: one more forward per row
     # One vector added at every swept layer (e.g. a function vector, stored at the one layer it
     # was made for); None: each layer's own vector.
@@ -327,7 +327,7 @@ def _json(v: float) -> float | None:
 
 
 def _default_rows(hm: HookedModel) -> int:
-    return 256 if hm.device.type != "cpu" else 32
+    return 256 if hm.device.type != "cpu" else 64
 
 
 def target_token_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:
