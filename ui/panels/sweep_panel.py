@@ -303,9 +303,15 @@ class SweepPanel(QWidget):
         self._refresh_runs(self.run_id)
         generations_changed(self.ctx)
         n = len(r.layers) * len(r.coefficients)
+        many = (
+            " Cells show the first prompt's text; hover a cell for every prompt's."
+            if len(r.prompts) > 1
+            else ""
+        )
         self.status.setText(
             f"Done: {n} cells × {len(r.prompts)} prompt(s) saved to the project."
             + self._baseline_note(r)
+            + many
         )
 
     @staticmethod
