@@ -86,9 +86,17 @@ def create_window(theme_choice: str | None = None, interactive: bool = True):  #
     window = MainWindow(ctx, theme)
     errors.parent_widget = window
     ctx.project.parent_widget = window
-    theme.changed.connect(
-        lambda *_: [v.refresh_theme() for v in ctx.views.values() if hasattr(v, "refresh_theme")]
-    )
+
+    def refresh_views(*_: object) -> None:
+        from shiboken6 import isValid
+
+        # The theme lives as long as the QApplication; a window closed earlier in the same
+        # process (tests, the self-test) has views whose Qt objects are gone.
+        for v in list(ctx.views.values()):
+            if hasattr(v, "refresh_theme") and isValid(v):
+                v.refresh_theme()
+
+    theme.changed.connect(refresh_views)
     theme.changed.connect(lambda *_: settings().setValue("ui/theme", theme.choice))
     return window
 
