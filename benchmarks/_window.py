@@ -30,6 +30,14 @@ class Heartbeat:
         self.timer.timeout.connect(self._tick)
         self.last: float | None = None
         self.max_gap = 0.0
+        self.max_gc = 0.0  # the longest pause of Python's cyclic collector in the phase
+        self._gc_start = 0.0
+
+    def _gc(self, phase: str, _info: dict) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.max_gc = max(self.max_gc, time.perf_counter() - self._gc_start)
 
     def _tick(self) -> None:
         now = time.perf_counter()
@@ -39,11 +47,18 @@ class Heartbeat:
 
     def __enter__(self) -> Heartbeat:
         self.last, self.max_gap = time.perf_counter(), 0.0  # a stall before the first tick counts
+        self.max_gc = 0.0
+        import gc
+
+        gc.callbacks.append(self._gc)
         self.timer.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        import gc
+
         self.timer.stop()
+        gc.callbacks.remove(self._gc)
 
 
 def spin(seconds: float) -> None:

@@ -85,6 +85,7 @@ def measure(path: Path, rows: int) -> dict[str, Any]:
         spin(1.0)  # whatever the open started (a saved sweep shown...) runs within the phase
     out["open_call_s"] = done["open"]
     out["stall_open_s"] = hb.max_gap
+    out["gc_pause_open_s"] = hb.max_gc
     out["generations_listed_after_open"] = gens.row_count()
     out["rss_after_open_mib"] = rss_mib()
 
@@ -101,6 +102,7 @@ def measure(path: Path, rows: int) -> dict[str, Any]:
             later(lambda: lib_bar.setValue(lib_bar.maximum()))
             spin(0.01)
     out["stall_scroll_s"] = hb.max_gap
+    out["gc_pause_scroll_s"] = hb.max_gc
     out["generations_listed_after_scroll"] = gens.row_count()
     out["concepts_listed_after_scroll"] = lib.model.rowCount()
     spin(0.3)
@@ -116,6 +118,7 @@ def measure(path: Path, rows: int) -> dict[str, Any]:
         wait_until(lambda: not lib._search_timer.isActive(), 10, "the library search")
         spin(0.1)
     out["stall_search_s"] = hb.max_gap
+    out["gc_pause_search_s"] = hb.max_gc
     out["search_common_rows"] = gens.row_count()
     out["library_search_rows"] = lib.model.rowCount()
     later(lambda: gens.search.setText(""))
@@ -134,6 +137,7 @@ def measure(path: Path, rows: int) -> dict[str, Any]:
         wait_until(lambda: gens.text(0, "prompt") == _Comparison.prompt, 30, "the new row")
         spin(0.3)
     out["stall_add_s"] = hb.max_gap
+    out["gc_pause_add_s"] = hb.max_gc
     added = int(gens.text(0, "id"))
     ctx.state.project.delete_generation(added)  # the cached project stays as built
     out["peak_rss_mib"] = peak_rss_mib()
@@ -180,6 +184,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     say(f"bigproject.stall_search: {ms(out['stall_search_s'])} {stall}")
     say(f"bigproject.stall_add_generation: {ms(out['stall_add_s'])} {stall}")
+    gc_pauses = [out[f"gc_pause_{k}_s"] for k in ("open", "scroll", "search", "add")]
+    say(f"bigproject.gc_pause: {ms(max(gc_pauses))} (the collector's longest pause, in the above)")
     say(
         f"bigproject.memory: peak {out['peak_rss_mib']:.0f} MiB; "
         f"{out['rss_after_open_mib']:.0f} MiB after open, {out['rss_after_scroll_mib']:.0f} MiB "

@@ -38,6 +38,9 @@ def test_generation_pages_are_slices_of_the_whole(gens: Project) -> None:
         page = gens.generations(images=False, offset=offset, limit=limit, descending=True)
         assert page == newest[offset : offset + limit]
     assert gens.count_generations() == 101
+    # the next page by the index: below the last id shown, as the window scrolls
+    after = gens.generations(images=False, limit=10, descending=True, below_id=newest[9]["id"])
+    assert after == newest[10:20]
     assert gens.count_generations("image") == 1
     assert gens.generations(images=False, kind="image", limit=5)[0]["prompt"] == "a castle"
     assert gens.generation(7)["prompt"] == "prompt 7"

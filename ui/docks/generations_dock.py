@@ -110,9 +110,21 @@ def rows(generations: list[dict]) -> list[dict[str, Any]]:
 
 
 def cells(g: dict) -> list[str]:
-    """The texts of generation ``g`` in the dock's columns."""
-    row = rows([g])[0]
-    return [str(row[key]) for key in COLUMNS]
+    """The texts of generation ``g`` in the dock's columns (as :func:`rows` has them)."""
+    prov = g.get("provenance") or {}
+    image = g.get("kind") == "image"
+    concept = prov.get("expression", "") if image else (prov.get("concept") or {}).get("name", "")
+    return [
+        str(g["id"]),
+        str(g.get("created", "")),
+        str(concept),
+        ", ".join(prov.get("sites", [])),
+        str(prov.get("coefficient", "")),
+        str(prov.get("seed", "")),
+        str(g.get("prompt", "")),
+        "[image]" if image else str(g.get("baseline") or ""),
+        "[image]" if image else str(g.get("steered") or ""),
+    ]
 
 
 def write_csv(generations: Iterable[dict] | Iterable[list[dict]], path: str | Path) -> Path:
@@ -192,6 +204,9 @@ class GenerationsDock(QDockWidget):
         p = self.ctx.state.project
         if p is None:
             return []
+        below = None
+        if q == NEWEST_FIRST and 0 < offset == self.model.rowCount():
+            below, offset = int(self.model.row(offset - 1)["id"]), 0  # the next page by index
         return p.generations(
             images=False,
             offset=offset,
@@ -199,6 +214,7 @@ class GenerationsDock(QDockWidget):
             search=q.search or None,
             sort=q.sort,
             descending=q.descending,
+            below_id=below,
         )
 
     def generations(self) -> list[dict]:

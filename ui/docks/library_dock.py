@@ -103,6 +103,7 @@ class LibraryDock(QDockWidget):
         self.view = QListView()
         self.view.setModel(self.model)
         self.view.setUniformItemSizes(True)  # rows are measured once, not one by one
+        self.view.setLayoutMode(QListView.LayoutMode.Batched)  # a page lays out in steps
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setDragEnabled(True)
         self.view.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)

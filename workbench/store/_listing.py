@@ -157,6 +157,7 @@ class ListingStore(StoreBase):
         search: str | None = None,
         sort: str = "id",
         descending: bool = False,
+        below_id: int | None = None,
     ) -> list[dict[str, Any]]:
         """Generations, oldest first unless sorted otherwise.
 
@@ -174,6 +175,10 @@ class ListingStore(StoreBase):
         sort, descending
             ``id`` (default; the order they were made), ``created``, ``concept``, ``site``,
             ``coefficient``, ``seed``, ``prompt``, ``baseline`` or ``steered``.
+        below_id
+            Only generations with a smaller id: the next page of a newest-first listing after
+            the row with this id, read straight from the index (an ``offset`` deep into a big
+            table walks every row it skips).
 
         Returns
         -------
@@ -194,6 +199,8 @@ class ListingStore(StoreBase):
         if images:
             columns += [GenerationRecord.image_png, GenerationRecord.baseline_png]
         query = self._generation_filter(select(*columns), kind, search)
+        if below_id is not None:
+            query = query.where(GenerationRecord.id < below_id)
         query = _page(query, key, GenerationRecord.id, descending, offset, limit)
         with self._read("listing generations") as session:
             return [_generation_row(r, images) for r in session.execute(query)]
