@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -62,7 +63,8 @@ def readme_block(r: dict) -> str:
         f"{len(r['layers'])} layers × {len(r['coefficients'])} coefficients, "
         f"{r['new_tokens']} new tokens, greedy, torch threads {r['threads']}, "
         f"{r['machine']['cpus']} cores. Loop: one steered generation per cell (the cell's "
-        "prompts as one batch). Batched: every variant and prompt as rows of one batch.",
+        "prompts as one batch). Batched: every variant and prompt as rows of one batch. "
+        "Medians of 3 alternating runs for 1 prompt, one run each for 4 and 16.",
         "",
         "```text",
     ]
@@ -75,7 +77,8 @@ def readme_block(r: dict) -> str:
         )
         lines.append(
             f"sweep.{n}_prompts: loop {run['loop_s']:.1f} s, batched {run['batched_s']:.1f} s "
-            f"= {run['speedup']:.2f}x{'  (target >= 6x)' if n == 1 else ''}; with the fluency "
+            f"= {run['speedup']:.2f}x{'  (target >= 6x)' if n == 1 else ''} "
+            f"(CPU time {run['speedup_cpu']:.2f}x); with the fluency "
             f"pass {run['batched_with_fluency_s']:.1f} s = {run['speedup_with_fluency']:.2f}x; "
             f"{same}"
         )
@@ -141,17 +144,25 @@ def main() -> None:
     for n in (1,) if quick else (1, 4, 16):
         prompts = PROMPTS[:n]
         # alternate the order between sizes so drift hits both alike
-        order = ("loop", "batched", "fluency") if n != 4 else ("fluency", "batched", "loop")
-        times = {}
-        for which in order:
-            t = time.perf_counter()
-            if which == "loop":
-                ref = loop(prompts)
-            elif which == "batched":
-                res = batched(prompts)
-            else:
-                full = batched(prompts, fluency=True)
-            times[which] = time.perf_counter() - t
+        times: dict[str, list[float]] = {"loop": [], "batched": [], "fluency": []}
+        cpu: dict[str, list[float]] = {"loop": [], "batched": [], "fluency": []}
+        for rep in range(3 if n == 1 else 1):
+            # alternate the order so that drift and other processes hit every side alike
+            order = ["loop", "batched", "fluency"]
+            if (rep + n) % 2:
+                order.reverse()
+            for which in order:
+                t, c = time.perf_counter(), time.process_time()
+                if which == "loop":
+                    ref = loop(prompts)
+                elif which == "batched":
+                    res = batched(prompts)
+                else:
+                    full = batched(prompts, fluency=True)
+                times[which].append(time.perf_counter() - t)
+                cpu[which].append(time.process_time() - c)
+        wall = {k: statistics.median(v) for k, v in times.items()}
+        cpus = {k: statistics.median(v) for k, v in cpu.items()}
         assert full.token_ids == res.token_ids
         got = [
             [res.token_ids[i][j][p] for p in range(n)]
@@ -164,21 +175,27 @@ def main() -> None:
             for cell_a, cell_b in zip(got, ref, strict=True)
             for a, b in zip(cell_a, cell_b, strict=True)
         )
-        ratio = times["loop"] / times["batched"]
-        ratio_full = times["loop"] / times["fluency"]
-        report(f"sweep.{n}_prompts loop (30 generations)", times["loop"], "s")
-        report(f"sweep.{n}_prompts batched (texts, KL, log-prob)", times["batched"], "s")
-        report(f"sweep.{n}_prompts batched + fluency pass", times["fluency"], "s")
+        ratio = wall["loop"] / wall["batched"]
+        ratio_full = wall["loop"] / wall["fluency"]
+        cpu_ratio = cpus["loop"] / cpus["batched"]
+        report(f"sweep.{n}_prompts loop (30 generations)", wall["loop"], "s")
+        report(f"sweep.{n}_prompts batched (texts, KL, log-prob)", wall["batched"], "s")
+        report(f"sweep.{n}_prompts batched + fluency pass", wall["fluency"], "s")
         report(f"sweep.{n}_prompts loop / batched", ratio, "x", ">= 6x" if n == 1 else "")
+        report(f"sweep.{n}_prompts loop / batched, CPU time", cpu_ratio, "x")
         report(f"sweep.{n}_prompts loop / (batched + fluency)", ratio_full, "x")
         print(f"sweep.{n}_prompts identical tokens: {identical} ({mismatched} rows differ)")
         results["runs"].append(
             {
                 "prompts": n,
-                "loop_s": round(times["loop"], 3),
-                "batched_s": round(times["batched"], 3),
-                "batched_with_fluency_s": round(times["fluency"], 3),
+                "repeats": len(times["loop"]),
+                "loop_s": round(wall["loop"], 3),
+                "batched_s": round(wall["batched"], 3),
+                "batched_with_fluency_s": round(wall["fluency"], 3),
+                "loop_cpu_s": round(cpus["loop"], 3),
+                "batched_cpu_s": round(cpus["batched"], 3),
                 "speedup": round(ratio, 2),
+                "speedup_cpu": round(cpu_ratio, 2),
                 "speedup_with_fluency": round(ratio_full, 2),
                 "identical_tokens": identical,
                 "rows_differing": mismatched,
