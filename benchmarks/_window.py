@@ -15,7 +15,6 @@ from typing import Any
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 RESULTS = Path(__file__).resolve().parent / "results"
-README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 class Heartbeat:
@@ -146,21 +145,8 @@ def write_results(name: str, results: dict[str, Any]) -> Path:
 def update_readme(marker: str, lines: list[str], command: str) -> bool:
     """Put ``lines`` (the printed figures) in the README between ``<!-- MARKER:START -->`` and
     ``<!-- MARKER:END -->``; False when the README has no such block."""
-    start, end = f"<!-- {marker}:START -->", f"<!-- {marker}:END -->"
-    text = README.read_text()
-    if start not in text or end not in text:
-        return False
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
+    from _common import update_readme_block
+
     when = time.strftime("%Y-%m-%d")
-    block = "\n".join(
-        [
-            f"Measured {when} with `{command}` ({os.cpu_count()} cores, QPA offscreen):",
-            "",
-            "```text",
-        ]
-        + lines
-        + ["```"]
-    )
-    README.write_text(head + start + "\n" + block + "\n" + end + tail)
-    return True
+    head = f"Measured {when} with `{command}` ({os.cpu_count()} cores, QPA offscreen):"
+    return update_readme_block(marker, "\n".join([head, "", "```text", *lines, "```"]))
