@@ -19,3 +19,14 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
     base = tmp_path_factory.getbasetemp() / "userdirs"
     monkeypatch.setenv("WORKBENCH_CONFIG_DIR", str(base / "config"))
     monkeypatch.setenv("WORKBENCH_DATA_DIR", str(base / "data"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory):
+    """A tiny random Llama and its tokenizer saved to a folder, as a user's model folder."""
+    from tiny import tiny_hf_model, tiny_tokenizer
+
+    d = tmp_path_factory.mktemp("tiny-llama-folder")
+    tiny_hf_model("llama").save_pretrained(d)
+    tiny_tokenizer().save_pretrained(d)
+    return d

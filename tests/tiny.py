@@ -178,3 +178,10 @@ def tiny_hooked(family: str = "llama", attn: str = "sdpa", seed: int = 0):
     from workbench.models.hooked import HookedModel
 
     return HookedModel(tiny_hf_model(family, attn, seed), tiny_tokenizer())
+
+
+# An in-context task in the tiny vocabulary (function vectors, head interventions).
+OPPOSITE_PAIRS = [
+    ("hot", "cold"), ("big", "small"), ("good", "bad"), ("happy", "sad"), ("yes", "no"),
+    ("love", "hate"), ("king", "queen"), ("man", "woman"), ("great", "terrible"), ("nice", "awful"),
+]  # fmt: skip

@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-from tiny import tiny_hf_model, tiny_tokenizer
 
 from workbench.cli import main
 from workbench.concepts.concept import Concept
@@ -15,12 +14,9 @@ from workbench.models.loading import load_language_model
 from workbench.store import Project
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tiny-llama-sweep")
-    tiny_hf_model("llama").save_pretrained(d)
-    tiny_tokenizer().save_pretrained(d)
-    return d
+@pytest.fixture
+def model_dir(tiny_llama_dir):
+    return tiny_llama_dir
 
 
 def test_sweep_stores_the_run_and_every_generation(model_dir, tmp_path, capsys):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny import tiny_hooked
+from tiny import OPPOSITE_PAIRS, tiny_hooked
 
 from workbench.concepts.concept import Concept
 from workbench.heads.function_vector import (
@@ -20,8 +20,7 @@ from workbench.jobs import run
 
 TASK = ICLTask(
     "opposites",
-    [("hot", "cold"), ("big", "small"), ("good", "bad"), ("happy", "sad"), ("yes", "no"),
-     ("love", "hate"), ("king", "queen"), ("man", "woman"), ("great", "terrible"), ("nice", "awful")],
+    OPPOSITE_PAIRS,
     template="{input} is {output}",
     separator=" .",
 )  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny import tiny_hooked
+from tiny import OPPOSITE_PAIRS, tiny_hooked
 
 from workbench.errors import WorkbenchError
 from workbench.heads.data import TaskPrompts, first_token_id
@@ -28,8 +28,7 @@ HEADS = ((0, 1), (1, 2), (1, 0))
 PROMPT = "the king is a man and the queen is"
 TASK = ICLTask(
     "opposites",
-    [("hot", "cold"), ("big", "small"), ("good", "bad"), ("happy", "sad"), ("yes", "no"),
-     ("love", "hate"), ("king", "queen"), ("man", "woman"), ("great", "terrible"), ("nice", "awful")],
+    OPPOSITE_PAIRS,
     template="{input} is {output}",
     separator=" .",
 )  # fmt: skip

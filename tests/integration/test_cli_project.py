@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import torch
-from tiny import tiny_hf_model, tiny_tokenizer
 
 from workbench.cli import main
 from workbench.concepts.concept import Concept, ModelRef
@@ -108,12 +107,10 @@ def test_every_computing_command_takes_project_and_json():
     assert set(commands) >= READ_ONLY  # a renamed read-only command must be looked at again
 
 
-def test_headless_generation_and_figure_land_in_the_project(tmp_path, capsys):
+def test_headless_generation_and_figure_land_in_the_project(tmp_path, capsys, tiny_llama_dir):
     """What `models generate` and `heads pattern` store is what the window lists: a text
     generation with the provenance the Preview writes, and a figure with its spec and files."""
-    model = tmp_path / "tiny"
-    tiny_hf_model("llama").save_pretrained(model)
-    tiny_tokenizer().save_pretrained(model)
+    model = tiny_llama_dir
     proj = tmp_path / "headless.wbproj"
     from workbench.models.loading import load_language_model
 
@@ -139,12 +136,10 @@ def test_headless_generation_and_figure_land_in_the_project(tmp_path, capsys):
         assert fig["spec"]["figure"] == "pattern" and fig["spec"]["head"] == hm.n_heads - 1
 
 
-def test_a_headless_extraction_never_replaces_a_stored_concept(tmp_path, capsys):
+def test_a_headless_extraction_never_replaces_a_stored_concept(tmp_path, capsys, tiny_llama_dir):
     """Extracting again under a taken name keeps both, named as the window's library names
     them ("good", "good 2"); the first concept's vectors are untouched."""
-    model = tmp_path / "tiny"
-    tiny_hf_model("llama").save_pretrained(model)
-    tiny_tokenizer().save_pretrained(model)
+    model = tiny_llama_dir
     pos, neg = tmp_path / "pos.txt", tmp_path / "neg.txt"
     pos.write_text("I feel good\nthe movie was great\n")
     neg.write_text("I feel bad\nthe movie was terrible\n")

@@ -109,6 +109,36 @@ def _quiet(on: bool) -> Any:
             os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = old_env
 
 
+def save_new_concept(project_path: str, concept: Any) -> Any:
+    """Save ``concept`` in the project without replacing a stored one (a taken name gets the
+    library's suffix, ``happy 2``, and stderr says so); return it as saved."""
+    from workbench.store import Project
+
+    with Project.open(project_path, create=True) as project:
+        saved = project.add_new_concept(concept)
+    if saved.name != concept.name:
+        print(
+            f"note: {project_path} already has a concept named {concept.name!r}; this one was "
+            f"saved as {saved.name!r}.",
+            file=sys.stderr,
+        )
+    return saved
+
+
+def save_text_generation(project_path: str, comparison: Any, provenance: dict[str, Any]) -> int:
+    """Store a baseline/steered pair (a ``Comparison``) as a text generation; return its id."""
+    from workbench.store import Project
+
+    with Project.open(project_path, create=True) as project:
+        return project.add_generation(
+            kind="text",
+            prompt=comparison.prompt,
+            baseline=comparison.baseline,
+            steered=comparison.steered,
+            provenance=provenance,
+        )
+
+
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=2, default=_jsonable)
     sys.stdout.write("\n")

@@ -18,7 +18,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workbench.cli import _args, add_json_flag, add_model_args, load_model_from_args, print_json
+from workbench.cli import (
+    _args,
+    add_json_flag,
+    add_model_args,
+    load_model_from_args,
+    print_json,
+    save_new_concept,
+)
 from workbench.concepts.methods import METHODS
 from workbench.errors import PromptSetError
 
@@ -101,11 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_args(p)
     _add_prompt_args(p)
     p.add_argument("--layers", default="all", help="e.g. 0-29, 4,8,12 or all")
-    p.add_argument(
-        "--site-kind",
-        default="resid_post",
-        choices=["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"],
-    )
+    add_site_kind_arg(p)
     p.add_argument(
         "--position",
         default="last",
@@ -142,6 +145,18 @@ def check_layers(layers: list[int], n_layers: int) -> list[int]:
             f"--layers {', '.join(map(str, bad))}: this model has layers 0..{n_layers - 1}."
         )
     return layers
+
+
+def add_site_kind_arg(p: argparse.ArgumentParser) -> None:
+    """``--site-kind``: which residual-stream site of each layer (``blocks.L.hook_KIND``)."""
+    from workbench.models.sites import RESID_KINDS
+
+    p.add_argument(
+        "--site-kind",
+        default="resid_post",
+        choices=RESID_KINDS,
+        help="the site of each layer: blocks.L.hook_KIND",
+    )
 
 
 def _add_prompt_args(p: argparse.ArgumentParser) -> None:
@@ -267,19 +282,11 @@ def _save(concept, args: argparse.Namespace) -> dict[str, Any]:
 
         out["file"] = str(export_concept(concept, args.out, fmt=args.format))
     if args.project and getattr(args, "save", True):
-        from workbench.store import Project
-
-        with Project.open(args.project, create=True) as proj:
-            saved = proj.add_new_concept(concept)  # never replaces a stored concept
+        saved = save_new_concept(args.project, concept)  # never replaces a stored concept
         out["project_id"] = saved.id
         out["project"] = args.project
         if saved.name != concept.name:
             out["name"] = saved.name
-            print(
-                f"note: {args.project} already has a concept named {concept.name!r}; this one "
-                f"was saved as {saved.name!r}.",
-                file=sys.stderr,
-            )
     return out
 
 

@@ -73,11 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         help="finite numbers, e.g. --coefficients -8 -4 0 4 8 (or --coefficients=-8,-4,0,4,8)",
     )
-    p.add_argument(
-        "--site-kind",
-        default="resid_post",
-        choices=["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"],
-    )
+    from workbench.cli.concepts import add_site_kind_arg
+
+    add_site_kind_arg(p)
     p.add_argument(
         "--vector-site",
         help="add the concept's vector at this site at every swept layer (e.g. a function "

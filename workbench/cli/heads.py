@@ -16,7 +16,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workbench.cli import _args, add_json_flag, add_model_args, load_model_from_args, print_json
+from workbench.cli import (
+    _args,
+    add_json_flag,
+    add_model_args,
+    load_model_from_args,
+    print_json,
+    save_new_concept,
+)
 from workbench.errors import PromptSetError
 from workbench.heads.kinds import SCORE_KINDS as KINDS  # torch-free: every --help builds this
 
@@ -459,16 +466,11 @@ def _function_vector(args: argparse.Namespace) -> int:
     if args.project:
         from workbench.store import Project
 
-        with Project.open(args.project, create=True) as project:
-            saved = project.add_new_concept(concept)  # never replaces a stored concept
-            if saved.name != concept.name:
-                out["concept"] = saved.name
-                print(
-                    f"note: {args.project} already has a concept named {concept.name!r}; this "
-                    f"one was saved as {saved.name!r}.",
-                    file=sys.stderr,
-                )
-            if scores is not None:
+        saved = save_new_concept(args.project, concept)  # never replaces a stored concept
+        if saved.name != concept.name:
+            out["concept"] = saved.name
+        if scores is not None:
+            with Project.open(args.project) as project:
                 scores.save_to_project(project, f"{args.task} indirect effect")
         out["project"] = args.project
     print_json(out)

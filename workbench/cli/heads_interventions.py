@@ -16,7 +16,14 @@ import argparse
 import sys
 from typing import Any
 
-from workbench.cli import _args, add_json_flag, add_model_args, load_model_from_args, print_json
+from workbench.cli import (
+    _args,
+    add_json_flag,
+    add_model_args,
+    load_model_from_args,
+    print_json,
+    save_text_generation,
+)
 from workbench.errors import PromptSetError
 from workbench.heads.actions import ACTIONS, VALUE_NAMES
 
@@ -113,16 +120,8 @@ def _intervene(args: argparse.Namespace) -> int:
             "label": spec.label,
         }
         if args.project:
-            from workbench.store import Project
-
-            with Project.open(args.project, create=True) as project:
-                out["generation_id"] = project.add_generation(
-                    kind="text",
-                    prompt=c.prompt,
-                    baseline=c.baseline,
-                    steered=c.steered,
-                    provenance=head_intervention_provenance(hm.ref, spec, settings),
-                )
+            prov = head_intervention_provenance(hm.ref, spec, settings)
+            out["generation_id"] = save_text_generation(args.project, c, prov)
             out["project"] = args.project
         print_json(out)
         return 0

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.cli import _args, add_json_flag, add_model_args, load_model_from_args, print_json
+from workbench.cli import (
+    _args,
+    add_json_flag,
+    add_model_args,
+    load_model_from_args,
+    print_json,
+    save_text_generation,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -107,19 +114,11 @@ def _generate(args: argparse.Namespace) -> int:
     }
     if args.project:
         from workbench.concepts.provenance import text_generation_provenance
-        from workbench.store import Project
 
         prov = text_generation_provenance(
             hm.ref, concept, [iv.site for iv in ivs], args.coefficient if ivs else 0.0, s
         )
-        with Project.open(args.project, create=True) as project:
-            out["generation_id"] = project.add_generation(
-                kind="text",
-                prompt=args.prompt,
-                baseline=result.baseline,
-                steered=result.steered,
-                provenance=prov,
-            )
+        out["generation_id"] = save_text_generation(args.project, result, prov)
         out["project"] = args.project
     print_json(out)
     return 0
