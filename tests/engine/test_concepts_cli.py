@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-from tiny import tiny_hf_model, tiny_tokenizer
 
 from workbench.cli import main
 from workbench.cli.concepts import parse_layers
@@ -14,12 +13,9 @@ from workbench.concepts.concept import Concept, ModelRef
 from workbench.errors import PromptSetError
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tiny-llama")
-    tiny_hf_model("llama").save_pretrained(d)
-    tiny_tokenizer().save_pretrained(d)
-    return d
+@pytest.fixture
+def model_dir(tiny_llama_dir):
+    return tiny_llama_dir
 
 
 def out_json(capsys):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 import torch
-from tiny import tiny_hf_model, tiny_hooked, tiny_tokenizer
+from tiny import tiny_hooked
 
 from workbench.cli import main
 from workbench.concepts.concept import Concept, ModelRef
@@ -29,12 +29,9 @@ def hm():
     return tiny_hooked("llama")
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tiny-llama")
-    tiny_hf_model("llama").save_pretrained(d)
-    tiny_tokenizer().save_pretrained(d)
-    return str(d)
+@pytest.fixture
+def model_dir(tiny_llama_dir):
+    return str(tiny_llama_dir)
 
 
 # ------------------------------------------------------------------ a steered row stays apart

@@ -6,18 +6,14 @@ import json
 
 import pytest
 import torch
-from tiny import tiny_hf_model, tiny_tokenizer
 
 from workbench.cli import main
 from workbench.heads.result import HeadScores
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tiny-llama")
-    tiny_hf_model("llama").save_pretrained(d)
-    tiny_tokenizer().save_pretrained(d)
-    return str(d)
+@pytest.fixture
+def model_dir(tiny_llama_dir):
+    return str(tiny_llama_dir)
 
 
 def test_score_json_csv_and_project(model_dir, tmp_path, capsys):
