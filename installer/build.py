@@ -11,7 +11,8 @@ the few variables Windows needs, with the user folders in a fresh one), so
 neither the virtual environment nor the user's model cache can help it. It runs twice: the first
 start converts the embedded model into the fresh HOME's cache (a user's first launch of the
 bundle), the second reads that cache. The figures go to ``installer/last_build.json`` and into
-the block between the ``INSTALLER:START/END`` markers of installer/README.md.
+the block between the ``INSTALLER:START/END`` markers of installer/README.md
+(``WORKBENCH_BUILD_COMMIT``, when set, names the commit that was built).
 """
 
 from __future__ import annotations
@@ -146,7 +147,9 @@ def check(timeout: float) -> dict:
 def update_readme(result: dict) -> None:
     b = result.get("build", {})
     lines = [
-        f"Last build: {result['date']} on {result['machine']}, with `python3 bootstrap.py installer`.",
+        f"Last build: {result['date']} on {result['machine']}, with `installer/build.py` (what "
+        "`python3 bootstrap.py installer` runs once the environment is installed)"
+        + (f", from a clean export of commit {result['commit']}." if result.get("commit") else "."),
         "",
         "```text",
     ]
@@ -199,6 +202,7 @@ def main(argv: list[str]) -> int:
     result: dict = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
+        "commit": os.environ.get("WORKBENCH_BUILD_COMMIT", ""),
         # other work on the machine stretches every time below; this says how much there was
         "load_average": [round(x, 1) for x in os.getloadavg()]
         if hasattr(os, "getloadavg")
