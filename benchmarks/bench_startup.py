@@ -32,7 +32,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results" / "startup.json"
-README = ROOT / "README.md"
 TARGET_WINDOW_S = 1.5
 TARGET_READY_S = 3.0
 STAGES = ("window_shown", "model_ready", "first_token")
@@ -175,14 +174,10 @@ def readme_block(res: dict) -> str:
 
 
 def update_readme(block: str) -> bool:
-    start, end = "<!-- STARTUP:START -->", "<!-- STARTUP:END -->"
-    text = README.read_text()
-    if start not in text or end not in text:
-        return False
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    README.write_text(head + start + "\n" + block + "\n" + end + tail)
-    return True
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import update_readme_block
+
+    return update_readme_block("STARTUP", block)
 
 
 def main() -> None:
