@@ -99,6 +99,22 @@ def _page(
     return query
 
 
+def _generation_columns(images: bool) -> list[Any]:
+    """The columns a generation is listed with (the images only when asked for)."""
+    columns: list[Any] = [
+        GenerationRecord.id,
+        GenerationRecord.kind,
+        GenerationRecord.prompt,
+        GenerationRecord.baseline,
+        GenerationRecord.steered,
+        GenerationRecord.provenance,
+        GenerationRecord.created,
+    ]
+    if images:
+        columns += [GenerationRecord.image_png, GenerationRecord.baseline_png]
+    return columns
+
+
 def _generation_row(r: Any, images: bool) -> dict[str, Any]:
     out = {
         "id": r.id,
@@ -187,17 +203,7 @@ class ListingStore(StoreBase):
             ``created`` and, with ``images``, ``image_png``/``baseline_png``.
         """
         key = _sort_key(GENERATION_SORTS, sort, "generations")
-        columns: list[Any] = [
-            GenerationRecord.id,
-            GenerationRecord.kind,
-            GenerationRecord.prompt,
-            GenerationRecord.baseline,
-            GenerationRecord.steered,
-            GenerationRecord.provenance,
-            GenerationRecord.created,
-        ]
-        if images:
-            columns += [GenerationRecord.image_png, GenerationRecord.baseline_png]
+        columns = _generation_columns(images)
         query = self._generation_filter(select(*columns), kind, search)
         if below_id is not None:
             query = query.where(GenerationRecord.id < below_id)
@@ -209,17 +215,7 @@ class ListingStore(StoreBase):
         """One generation by id, as :meth:`generations` lists it."""
         from workbench.store.errors import RecordNotFoundError
 
-        columns: list[Any] = [
-            GenerationRecord.id,
-            GenerationRecord.kind,
-            GenerationRecord.prompt,
-            GenerationRecord.baseline,
-            GenerationRecord.steered,
-            GenerationRecord.provenance,
-            GenerationRecord.created,
-        ]
-        if images:
-            columns += [GenerationRecord.image_png, GenerationRecord.baseline_png]
+        columns = _generation_columns(images)
         with self._read(f"loading generation {gen_id}") as session:
             row = session.execute(select(*columns).where(GenerationRecord.id == gen_id)).first()
         if row is None:
