@@ -368,45 +368,37 @@ def steering_sweep_job(
     hm: HookedModel, concept: Concept, spec: SteeringSweepSpec
 ) -> Job[SteeringSweepResult]:
     """Run the sweep; yields token progress, and a ``("cell", i, j, texts, metrics)`` payload
-    as each cell finishes (``("baseline", texts)`` first)."""
+    as each cell finishes (``("baseline", texts)`` once the unsteered rows are done)."""
     spec.check(hm, concept)
     s = spec.settings
     L, C, P = len(spec.layers), len(spec.coefficients), len(spec.prompts)
     max_rows = spec.max_rows or _default_rows(hm)
-    # Work: the baseline batch, then chunks of (variant, prompt) rows.
-    rows = [(v, p) for v in range(L * C) for p in range(P)]
+    # Rows: the unsteered baseline of each prompt first (variant -1), then every variant ×
+    # prompt; they run in chunks of max_rows, so the baseline shares the first batch.
+    BASE = -1
+    rows = [(BASE, p) for p in range(P)] + [(v, p) for v in range(L * C) for p in range(P)]
     chunks = [rows[i : i + max_rows] for i in range(0, len(rows), max_rows)]
-    total = (1 + len(chunks)) * (s.max_new_tokens + 1)
+    total = len(chunks) * (s.max_new_tokens + 1)
     done = 0
     target_ids = target_token_ids(hm.tokenizer, spec.targets)
     prompt_ids = [hm.encode([p], chat=s.chat)["input_ids"][0] for p in spec.prompts]
+    vectors = [concept.vector(spec.source_site(layer)) for layer in spec.layers]
 
-    def generate_rows(prompts: list[str], ivs: list[AddVector]) -> Job[Any]:
-        """Generate, keeping the first step's logits (the next-token distribution)."""
-        gen = generate_job(hm, prompts, ivs, s, return_logits=1)
-        while True:
-            try:
-                r = next(gen)
-            except StopIteration as stop:
-                return stop.value
-            yield Progress(done + r.done, total, r.message)
-
-    # 1. The unsteered baseline, once per prompt.
-    base = yield from generate_rows(list(spec.prompts), [])
-    base_logp = torch.log_softmax(base.step_logits[0].float(), -1)  # [P, vocab]
-    done += s.max_new_tokens + 1
-    baseline_metrics: dict[str, float] = {}
-    if spec.fluency:
-        with torch.no_grad():
-            nll = _continuation_nll(hm, [(prompt_ids[p], base.token_ids[p]) for p in range(P)])
-        baseline_metrics["base_perplexity_of_steered"] = _mean([_exp(x) for x in nll])
-    if spec.answers:
-        baseline_metrics["accuracy"] = _mean(
-            [float(answer_matches(base.texts[p], spec.answers[p])) for p in range(P)]
-        )
-    if target_ids:
-        baseline_metrics["target_logprob"] = float(base_logp[:, target_ids].mean(-1).mean())
-    yield Progress(done, total, "baseline", payload=("baseline", list(base.texts)))
+    def interventions(chunk: list[tuple[int, int]]) -> list[AddVector]:
+        by_variant: dict[int, list[int]] = {}
+        for row, (v, _) in enumerate(chunk):
+            if v != BASE:
+                by_variant.setdefault(v, []).append(row)
+        return [
+            AddVector(
+                site_name(spec.site_kind, spec.layers[v // C]),
+                positions=spec.positions,
+                rows=rs,
+                vector=vectors[v // C],
+                coefficient=spec.coefficients[v % C],
+            )
+            for v, rs in by_variant.items()
+        ]
 
     names = ["kl"]
     if spec.fluency:
@@ -421,50 +413,53 @@ def steering_sweep_job(
         [[[] for _ in range(P)] for _ in range(C)] for _ in range(L)
     ]
     metrics = {k: [[math.nan] * C for _ in range(L)] for k in names}
-    vectors = [concept.vector(spec.source_site(layer)) for layer in spec.layers]
+    base_texts: list[str] = [""] * P
+    base_logp: dict[int, torch.Tensor] = {}  # prompt -> [vocab] next-token log-probs
+    base_nll: dict[int, float] = {}
 
-    def interventions(chunk: list[tuple[int, int]]) -> list[AddVector]:
-        by_variant: dict[int, list[int]] = {}
-        for row, (v, _) in enumerate(chunk):
-            by_variant.setdefault(v, []).append(row)
-        return [
-            AddVector(
-                site_name(spec.site_kind, spec.layers[v // C]),
-                positions=spec.positions,
-                rows=rs,
-                vector=vectors[v // C],
-                coefficient=spec.coefficients[v % C],
-            )
-            for v, rs in by_variant.items()
-        ]
-
-    # 2. Every variant × prompt as rows of one batch, a chunk at a time.
     for chunk in chunks:
-        out = yield from generate_rows([spec.prompts[p] for _, p in chunk], interventions(chunk))
-        # KL and target log-prob: the next-token distribution after the prompt, steered.
+        gen = generate_job(
+            hm, [spec.prompts[p] for _, p in chunk], interventions(chunk), s, return_logits=1
+        )
+        while True:  # every step is a progress report and a point to cancel
+            try:
+                r = next(gen)
+            except StopIteration as stop:
+                out = stop.value
+                break
+            yield Progress(done + r.done, total, r.message)
+        done += s.max_new_tokens + 1
+        # KL and target log-prob: the next-token distribution after the prompt.
         logp = torch.log_softmax(out.step_logits[0].float(), -1)  # [rows, vocab]
-        ref = base_logp[[p for _, p in chunk]]
-        kl = (logp.exp() * (logp - ref)).sum(-1)
         if spec.fluency:
-            # Fluency: the unsteered model reading the steered continuations.
+            # Fluency: the unsteered model reading each continuation.
             with torch.no_grad():
                 nll = _continuation_nll(
                     hm, [(prompt_ids[p], out.token_ids[k]) for k, (_, p) in enumerate(chunk)]
                 )
         for k, (v, p) in enumerate(chunk):
+            if v == BASE:
+                base_texts[p], base_logp[p] = out.texts[k], logp[k]
+                if spec.fluency:
+                    base_nll[p] = nll[k]
+        if chunk[0][0] == BASE and len(base_logp) == P:  # the last baseline row was here
+            yield Progress(done, total, "baseline", payload=("baseline", list(base_texts)))
+        for k, (v, p) in enumerate(chunk):
+            if v == BASE:
+                continue
             i, j = divmod(v, C)
             texts[i][j][p] = out.texts[k]
             token_ids[i][j][p] = list(out.token_ids[k])
-            per_row["kl"][(v, p)] = float(kl[k])
+            ref = base_logp[p]
+            per_row["kl"][(v, p)] = float((logp[k].exp() * (logp[k] - ref)).sum())
             if spec.fluency:
                 per_row["base_perplexity_of_steered"][(v, p)] = _exp(nll[k])
             if target_ids:
                 per_row["target_logprob"][(v, p)] = float(logp[k, target_ids].mean())
             if spec.answers:
                 per_row["accuracy"][(v, p)] = float(answer_matches(out.texts[k], spec.answers[p]))
-        done += s.max_new_tokens + 1
         # Cells whose every prompt is now done.
-        for v in sorted({v for v, _ in chunk}):
+        for v in sorted({v for v, _ in chunk if v != BASE}):
             if all((v, p) in per_row["kl"] for p in range(P)):
                 i, j = divmod(v, C)
                 for name in names:
@@ -476,10 +471,23 @@ def steering_sweep_job(
                     f"layer {spec.layers[i]}, coefficient {spec.coefficients[j]:g}",
                     payload=("cell", i, j, list(texts[i][j]), cell),
                 )
+    baseline_metrics: dict[str, float] = {}
+    if spec.fluency:
+        baseline_metrics["base_perplexity_of_steered"] = _mean(
+            [_exp(base_nll[p]) for p in range(P)]
+        )
+    if spec.answers:
+        baseline_metrics["accuracy"] = _mean(
+            [float(answer_matches(base_texts[p], spec.answers[p])) for p in range(P)]
+        )
+    if target_ids:
+        baseline_metrics["target_logprob"] = _mean(
+            [float(base_logp[p][target_ids].mean()) for p in range(P)]
+        )
     return SteeringSweepResult(
         spec,
         {"id": concept.id, "name": concept.name},
-        list(base.texts),
+        base_texts,
         texts,
         metrics,
         baseline_metrics,
