@@ -210,6 +210,9 @@ class MainWindow(QMainWindow):
         self.actions_ = build_menus(self)
         self.setStatusTip("")
         ctx.state.events.project.connect(self._on_project_changed)
+        controller = getattr(ctx, "project", None)
+        if controller is not None:  # the project's layout: the last step of opening it
+            controller.project_changed.connect(self._restore_project_layout)
         self._initial_sizes()
         self._default_state = self.saveState(LAYOUT_VERSION)
         self._restore_layout()
@@ -359,13 +362,20 @@ class MainWindow(QMainWindow):
                 if self.ctx.state.project_is_scratch
                 else Path(project.path).name
             )
-            stored = None
-            with contextlib.suppress(Exception):
-                stored = project.get_setting("window_state")
-            if stored:
-                self.restoreState(QByteArray.fromBase64(stored.encode()), LAYOUT_VERSION)
         ro = " [read-only]" if project is not None and project.read_only else ""
         self.setWindowTitle(f"{name}{ro} — Concept Workbench")
+
+    def _restore_project_layout(self) -> None:
+        """The dock layout kept in the project (a step of its own while a project opens: with
+        the views full it takes tens of milliseconds)."""
+        project = self.ctx.state.project
+        if project is None:
+            return
+        stored = None
+        with contextlib.suppress(Exception):
+            stored = project.get_setting("window_state")
+        if stored and stored != bytes(self.saveState(LAYOUT_VERSION).toBase64()).decode():
+            self.restoreState(QByteArray.fromBase64(stored.encode()), LAYOUT_VERSION)
 
     # ------------------------------------------------------- drag & drop
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

@@ -36,6 +36,9 @@ TOOLTIP_CHARS = 2000
 # Saved runs offered in a drop-down (head scores, head sets, sweeps): the newest this many. A
 # research project has a thousand; older ones stay in the project (`workbench project runs`).
 RECENT_RUNS = 200
+# Rows a long list reads when it is (re)loaded (as a project opens): more than a tall dock
+# shows (the view asks for the next page itself while its viewport is not full).
+FIRST_PAGE = 80
 
 
 def recent_runs(project: Any, kind: str) -> list[dict[str, Any]]:
@@ -86,6 +89,9 @@ class PagedTableModel(QAbstractTableModel):
         Called with an exception when a page cannot be read.
     page_size
         Rows per page.
+    first_page
+        Rows of the first page (default ``page_size``): a few screens' worth is read when the
+        list is (re)loaded, as a project opens, and the rest a page at a time as it scrolls.
     default_query
         The query shown first (and read on the GUI thread).
     sort_keys
@@ -107,6 +113,7 @@ class PagedTableModel(QAbstractTableModel):
         is_fast: Callable[[Query], bool] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         page_size: int = 200,
+        first_page: int | None = None,
         default_query: Query | None = None,
         sort_keys: Sequence[str] = (),
         tooltip: Callable[[dict[str, Any], int, str], str] | None = None,
@@ -118,6 +125,8 @@ class PagedTableModel(QAbstractTableModel):
         self._is_fast = is_fast or (lambda q: not q.search and q == self.default_query)
         self._on_error = on_error
         self.page_size = page_size
+        self.first_page = first_page or page_size
+        self._asked = page_size  # rows asked for by the page being read
         self.default_query = default_query or Query()
         self.query = self.default_query
         self.sort_keys = list(sort_keys)
@@ -231,7 +240,8 @@ class PagedTableModel(QAbstractTableModel):
         return self._pool.waitForDone(timeout_ms)
 
     def _request(self, offset: int) -> None:
-        token, query, limit = self._token, self.query, self.page_size
+        limit = self.page_size if offset else self.first_page
+        token, query, self._asked = self._token, self.query, limit
 
         def read() -> list[dict[str, Any]]:
             return self._fetch(offset, limit, query)
@@ -257,7 +267,7 @@ class PagedTableModel(QAbstractTableModel):
         self._add(rows or [])
 
     def _add(self, rows: list[dict[str, Any]]) -> None:
-        self._more = len(rows) >= self.page_size
+        self._more = len(rows) >= self._asked
         if rows:
             first = len(self._rows)
             self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from ui.state import AppState
@@ -87,14 +87,35 @@ class ProjectController(QObject):
         else:
             self.state.save_status = f"All changes saved · {time.strftime('%H:%M:%S')}"
 
-    def refresh(self) -> None:
-        """Re-read the concept list and prompt sets from the project into the state."""
+    def refresh(self, paced: bool = False) -> None:
+        """Re-read the concept list and prompt sets from the project into the state.
+
+        ``paced`` (opening a project): the names are read a chunk at a time with the event loop
+        let run between chunks, so a project of 10,000 concepts does not freeze the window.
+        """
         p = self.project
         if p is None:
             self.state.concepts = ()
             return
         try:
-            self.state.concepts = tuple(p.concept_rows(summary=False))
+            if paced:
+                rows: list[dict] = []
+                while True:
+                    chunk = p.concept_rows(summary=False, offset=len(rows), limit=CONCEPT_CHUNK)
+                    rows += chunk
+                    _breathe()
+                    if self.project is not p:
+                        return  # closed or replaced meanwhile: its names are no use
+                    if len(chunk) < CONCEPT_CHUNK:
+                        break
+                if len({r["id"] for r in rows}) != len(rows) or len(rows) != p.count_concepts():
+                    rows = p.concept_rows(summary=False)  # one changed between two chunks
+                self.state.concepts = tuple(rows)
+                _breathe()
+                if self.project is not p:
+                    return
+            else:
+                self.state.concepts = tuple(p.concept_rows(summary=False))
             from ui.prompt_data import from_store
 
             user_sets = []
@@ -191,19 +212,30 @@ class ProjectController(QObject):
 
     # ------------------------------------------------------------ actions
     def _set(self, project: Any, scratch: bool) -> None:
+        """Make ``project`` the open one, in steps with the event loop let run between them
+        (the views' first pages, the concept names a chunk at a time, the old project's
+        closing, the window's layout): opening a research-size project keeps the window
+        painting instead of freezing it for a quarter of a second. Input waits until the
+        project is in place (see :func:`_breathe`); when this returns, every view shows it."""
         old = self.project
         self.state.project_is_scratch = scratch
         self.state.project = project
+        _breathe()
         if old is not None and old is not project:
             self._dispose(old)
-        self.refresh()
+            _breathe()
+        if self.project is not project:
+            return  # closed or replaced while the event loop ran (the window closing)
+        self.refresh(paced=True)
         self._update_status()
         if project is not None and not scratch:
             from workbench.store.recent import add_recent
 
             add_recent(project.path)
             self.recent_changed.emit()
-        self.project_changed.emit()
+        _breathe()
+        if self.project is project:
+            self.project_changed.emit()
 
     def _dispose(self, project: Any) -> None:
         scratch_dir = data_dir() / "scratch"
@@ -266,7 +298,10 @@ class ProjectController(QObject):
         except Exception as e:
             self.errors.handle(e, f"opening {Path(path).name}")
             return False
+        _breathe()
         self._set(project, scratch=False)
+        if self.project is not project:
+            return False  # closed while it opened (the window closing)
         if project.upgraded_from:
             self.state.save_status = (
                 f"Upgraded from schema {project.upgraded_from}; backup at {project.backup_path}"
@@ -343,6 +378,17 @@ class ProjectController(QObject):
         from workbench.store.recent import recent_projects
 
         return recent_projects()
+
+
+CONCEPT_CHUNK = 2500  # concept names read in one step while a project opens (~8 ms each)
+
+
+def _breathe() -> None:
+    """Let the event loop run once between two steps of opening a project: timers fire and
+    the window repaints. Input (clicks, keys, drops) waits until the project is in place, so no
+    command runs on a half-opened one."""
+    if QCoreApplication.instance() is not None:
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
 
 
 def _work_in(p: Any) -> list[str]:

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.context import AppContext
-from ui.paged_model import PagedTableModel, Query
+from ui.paged_model import FIRST_PAGE, PagedTableModel, Query
 from ui.widgets import hint
 
 COLUMNS = (
@@ -159,6 +159,7 @@ class GenerationsDock(QDockWidget):
             self._read,
             cells,
             on_error=lambda e: ctx.errors.handle(e, "listing generations"),
+            first_page=FIRST_PAGE,
             default_query=NEWEST_FIRST,
             sort_keys=COLUMNS,
             keep=lambda g: {"id": g["id"], "kind": g.get("kind")},
@@ -179,7 +180,7 @@ class GenerationsDock(QDockWidget):
                 if c in ("prompt", "baseline", "steered")
                 else QHeaderView.ResizeMode.ResizeToContents,
             )
-        hh.setResizeContentsPrecision(50)  # columns fit 50 rows, not 1,000 (each a Python call)
+        hh.setResizeContentsPrecision(20)  # columns fit 20 rows, not 1,000 (each a Python call)
         hh.setSortIndicator(0, Qt.SortOrder.DescendingOrder)
         self.table.setSortingEnabled(True)  # a click on a header sorts in SQL
         self.table.doubleClicked.connect(lambda idx: self.show_images(idx.row()))

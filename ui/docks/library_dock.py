@@ -24,7 +24,7 @@ from ui.commands import AddConceptCommand, DeleteConceptsCommand, RenameConceptC
 from ui.context import AppContext
 from ui.dialogs.extract_dialog import method_tip
 from ui.docks.concept_details import ConceptDetailsWidget
-from ui.paged_model import PagedTableModel, Query
+from ui.paged_model import FIRST_PAGE, PagedTableModel, Query
 from ui.widgets import hint, primary
 
 MIME = "application/x-workbench-concepts"
@@ -48,6 +48,7 @@ class ConceptListModel(PagedTableModel):
             lambda r: [r["name"]],
             is_fast=lambda _q: True,  # a page of concepts is one short query, search or not
             on_error=lambda e: ctx.errors.handle(e, "listing concepts"),
+            first_page=FIRST_PAGE,
             default_query=NEWEST_FIRST,
             tooltip=_tip,
         )

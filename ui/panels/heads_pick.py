@@ -107,7 +107,7 @@ class HeadPickWidget(QWidget):
         lay.addWidget(self.compare_label)
         state.events.scores.connect(lambda *_: self.refresh_top())
         state.events.selected.connect(lambda *_: self._mark_selected())
-        ctx.state.events.project.connect(lambda *_: self.refresh_sets())
+        # a project opened: HeadsPanel._on_project refills the sets with its runs
         self.refresh_sets()
 
     # ---------------------------------------------------------------- top
