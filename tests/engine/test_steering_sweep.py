@@ -194,3 +194,28 @@ def test_prompts_from_a_demonstration_set():
     assert prompts_from_set(plain) == (["a b", "c d"], [])
     with pytest.raises(PromptSetError, match="need a demonstrations set"):
         prompts_from_set(plain, inputs=["a"])
+
+
+def test_a_function_vector_is_swept_as_it_was_measured():
+    """On the set it was made from, a function vector sweeps its held-out words in its own
+    template at the last prompt token; any other concept sweeps the set's own queries."""
+    from workbench.concepts.prompt_sets import PromptSet
+    from workbench.concepts.steering_sweep import sweep_prompts_for
+
+    hm = tiny_hooked("llama")
+    ps = PromptSet(
+        "opp", "demonstrations", inputs=["hot", "big", "up"], outputs=["cold", "small", "down"]
+    )
+    recipe = {
+        "method": "function_vector",
+        "prompts": {"name": "opp", "kind": "demonstrations", "template": "Q: {input}\nA: {output}"},
+        "held_out": {"words": ["up"]},
+    }
+    fv = Concept("fv:opp", {"blocks.1.hook_resid_post": torch.ones(hm.d_model)}, hm.ref, recipe)
+    got = sweep_prompts_for(fv, ps)
+    assert (got.prompts, got.answers, got.positions) == (["Q: up\nA:"], ["down"], "last_prompt")
+    assert "1 held-out queries of opp" in got.note
+    other = PromptSet("opp2", "demonstrations", inputs=["hot"], outputs=["cold"])
+    assert sweep_prompts_for(fv, other).prompts == ["Q: hot\nA:"]  # not its set: every query
+    plain = sweep_prompts_for(_concept(hm, [1]), ps)
+    assert (plain.prompts, plain.positions) == (["hot ->", "big ->", "up ->"], "all")

@@ -170,19 +170,18 @@ class SweepPanel(QWidget):
         i = self.prompt_source.findData(keep) if keep else 0
         self.prompt_source.setCurrentIndex(max(0, i))
 
-    def _prompts(self) -> tuple[list[str], list[str], str]:
-        """``(prompts, answers, label)`` from the prompt source."""
-        from workbench.concepts.steering_sweep import prompts_from_set
+    def _prompts(self, concept: Any) -> Any:
+        """The engine's :class:`SweepPrompts` for the prompt source (a function vector on a
+        demonstration set is swept as its held-out accuracy was measured)."""
+        from workbench.concepts.steering_sweep import SweepPrompts, sweep_prompts_for
 
         name = self.prompt_source.currentData()
         if not name:
-            return [self.prompt.text()], [], "1 prompt"
+            return SweepPrompts([self.prompt.text()], [], "all", "1 prompt")
         entry = self.ctx.state.prompt_set(name)
         if entry is None or entry.get("set") is None:
             raise ValueError(f"The prompt set {name!r} is not usable: edit it in the Prompts dock.")
-        prompts, answers = prompts_from_set(entry["set"])
-        what = "held-out queries" if answers else "prompts"
-        return prompts, answers, f"{len(prompts)} {what} of {name}"
+        return sweep_prompts_for(concept, entry["set"])
 
     def _refill(self, *_: Any) -> None:
         keep = self.concept.currentText()
@@ -217,7 +216,8 @@ class SweepPanel(QWidget):
             concept = self.ctx.concepts.get(self.concept.currentText())
             layers = [int(x) for x in parse_numbers(self.layers.text(), integer=True)]
             coefs = parse_numbers(self.coefs.text())
-            prompts, answers, label = self._prompts()
+            chosen = self._prompts(concept)
+            prompts, answers, label = chosen.prompts, chosen.answers, chosen.note
             kind = self.site_kind.currentText()
             # A concept made at one site (a function vector, say) is added at every swept layer.
             swept = [f"blocks.{L}.hook_{kind}" for L in layers]
@@ -237,6 +237,7 @@ class SweepPanel(QWidget):
                 answers=tuple(answers),
                 settings=SamplingSettings(max_new_tokens=self.tokens.value()),
                 vector_site=vector_site,
+                positions=chosen.positions,
             )
             spec.check(m.hm, concept)
         except Exception as e:

@@ -322,6 +322,47 @@ def prompts_from_set(
     return prompts, answers
 
 
+@dataclass(frozen=True)
+class SweepPrompts:
+    """What a sweep over a prompt set runs on: prompts, expected answers (demonstration sets),
+    where the vector is added, and a sentence saying so."""
+
+    prompts: list[str]
+    answers: list[str]
+    positions: str = "all"
+    note: str = ""
+
+
+def sweep_prompts_for(concept: Concept, ps: Any) -> SweepPrompts:
+    """The prompts to sweep ``concept`` over from set ``ps``, the way the concept is measured.
+
+    A function vector on a demonstration set is swept as its held-out accuracy was measured:
+    queries in the template it was built with, the vector at the last prompt token, and, when
+    ``ps`` is the set it was made from, only the words it held out. Anything else: the set's
+    own prompts (:func:`prompts_from_set`), the vector at every position.
+    """
+    recipe = concept.recipe if isinstance(concept.recipe, dict) else {}
+    if ps.kind != "demonstrations" or recipe.get("method") != "function_vector":
+        prompts, answers = prompts_from_set(ps)
+        what = "queries" if answers else "prompts"
+        return SweepPrompts(prompts, answers, "all", f"{len(prompts)} {what} of {ps.name}")
+    made = recipe.get("prompts") if isinstance(recipe.get("prompts"), dict) else {}
+    template = made.get("template") or None
+    held = (recipe.get("held_out") or {}).get("words")
+    same_set = made.get("name") == ps.name
+    inputs = held if (held and same_set) else None
+    prompts, answers = prompts_from_set(ps, template=template, inputs=inputs)
+    which = (
+        f"{len(prompts)} held-out queries of {ps.name}"
+        if inputs
+        else f"{len(prompts)} queries of {ps.name}"
+        + (" (some were used to build it)" if same_set else "")
+    )
+    return SweepPrompts(
+        prompts, answers, "last_prompt", f"{which}, in its template, at the last prompt token"
+    )
+
+
 def _json(v: float) -> float | None:
     return None if v != v or v in (math.inf, -math.inf) else float(v)
 
