@@ -219,3 +219,30 @@ def test_a_function_vector_is_swept_as_it_was_measured():
     assert sweep_prompts_for(fv, other).prompts == ["Q: hot\nA:"]  # not its set: every query
     plain = sweep_prompts_for(_concept(hm, [1]), ps)
     assert (plain.prompts, plain.positions) == (["hot ->", "big ->", "up ->"], "all")
+
+
+def test_review_fixes_answers_positions_templates_and_context():
+    from workbench.concepts.prompt_sets import PromptSet
+    from workbench.errors import PromptSetError
+
+    # a multi-word answer needs all its words
+    assert answer_matches(" Mexico City.\n", "Mexico City")
+    assert not answer_matches(" Mexico\n\nQ:", "Mexico City")
+    assert not answer_matches(" New York", "New Delhi")
+    hm = tiny_hooked("llama")
+    c = _concept(hm, [0])
+    s = SamplingSettings(max_new_tokens=2)
+    # 'generated' positions would leave the next-token metrics untouched: refused
+    with pytest.raises(WorkbenchError, match="positions 'generated'"):
+        steering_sweep(
+            hm, c, SteeringSweepSpec((0,), (1.0,), ("a",), settings=s, positions="generated")
+        )
+    # longer than the context: refused before anything runs
+    long = SamplingSettings(max_new_tokens=hm.context_length + 1)
+    with pytest.raises(WorkbenchError, match="context holds"):
+        steering_sweep(hm, c, SteeringSweepSpec((0,), (1.0,), ("a",), settings=long))
+    # a template with a typo is a clear error, not a KeyError
+    with pytest.raises(PromptSetError, match=r"must hold \{input\} and \{output\}"):
+        PromptSet(
+            "bad", "demonstrations", inputs=["a"], outputs=["b"], template="Q: {question} {output}"
+        ).validate()

@@ -60,3 +60,53 @@ def test_sweep_refuses_bad_input(model_dir, tmp_path, capsys):
     assert main([*argv, "--coefficients", "1", "--layers", "9"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and "error:" in err
+
+
+def test_sweep_cli_review_fixes(model_dir, tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    f = tmp_path / "v.safetensors"
+    save_file({"blocks.1.hook_resid_post": torch.ones(32)}, str(f))
+    base = ["concepts", "sweep", "v", "--concept", f"v={f}", "--model", str(model_dir), "--json"]
+    # repeated --coefficients add up; one-site vector added at every swept layer
+    assert (
+        main(
+            [*base, "--layers", "0,1", "--coefficients", "1", "--coefficients=-2", "--prompt", "a"]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert (
+        out["coefficients"] == [1.0, -2.0]
+        and out["spec"]["vector_site"] == "blocks.1.hook_resid_post"
+    )
+    # a template typo is a clear error (exit 1), not an internal error
+    argv = [
+        *base,
+        "--layers",
+        "1",
+        "--coefficients",
+        "1",
+        "--set",
+        "antonyms",
+        "--template",
+        "Q: {x} {output}",
+    ]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "must hold {input} and {output}" in err and "internal error" not in err
+    # function-vector --heads that the model lacks or that cannot be read
+    fv = [
+        "heads",
+        "function-vector",
+        "--model",
+        str(model_dir),
+        "--n-prompts",
+        "2",
+        "--n-shots",
+        "1",
+    ]
+    assert main([*fv, "--heads", "L9H0"]) == 1
+    assert "--heads L9H0" in capsys.readouterr().err
+    assert main([*fv, "--heads", "garbage"]) == 1
+    assert "no heads in 'garbage'" in capsys.readouterr().err

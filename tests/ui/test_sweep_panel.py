@@ -40,5 +40,28 @@ def test_function_vector_sweeps_its_held_out_words(qtbot, loaded_window):
     assert r.spec.positions == "last_prompt"
     assert r.spec.vector_site == "blocks.1.hook_resid_post"
     assert "accuracy" in r.metrics and r.metrics["kl"][1][0] == 0.0  # coefficient 0
-    assert "Held-out accuracy" in sweep.status.text()
+    assert "Accuracy: unsteered" in sweep.status.text()
     assert "2 prompt(s)" in sweep.status.text()
+
+
+def test_a_metric_the_sweep_lacks_shows_no_other_runs_heatmap(qtbot, loaded_window):
+    from ui_helpers import TINY_PAIRS
+
+    w = loaded_window
+    w.prompts_dock.create_set("tiny-sentiment", "contrastive", TINY_PAIRS)
+    hm = w.ctx.state.model().hm
+    w.library_dock.add_concept(
+        Concept("probe", {"blocks.1.hook_resid_post": torch.ones(hm.d_model)}, hm.ref)
+    )
+    sweep = w.view("sweep")
+    sweep.concept.setCurrentText("probe")
+    sweep.layers.setText("1")
+    sweep.coefs.setText("0, 1")
+    sweep.tokens.setValue(2)
+    sweep.targets.setText("good")
+    sweep.run()
+    wait_idle(qtbot, w.ctx)
+    assert sweep.heat_stack.currentWidget() is sweep.heatmap  # KL is drawn
+    sweep.heatmap_metric.setCurrentIndex(sweep.heatmap_metric.findData("accuracy"))
+    assert sweep.heat_stack.currentWidget() is sweep.heat_placeholder
+    assert "no task accuracy" in sweep.heat_placeholder.text()

@@ -109,7 +109,7 @@ class HeadActionsWidget(QGroupBox):
         self.fv_shots.setValue(5)
         self.fv_prompts = QSpinBox()
         self.fv_prompts.setRange(1, 512)
-        self.fv_prompts.setValue(16)
+        self.fv_prompts.setValue(24)  # workbench.heads.function_vector.FV_PROMPTS, as the CLI
         self.fv_layer = QSpinBox()
         self.fv_layer.setToolTip(
             "Add it at blocks.{layer}.hook_resid_post (Todd et al.: ~n_layers/3)"
@@ -124,7 +124,10 @@ class HeadActionsWidget(QGroupBox):
         self.fv_measure.setChecked(True)
         self.fv_button = QPushButton("Build function vector → library")
         self.fv_button.clicked.connect(lambda: self.build_function_vector())
-        self.fv_shots.setToolTip("Demonstrations in each in-context prompt")
+        self.fv_shots.setToolTip(
+            "Demonstrations in each in-context prompt, written 'Q: input / A: output' as the "
+            "command line does"
+        )
         self.fv_prompts.setToolTip("In-context prompts whose head outputs are averaged")
         form.addRow("Demos", self.fv_demos)
         form.addRow("Shots", self.fv_shots)
@@ -256,6 +259,7 @@ class HeadActionsWidget(QGroupBox):
     # ---------------------------------------------------- function vector
     def build_function_vector(self) -> int | None:
         from workbench.heads import ICLTask, function_vector_concept_job
+        from workbench.heads.function_vector import FV_SEPARATOR, FV_TEMPLATE
 
         try:
             m, heads = self._heads("build a function vector")
@@ -281,7 +285,7 @@ class HeadActionsWidget(QGroupBox):
             function_vector_concept_job,
             m.hm,
             heads,
-            ICLTask.from_prompt_set(p["set"]),
+            ICLTask.from_prompt_set(p["set"], FV_TEMPLATE, FV_SEPARATOR),  # as the CLI does
             self.fv_prompts.value(),
             self.fv_shots.value(),
             self.fv_layer.value(),

@@ -140,7 +140,8 @@ class SweepPanel(QWidget):
         self.grid.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         right.addWidget(self.grid)
         self.heat_stack = QStackedWidget()
-        self.heat_stack.addWidget(hint("The heatmap appears as cells finish."))
+        self.heat_placeholder = hint("The heatmap appears as cells finish.")
+        self.heat_stack.addWidget(self.heat_placeholder)
         self.heatmap: Any = None
         right.addWidget(self.heat_stack)
         right.setSizes([420, 300])
@@ -206,7 +207,11 @@ class SweepPanel(QWidget):
 
     # ---------------------------------------------------------------- run
     def run(self) -> int | None:
-        from workbench.concepts.steering_sweep import SteeringSweepSpec, steering_sweep_job
+        from workbench.concepts.steering_sweep import (
+            SteeringSweepSpec,
+            default_vector_site,
+            steering_sweep_job,
+        )
         from workbench.models.generation import SamplingSettings
 
         m = self.ctx.state.model()
@@ -220,12 +225,7 @@ class SweepPanel(QWidget):
             prompts, answers, label = chosen.prompts, chosen.answers, chosen.note
             kind = self.site_kind.currentText()
             # A concept made at one site (a function vector, say) is added at every swept layer.
-            swept = [f"blocks.{L}.hook_{kind}" for L in layers]
-            vector_site = (
-                concept.sites[0]
-                if len(concept.sites) == 1 and any(s not in concept.vectors for s in swept)
-                else None
-            )
+            vector_site = default_vector_site(concept, kind, layers)
             if vector_site:
                 label += f"; the vector of {vector_site} at every layer"
             spec = SteeringSweepSpec(
@@ -301,9 +301,12 @@ class SweepPanel(QWidget):
         self.run_id = self.ctx.project.write(
             "saving the sweep", lambda: r.save_to_project(p, m.ref, concept)
         )
+        n = len(r.layers) * len(r.coefficients)
+        if self.run_id is None:  # the write was refused (a read-only project) and said why
+            self.status.setText(f"Done: {n} cells, not saved: the project did not take them.")
+            return
         self._refresh_runs(self.run_id)
         generations_changed(self.ctx)
-        n = len(r.layers) * len(r.coefficients)
         many = (
             " Cells show the first prompt's text; hover a cell for every prompt's."
             if len(r.prompts) > 1
@@ -322,7 +325,7 @@ class SweepPanel(QWidget):
         if acc is None or best is None:
             return ""
         return (
-            f" Held-out accuracy: unsteered {acc:.0%}; best {best[2]:.0%} at layer {best[0]}, "
+            f" Accuracy: unsteered {acc:.0%}; best {best[2]:.0%} at layer {best[0]}, "
             f"coefficient {best[1]:g} ({len(r.prompts)} queries)."
         )
 
@@ -463,6 +466,7 @@ class SweepPanel(QWidget):
 
     # ------------------------------------------------------------ heatmap
     def heatmap_spec(self) -> dict:
+        """The heatmap of the chosen metric; empty when the sweep shown has no such metric."""
         key = self.heatmap_metric.currentData() or "kl"
         part = getattr(self, "_partial", None)
         if part is None:
@@ -490,15 +494,31 @@ class SweepPanel(QWidget):
     def _draw_heatmap(self) -> None:
         spec = self.heatmap_spec()
         if not spec:
+            # Never leave another run's heatmap on screen (nor for "Export heatmap…").
+            if getattr(self, "_partial", None) is not None:
+                key = self.heatmap_metric.currentData() or "kl"
+                self.heat_placeholder.setText(
+                    f"This sweep has no {glossary.METRICS[key][0].lower()}: it needs "
+                    + ("target words." if key == "target_logprob" else "a demonstration set.")
+                    if key in ("target_logprob", "accuracy")
+                    else f"This sweep has no {glossary.METRICS[key][0].lower()}."
+                )
+            self.heat_stack.setCurrentWidget(self.heat_placeholder)
             return
         if self.heatmap is None:
             from ui.plots import HeatmapWidget
 
             self.heatmap = HeatmapWidget()
             self.heat_stack.addWidget(self.heatmap)
-            self.export_fig.clicked.connect(self.heatmap.export_dialog)
+            self.export_fig.clicked.connect(self._export_heatmap)
         self.heat_stack.setCurrentWidget(self.heatmap)
         self.heatmap.set_spec(spec)
+
+    def _export_heatmap(self) -> None:
+        if self.heatmap is None or self.heat_stack.currentWidget() is not self.heatmap:
+            self.status.setText("No heatmap to export: pick a metric this sweep has.")
+            return
+        self.heatmap.export_dialog()
 
     def export_csv(self, path: str | None = None) -> str | None:
         r = self.result

@@ -62,15 +62,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--positions",
-        default="all",
-        choices=["all", "prompt", "generated", "last_prompt"],
-        help="token positions the vector is added at (function vectors: last_prompt)",
+        default=None,
+        choices=["all", "prompt", "last_prompt"],
+        help="token positions the vector is added at (default: all; a function vector on a "
+        "demonstration set: last_prompt, as its accuracy was measured)",
     )
     p.add_argument("--layers", required=True, help="e.g. 12, 10-14, 4,8,12 or all")
     p.add_argument(
         "--coefficients",
         required=True,
         nargs="+",
+        action="extend",
         help="finite numbers, e.g. --coefficients -8 -4 0 4 8 (or --coefficients=-8,-4,0,4,8)",
     )
     from workbench.cli.concepts import add_site_kind_arg
@@ -121,8 +123,10 @@ def _sweep(args: argparse.Namespace) -> int:
     from workbench.concepts.prompt_sets import resolve_prompt_set
     from workbench.concepts.steering_sweep import (
         SteeringSweepSpec,
+        default_vector_site,
         prompts_from_set,
         steering_sweep_job,
+        sweep_prompts_for,
     )
     from workbench.jobs import run, run_with_progress_bar
     from workbench.models.generation import SamplingSettings
@@ -131,28 +135,40 @@ def _sweep(args: argparse.Namespace) -> int:
     concept = _resolve_concept(args)
     prompts: list[str] = list(args.prompt)
     answers: list[str] = []
+    positions = args.positions or "all"
+    notes = []
     if args.prompt_set:
         if prompts:
             raise PromptSetError("give --prompt or --set, not both.")
-        held = None
-        if args.held_out:
-            held = (concept.recipe.get("held_out") or {}).get("words")
-            if not held:
-                raise PromptSetError(
-                    f"{concept.name!r} records no held-out words (only function vectors made "
-                    "by this version do); leave out --held-out."
-                )
-        template = args.template.replace("\\n", "\n") if args.template else None
-        prompts, answers = prompts_from_set(
-            resolve_prompt_set(args.prompt_set, kind=args.kind), template=template, inputs=held
-        )
+        ps = resolve_prompt_set(args.prompt_set, kind=args.kind)
+        if args.held_out or args.template or args.positions:
+            held = None
+            if args.held_out:
+                held = (concept.recipe.get("held_out") or {}).get("words")
+                if not held:
+                    raise PromptSetError(
+                        f"{concept.name!r} records no held-out words (only function vectors "
+                        "made by this version do); leave out --held-out."
+                    )
+            template = args.template.replace("\\n", "\n") if args.template else None
+            prompts, answers = prompts_from_set(ps, template=template, inputs=held)
+        else:  # as the window does: a function vector as its held-out accuracy was measured
+            chosen = sweep_prompts_for(concept, ps)
+            prompts, answers, positions = chosen.prompts, chosen.answers, chosen.positions
+            notes.append(chosen.note)
     elif args.held_out or args.template:
         raise PromptSetError("--held-out and --template go with --set (a demonstrations set).")
     if not prompts:
         raise PromptSetError("give prompts: --prompt TEXT (repeatable) or --set NAME|FILE.")
     hm = load_model_from_args(args)
+    layers = parse_layers(args.layers, hm.n_layers)
+    vector_site = args.vector_site or default_vector_site(concept, args.site_kind, layers)
+    if vector_site and not args.vector_site:
+        notes.append(f"the vector of {vector_site} is added at every layer")
+    if notes and not args.json:
+        print("note: " + "; ".join(notes) + ".", file=sys.stderr)
     spec = SteeringSweepSpec(
-        layers=tuple(parse_layers(args.layers, hm.n_layers)),
+        layers=tuple(layers),
         coefficients=tuple(coefficients),
         prompts=tuple(prompts),
         site_kind=args.site_kind,
@@ -162,8 +178,8 @@ def _sweep(args: argparse.Namespace) -> int:
             max_new_tokens=args.max_new_tokens, seed=args.seed, chat=args.chat
         ),
         max_rows=args.max_rows,
-        vector_site=args.vector_site,
-        positions=args.positions,
+        vector_site=vector_site,
+        positions=positions,
     )
     spec.check(hm, concept)
     job = steering_sweep_job(hm, concept, spec)

@@ -435,13 +435,25 @@ def _function_vector(args: argparse.Namespace) -> int:
     from workbench.heads.function_vector import HELD_OUT_FRACTION
     from workbench.jobs import run_with_progress_bar
 
-    task = _icl_task(args)  # a bad task file fails before the model loads
+    task = _icl_task(args)  # a bad task file or --heads fails before the model loads
+    chosen = None
+    if args.heads:
+        try:
+            chosen = parse_heads(args.heads)
+        except ValueError as e:
+            raise _args.ArgumentError(f"--heads: {e}") from None
     hm = load_model_from_args(args)
     if args.layer is not None:
         args.layer = _args.check_layer(hm, args.layer)
     scores = None
-    if args.heads:
-        heads = parse_heads(args.heads)
+    if chosen is not None:
+        bad = [f"L{L}H{h}" for L, h in chosen if not (0 <= L < hm.n_layers and 0 <= h < hm.n_heads)]
+        if bad:
+            raise _args.ArgumentError(
+                f"--heads {', '.join(bad)}: {hm.ref.name} has layers 0-{hm.n_layers - 1} and "
+                f"heads 0-{hm.n_heads - 1}."
+            )
+        heads = chosen
     else:
         # indirect effects on the training words' prompts (the held-out words stay unseen)
         train, _ = task.split(HELD_OUT_FRACTION, args.seed)

@@ -55,7 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-new-tokens", type=_args.positive_int, default=24)
     p.add_argument("--set", dest="prompt_set", help="a demonstration set (built-in name or file)")
     p.add_argument(
-        "--values", nargs="+", type=_args.finite_float, default=[], help="values to evaluate"
+        "--values",
+        nargs="+",
+        action="extend",
+        type=_args.finite_float,
+        default=[],
+        help="values to evaluate",
     )
     p.add_argument(
         "--shots",
@@ -111,6 +116,8 @@ def _intervene(args: argparse.Namespace) -> int:
         from workbench.models.generation import SamplingSettings
 
         settings = SamplingSettings(max_new_tokens=args.max_new_tokens, seed=args.seed)
+        n_prompt = len(hm.encode([args.prompt])["input_ids"][0])
+        _args.check_tokens(hm, n_prompt + args.max_new_tokens, "the prompt plus --max-new-tokens")
         c = drive(head_intervention_generate_job(hm, args.prompt, spec, settings), "generating")
         out: dict[str, Any] = {
             "prompt": c.prompt,

@@ -44,6 +44,28 @@ _COLUMNS = {
 }
 
 
+def check_template(template: str, where: str = "the template") -> str:
+    """Refuse a demonstration template that is not ``...{input}...{output}...`` (a typo such as
+    ``{question}``, a missing ``{output}``, an unbalanced brace); return it."""
+    import string
+
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as e:
+        raise PromptSetError(
+            f"{where}: template {template!r} cannot be read ({e}); write e.g. "
+            "'Q: {input}\\nA: {output}' (double a brace to mean a brace)."
+        ) from None
+    if sorted(set(fields)) != ["input", "output"] or fields.count("output") != 1:
+        raise PromptSetError(
+            f"{where}: template {template!r} must hold {{input}} and {{output}} (once) and no "
+            f"other field; it has {', '.join('{' + f + '}' for f in fields) or 'none'}."
+        )
+    if template.index("{output}") < template.index("{input}"):
+        raise PromptSetError(f"{where}: template {template!r} puts {{output}} before {{input}}.")
+    return template
+
+
 @dataclass
 class PromptSet:
     """A named prompt set of one :data:`KINDS` kind (only that kind's fields are filled)."""
@@ -95,6 +117,8 @@ class PromptSet:
             raise PromptSetError(
                 f"{where}: {len(self.inputs)} inputs but {len(self.outputs)} outputs."
             )
+        if self.kind == "demonstrations":
+            check_template(self.template, where)
         if len(self) == 0:
             raise PromptSetError(f"{where} is empty: a {self.kind} set needs at least one item.")
         for i, t in enumerate(self.all_texts()):

@@ -42,6 +42,7 @@ from workbench.models.sites import RESID_KINDS, Site
 
 RESULT_VERSION = 2
 SITE_KINDS = RESID_KINDS
+SWEEP_POSITIONS = ("all", "prompt", "last_prompt")
 
 
 def site_name(kind: str, layer: int) -> str:
@@ -131,6 +132,23 @@ class SteeringSweepSpec:
                 )
         if self.settings.max_new_tokens < 1:
             raise WorkbenchError("The sweep needs at least one new token per cell.")
+        if self.positions not in SWEEP_POSITIONS:
+            raise WorkbenchError(
+                f"positions {self.positions!r}: a sweep adds its vector at "
+                f"{', '.join(SWEEP_POSITIONS)} (its KL and target log-prob read the next token "
+                "after the prompt, which 'generated' positions would not have touched yet)."
+            )
+        context = hm.context_length
+        if context is not None:
+            longest = max(
+                len(hm.encode([p], chat=self.settings.chat)["input_ids"][0]) for p in self.prompts
+            )
+            if longest + self.settings.max_new_tokens > context:
+                raise WorkbenchError(
+                    f"the longest prompt ({longest} tokens) plus {self.settings.max_new_tokens} "
+                    f"new tokens is longer than the {context} tokens {hm.ref.name}'s context "
+                    "holds; use fewer new tokens or shorter prompts."
+                )
         if self.max_rows is not None and self.max_rows < 1:
             raise WorkbenchError("max_rows must be a positive number of rows.")
         target_token_ids(hm.tokenizer, self.targets)  # each target word must have a token
@@ -268,23 +286,29 @@ class SteeringSweepResult:
             "n_prompts": len(self.prompts),
         }
         rid = int(project.add_run("sweep", f"{concept.name} sweep", settings, self.to_dict()))
+        records = []
         for i, layer in enumerate(self.layers):
             site = site_name(self.site_kind, layer)
             for j, coef in enumerate(self.coefficients):
                 extra: dict[str, Any] = {"sweep_run": rid}
                 if self.spec.vector_site:
                     extra["vector_from"] = self.spec.vector_site
+                if self.spec.positions != "all":
+                    extra["positions"] = self.spec.positions
                 prov = text_generation_provenance(
                     model_ref, concept, [site], coef, self.spec.settings, extra
                 )
-                for p, prompt in enumerate(self.prompts):
-                    project.add_generation(
-                        kind="text",
-                        prompt=prompt,
-                        baseline=self.baselines[p],
-                        steered=self.texts[i][j][p],
-                        provenance=prov,
-                    )
+                records += [
+                    {
+                        "kind": "text",
+                        "prompt": prompt,
+                        "baseline": self.baselines[p],
+                        "steered": self.texts[i][j][p],
+                        "provenance": prov,
+                    }
+                    for p, prompt in enumerate(self.prompts)
+                ]
+        project.add_generations(records)  # one transaction for all the cells
         return rid
 
 
@@ -299,7 +323,10 @@ def prompts_from_set(
     kind gives its texts and no answers. ``inputs`` keeps only those demonstrations (e.g. the
     words a function vector held out); ``limit`` keeps the first items."""
     if ps.kind == "demonstrations":
-        head = (template or ps.template).split("{output}")[0]
+        from workbench.concepts.prompt_sets import check_template
+
+        used = check_template(template or ps.template, f"prompt set {ps.name!r}")
+        head = used.split("{output}")[0]
         pairs = list(zip(ps.inputs, ps.outputs, strict=True))
         if inputs is not None:
             wanted = set(inputs)
@@ -346,7 +373,7 @@ def sweep_prompts_for(concept: Concept, ps: Any) -> SweepPrompts:
         prompts, answers = prompts_from_set(ps)
         what = "queries" if answers else "prompts"
         return SweepPrompts(prompts, answers, "all", f"{len(prompts)} {what} of {ps.name}")
-    made = recipe.get("prompts") if isinstance(recipe.get("prompts"), dict) else {}
+    made: dict[str, Any] = recipe["prompts"] if isinstance(recipe.get("prompts"), dict) else {}
     template = made.get("template") or None
     held = (recipe.get("held_out") or {}).get("words")
     same_set = made.get("name") == ps.name
@@ -361,6 +388,15 @@ def sweep_prompts_for(concept: Concept, ps: Any) -> SweepPrompts:
     return SweepPrompts(
         prompts, answers, "last_prompt", f"{which}, in its template, at the last prompt token"
     )
+
+
+def default_vector_site(concept: Concept, site_kind: str, layers: Sequence[int]) -> str | None:
+    """The site whose vector to add at every swept layer when the concept has just one site and
+    the sweep goes past it (a function vector, say); None when each layer has its own."""
+    swept = [site_name(site_kind, L) for L in layers]
+    if len(concept.sites) == 1 and any(s not in concept.vectors for s in swept):
+        return concept.sites[0]
+    return None
 
 
 def _json(v: float) -> float | None:
@@ -393,15 +429,15 @@ def target_token_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:
 
 
 def answer_matches(text: str, answer: str) -> bool:
-    """A continuation is right when its first word is the answer's first word (case and
-    surrounding punctuation ignored): ``" cold\\n\\nQ:"`` answers ``"cold"``."""
+    """A continuation is right when its first words are the answer's words (as many as the
+    answer has; case and surrounding punctuation ignored): ``" cold\\n\\nQ:"`` answers
+    ``"cold"``, ``" New York"`` does not answer ``"New Delhi"``."""
 
-    def first(s: str) -> str:
-        words = s.split()
-        return words[0].strip(".,;:!?\"'()[]").lower() if words else ""
+    def words(s: str) -> list[str]:
+        return [w.strip(".,;:!?\"'()[]").lower() for w in s.split()]
 
-    want = first(answer)
-    return bool(want) and first(text) == want
+    want = [w for w in words(answer) if w]
+    return bool(want) and words(text)[: len(want)] == want
 
 
 # ------------------------------------------------------------------- the job

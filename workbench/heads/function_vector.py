@@ -33,6 +33,14 @@ from workbench.models.interventions import AddVector
 from workbench.models.sites import resid_post
 
 
+# The demonstration format function vectors are built and measured in, by the window, the CLI
+# and the API alike (Todd et al.'s Q/A format: with a bare ``x -> y`` template SmolLM2-135M
+# answers a zero-shot query with a space whatever is added).
+FV_TEMPLATE = "Q: {input}\nA: {output}"
+FV_SEPARATOR = "\n\n"
+FV_PROMPTS = 24  # in-context prompts whose head outputs are averaged
+
+
 @dataclass
 class ICLTask:
     """An in-context task: ``(input, output)`` pairs and how a demonstration is written."""
@@ -42,6 +50,11 @@ class ICLTask:
     template: str = "Q: {input}\nA: {output}"
     separator: str = "\n\n"
 
+    def __post_init__(self) -> None:
+        from workbench.concepts.prompt_sets import check_template
+
+        check_template(self.template, f"task {self.name!r}")
+
     @classmethod
     def antonyms(cls) -> ICLTask:
         """The built-in antonym pairs in Todd et al.'s ``Q: x / A: y`` format. (With the prompt
@@ -50,15 +63,20 @@ class ICLTask:
         return cls("antonyms", antonym_pairs())
 
     @classmethod
-    def from_prompt_set(cls, ps: Any) -> ICLTask:
-        """The task of a ``demonstrations`` prompt set, in its own template."""
+    def from_prompt_set(
+        cls, ps: Any, template: str | None = None, separator: str | None = None
+    ) -> ICLTask:
+        """The task of a ``demonstrations`` prompt set, in ``template`` (default: the set's)."""
         if ps.kind != "demonstrations":
             raise PromptSetError(
                 f"{ps.name!r} is a {ps.kind} set: a function vector needs a demonstrations set "
                 "(input, output pairs)."
             )
         return cls(
-            ps.name, list(zip(ps.inputs, ps.outputs, strict=True)), ps.template, ps.separator
+            ps.name,
+            list(zip(ps.inputs, ps.outputs, strict=True)),
+            template or ps.template,
+            separator or ps.separator,
         )
 
     def query(self, x: str) -> str:
@@ -334,7 +352,7 @@ def function_vector_concept_job(
     hm: HookedModel,
     heads: HeadSet | Sequence[tuple[int, int]],
     task: ICLTask,
-    n_prompts: int = 16,
+    n_prompts: int = FV_PROMPTS,
     n_shots: int = 5,
     layer: int | None = None,
     name: str = "",
