@@ -32,7 +32,6 @@ from workbench.models.hooked import HookedModel
 from workbench.models.interventions import AddVector
 from workbench.models.sites import resid_post
 
-
 # The demonstration format function vectors are built and measured in, by the window, the CLI
 # and the API alike (Todd et al.'s Q/A format: with a bare ``x -> y`` template SmolLM2-135M
 # answers a zero-shot query with a space whatever is added).
