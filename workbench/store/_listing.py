@@ -99,6 +99,17 @@ def _page(
     return query
 
 
+def _filtered(
+    query: Select[Any], kind_column: Any, text_columns: Any, kind: str | None, search: str | None
+) -> Any:
+    """``query`` kept to one ``kind`` (None: all) and to rows whose text columns contain
+    ``search`` (ignoring case)."""
+    if kind is not None:
+        query = query.where(kind_column == kind)
+    match = _matching(text_columns, search)
+    return query if match is None else query.where(match)
+
+
 def _generation_columns(images: bool) -> list[Any]:
     """The columns a generation is listed with (the images only when asked for)."""
     columns: list[Any] = [
@@ -230,10 +241,7 @@ class ListingStore(StoreBase):
 
     @staticmethod
     def _generation_filter(query: Select[Any], kind: str | None, search: str | None) -> Any:
-        if kind is not None:
-            query = query.where(GenerationRecord.kind == kind)
-        match = _matching(_GENERATION_TEXT, search)
-        return query if match is None else query.where(match)
+        return _filtered(query, GenerationRecord.kind, _GENERATION_TEXT, kind, search)
 
     # ---------------------------------------------------------------- concepts
     def concept_infos(
@@ -451,7 +459,4 @@ class ListingStore(StoreBase):
 
     @staticmethod
     def _run_filter(query: Select[Any], kind: str | None, search: str | None) -> Any:
-        if kind is not None:
-            query = query.where(RunRecord.kind == kind)
-        match = _matching((RunRecord.name, RunRecord.kind), search)
-        return query if match is None else query.where(match)
+        return _filtered(query, RunRecord.kind, (RunRecord.name, RunRecord.kind), kind, search)
