@@ -246,3 +246,12 @@ def test_review_fixes_answers_positions_templates_and_context():
         PromptSet(
             "bad", "demonstrations", inputs=["a"], outputs=["b"], template="Q: {question} {output}"
         ).validate()
+
+
+def test_a_prompt_that_overflowed_makes_its_cell_nan():
+    from workbench.concepts.steering_sweep import cell_mean
+
+    assert cell_mean("kl", [0.5, 1.5]) == 1.0
+    assert math.isnan(cell_mean("kl", [0.5, math.nan]))  # never the mean of the survivors
+    assert math.isnan(cell_mean("accuracy", [1.0, math.nan]))
+    assert cell_mean("base_perplexity_of_steered", [2.0, math.nan]) == 2.0  # empty text

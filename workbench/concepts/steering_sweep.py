@@ -540,7 +540,7 @@ def steering_sweep_job(
             if all((v, p) in per_row["kl"] for p in range(P)):
                 i, j = divmod(v, C)
                 for name in names:
-                    metrics[name][i][j] = _mean([per_row[name][(v, p)] for p in range(P)])
+                    metrics[name][i][j] = cell_mean(name, [per_row[name][(v, p)] for p in range(P)])
                 cell = {name: metrics[name][i][j] for name in names}
                 yield Progress(
                     done,
@@ -576,6 +576,15 @@ def _mean(values: list[float]) -> float:
     """Mean over prompts, leaving out NaN (an empty continuation has no perplexity)."""
     good = [x for x in values if x == x]
     return sum(good) / len(good) if good else math.nan
+
+
+def cell_mean(metric: str, values: list[float]) -> float:
+    """A cell's value: the mean over its prompts. Only fluency may leave a prompt out (an
+    empty continuation has no perplexity); a NaN KL, log-prob or accuracy (a steered row that
+    overflowed) makes the cell NaN, never a mean of the prompts that happened to survive."""
+    if metric == "base_perplexity_of_steered":
+        return _mean(values)
+    return math.nan if any(x != x for x in values) else sum(values) / len(values)
 
 
 def _exp(nll: float) -> float:
