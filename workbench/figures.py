@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ def render(spec: dict[str, Any], fmt: str = "png", dpi: int = 200) -> bytes:
     return _save(fig, spec, fmt, dpi)
 
 
-def render_all(spec: dict[str, Any], formats: tuple[str, ...] = FORMATS) -> dict[str, bytes]:
+def render_all(spec: dict[str, Any], formats: Sequence[str] = FORMATS) -> dict[str, bytes]:
     """The figure in every format of ``formats``: what a project stores with its spec."""
     return {fmt: render(spec, fmt) for fmt in formats}
 

@@ -12,14 +12,9 @@ from ui_helpers import GapMonitor, make_window, wait_idle
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
-    """A tiny random Llama saved as a Hugging Face folder (config, safetensors, tokenizer)."""
-    from tiny import tiny_hf_model, tiny_tokenizer
-
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    tiny_hf_model("llama").save_pretrained(folder)
-    tiny_tokenizer().save_pretrained(folder)
-    return folder
+def tiny_model_dir(tiny_llama_dir):
+    """A tiny random Llama saved as a Hugging Face folder (tests/conftest.py makes it)."""
+    return tiny_llama_dir
 
 
 @pytest.fixture(autouse=True)

@@ -47,12 +47,6 @@ class HeadsState:
 
 
 # --------------------------------------------------------------------- figures
-def render_all(spec: dict[str, Any], formats: Sequence[str] = FORMATS) -> dict[str, bytes]:
-    from workbench.figures import render_all as engine_render_all
-
-    return engine_render_all(spec, tuple(formats))
-
-
 # ------------------------------------------------------------------------ jobs
 @dataclass
 class ScoreRun:
@@ -77,6 +71,8 @@ def score_with_figures_job(
         scores = yield from score_job(hm, spec)
     yield Progress(1, 1, "drawing the figure")
     fspec = head_map_spec(scores)
+    from workbench.figures import render_all
+
     return ScoreRun(scores, fspec, render_all(fspec, formats))
 
 

@@ -314,14 +314,13 @@ class SteeringSweepResult:
 
 def prompts_from_set(
     ps: Any,
-    limit: int | None = None,
     template: str | None = None,
     inputs: Sequence[str] | None = None,
 ) -> tuple[list[str], list[str]]:
     """``(prompts, answers)`` to sweep over from a prompt set: a demonstration set gives its
     zero-shot queries (in ``template``, default its own) with their expected outputs; any other
     kind gives its texts and no answers. ``inputs`` keeps only those demonstrations (e.g. the
-    words a function vector held out); ``limit`` keeps the first items."""
+    words a function vector held out)."""
     if ps.kind == "demonstrations":
         from workbench.concepts.prompt_sets import check_template
 
@@ -344,8 +343,6 @@ def prompts_from_set(
         )
     else:
         prompts, answers = ps.all_texts(), []
-    if limit is not None:
-        prompts, answers = prompts[:limit], answers[:limit]
     return prompts, answers
 
 
