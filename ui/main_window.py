@@ -99,6 +99,14 @@ registry.register_panel(
     lazy=True,
     shortcut="Ctrl+5",
 )
+registry.register_panel(
+    "analysis",
+    "Analyses",
+    "ui.panels.analysis.panel:AnalysisPanel",
+    60,
+    lazy=True,
+    shortcut="Ctrl+6",
+)
 
 
 def settings() -> QSettings:

@@ -1,0 +1,209 @@
+"""The common frame of an analysis page: settings, run/cancel, progress, figure, export, store.
+
+A subclass builds its settings into :attr:`AnalysisPage.form` and implements :meth:`job`
+(the engine job to run and its arguments, read from the settings; raise with a clear message on
+a bad input) and :meth:`describe` (what a result says in one line). The engine job returns a
+result with ``to_dict()``, ``figure_spec()`` and a ``kind``; the page draws the spec (the same
+matplotlib figure the command line writes), exports it as PNG/SVG/PDF and stores the run and its
+figure in the open project.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.jobs import Job, Progress
+
+
+@dataclass(frozen=True)
+class PageRun:
+    """What a page's job hands back: the engine result, its figure spec and rendered files."""
+
+    result: Any
+    spec: dict[str, Any]
+    files: dict[str, bytes]
+
+
+def job_with_figure(job_fn: Callable[..., Job[Any]], *args: Any, **kwargs: Any) -> Job[PageRun]:
+    """Run an engine job, then draw its figure spec as PNG (screen), SVG and PDF (store)."""
+    result = yield from job_fn(*args, **kwargs)
+    yield Progress(1, 1, "drawing the figure")
+    from workbench.figures import render
+
+    spec = result.figure_spec()
+    files = {fmt: render(spec, fmt) for fmt in ("png", "svg", "pdf")}
+    return PageRun(result, spec, files)
+
+
+class AnalysisPage(QWidget):
+    """Base class of the Analyses tab's pages (see the module docstring)."""
+
+    title = "Analysis"
+    run_label = "Run"
+
+    def __init__(self, ctx: Any, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.last: PageRun | None = None
+        self.run_id: int | None = None
+        self.figure_id: int | None = None
+        self.form = QFormLayout()
+        self.run_button = QPushButton(self.run_label)
+        self.run_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.export_button = QPushButton("Export figure…")
+        self.export_button.setEnabled(False)
+        self.export_button.setToolTip("Save the figure as PNG, SVG or PDF")
+        self.export_button.clicked.connect(self.export_dialog)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.figure = QLabel("The figure appears here.")
+        self.figure.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.figure)
+        scroll.setMinimumHeight(300)
+        buttons = QHBoxLayout()
+        for b in (self.run_button, self.cancel_button, self.export_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.addLayout(self.form)
+        lay.addLayout(buttons)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status)
+        lay.addWidget(scroll, 1)
+
+    # ------------------------------------------------------------ for subclasses
+    def job(self, hm: Any) -> tuple[Callable[..., Job[Any]], tuple, dict]:
+        """``(engine job function, args, kwargs)`` for model ``hm``, from the settings."""
+        raise NotImplementedError
+
+    def describe(self, result: Any) -> str:
+        """One line on a finished result."""
+        return ""
+
+    # ------------------------------------------------------------------- running
+    @property
+    def channel(self) -> str:
+        return f"analysis.{type(self).__name__}"
+
+    def start(self) -> int | None:
+        m = self.ctx.state.model()
+        try:
+            if m is None:
+                raise RuntimeError("No model is loaded. Load one in the Models dock (Ctrl+L).")
+            fn, args, kwargs = self.job(m.hm)
+        except Exception as e:
+            self.ctx.errors.handle(e, f"starting the {self.title.lower()}")
+            return None
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setRange(0, 0)
+        self.status.setText(f"Running the {self.title.lower()}…")
+        return self.ctx.executor.submit(
+            self.channel,
+            job_with_figure,
+            fn,
+            m.hm,
+            *args,
+            label=self.title,
+            on_progress=self._on_progress,
+            on_result=lambda r, name=m.name: self._on_result(r, name),
+            on_done=self._on_done,
+            **kwargs,
+        )
+
+    def cancel(self) -> None:
+        self.ctx.executor.cancel(self.channel)
+
+    def _on_progress(self, p: Progress) -> None:
+        if p.fraction is None:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(p.fraction * 1000))
+        if p.message:
+            self.progress.setFormat(p.message)
+
+    def _on_result(self, run: PageRun, model_name: str) -> None:
+        self.last = run
+        self.show_figure(run.files["png"])
+        self.export_button.setEnabled(True)
+        self.run_id = self.figure_id = None
+        p = self.ctx.state.project
+        saved = ""
+        if p is not None:
+            name = f"{self.title} · {model_name}"
+
+            def save() -> int:
+                d = run.result.to_dict()
+                rid = p.add_run(run.result.kind, name, d.get("settings", {}), d)
+                spec = {**run.spec, "run_id": rid}
+                self.figure_id = p.add_figure(f"{name} (run {rid})", spec, run.files)
+                return rid
+
+            self.run_id = self.ctx.project.write(f"saving the {self.title.lower()}", save)
+            if self.run_id is not None:
+                saved = f" Saved as run #{self.run_id}."
+        self.status.setText(f"Done. {self.describe(run.result)}{saved}")
+
+    def _on_done(self) -> None:
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if self.status.text().startswith("Done") else 0)
+        self.progress.setFormat("%p%")
+        if self.status.text().endswith("…"):
+            self.status.setText("Cancelled.")
+
+    # -------------------------------------------------------------------- figure
+    def show_figure(self, png: bytes) -> None:
+        pix = QPixmap()
+        pix.loadFromData(png, "PNG")
+        # drawn at 200 dpi: show it at half size, sharp on a high-density screen
+        pix.setDevicePixelRatio(2.0)
+        self.figure.setPixmap(pix)
+
+    def export_dialog(self) -> None:
+        if self.last is None:
+            return
+        name = (self.last.spec.get("title") or "figure").replace("/", "-").replace(" ", "_")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export figure", f"{name}.png", "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"
+        )
+        if path:
+            self.export(path)
+
+    def export(self, path: str) -> str:
+        """Write the figure (PNG, SVG or PDF by the extension)."""
+        from workbench.figures import export
+
+        assert self.last is not None
+        try:
+            return str(export(self.last.spec, path))
+        except Exception as e:
+            self.ctx.errors.handle(e, "exporting the figure")
+            return ""
