@@ -200,7 +200,11 @@ class HookedModel:
         def fn(x: torch.Tensor) -> torch.Tensor:
             for w in ws:
                 mask = ctx.mask(w.positions, x.shape[0], x.shape[1], x.device, w.rows)
-                x = w.apply(x, mask)
+                if getattr(w, "token_weights", None) is not None:  # AddVector weighted per token
+                    pos = ctx.absolute_positions(x.shape[0], x.shape[1], x.device)
+                    x = w.apply(x, mask, pos)  # type: ignore[call-arg]
+                else:
+                    x = w.apply(x, mask)
             for r in rs:
                 r(x)
             return x

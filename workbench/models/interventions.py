@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from workbench.models.context import Positions
+from workbench.models.token_weights import TokenWeights
 
 
 def _where(mask: torch.Tensor | None, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
@@ -46,24 +47,37 @@ def _pos(p: Positions) -> str | list[int]:
 
 @dataclass
 class AddVector(Intervention):
-    """x + coefficient * vector (activation addition / steering)."""
+    """x + coefficient * vector (activation addition / steering).
+
+    ``token_weights`` (:class:`workbench.models.token_weights.TokenWeights`) scales the vector
+    per token: ``x + w_t * coefficient * vector``, with ``w_t`` given per position or computed
+    from the token's projection on a probe direction.
+    """
 
     vector: torch.Tensor = field(default=None)  # type: ignore[assignment]  # [d_model]
     coefficient: float = 1.0
+    token_weights: TokenWeights | None = None
 
-    def apply(self, x, mask):
+    def apply(self, x, mask, pos=None):
         v = self.vector.to(device=x.device, dtype=x.dtype)
         delta = v * self.coefficient if self.coefficient != 1.0 else v
+        if self.token_weights is not None:
+            if pos is None:
+                raise ValueError("per-token weights need the token positions")
+            delta = delta * self.token_weights.weights(x, pos).unsqueeze(-1)
         # Select rows with where, never multiply by a 0/1 mask: 0 * NaN is NaN, so a steered
         # row that overflowed would blank the unsteered baseline beside it.
         return _where(mask, x + delta, x)
 
     def describe(self):
-        return {
+        d = {
             **super().describe(),
             "coefficient": self.coefficient,
             "norm": float(self.vector.norm()),
         }
+        if self.token_weights is not None:
+            d["token_weights"] = self.token_weights.describe()
+        return d
 
 
 @dataclass
