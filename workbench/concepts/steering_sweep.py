@@ -183,6 +183,21 @@ class SteeringSweepResult:
     metrics: dict[str, list[list[float]]]
     baseline_metrics: dict[str, float]  # the unsteered run's accuracy and fluency
     token_ids: list[list[list[list[int]]]] = field(default_factory=list)  # [i][j][p] new tokens
+    # [i][j]: whether the cell was computed; None when every cell was (a finished sweep). A
+    # sweep stopped part-way keeps its finished cells (see :class:`PartialSweep`).
+    computed: list[list[bool]] | None = None
+
+    @property
+    def partial(self) -> bool:
+        return self.computed is not None and not all(all(row) for row in self.computed)
+
+    def cells_done(self) -> int:
+        if self.computed is None:
+            return len(self.layers) * len(self.coefficients)
+        return sum(sum(row) for row in self.computed)
+
+    def is_computed(self, i: int, j: int) -> bool:
+        return self.computed is None or self.computed[i][j]
 
     @property
     def layers(self) -> list[int]:
@@ -228,6 +243,8 @@ class SteeringSweepResult:
             "answers": list(self.spec.answers),
             "concept": dict(self.concept),
             "spec": self.spec.to_dict(),
+            "partial": self.partial,
+            "computed": self.computed,
         }
 
     @classmethod
@@ -250,6 +267,7 @@ class SteeringSweepResult:
                 d["texts"],
                 {k: grid(g) for k, g in d["metrics"].items()},
                 {k: math.nan if v is None else float(v) for k, v in d["baseline_metrics"].items()},
+                computed=d.get("computed"),
             )
         sampling = settings.get("sampling") or {}
         spec = SteeringSweepSpec(
@@ -285,11 +303,18 @@ class SteeringSweepResult:
             "sampling": self.spec.settings.to_dict(),
             "n_prompts": len(self.prompts),
         }
-        rid = int(project.add_run("sweep", f"{concept.name} sweep", settings, self.to_dict()))
+        name = f"{concept.name} sweep"
+        if self.partial:
+            n = len(self.layers) * len(self.coefficients)
+            settings["partial"] = {"cells_done": self.cells_done(), "cells": n}
+            name += f" (partial: {self.cells_done()} of {n} cells)"
+        rid = int(project.add_run("sweep", name, settings, self.to_dict()))
         records = []
         for i, layer in enumerate(self.layers):
             site = site_name(self.site_kind, layer)
             for j, coef in enumerate(self.coefficients):
+                if not self.is_computed(i, j):
+                    continue
                 extra: dict[str, Any] = {"sweep_run": rid}
                 if self.spec.vector_site:
                     extra["vector_from"] = self.spec.vector_site
@@ -438,42 +463,30 @@ def answer_matches(text: str, answer: str) -> bool:
 
 
 # ------------------------------------------------------------------- the job
-def steering_sweep_job(
-    hm: HookedModel, concept: Concept, spec: SteeringSweepSpec
-) -> Job[SteeringSweepResult]:
-    """Run the sweep; yields token progress, and a ``("cell", i, j, texts, metrics)`` payload
-    as each cell finishes (``("baseline", texts)`` once the unsteered rows are done)."""
+BASE = -1  # the variant of an unsteered baseline row
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """How a sweep is cut into batches: ``rows`` are ``(variant, prompt)`` pairs, the unsteered
+    baseline of each prompt first (variant ``BASE``), then every variant × prompt (variant
+    ``v`` is layer ``v // C``, coefficient ``v % C``); ``chunks[c]`` lists the rows of batch
+    ``c`` (``max_rows`` each, so the baseline shares the first batch)."""
+
+    chunks: list[list[tuple[int, int]]]
+    names: list[str]  # the metrics measured
+    target_ids: list[int]
+    steps_per_chunk: int  # progress steps of one batch: max_new_tokens + 1
+
+
+def sweep_plan(hm: HookedModel, concept: Concept, spec: SteeringSweepSpec) -> SweepPlan:
+    """Check ``spec`` and cut the sweep into batches (:class:`SweepPlan`)."""
     spec.check(hm, concept)
-    s = spec.settings
     L, C, P = len(spec.layers), len(spec.coefficients), len(spec.prompts)
     max_rows = spec.max_rows or _default_rows(hm)
-    # Rows: the unsteered baseline of each prompt first (variant -1), then every variant ×
-    # prompt; they run in chunks of max_rows, so the baseline shares the first batch.
-    BASE = -1
     rows = [(BASE, p) for p in range(P)] + [(v, p) for v in range(L * C) for p in range(P)]
     chunks = [rows[i : i + max_rows] for i in range(0, len(rows), max_rows)]
-    total = len(chunks) * (s.max_new_tokens + 1)
-    done = 0
     target_ids = target_token_ids(hm.tokenizer, spec.targets)
-    prompt_ids = [hm.encode([p], chat=s.chat)["input_ids"][0] for p in spec.prompts]
-    vectors = [concept.vector(spec.source_site(layer)) for layer in spec.layers]
-
-    def interventions(chunk: list[tuple[int, int]]) -> list[AddVector]:
-        by_variant: dict[int, list[int]] = {}
-        for row, (v, _) in enumerate(chunk):
-            if v != BASE:
-                by_variant.setdefault(v, []).append(row)
-        return [
-            AddVector(
-                site_name(spec.site_kind, spec.layers[v // C]),
-                positions=spec.positions,
-                rows=rs,
-                vector=vectors[v // C],
-                coefficient=spec.coefficients[v % C],
-            )
-            for v, rs in by_variant.items()
-        ]
-
     names = ["kl"]
     if spec.fluency:
         names.append("base_perplexity_of_steered")
@@ -481,20 +494,202 @@ def steering_sweep_job(
         names.append("target_logprob")
     if spec.answers:
         names.append("accuracy")
-    per_row: dict[str, dict[tuple[int, int], float]] = {k: {} for k in names}
-    texts: list[list[list[str]]] = [[[""] * P for _ in range(C)] for _ in range(L)]
-    token_ids: list[list[list[list[int]]]] = [
-        [[[] for _ in range(P)] for _ in range(C)] for _ in range(L)
-    ]
-    metrics = {k: [[math.nan] * C for _ in range(L)] for k in names}
-    base_texts: list[str] = [""] * P
-    base_logp: dict[int, torch.Tensor] = {}  # prompt -> [vocab] next-token log-probs
-    base_nll: dict[int, float] = {}
+    return SweepPlan(chunks, names, target_ids, spec.settings.max_new_tokens + 1)
 
-    for chunk in chunks:
-        gen = generate_job(
-            hm, [spec.prompts[p] for _, p in chunk], interventions(chunk), s, return_logits=1
+
+@dataclass
+class ChunkOutput:
+    """What one batch of a sweep produced, before any metric that needs the baseline: each
+    row's text, new tokens, next-token log-probs after the prompt and (with fluency) the
+    unsteered model's mean NLL of its continuation."""
+
+    texts: list[str]
+    token_ids: list[list[int]]
+    logp: torch.Tensor  # [rows, vocab] float32
+    nll: list[float]
+
+
+def sweep_chunk_job(
+    hm: HookedModel,
+    concept: Concept,
+    spec: SteeringSweepSpec,
+    chunk: list[tuple[int, int]],
+) -> Job[ChunkOutput]:
+    """Generate one batch of a sweep (rows of :attr:`SweepPlan.chunks`); progress counts the
+    ``max_new_tokens + 1`` generation steps."""
+    s = spec.settings
+    C = len(spec.coefficients)
+    vectors = [concept.vector(spec.source_site(layer)) for layer in spec.layers]
+    by_variant: dict[int, list[int]] = {}
+    for row, (v, _) in enumerate(chunk):
+        if v != BASE:
+            by_variant.setdefault(v, []).append(row)
+    ivs = [
+        AddVector(
+            site_name(spec.site_kind, spec.layers[v // C]),
+            positions=spec.positions,
+            rows=rs,
+            vector=vectors[v // C],
+            coefficient=spec.coefficients[v % C],
         )
+        for v, rs in by_variant.items()
+    ]
+    gen = generate_job(hm, [spec.prompts[p] for _, p in chunk], ivs, s, return_logits=1)
+    out = yield from gen  # every step is a progress report and a point to cancel
+    # KL and target log-prob: the next-token distribution after the prompt.
+    logp = torch.log_softmax(out.step_logits[0].float(), -1)  # [rows, vocab]
+    nll: list[float] = []
+    if spec.fluency:
+        # Fluency: the unsteered model reading each continuation.
+        prompt_ids = {
+            p: hm.encode([spec.prompts[p]], chat=s.chat)["input_ids"][0] for _, p in chunk
+        }
+        with torch.no_grad():
+            nll = _continuation_nll(
+                hm, [(prompt_ids[p], out.token_ids[k]) for k, (_, p) in enumerate(chunk)]
+            )
+    return ChunkOutput(list(out.texts), [list(t) for t in out.token_ids], logp.cpu(), nll)
+
+
+class SweepAccumulator:
+    """Metrics and texts of a sweep, filled batch by batch in the plan's order."""
+
+    def __init__(self, concept: Concept, spec: SteeringSweepSpec, plan: SweepPlan):
+        self.concept, self.spec, self.plan = concept, spec, plan
+        L, C, P = len(spec.layers), len(spec.coefficients), len(spec.prompts)
+        self.L, self.C, self.P = L, C, P
+        self.per_row: dict[str, dict[tuple[int, int], float]] = {k: {} for k in plan.names}
+        self.texts: list[list[list[str]]] = [[[""] * P for _ in range(C)] for _ in range(L)]
+        self.token_ids: list[list[list[list[int]]]] = [
+            [[[] for _ in range(P)] for _ in range(C)] for _ in range(L)
+        ]
+        self.metrics = {k: [[math.nan] * C for _ in range(L)] for k in plan.names}
+        self.base_texts: list[str] = [""] * P
+        self.base_logp: dict[int, torch.Tensor] = {}  # prompt -> [vocab] next-token log-probs
+        self.base_nll: dict[int, float] = {}
+
+    def add(
+        self, chunk: list[tuple[int, int]], out: ChunkOutput, done: float, total: float
+    ) -> list[Progress]:
+        """Take one batch's output; the progress reports (with payloads) it completes."""
+        spec, names, P, C = self.spec, self.plan.names, self.P, self.C
+        target_ids, logp, nll = self.plan.target_ids, out.logp, out.nll
+        reports = []
+        for k, (v, p) in enumerate(chunk):
+            if v == BASE:
+                self.base_texts[p], self.base_logp[p] = out.texts[k], logp[k]
+                if spec.fluency:
+                    self.base_nll[p] = nll[k]
+        if chunk[0][0] == BASE and len(self.base_logp) == P:  # the last baseline row was here
+            reports.append(
+                Progress(done, total, "baseline", payload=("baseline", list(self.base_texts)))
+            )
+        for k, (v, p) in enumerate(chunk):
+            if v == BASE:
+                continue
+            i, j = divmod(v, C)
+            self.texts[i][j][p] = out.texts[k]
+            self.token_ids[i][j][p] = list(out.token_ids[k])
+            ref = self.base_logp[p]
+            self.per_row["kl"][(v, p)] = float((logp[k].exp() * (logp[k] - ref)).sum())
+            if spec.fluency:
+                self.per_row["base_perplexity_of_steered"][(v, p)] = _exp(nll[k])
+            if target_ids:
+                self.per_row["target_logprob"][(v, p)] = float(logp[k, target_ids].mean())
+            if spec.answers:
+                self.per_row["accuracy"][(v, p)] = float(
+                    answer_matches(out.texts[k], spec.answers[p])
+                )
+        # Cells whose every prompt is now done.
+        for v in sorted({v for v, _ in chunk if v != BASE}):
+            if all((v, p) in self.per_row["kl"] for p in range(P)):
+                i, j = divmod(v, C)
+                for name in names:
+                    self.metrics[name][i][j] = cell_mean(
+                        name, [self.per_row[name][(v, p)] for p in range(P)]
+                    )
+                cell = {name: self.metrics[name][i][j] for name in names}
+                reports.append(
+                    Progress(
+                        done,
+                        total,
+                        f"layer {spec.layers[i]}, coefficient {spec.coefficients[j]:g}",
+                        payload=("cell", i, j, list(self.texts[i][j]), cell),
+                    )
+                )
+        return reports
+
+    def result(self) -> SteeringSweepResult:
+        spec, P, target_ids = self.spec, self.P, self.plan.target_ids
+        baseline_metrics: dict[str, float] = {}
+        if spec.fluency:
+            baseline_metrics["base_perplexity_of_steered"] = _mean(
+                [_exp(self.base_nll[p]) for p in range(P)]
+            )
+        if spec.answers:
+            baseline_metrics["accuracy"] = _mean(
+                [float(answer_matches(self.base_texts[p], spec.answers[p])) for p in range(P)]
+            )
+        if target_ids:
+            baseline_metrics["target_logprob"] = _mean(
+                [float(self.base_logp[p][target_ids].mean()) for p in range(P)]
+            )
+        return SteeringSweepResult(
+            spec,
+            {"id": self.concept.id, "name": self.concept.name},
+            self.base_texts,
+            self.texts,
+            self.metrics,
+            baseline_metrics,
+            self.token_ids,
+        )
+
+
+def sweep_chunks_job(
+    hm: HookedModel,
+    concept: Concept,
+    spec: SteeringSweepSpec,
+    share: tuple[int, int],
+) -> Job[dict[int, ChunkOutput]]:
+    """Part ``k`` of ``m`` of a sweep's batches (``k, k + m, …``): one cluster worker's share
+    (:mod:`workbench.cluster`)."""
+    plan = sweep_plan(hm, concept, spec)
+    mine = list(range(len(plan.chunks)))[share[0] :: share[1]]
+    total = len(mine) * plan.steps_per_chunk
+    outs: dict[int, ChunkOutput] = {}
+    for n, c in enumerate(mine):
+        gen = sweep_chunk_job(hm, concept, spec, plan.chunks[c])
+        done = n * plan.steps_per_chunk
+        while True:
+            try:
+                r = next(gen)
+            except StopIteration as stop:
+                outs[c] = stop.value
+                break
+            yield Progress(done + r.done, total, r.message)
+    return outs
+
+
+def steering_sweep_job(
+    hm: HookedModel, concept: Concept, spec: SteeringSweepSpec, cluster: Any = None
+) -> Job[SteeringSweepResult]:
+    """Run the sweep; yields token progress, and a ``("cell", i, j, texts, metrics)`` payload
+    as each cell finishes (``("baseline", texts)`` once the unsteered rows are done).
+
+    ``cluster``: a cluster address (``local:2``, ``ray://host:10001``, ``auto``) or an open
+    :class:`workbench.cluster.Cluster`; the batches are split over its workers, with the same
+    result (:mod:`workbench.cluster`).
+    """
+    if cluster is not None:
+        from workbench.cluster.sweep import cluster_sweep_job
+
+        return (yield from cluster_sweep_job(hm, concept, spec, cluster))
+    plan = sweep_plan(hm, concept, spec)
+    total = len(plan.chunks) * plan.steps_per_chunk
+    acc = SweepAccumulator(concept, spec, plan)
+    for c, chunk in enumerate(plan.chunks):
+        gen = sweep_chunk_job(hm, concept, spec, chunk)
+        done = c * plan.steps_per_chunk
         while True:  # every step is a progress report and a point to cancel
             try:
                 r = next(gen)
@@ -502,71 +697,8 @@ def steering_sweep_job(
                 out = stop.value
                 break
             yield Progress(done + r.done, total, r.message)
-        done += s.max_new_tokens + 1
-        # KL and target log-prob: the next-token distribution after the prompt.
-        logp = torch.log_softmax(out.step_logits[0].float(), -1)  # [rows, vocab]
-        if spec.fluency:
-            # Fluency: the unsteered model reading each continuation.
-            with torch.no_grad():
-                nll = _continuation_nll(
-                    hm, [(prompt_ids[p], out.token_ids[k]) for k, (_, p) in enumerate(chunk)]
-                )
-        for k, (v, p) in enumerate(chunk):
-            if v == BASE:
-                base_texts[p], base_logp[p] = out.texts[k], logp[k]
-                if spec.fluency:
-                    base_nll[p] = nll[k]
-        if chunk[0][0] == BASE and len(base_logp) == P:  # the last baseline row was here
-            yield Progress(done, total, "baseline", payload=("baseline", list(base_texts)))
-        for k, (v, p) in enumerate(chunk):
-            if v == BASE:
-                continue
-            i, j = divmod(v, C)
-            texts[i][j][p] = out.texts[k]
-            token_ids[i][j][p] = list(out.token_ids[k])
-            ref = base_logp[p]
-            per_row["kl"][(v, p)] = float((logp[k].exp() * (logp[k] - ref)).sum())
-            if spec.fluency:
-                per_row["base_perplexity_of_steered"][(v, p)] = _exp(nll[k])
-            if target_ids:
-                per_row["target_logprob"][(v, p)] = float(logp[k, target_ids].mean())
-            if spec.answers:
-                per_row["accuracy"][(v, p)] = float(answer_matches(out.texts[k], spec.answers[p]))
-        # Cells whose every prompt is now done.
-        for v in sorted({v for v, _ in chunk if v != BASE}):
-            if all((v, p) in per_row["kl"] for p in range(P)):
-                i, j = divmod(v, C)
-                for name in names:
-                    metrics[name][i][j] = cell_mean(name, [per_row[name][(v, p)] for p in range(P)])
-                cell = {name: metrics[name][i][j] for name in names}
-                yield Progress(
-                    done,
-                    total,
-                    f"layer {spec.layers[i]}, coefficient {spec.coefficients[j]:g}",
-                    payload=("cell", i, j, list(texts[i][j]), cell),
-                )
-    baseline_metrics: dict[str, float] = {}
-    if spec.fluency:
-        baseline_metrics["base_perplexity_of_steered"] = _mean(
-            [_exp(base_nll[p]) for p in range(P)]
-        )
-    if spec.answers:
-        baseline_metrics["accuracy"] = _mean(
-            [float(answer_matches(base_texts[p], spec.answers[p])) for p in range(P)]
-        )
-    if target_ids:
-        baseline_metrics["target_logprob"] = _mean(
-            [float(base_logp[p][target_ids].mean()) for p in range(P)]
-        )
-    return SteeringSweepResult(
-        spec,
-        {"id": concept.id, "name": concept.name},
-        base_texts,
-        texts,
-        metrics,
-        baseline_metrics,
-        token_ids,
-    )
+        yield from acc.add(chunk, out, done + plan.steps_per_chunk, total)
+    return acc.result()
 
 
 def _mean(values: list[float]) -> float:

@@ -156,6 +156,7 @@ def sweep_job(
     where: torch.Tensor | None = None,
     max_rows: int | None = None,
     label: str = "heads",
+    share: tuple[int, int] | None = None,
 ) -> Job[torch.Tensor]:
     """Mean metric of each variant ``heads[i]`` (that head's z replaced), ``[len(heads)]``.
 
@@ -171,6 +172,11 @@ def sweep_job(
         ``[n, pos]`` positions to replace (None: every position).
     max_rows
         Rows (variants × prompts) in one staircase; None: about ``TOKEN_BUDGET`` positions.
+    share
+        ``(k, m)``: compute only staircases ``k, k + m, k + 2m, …`` (the others stay NaN), one
+        worker's part of a sweep split over ``m`` workers (:mod:`workbench.cluster`). The
+        staircases are those of the whole sweep, so each head's number is the one a single
+        process computes.
     """
     n, T = ids.shape
     bad = [(L, h) for L, h in heads if not (0 <= L < hm.n_layers and 0 <= h < hm.n_heads)]
@@ -188,10 +194,13 @@ def sweep_job(
     out_type = block_output_type(hm, ids)
     pidx = torch.arange(n)
     n_layers = hm.n_layers
-    total = sum(n_layers - heads[i][0] for i in order)
+    starts = list(range(0, len(order), per))
+    if share is not None:
+        starts = starts[share[0] :: share[1]]
+    total = sum(n_layers - heads[i][0] for c in starts for i in order[c : c + per])
     done = 0
     yield Progress(0, total, label)
-    for c in range(0, len(order), per):
+    for c in starts:
         chunk = order[c : c + per]
         # Rows j*n..(j+1)*n belong to chunk[j]; heads are sorted by layer, so the rows of a
         # block's heads are appended when the staircase reaches that block.
@@ -256,6 +265,8 @@ def ablation_scores_job(
     heads: Sequence[Head] | None = None,
     max_rows: int | None = None,
     mean_prompts: Sequence[str] | None = None,
+    share: tuple[int, int] | None = None,
+    cluster: Any = None,
 ) -> Job[HeadScores]:
     """Ablation score of each head: ``metric(clean) − metric(head ablated)``.
 
@@ -272,9 +283,21 @@ def ablation_scores_job(
         ``(layer, head)`` pairs to score (default all; the others are NaN).
     max_rows
         Rows per forward pass.
+    share
+        ``(k, m)``: only part ``k`` of ``m`` of the heads (see :func:`sweep_job`); the others
+        are NaN.
+    cluster
+        A cluster address (``local:2``, ``ray://host:10001``, ``auto``) or an open
+        :class:`workbench.cluster.Cluster`: the sweep is split over its workers
+        (:mod:`workbench.cluster`), with the same result.
     """
     if mode not in ("zero", "mean"):
         raise ValueError(f"unknown ablation mode {mode!r}: use zero or mean")
+    if cluster is not None:
+        from workbench.cluster.heads import cluster_scores_job
+
+        kw = dict(mode=mode, metric=metric, heads=heads, max_rows=max_rows)
+        return (yield from cluster_scores_job(hm, cluster, "ablation", task, kw, mean_prompts))
     et = encode_task(hm, task, metric)
     heads = list(heads) if heads is not None else _all_heads(hm)
     # setup passes run block by block in a helper thread: a cancel reaches them (see blockwise_job)
@@ -313,6 +336,7 @@ def ablation_scores_job(
         None,
         max_rows,
         "ablations",
+        share,
     )
     scores = _matrix(hm, heads, base - vals)
     settings: dict[str, Any] = {
@@ -388,6 +412,8 @@ def patching_scores_job(
     normalize: bool = True,
     heads: Sequence[Head] | None = None,
     max_rows: int | None = None,
+    share: tuple[int, int] | None = None,
+    cluster: Any = None,
 ) -> Job[HeadScores]:
     """Activation patching per head: the clean run's z patched into the corrupted run.
 
@@ -403,7 +429,17 @@ def patching_scores_job(
     source
         ``paired`` (each corrupted prompt gets its own clean prompt's z) or ``mean`` (the mean
         over clean prompts, as in Todd et al.'s function-vector heads).
+    share, cluster
+        As in :func:`ablation_scores_job`.
     """
+    if cluster is not None:
+        from workbench.cluster.heads import cluster_scores_job
+
+        kw = dict(
+            metric=metric, positions=positions, source=source, normalize=normalize, heads=heads,
+            max_rows=max_rows,
+        )  # fmt: skip
+        return (yield from cluster_scores_job(hm, cluster, "patching", task, kw))
     et, clean, corr, values, where = yield from patching_setup_job(
         hm, task, metric, positions, source
     )
@@ -423,6 +459,7 @@ def patching_scores_job(
         where,
         max_rows,
         "patches",
+        share,
     )
     raw = vals - m_corr
     denom = m_clean - m_corr
