@@ -2,7 +2,8 @@
 """Set up Concept Workbench on a fresh machine, then launch the app or run the tests.
 
     python3 bootstrap.py app      # install what is missing, open the window on the default model
-    python3 bootstrap.py test     # install what is missing, run the whole test suite
+    python3 bootstrap.py test     # install what is missing, run the checks and every test (= CI)
+    python3 bootstrap.py lint     # ruff check, ruff format --check, mypy and lint-imports only
     python3 bootstrap.py bench    # install what is missing, run the benchmarks
     python3 bootstrap.py installer  # install the packager, build the app bundle into dist/
 
@@ -297,15 +298,47 @@ def check_qt_libraries(py: Path, env: dict[str, str]) -> bool:
     return False
 
 
+# What CI checks besides the tests, each as ``python -m MODULE ARGS`` in the virtual
+# environment (pyproject.toml configures each tool; lint-imports has no ``-m`` entry point).
+CHECKS = (
+    ("ruff check", ["-m", "ruff", "check", "."]),
+    ("ruff format", ["-m", "ruff", "format", "--check", "."]),
+    ("mypy", ["-m", "mypy"]),
+    (
+        "lint-imports",
+        ["-c", "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())"],
+    ),
+)
+
+
+def run_checks(py: str, env: dict[str, str]) -> list[str]:
+    """Run the linters, the formatter check, the type checker and the import contracts; return
+    the names of those that failed."""
+    failed = []
+    for name, args in CHECKS:
+        _say(name)
+        if subprocess.run([py, *args], cwd=ROOT, env=env).returncode != 0:
+            failed.append(name)
+    return failed
+
+
 def main(argv: list[str]) -> int:
     what = argv[1] if len(argv) > 1 else "app"
     rest = argv[2:]
     py = str(ensure_installed())
     env = dict(os.environ)
+    if what == "lint":
+        return 1 if run_checks(py, env) else 0
     if what == "test":
         env.setdefault("HF_HUB_OFFLINE", "1")
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
-        return subprocess.run([py, "-m", "pytest", *rest], cwd=ROOT, env=env).returncode
+        # CI (.ci/run) is this command: the checks run first, the tests run even when a check
+        # failed (so one run shows everything), and either failing fails the command.
+        failed = run_checks(py, env)
+        code = subprocess.run([py, "-m", "pytest", *rest], cwd=ROOT, env=env).returncode
+        if failed:
+            _say(f"checks failed: {', '.join(failed)}")
+        return code or (1 if failed else 0)
     if what == "bench":
         env.setdefault("HF_HUB_OFFLINE", "1")
         return subprocess.run([py, "benchmarks/run_all.py", *rest], cwd=ROOT, env=env).returncode

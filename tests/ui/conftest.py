@@ -1,5 +1,6 @@
 """Fixtures for the desktop app's tests: a tiny model on disk (loaded through the real loader),
-a main window that must not leak, and a monitor of the GUI thread's longest stall."""
+and a main window that must not leak. (How long the GUI thread stalls is a benchmark,
+benchmarks/bench_gui_stall.py: tests assert no times.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import threading
 import pytest
 from PySide6.QtCore import QThreadPool
 from PySide6.QtWidgets import QApplication
-from ui_helpers import GapMonitor, make_window, wait_idle
+from ui_helpers import make_window, wait_idle
 
 
 @pytest.fixture(scope="session")
@@ -34,11 +35,6 @@ def no_leaks(qapp):
     assert pool_done, "a worker was still running 20 s after the test"
     assert not open_windows, f"test left windows open: {[w.windowTitle() for w in open_windows]}"
     assert not leaked, f"test left threads running: {[t.name for t in leaked]}"
-
-
-@pytest.fixture
-def gap_monitor():
-    return GapMonitor()
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ def _stages(out: str) -> list[str]:
     return [ln.split()[1] for ln in out.splitlines() if ln.startswith("WORKBENCH_STAGE ")]
 
 
+@pytest.mark.slow  # a fresh app process: ~20 s on a shared 2-core machine
 def test_self_test_passes_on_a_tiny_model(tmp_path, tiny_model_dir):
     r = _self_test(tmp_path, "--model", str(tiny_model_dir))
     assert r.returncode == 0, r.stdout + r.stderr

@@ -2,35 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
-from PySide6.QtCore import QTimer
-
-
-class GapMonitor:
-    """Records the longest gap between ticks of a 10 ms timer on the GUI thread."""
-
-    def __init__(self) -> None:
-        self.timer = QTimer()
-        self.timer.setInterval(10)
-        self.timer.timeout.connect(self._tick)
-        self.last: float | None = None
-        self.max_gap = 0.0
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        if self.last is not None:
-            self.max_gap = max(self.max_gap, now - self.last)
-        self.last = now
-
-    def __enter__(self) -> GapMonitor:
-        self.last = None
-        self.timer.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.timer.stop()
-
 
 def wait_idle(qtbot, ctx, timeout: int = 60000) -> None:
     """Wait (on the executor's signal) until no job runs or waits."""
