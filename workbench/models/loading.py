@@ -462,10 +462,14 @@ def load_language_model_job(
     attn_implementation: str = "sdpa",
     trust_remote_code: bool = False,
     check_memory: bool = True,
+    deltas: Any = (),
 ) -> Job[Any]:
     """Load a causal LM as a :class:`~workbench.models.hooked.HookedModel` (a job).
 
-    ``source`` is a :class:`ModelSource`, a path, or None for the embedded default.
+    ``source`` is a :class:`ModelSource`, a path, or None for the embedded default. ``deltas``:
+    weight deltas added in memory, ``[(file, c)]`` or ``(file, c, TensorFilter)`` or
+    :class:`~workbench.weights.DeltaSpec` (see :func:`workbench.weights.apply_deltas`); the
+    model's ``ref.source`` and ``info["deltas"]`` record them.
     """
     src = (
         source
@@ -551,6 +555,12 @@ def load_language_model_job(
     if cached is not None and not from_cache:
         yield Progress(3, 5, "caching converted weights")
         _write_cache(cached, model, tokenizer, src, fingerprint, versions)
+    applied: list[dict[str, Any]] = []
+    if deltas:  # after the cache write: the cache always holds the model as published
+        from workbench.weights.delta import apply_deltas
+
+        yield Progress(3, 5, "adding weight deltas")
+        applied = apply_deltas(model, list(deltas))
     yield Progress(4, 5, "preparing hooks")
     ref = ModelRef(
         name=src.name,
@@ -563,12 +573,19 @@ def load_language_model_job(
         if src.kind == "embedded"
         else str(Path(src.path) / (src.gguf_file or "")),
     )
+    if applied:
+        from dataclasses import replace
+
+        from workbench.weights.delta import deltas_label
+
+        ref = replace(ref, source=ref.source + deltas_label(applied))
     info = {
         "source": src.to_dict(),
         "device": dev,
         "dtype": str(dt).removeprefix("torch."),
         "param_bytes": need,
         "from_cache": from_cache,
+        **({"deltas": applied} if applied else {}),
     }
     hm = HookedModel(model, tokenizer, ref, info)
     yield Progress(5, 5, "ready")

@@ -1,0 +1,186 @@
+"""Weight-space task vectors: diff, apply and in-memory deltas against identities
+(apply(B, diff(A, B), 1) == A; coefficient 0 == B) and refusals with the tensors' names."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from workbench.weights import (
+    TensorFilter,
+    WeightsError,
+    apply,
+    diff,
+    read_delta_metadata,
+    tensor_kind,
+    tensor_layer,
+)
+
+
+def _save_model(model, tokenizer, folder, max_shard_size=None):
+    kw = {"max_shard_size": max_shard_size} if max_shard_size else {}
+    model.save_pretrained(folder, **kw)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """Two tiny Llamas of one architecture (A sharded in several files, B in one)."""
+    from tiny import tiny_hf_model, tiny_tokenizer
+
+    base = tmp_path_factory.mktemp("weights")
+    tok = tiny_tokenizer()
+    a = _save_model(tiny_hf_model("llama", seed=1), tok, base / "A", max_shard_size="20KB")
+    b = _save_model(tiny_hf_model("llama", seed=2), tok, base / "B")
+    assert len(list(a.glob("*.safetensors"))) > 1  # the sharded path is exercised
+    return a, b
+
+
+def _weights(folder):
+    out = {}
+    for f in sorted(folder.glob("*.safetensors")):
+        out.update(load_file(f))
+    return out
+
+
+def test_apply_of_diff_gives_back_a_and_zero_gives_b(pair, tmp_path):
+    a, b = pair
+    res = diff(a, b, tmp_path / "delta.safetensors")
+    wa, wb = _weights(a), _weights(b)
+    assert res.n_tensors == len(wa)
+    merged = apply(b, tmp_path / "delta.safetensors", tmp_path / "merged", coefficient=1.0)
+    wm = _weights(tmp_path / "merged")
+    assert set(wm) == set(wa) and merged.n_changed == len(wa)
+    for n in wa:
+        torch.testing.assert_close(wm[n], wa[n], rtol=0, atol=1e-6)
+    zero = apply(b, tmp_path / "delta.safetensors", tmp_path / "zero", coefficient=0.0)
+    wz = _weights(tmp_path / "zero")
+    assert zero.n_changed == 0 and all(torch.equal(wz[n], wb[n]) for n in wb)
+    # the merged folder is a model folder: config and tokenizer came along
+    assert (tmp_path / "merged" / "config.json").exists()
+    assert (tmp_path / "merged" / "tokenizer.json").exists()
+    record = json.loads((tmp_path / "merged" / "workbench-merge.json").read_text())
+    assert record["coefficient"] == 1.0 and record["delta"]["b"]["path"] == str(b)
+
+
+def test_delta_records_sources_hashes_and_tensors(pair, tmp_path):
+    a, b = pair
+    out = tmp_path / "d.safetensors"
+    diff(a, b, out)
+    meta = read_delta_metadata(out)
+    assert meta["a"]["path"] == str(a) and meta["b"]["path"] == str(b)
+    assert all(len(h) == 64 for h in meta["a"]["sha256"].values())
+    assert len(meta["a"]["sha256"]) == len(list(a.glob("*.safetensors")))
+    with safe_open(str(out), framework="pt") as f:
+        assert sorted(meta["tensors"]) == sorted(f.keys())
+        n = meta["tensors"][0]
+        torch.testing.assert_close(f.get_tensor(n), _weights(a)[n] - _weights(b)[n])
+
+
+def test_single_files_and_half_precision_round_trip(tmp_path):
+    """bfloat16 checkpoints come back bit-exact through a float32 delta."""
+    g = torch.Generator().manual_seed(0)
+    wa = {"model.layers.0.mlp.up_proj.weight": torch.randn(8, 4, generator=g).bfloat16()}
+    wb = {"model.layers.0.mlp.up_proj.weight": torch.randn(8, 4, generator=g).bfloat16()}
+    save_file(wa, tmp_path / "a.safetensors")
+    save_file(wb, tmp_path / "b.safetensors")
+    diff(tmp_path / "a.safetensors", tmp_path / "b.safetensors", tmp_path / "d.safetensors")
+    apply(tmp_path / "b.safetensors", tmp_path / "d.safetensors", tmp_path / "m.safetensors")
+    wm = load_file(tmp_path / "m.safetensors")
+    assert all(torch.equal(wm[n], wa[n]) for n in wa)
+
+
+def test_mismatched_shapes_are_refused_naming_the_tensor(tmp_path):
+    save_file(
+        {"x.weight": torch.zeros(4, 4), "y.weight": torch.zeros(3)}, tmp_path / "a.safetensors"
+    )
+    save_file(
+        {"x.weight": torch.zeros(4, 5), "y.weight": torch.zeros(3)}, tmp_path / "b.safetensors"
+    )
+    with pytest.raises(WeightsError, match=r"x\.weight: \[4, 4\] vs \[4, 5\]"):
+        diff(tmp_path / "a.safetensors", tmp_path / "b.safetensors", tmp_path / "d.safetensors")
+    assert not (tmp_path / "d.safetensors").exists()
+    save_file({"x.weight": torch.zeros(4, 4)}, tmp_path / "c.safetensors")
+    with pytest.raises(WeightsError, match=r"only .*a\.safetensors has y\.weight"):
+        diff(tmp_path / "a.safetensors", tmp_path / "c.safetensors", tmp_path / "d.safetensors")
+
+
+def test_mismatched_architectures_and_bad_inputs_are_refused(pair, tmp_path):
+    from tiny import tiny_hf_model, tiny_tokenizer
+
+    a, _ = pair
+    gpt2 = _save_model(tiny_hf_model("gpt2"), tiny_tokenizer(), tmp_path / "gpt2")
+    with pytest.raises(WeightsError, match="llama model and .* a gpt2 model"):
+        diff(a, gpt2, tmp_path / "d.safetensors")
+    with pytest.raises(WeightsError, match="does not exist"):
+        diff(a, tmp_path / "nowhere", tmp_path / "d.safetensors")
+    with pytest.raises(WeightsError, match="not a weight delta"):
+        apply(a, next(a.glob("*.safetensors")), tmp_path / "m")
+    torch.save({"w": torch.zeros(2)}, tmp_path / "w.pt")
+    (tmp_path / "bins").mkdir()
+    torch.save({"w": torch.zeros(2)}, tmp_path / "bins" / "pytorch_model.bin")
+    with pytest.raises(WeightsError, match="Convert them to safetensors"):
+        diff(tmp_path / "bins", a, tmp_path / "d.safetensors")
+
+
+def test_apply_restricted_to_mlp_and_layers(pair, tmp_path):
+    a, b = pair
+    diff(a, b, tmp_path / "d.safetensors")
+    apply(
+        b, tmp_path / "d.safetensors", tmp_path / "mlp", tensor_filter=TensorFilter(kinds=("mlp",))
+    )
+    wa, wb, wm = _weights(a), _weights(b), _weights(tmp_path / "mlp")
+    for n in wa:
+        want = wa[n] if tensor_kind(n) == "mlp" else wb[n]
+        torch.testing.assert_close(wm[n], want, rtol=0, atol=1e-6)
+    apply(b, tmp_path / "d.safetensors", tmp_path / "l1", tensor_filter=TensorFilter(layers=(1,)))
+    wl = _weights(tmp_path / "l1")
+    for n in wa:
+        want = wa[n] if tensor_layer(n) == 1 else wb[n]
+        torch.testing.assert_close(wl[n], want, rtol=0, atol=1e-6)
+    with pytest.raises(WeightsError, match="unknown tensor kind"):
+        TensorFilter(kinds=("mlps",))
+
+
+def test_tensor_kinds():
+    assert tensor_kind("model.layers.3.self_attn.q_proj.weight") == "attention"
+    assert tensor_kind("model.layers.3.mlp.down_proj.weight") == "mlp"
+    assert tensor_kind("model.layers.3.input_layernorm.weight") == "norm"
+    assert tensor_kind("model.layers.3.post_attention_layernorm.weight") == "norm"
+    assert tensor_kind("transformer.h.2.attn.c_proj.weight") == "attention"
+    assert tensor_kind("transformer.h.2.mlp.c_proj.weight") == "mlp"
+    assert tensor_kind("gpt_neox.layers.1.attention.query_key_value.weight") == "attention"
+    assert tensor_kind("model.embed_tokens.weight") == "embedding"
+    assert tensor_layer("model.layers.12.mlp.up_proj.weight") == 12
+    assert tensor_layer("model.norm.weight") is None
+
+
+def test_load_with_deltas_in_memory_matches_the_merged_model(pair, tmp_path):
+    from workbench.models.loading import load_language_model
+
+    a, b = pair
+    diff(a, b, tmp_path / "d.safetensors")
+    hm_a = load_language_model(str(a), device="cpu", dtype="float32")
+    hm = load_language_model(
+        str(b), device="cpu", dtype="float32", deltas=[(tmp_path / "d.safetensors", 1.0)]
+    )
+    sa, sm = hm_a.model.state_dict(), hm.model.state_dict()
+    for n in sa:
+        torch.testing.assert_close(sm[n], sa[n], rtol=0, atol=1e-6)
+    assert hm.info["deltas"][0]["coefficient"] == 1.0
+    assert "Δ[d.safetensors" in hm.ref.source
+    ids = hm.encode(["the king is"])
+    torch.testing.assert_close(
+        hm.forward(**ids).logits, hm_a.forward(**ids).logits, rtol=1e-4, atol=1e-5
+    )
+    hm_b = load_language_model(str(b), device="cpu", dtype="float32")
+    zero = load_language_model(
+        str(b), device="cpu", dtype="float32", deltas=[(tmp_path / "d.safetensors", 0.0)]
+    )
+    sb, sz = hm_b.model.state_dict(), zero.model.state_dict()
+    assert all(torch.equal(sz[n], sb[n]) for n in sb)
