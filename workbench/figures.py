@@ -33,8 +33,9 @@ def render(spec: dict[str, Any], fmt: str = "png", dpi: int = 200) -> bytes:
         return _save(_head_figure(spec), spec, fmt, dpi)
     if kind == "heatmap":
         rows, cols = spec.get("rows", []), spec.get("cols", [])
-        w = max(4.0, 0.6 * len(cols) + 2.5)
-        h = max(3.0, 0.45 * len(rows) + 1.8)
+        # specs with words in their cells (the logit lens) ask for wider cells
+        w = max(4.0, spec.get("cell_width", 0.6) * len(cols) + 2.5)
+        h = max(3.0, spec.get("cell_height", 0.45) * len(rows) + 1.8)
         fig = Figure(figsize=(w, h), layout="constrained")
         ax = fig.add_subplot()
         _heatmap(fig, ax, spec)
@@ -106,6 +107,9 @@ def _heatmap(fig: Any, ax: Any, spec: dict[str, Any]) -> None:
     if spec.get("center") is not None and finite.size:
         m = float(np.abs(finite - spec["center"]).max()) or 1.0
         kw.update(vmin=spec["center"] - m, vmax=spec["center"] + m)
+    for key in ("vmin", "vmax"):
+        if spec.get(key) is not None:
+            kw[key] = spec[key]
     im = ax.imshow(values, **kw)
     ax.set_xticks(
         range(len(cols)),
@@ -114,7 +118,14 @@ def _heatmap(fig: Any, ax: Any, spec: dict[str, Any]) -> None:
         ha="right" if len(cols) > 8 else "center",
     )
     ax.set_yticks(range(len(rows)), [str(r) for r in rows])
-    if values.size and values.shape[0] * values.shape[1] <= 150:
+    text = spec.get("cell_text")
+    if text is not None:  # a word per cell (the logit lens's top tokens) instead of the value
+        for (i, j), v in np.ndenumerate(values):
+            if i < len(text) and j < len(text[i]):
+                light = np.isfinite(v) and im.norm(v) >= 0.5
+                ax.text(j, i, str(text[i][j]), ha="center", va="center", fontsize=6,
+                        color="white" if light else "black")  # fmt: skip
+    elif values.size and values.shape[0] * values.shape[1] <= 150:
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):
                 ax.text(

@@ -22,6 +22,7 @@ GROUPS = {
     "models": "find, inspect and try language models",
     "concepts": "extract concepts, evaluate expressions, diagnostics, vector files",
     "heads": "score attention heads",
+    "analysis": "prompt analyses: logit lens, activation patching, subspace patching",
     "diffusion": "concept arithmetic on text-to-image models",
     "project": "read and write project files",
 }

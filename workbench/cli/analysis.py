@@ -1,0 +1,158 @@
+"""``workbench analysis``: prompt-level analyses of a language model.
+
+Examples::
+
+    workbench analysis logit-lens "The capital of France is" --target " Paris" --figure lens.png
+    workbench analysis patch "The capital of France is" "The capital of Italy is" \\
+        --target " Paris" --foil " Rome" --component resid_pre --figure patch.png --project p.wbproj
+
+Every command prints its result as JSON on stdout (``--json``: only that), can write its figure
+(``--figure FILE``: PNG, SVG or PDF by the extension) and, with ``--project FILE``, stores the
+run and its figure in a project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from workbench.cli import _args, add_json_flag, add_model_args, load_model_from_args, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "logit-lens",
+        help="the logit lens of a prompt: top tokens and a target's probability, layer by layer",
+        description="Every layer's residual stream at every position, read through the model's "
+        "own final norm and unembedding: top tokens, and the probability and rank of a target.",
+    )
+    add_model_args(p)
+    p.add_argument("prompt", help="the prompt, e.g. 'The capital of France is'")
+    p.add_argument("--target", help="a target word, e.g. ' Paris' (its first token is scored)")
+    p.add_argument("-k", type=_args.positive_int, default=5, help="top tokens per cell")
+    _add_common(p)
+    p.set_defaults(func=_logit_lens)
+
+    p = sub.add_parser(
+        "patch",
+        help="activation patching (causal tracing): clean → corrupted at every layer × position",
+        description="Run the corrupted prompt with one activation from the clean run put back, "
+        "at every layer × position, and read the metric at the last position. The two prompts "
+        "need the same number of tokens.",
+    )
+    add_model_args(p)
+    p.add_argument("clean", help="the clean prompt, e.g. 'The capital of France is'")
+    p.add_argument("corrupted", help="the corrupted prompt, e.g. 'The capital of Italy is'")
+    p.add_argument("--target", required=True, help="the clean answer, e.g. ' Paris'")
+    p.add_argument("--foil", help="the corrupted answer, e.g. ' Rome' (needed by logit_diff)")
+    p.add_argument(
+        "--component",
+        action="append",
+        choices=("resid_pre", "attn_out", "mlp_out"),
+        help="what is patched (repeatable; default resid_pre): the residual stream entering "
+        "each block, the attention output or the MLP output",
+    )
+    p.add_argument(
+        "--metric", choices=("logit_diff", "logit", "logprob", "prob"), default="logit_diff"
+    )
+    p.add_argument("--raw", action="store_true", help="figure: the raw metric, not the fraction")
+    p.add_argument(
+        "--max-rows", type=_args.positive_int, default=64, help="patched runs per forward pass"
+    )
+    _add_common(p)
+    p.set_defaults(func=_patch)
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--figure", help="write the figure to this file (.png, .svg or .pdf)")
+    p.add_argument("--project", help="store the run and its figure in this project file")
+    p.add_argument("--name", help="the stored run's name")
+    add_json_flag(p)
+
+
+def _check_figure(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from workbench.errors import WorkbenchError
+
+    if args.figure and Path(args.figure).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise WorkbenchError(f"{args.figure}: write the figure as .png, .svg or .pdf.")
+    if args.figure and not Path(args.figure).resolve().parent.is_dir():
+        raise WorkbenchError(f"{Path(args.figure).parent} does not exist: create it first.")
+
+
+def _finish(args: argparse.Namespace, result: Any, spec: dict[str, Any], out: dict) -> int:
+    """Write the figure, store run + figure in the project, print the JSON."""
+    if args.figure:
+        from workbench.figures import export
+
+        out["figure"] = str(export(spec, args.figure))
+    if args.project:
+        from workbench.figures import render_all
+        from workbench.store import Project
+
+        d = result.to_dict()
+        name = args.name or f"{spec['title'].splitlines()[0]}"
+        with Project.open(args.project, create=True) as project:
+            rid = project.add_run(result.kind, name, d.get("settings", {}), d)
+            fid = project.add_figure(f"{name} (run {rid})", {**spec, "run_id": rid},
+                                     render_all(spec))  # fmt: skip
+        out |= {"run_id": rid, "figure_id": fid, "project": args.project}
+        if not args.json:
+            print(f"saved run {rid} and figure {fid} to {args.project}", file=sys.stderr)
+    if getattr(result, "note", "") and not args.json:
+        print(f"note: {result.note}", file=sys.stderr)
+    print_json(out)
+    return 0
+
+
+def _logit_lens(args: argparse.Namespace) -> int:
+    from workbench.analysis import logit_lens_job
+    from workbench.jobs import run_with_progress_bar
+
+    _check_figure(args)
+    hm = load_model_from_args(args)
+    lens = run_with_progress_bar(logit_lens_job(hm, args.prompt, args.target, args.k),
+                                 desc="logit lens")  # fmt: skip
+    out = {"kind": lens.kind, "prompt": lens.prompt, "tokens": lens.tokens,
+           "target": lens.target, "target_token": lens.target_token, "note": lens.note,
+           "last_position": lens.summary(), "model": hm.ref.to_dict()}  # fmt: skip
+    return _finish(args, lens, lens.figure_spec(), out)
+
+
+def _patch(args: argparse.Namespace) -> int:
+    from workbench.analysis import activation_patching_job
+    from workbench.jobs import run_with_progress_bar
+
+    _check_figure(args)
+    comps = args.component or ["resid_pre"]
+    if args.figure and len(comps) > 1:
+        from workbench.errors import WorkbenchError
+
+        raise WorkbenchError("--figure takes one --component; run once per component.")
+    hm = load_model_from_args(args)
+    results = []
+    for comp in comps:
+        job = activation_patching_job(hm, args.clean, args.corrupted, args.target, args.foil,
+                                      comp, args.metric, args.max_rows)  # fmt: skip
+        results.append(run_with_progress_bar(job, desc=f"patching {comp}"))
+    outs = []
+    for res in results:
+        spec = res.figure_spec(normalized=not args.raw)
+        out = {"kind": res.kind, "component": res.component, "metric": res.metric,
+               "clean_metric": res.clean_metric, "corrupted_metric": res.corrupted_metric,
+               "best_cells": res.best(5), "tokens": res.clean_tokens,
+               "corrupted_tokens": res.corrupted_tokens, "values": res.values,
+               "note": res.note}  # fmt: skip
+        if len(results) == 1:
+            return _finish(args, res, spec, out | {"model": hm.ref.to_dict()})
+        outs.append(out)
+        if args.project:
+            import contextlib
+            import io
+
+            with contextlib.redirect_stdout(io.StringIO()):
+                _finish(args, res, spec, out)
+    print_json({"results": outs, "model": hm.ref.to_dict()})
+    return 0
