@@ -412,7 +412,16 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ closing
     def closeEvent(self, event: QCloseEvent) -> None:
+        from ui.closing import CloseGuard
+
+        guard = getattr(self, "_close_guard", None)
+        if guard is None:
+            guard = self._close_guard = CloseGuard(self)
+        if not guard.may_close():  # a job runs: asked, and stopping it first (see ui.closing)
+            event.ignore()
+            return
         if not self.ctx.project.maybe_discard():
+            self.setEnabled(True)
             event.ignore()
             return
         self.save_layout()

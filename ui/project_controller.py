@@ -40,6 +40,9 @@ class ProjectController(QObject):
 
     project_changed = Signal()
     recent_changed = Signal()
+    # Before the open project is copied or replaced: views write what they hold back (the
+    # canvas's layout waits half a second after an edit) into the project they belong to.
+    flush_requested = Signal()
 
     def __init__(self, state: AppState, errors: Any, parent_widget: QWidget | None = None):
         super().__init__()
@@ -218,6 +221,8 @@ class ProjectController(QObject):
         painting instead of freezing it for a quarter of a second. Input waits until the
         project is in place (see :func:`_breathe`); when this returns, every view shows it."""
         old = self.project
+        if old is not None and old is not project:
+            self.flush_requested.emit()
         self.state.project_is_scratch = scratch
         self.state.project = project
         _breathe()
@@ -349,6 +354,7 @@ class ProjectController(QObject):
             path = path.with_suffix(".wbproj")
         was_scratch = self.state.project_is_scratch
         old_path = Path(p.path)
+        self.flush_requested.emit()
         try:
             p.copy_to(path, overwrite=True)
             new = type(p).open(path)

@@ -55,6 +55,12 @@ class JobStatusBar(QStatusBar):
             self.progress.setValue(int(frac * 1000))
         self.job_label.setText(f"{label}: {msg}" if msg else label)
 
+    def show_stopping(self, label: str) -> None:
+        """The window is closing: the job stops at its next step."""
+        self.job_label.setText(f"Stopping {label}…")
+        self.progress.setRange(0, 0)
+        self.cancel_button.setVisible(False)
+
     def _on_busy_changed(self, busy: bool) -> None:
         if not busy:
             self.job_label.setText("Ready")

@@ -109,6 +109,9 @@ class EmptyStateWidget(QFrame):
         lay.addStretch(2)
 
 
+MAX_COEFFICIENT = 1e9  # a spin box needs a range; this one does not clamp in practice
+
+
 class CoefficientWidget(QWidget):
     """A signed coefficient: a slider for feel and a spin box for exact values (linked)."""
 
@@ -120,11 +123,12 @@ class CoefficientWidget(QWidget):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(int(-limit * self.STEPS), int(limit * self.STEPS))
         self.spin = QDoubleSpinBox()
-        self.spin.setRange(-1000.0, 1000.0)
+        # Any finite value (the slider covers ±limit; the spin box goes beyond it).
+        self.spin.setRange(-MAX_COEFFICIENT, MAX_COEFFICIENT)
         self.spin.setDecimals(2)
         self.spin.setSingleStep(0.1)
         self.spin.setKeyboardTracking(False)
-        self.spin.setFixedWidth(80)
+        self.spin.setFixedWidth(96)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.slider, 1)
@@ -139,8 +143,20 @@ class CoefficientWidget(QWidget):
     def value(self) -> float:
         return float(self.spin.value())
 
-    def setValue(self, v: float) -> None:
+    def setValue(self, v: float) -> None:  # noqa: N802 (Qt's name)
         self.spin.setValue(v)
+        self._sync_slider(self.spin.value())  # also when the spin box already held ``v``
+
+    def blockSignals(self, block: bool) -> bool:  # noqa: N802 (Qt's name)
+        # The inner spin box must stay quiet too, or a programmatic value would be emitted.
+        self.spin.blockSignals(block)
+        return super().blockSignals(block)
+
+    def _sync_slider(self, v: float) -> None:
+        self.slider.blockSignals(True)
+        lo, hi = self.slider.minimum(), self.slider.maximum()
+        self.slider.setValue(min(hi, max(lo, int(round(v * self.STEPS)))))
+        self.slider.blockSignals(False)
 
     def _from_slider(self, ticks: int) -> None:
         v = ticks / self.STEPS
@@ -148,9 +164,7 @@ class CoefficientWidget(QWidget):
             self.spin.setValue(v)
 
     def _from_spin(self, v: float) -> None:
-        self.slider.blockSignals(True)
-        self.slider.setValue(int(round(v * self.STEPS)))
-        self.slider.blockSignals(False)
+        self._sync_slider(v)
         self.valueChanged.emit(float(v))
 
 

@@ -255,3 +255,51 @@ def test_a_prompt_that_overflowed_makes_its_cell_nan():
     assert math.isnan(cell_mean("kl", [0.5, math.nan]))  # never the mean of the survivors
     assert math.isnan(cell_mean("accuracy", [1.0, math.nan]))
     assert cell_mean("base_perplexity_of_steered", [2.0, math.nan]) == 2.0  # empty text
+
+
+def test_a_stopped_sweep_keeps_its_finished_cells_as_a_partial_result(tmp_path):
+    """Cancelling part-way: the cells finished so far are exactly those of the full run, the
+    others are marked not computed; stored, the run says it is partial and holds generations
+    for the finished cells only."""
+    from workbench.concepts.sweep_partial import PartialSweep
+    from workbench.store import Project
+
+    hm = tiny_hooked("llama")
+    concept = _concept(hm, [0, 1])
+    spec = SteeringSweepSpec(
+        layers=(0, 1), coefficients=(1.0, 2.0, 3.0), prompts=("the king", "a cat"),
+        settings=SamplingSettings(max_new_tokens=2), targets=("queen",), max_rows=4,
+    )  # fmt: skip
+    full = steering_sweep(hm, concept, spec)
+    assert not full.partial and full.cells_done() == 6
+    part = PartialSweep(concept, spec)
+    assert part.result() is None  # nothing finished yet
+    job = steering_sweep_job(hm, concept, spec)
+    while part.cells_done() < 2:
+        part.add(next(job))
+    job.close()  # stopped
+    res = part.result()
+    assert res is not None and res.partial and res.cells_done() == 2
+    assert res.baselines == full.baselines and res.baseline_metrics == full.baseline_metrics
+    for i in range(2):
+        for j in range(3):
+            if res.is_computed(i, j):
+                assert res.texts[i][j] == full.texts[i][j]
+                for k in full.metrics:
+                    assert res.metrics[k][i][j] == full.metrics[k][i][j]
+            else:
+                assert all(math.isnan(res.metrics[k][i][j]) for k in res.metrics)
+    # stored and read back: marked partial, generations only for the finished cells
+    with Project.open(tmp_path / "p.wbproj", create=True) as project:
+        project.add_concept(concept)
+        rid = res.save_to_project(project, hm.ref, concept)
+        rec = project.load_run(rid)
+
+        def field(k):  # a typed record or (before migration 0002's records) a dict
+            return rec[k] if isinstance(rec, dict) else getattr(rec, k)
+
+        assert "partial: 2 of 6 cells" in field("name")
+        assert field("settings")["partial"] == {"cells_done": 2, "cells": 6}
+        back = SteeringSweepResult.from_dict(dict(field("result")), dict(field("settings")))
+        assert back.partial and back.computed == res.computed
+        assert len(project.generations()) == 2 * len(spec.prompts)

@@ -113,6 +113,7 @@ class CanvasPanel(QWidget):
         self._save_timer.timeout.connect(self._save_layout)
         self.model.changed.connect(self._on_model_changed)
         ctx.state.events.project.connect(self._on_project_changed)
+        ctx.project.flush_requested.connect(self.shutdown)  # write a pending layout now
         ctx.state.events.models.connect(lambda *_: self._timer.start())
         self._on_model_changed()
 

@@ -43,7 +43,7 @@ class TermCardWidget(QFrame):
         self.coef.valueChanged.connect(lambda v: model.update(self.index, coefficient=v))
         self.coef.setEnabled(not term.project_out)
         lay.addWidget(self.coef, 1)
-        rm = QToolButton()
+        rm = self.remove_button = QToolButton()
         rm.setText("✕")
         rm.setToolTip("Remove this term")
         rm.clicked.connect(lambda: model.remove(self.index))
@@ -70,6 +70,23 @@ class TermCardWidget(QFrame):
         opts.addWidget(self.project_out)
         opts.addStretch(1)
         outer.addLayout(opts)
+
+    def show_term(self, term: CanvasTerm) -> None:
+        """Make every control show ``term`` (after undo, redo, reopen or a programmatic
+        change), without the controls writing back into the model."""
+        widgets = (self.coef, self.group, self.normalize, self.project_out)
+        for w in widgets:
+            w.blockSignals(True)
+        try:
+            if self.coef.value() != term.coefficient:
+                self.coef.setValue(term.coefficient)
+            self.group.setCurrentIndex(GROUPS.index(term.group) if term.group in GROUPS else 0)
+            self.normalize.setChecked(term.normalize)
+            self.project_out.setChecked(term.project_out)
+            self.coef.setEnabled(not term.project_out)
+        finally:
+            for w in widgets:
+                w.blockSignals(False)
 
 
 class TermListWidget(QScrollArea):
@@ -104,9 +121,9 @@ class TermListWidget(QScrollArea):
         same = len(terms) == len(self.cards) and all(
             c.name.toolTip() == t.concept for c, t in zip(self.cards, terms, strict=True)
         )
-        if same:
+        if same:  # the same terms: every control shows the model's values
             for c, t in zip(self.cards, terms, strict=True):
-                c.coef.setEnabled(not t.project_out)
+                c.show_term(t)
             return
         for c in self.cards:
             self.box.removeWidget(c)

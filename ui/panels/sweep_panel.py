@@ -212,6 +212,7 @@ class SweepPanel(QWidget):
             default_vector_site,
             steering_sweep_job,
         )
+        from workbench.concepts.sweep_partial import PartialSweep
         from workbench.models.generation import SamplingSettings
 
         m = self.ctx.state.model()
@@ -256,6 +257,7 @@ class SweepPanel(QWidget):
         # The running sweep, its project (its results go there, whatever opens meanwhile) and
         # a token: callbacks of a sweep the display was taken from are ignored.
         self._job = (m, concept, self.ctx.state.project)
+        self._collected = PartialSweep(concept, spec)  # kept if the sweep stops part-way
         token = self._live = object()
         self.runs.setEnabled(False)  # saved sweeps can be looked at when this one ends
         self.run_button.setEnabled(False)
@@ -279,8 +281,12 @@ class SweepPanel(QWidget):
     def _on_error(self, exc: BaseException) -> None:
         self.status.setText(f"Failed: {first_line(exc)}")
         self.ctx.errors.handle(exc, "sweeping")
+        self._keep_partial("failed")
 
     def _on_progress(self, p: Any) -> None:
+        collected = getattr(self, "_collected", None)
+        if collected is not None:
+            collected.add(p)
         if not p.payload:
             return
         if p.payload[0] == "baseline":
@@ -293,6 +299,7 @@ class SweepPanel(QWidget):
         self._draw_heatmap()
 
     def _on_result(self, r: Any) -> None:
+        self._collected = None  # finished: nothing partial to keep
         self.result = r
         self._draw_heatmap()
         m, concept, p = self._job
@@ -330,12 +337,41 @@ class SweepPanel(QWidget):
         )
 
     def _on_done(self) -> None:
+        stopped = self._live is not None and getattr(self, "_collected", None) is not None
         self._live = None
         self.runs.setEnabled(True)
         self.run_button.setEnabled(True)
         self.stop_button.setEnabled(False)
+        if stopped:
+            self._keep_partial("stopped")
         if self.status.text().startswith(("Running", "Baseline")):
-            self.status.setText("Stopped.")
+            self.status.setText("Stopped before any cell finished; nothing was saved.")
+
+    def _keep_partial(self, why: str) -> None:
+        """A sweep stopped or failed part-way: its finished cells become a run marked partial
+        (in the project it was started in), shown as the current result."""
+        collected, self._collected = getattr(self, "_collected", None), None
+        r = collected.result() if collected is not None else None
+        if r is None:
+            return
+        m, concept, p = self._job
+        self.result = r
+        self._draw_heatmap()
+        if p is None or p is not self.ctx.state.project:
+            return
+        self.run_id = self.ctx.project.write(
+            "saving the partial sweep", lambda: r.save_to_project(p, m.ref, concept)
+        )
+        n = len(r.layers) * len(r.coefficients)
+        if self.run_id is None:
+            self.status.setText(f"{why.capitalize()}: {r.cells_done()} of {n} cells, not saved.")
+            return
+        self._refresh_runs(self.run_id)
+        generations_changed(self.ctx)
+        self.status.setText(
+            f"{why.capitalize()} after {r.cells_done()} of {n} cells: they are saved as sweep "
+            f"#{self.run_id}, marked partial."
+        )
 
     # ---------------------------------------------------------- the grid
     def _reset_grid(self, layers: list[int], coefs: list[float]) -> None:

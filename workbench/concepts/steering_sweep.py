@@ -581,9 +581,9 @@ class SweepAccumulator:
                 if spec.fluency:
                     self.base_nll[p] = nll[k]
         if chunk[0][0] == BASE and len(self.base_logp) == P:  # the last baseline row was here
-            reports.append(
-                Progress(done, total, "baseline", payload=("baseline", list(self.base_texts)))
-            )
+            # (with the baseline's metrics, so a sweep stopped later keeps them too)
+            payload = ("baseline", list(self.base_texts), self.baseline_metrics())
+            reports.append(Progress(done, total, "baseline", payload=payload))
         for k, (v, p) in enumerate(chunk):
             if v == BASE:
                 continue
@@ -619,7 +619,8 @@ class SweepAccumulator:
                 )
         return reports
 
-    def result(self) -> SteeringSweepResult:
+    def baseline_metrics(self) -> dict[str, float]:
+        """The unsteered rows' fluency, accuracy and target log-prob, averaged over prompts."""
         spec, P, target_ids = self.spec, self.P, self.plan.target_ids
         baseline_metrics: dict[str, float] = {}
         if spec.fluency:
@@ -634,6 +635,11 @@ class SweepAccumulator:
             baseline_metrics["target_logprob"] = _mean(
                 [float(self.base_logp[p][target_ids].mean()) for p in range(P)]
             )
+        return baseline_metrics
+
+    def result(self) -> SteeringSweepResult:
+        baseline_metrics = self.baseline_metrics()
+        spec = self.spec
         return SteeringSweepResult(
             spec,
             {"id": self.concept.id, "name": self.concept.name},
@@ -681,7 +687,7 @@ def steering_sweep_job(
     result (:mod:`workbench.cluster`).
     """
     if cluster is not None:
-        from workbench.cluster.sweep import cluster_sweep_job
+        from workbench.concepts.sweep_distributed import cluster_sweep_job
 
         return (yield from cluster_sweep_job(hm, concept, spec, cluster))
     plan = sweep_plan(hm, concept, spec)
