@@ -15,7 +15,6 @@ from workbench.training import (
     TrainingError,
     TrainingSpec,
     answer_loss,
-    finetune_job,
     offsets_interventions,
     train_head_offsets_job,
     train_job,
@@ -146,6 +145,8 @@ def test_bad_settings_and_cancel(hm):
 
 
 def test_finetune_changes_weights_and_lowers_loss(tmp_path):
+    from workbench.weights.finetune import finetune_job
+
     hm = tiny_hooked("llama", seed=3)
     before = {k: v.clone() for k, v in hm.model.state_dict().items()}
     res = run(finetune_job(hm, TASK, spec=TrainingSpec(6, 1e-2, 4), out=tmp_path / "ft"))

@@ -24,6 +24,8 @@ GROUPS = {
     "heads": "score attention heads",
     "analysis": "prompt analyses: logit lens, activation patching, subspace patching",
     "diffusion": "concept arithmetic on text-to-image models",
+    "train": "learned interventions: LoFiT head offsets, trained steering vectors, fine-tunes",
+    "weights": "weight-space task vectors: diff checkpoints, apply a delta, sweep its coefficient",
     "project": "read and write project files",
 }
 
@@ -37,11 +39,31 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_ in GROUPS.items():
         try:
             module = importlib.import_module(f"workbench.cli.{name}")
-        except ImportError:
+        except ModuleNotFoundError as e:
+            # only a missing optional package, by name; any other failure is a bug and is raised
+            if e.name not in OPTIONAL_PACKAGES:
+                raise
+            _add_unavailable_group(sub, name, help_, OPTIONAL_PACKAGES[e.name])
             continue
         g = sub.add_parser(name, help=help_, description=help_)
         module.register(g.add_subparsers(dest="command", metavar="COMMAND", required=True))
     return parser
+
+
+# Packages that a CLI group may import and an installation may lack: module name -> what to
+# install. None today (every group imports only required dependencies at the top; ray, for
+# --cluster, is imported when used). A group missing one stays listed and says what to install.
+OPTIONAL_PACKAGES: dict[str, str] = {}
+
+
+def _add_unavailable_group(sub: Any, name: str, help_: str, install: str) -> None:
+    why = f"unavailable: it needs {install}"
+
+    def refuse(args: argparse.Namespace) -> int:
+        raise WorkbenchError(f"the '{name}' commands are {why}.")
+
+    g = sub.add_parser(name, help=f"{help_} ({why})", description=f"{help_} ({why})")
+    g.set_defaults(func=refuse)
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -132,7 +154,7 @@ def save_text_generation(project_path: str, comparison: Any, provenance: dict[st
 
     with Project.open(project_path, create=True) as project:
         return project.add_generation(
-            kind="text",
+            medium="text",
             prompt=comparison.prompt,
             baseline=comparison.baseline,
             steered=comparison.steered,
@@ -198,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    except Exception as e:  # a bug: one line for the user, the traceback in the log
+    except Exception as e:  # noqa: BLE001 - the last resort: a bug gets one line, and its traceback goes to the log
         from workbench.errorlog import internal_error_message, write_error_log
 
         path = write_error_log(e, argv=argv)

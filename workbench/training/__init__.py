@@ -2,7 +2,6 @@
 trained with a loss, and fine-tunes that give weight-space task vectors."""
 
 from workbench.training.data import Examples, answer_loss, answer_metrics, task_from
-from workbench.training.finetune import FinetuneResult, finetune_job, save_model_folder
 from workbench.training.loop import LossCurve, TrainingError, TrainingSpec, train_job
 from workbench.training.offsets import (
     HeadOffsetsResult,
@@ -14,7 +13,6 @@ from workbench.training.steering import TrainedVectorResult, train_steering_vect
 
 __all__ = [
     "Examples",
-    "FinetuneResult",
     "HeadOffsetsResult",
     "LossCurve",
     "TrainedVectorResult",
@@ -22,9 +20,7 @@ __all__ = [
     "TrainingSpec",
     "answer_loss",
     "answer_metrics",
-    "finetune_job",
     "offsets_interventions",
-    "save_model_folder",
     "select_heads_job",
     "task_from",
     "train_head_offsets_job",

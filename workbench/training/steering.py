@@ -131,9 +131,10 @@ def train_steering_vector_job(
 
         order = list(range(len(task)))
         random.Random(spec.seed).shuffle(order)
-        pick = lambda ii: Examples(
-            tuple(task.prompts[i] for i in ii), tuple(task.answers[i] for i in ii)
-        )  # noqa: E731
+
+        def pick(ii: list[int]) -> Examples:
+            return Examples(tuple(task.prompts[i] for i in ii), tuple(task.answers[i] for i in ii))
+
         ex, test_ex, task_name = (
             pick(sorted(order[n_test:])),
             pick(sorted(order[:n_test])),

@@ -72,7 +72,7 @@ class StreamingSafetensorsWriter:
 
     def __enter__(self) -> StreamingSafetensorsWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self._tmp, "wb")  # noqa: SIM115 - closed in __exit__
+        self._fh = open(self._tmp, "wb")
         self._fh.write(struct.pack("<Q", len(self._header)))
         self._fh.write(self._header)
         return self
