@@ -24,14 +24,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from _common import report  # noqa: E402
+from _common import report
 
 
-def _time(fn, *args) -> float:  # noqa: ANN001
+def _time(fn, *args) -> float:
     return _timed(fn, *args)[0]
 
 
-def _timed(fn, *args):  # noqa: ANN001, ANN202
+def _timed(fn, *args):
     t = time.perf_counter()
     out = fn(*args)
     return time.perf_counter() - t, out

@@ -56,7 +56,7 @@ def process_start() -> float:
         return _T0
 
 
-def create_window(theme_choice: str | None = None, interactive: bool = True):  # noqa: ANN201
+def create_window(theme_choice: str | None = None, interactive: bool = True):
     """Build the context and the main window (QApplication must exist). Returns the window."""
     from PySide6.QtGui import QUndoStack
     from PySide6.QtWidgets import QApplication

@@ -120,7 +120,7 @@ class CanvasEditCommand(QUndoCommand):
     def id(self) -> int:
         return self.ID
 
-    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt's name)
+    def mergeWith(self, other: QUndoCommand) -> bool:
         if not isinstance(other, CanvasEditCommand) or other.canvas is not self.canvas:
             return False
         if _concepts(self.before) != _concepts(self.after) or _concepts(other.before) != _concepts(

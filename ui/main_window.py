@@ -170,13 +170,13 @@ class PanelTabs(QTabWidget):
             return page.widget()
         return page
 
-    def indexOf(self, widget: QWidget) -> int:  # noqa: N802 (Qt's name)
+    def indexOf(self, widget: QWidget) -> int:
         return super().indexOf(self.page(widget))
 
-    def setCurrentWidget(self, widget: QWidget) -> None:  # noqa: N802
+    def setCurrentWidget(self, widget: QWidget) -> None:
         super().setCurrentWidget(self.page(widget))
 
-    def currentWidget(self) -> QWidget | None:  # noqa: N802
+    def currentWidget(self) -> QWidget | None:
         return self._panel(super().currentWidget())
 
     def widget(self, index: int) -> QWidget | None:

@@ -120,14 +120,24 @@ class ProjectController(QObject):
             else:
                 self.state.concepts = tuple(p.concept_rows(summary=False))
             from ui.prompt_data import from_store
+            from workbench.errors import PromptSetError
 
-            user_sets = []
+            user_sets, unreadable = [], []
             for rec in p.prompt_sets():
-                ps = from_store(rec)
-                if ps is not None:
-                    user_sets.append(
-                        {"name": ps.name, "kind": ps.kind, "set": ps, "builtin": False}
-                    )
+                try:
+                    ps = from_store(rec)
+                except PromptSetError as e:  # listed by name below, not hidden
+                    unreadable.append(f"{rec['name']!r} ({e})")
+                    continue
+                user_sets.append({"name": ps.name, "kind": ps.kind, "set": ps, "builtin": False})
+            if unreadable:
+                self.errors.handle(
+                    PromptSetError(
+                        f"{len(unreadable)} prompt set(s) in this project cannot be read and are "
+                        f"not listed: {'; '.join(unreadable)}. Delete or re-import them."
+                    ),
+                    "reading the project's prompt sets",
+                )
         except Exception as e:
             self.errors.handle(e, "reading the project")
             return

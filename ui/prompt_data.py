@@ -81,7 +81,13 @@ def to_store(ps: Any) -> tuple[str, str, list[dict], str]:
 
 
 def from_store(rec: dict) -> Any:
-    """A PromptSet from a store record (None if it is not usable)."""
+    """A PromptSet from a store record.
+
+    Raises
+    ------
+    PromptSetError
+        The stored set is not usable (the caller names it to the user; it is not hidden).
+    """
 
     items = rec.get("items") or []
     meta = (items[0].get("_meta") if items else None) or {}
@@ -90,10 +96,7 @@ def from_store(rec: dict) -> Any:
         rows = [[", ".join(i.get("sequence", []))] for i in items]
     else:
         rows = [[str(i.get(c, "")) for c in COLUMNS.get(kind, ("text",))] for i in items]
-    try:
-        ps = from_rows(rec["name"], kind, rows)
-    except Exception:
-        return None
+    ps = from_rows(rec["name"], kind, rows)
     kw = {k: meta[k] for k in ("template", "separator", "description") if k in meta}
     if "poles" in meta:
         kw["poles"] = tuple(meta["poles"])

@@ -181,7 +181,7 @@ class VerticalScrollArea(QScrollArea):
         self.setWidget(widget)
         widget.setAutoFillBackground(False)  # the viewport paints the same background
 
-    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+    def minimumSizeHint(self) -> QSize:
         hint = super().minimumSizeHint()
         inner = self.widget()
         if inner is None:
@@ -189,7 +189,7 @@ class VerticalScrollArea(QScrollArea):
         width = inner.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width()
         return QSize(max(hint.width(), width + 2 * self.frameWidth()), hint.height())
 
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
             self.updateGeometry()  # the widget's minimum width may have changed
         return super().eventFilter(obj, event)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import pytest  # noqa: E402
+import pytest
 
-from workbench.diffusion.loading import DiffusionModel, wrap_pipeline  # noqa: E402
-from workbench.diffusion.tiny import (  # noqa: E402
+from workbench.diffusion.loading import DiffusionModel, wrap_pipeline
+from workbench.diffusion.tiny import (
     tiny_flux_pipeline,
     tiny_sd3_pipeline,
     tiny_sd_pipeline,

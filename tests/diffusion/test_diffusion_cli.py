@@ -66,7 +66,7 @@ def test_everything_is_checked_before_rendering(sd_folder, tmp_path, capsys, mon
     """A term without --define, or an --out that is a file, is refused before any step runs."""
     import workbench.diffusion as diffusion
 
-    def no_render(*a, **k):  # noqa: ANN002, ANN003, ANN202
+    def no_render(*a, **k):
         raise AssertionError("rendering started before the arguments were checked")
 
     monkeypatch.setattr(diffusion, "baseline_and_edited", no_render)

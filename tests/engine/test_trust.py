@@ -127,14 +127,14 @@ def _cancel_in_setup(hm, job, label: str) -> list[int]:
     finished: list[int] = []
     cancel_at: list[int] = []
 
-    def hold(m, args):  # noqa: ANN001, ANN202
+    def hold(m, args):
         # the pass reaches block 1 only once the cancel was asked for (and the job closed)
         deadline = time.monotonic() + 10
         while not cancel_at and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(0.3)
 
-    def done(L):  # noqa: ANN001, ANN202
+    def done(L):
         return lambda m, i, o: finished.append(L) if cancel_at else None
 
     handles = [hm.adapter.block(1).register_forward_pre_hook(hold)]
@@ -143,7 +143,7 @@ def _cancel_in_setup(hm, job, label: str) -> list[int]:
     def should_cancel() -> bool:
         return bool(cancel_at)
 
-    def on_progress(p) -> None:  # noqa: ANN001
+    def on_progress(p) -> None:
         if label in p.message and not cancel_at:
             cancel_at.append(p.done)
 

@@ -50,7 +50,7 @@ def project_digest(path: Path) -> str:
             if t in ("project_lock", "sqlite_sequence"):
                 continue
             h.update(t.encode())
-            for row in con.execute(f'SELECT * FROM "{t}" ORDER BY rowid'):  # noqa: S608
+            for row in con.execute(f'SELECT * FROM "{t}" ORDER BY rowid'):
                 h.update(repr(row).encode())
     finally:
         con.close()

@@ -55,7 +55,7 @@ def test_bad_project_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
     fails at once, with nothing computed."""
     import workbench.models.loading as loading
 
-    def no_loading(*a, **k):  # noqa: ANN002, ANN003, ANN202
+    def no_loading(*a, **k):
         raise AssertionError("the model was loaded before --project was checked")
 
     monkeypatch.setattr(loading, "load_language_model", no_loading)

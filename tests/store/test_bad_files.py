@@ -151,7 +151,7 @@ def test_read_only_location(saved: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 def test_sqlite_refuses_to_write(saved: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A write that fails inside SQLite (read-only media) opens the project read-only."""
 
-    def refuse(engine, token):  # noqa: ANN001, ANN202
+    def refuse(engine, token):
         raise sqlite3.OperationalError("attempt to write a readonly database")
 
     monkeypatch.setattr(lock_module, "try_acquire", refuse)
@@ -180,7 +180,7 @@ def limit_pages(project: Project, extra_pages: int) -> None:
     project._engine.dispose()
 
     @event.listens_for(project._engine, "connect")
-    def _limit(dbapi_conn, _record) -> None:  # noqa: ANN001
+    def _limit(dbapi_conn, _record) -> None:
         dbapi_conn.execute(f"PRAGMA max_page_count = {limit}")
 
 
@@ -206,7 +206,7 @@ def test_full_disk(saved: Path) -> None:
 def test_full_disk_when_opening_gives_read_only(
     saved: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def full(engine, token):  # noqa: ANN001, ANN202
+    def full(engine, token):
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(lock_module, "try_acquire", full)

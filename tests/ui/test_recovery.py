@@ -89,7 +89,7 @@ def test_leftover_with_only_a_canvas_note_or_unreadable_parts_is_kept(qtbot, mon
     p.close()
     unreadable = _leftover("untitled-damaged")
 
-    def broken(self, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def broken(self, *a, **k):
         if "damaged" in str(self.path):
             raise RuntimeError("database disk image is malformed")
         return 0

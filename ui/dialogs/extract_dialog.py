@@ -134,7 +134,7 @@ class ExtractDialog(QDialog):
         }
 
 
-def QLabelLite(text: str) -> QWidget:  # noqa: N802 - a tiny factory that reads like a widget
+def QLabelLite(text: str) -> QWidget:
     from PySide6.QtWidgets import QLabel
 
     return QLabel(text)

@@ -162,7 +162,7 @@ class ModelsDock(QDockWidget):
     def refresh_sources(self) -> None:
         """List the HF cache's causal LMs (in the background: scanning imports huggingface_hub)."""
 
-        def job():  # noqa: ANN202
+        def job():
             from workbench.jobs import Progress
             from workbench.models.loading import hf_cache_sources
 

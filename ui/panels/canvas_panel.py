@@ -28,6 +28,7 @@ from ui.commands import AddConceptCommand
 from ui.context import AppContext
 from ui.panels.canvas_terms import TermListWidget
 from ui.widgets import EmptyStateWidget, hint, primary, title, tokens_html
+from workbench.errors import WorkbenchError
 
 CANVAS_NAME = "main"
 
@@ -359,8 +360,9 @@ class CanvasPanel(QWidget):
         self._restoring = True
         try:
             layout = (project.canvases() if project is not None else {}).get(CANVAS_NAME)
-        except Exception:
+        except WorkbenchError as e:  # a damaged canvases table: say which canvas, start empty
             layout = None
+            self.ctx.errors.handle(e, f"reading the vector canvas {CANVAS_NAME!r}")
         try:
             self.model.load(layout or {})
         except Exception as e:  # a damaged layout (a NaN coefficient...): say so, start empty

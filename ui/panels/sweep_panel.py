@@ -406,7 +406,7 @@ class SweepPanel(QWidget):
         if run_id is not None and self.runs.currentData() == run_id and self._live is None:
             self.show_run(run_id)
 
-    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+    def showEvent(self, event: Any) -> None:
         super().showEvent(event)
         if getattr(self, "_deferred_run", None) is not None:
             self._show_deferred()

@@ -95,7 +95,7 @@ def _clip(text: str | None, width: int) -> str:
     return one_line if len(one_line) <= width else one_line[: width - 1] + "…"
 
 
-def _open(path: str, read_only: bool = True):  # noqa: ANN202
+def _open(path: str, read_only: bool = True):
     from workbench.store import Project
 
     return Project.open(path, read_only=read_only)

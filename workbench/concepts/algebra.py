@@ -51,7 +51,7 @@ from workbench.concepts.expression import (
     parse,
     scale,
 )
-from workbench.errors import ShapeMismatchError
+from workbench.errors import ShapeMismatchError, SiteError
 
 if TYPE_CHECKING:
     import torch
@@ -97,7 +97,7 @@ def describe_sites(sites: Sequence[str]) -> str:
     for s in sites:
         try:
             p = parse_site(s)
-        except Exception:
+        except SiteError:  # shown as written
             other.append(s)
             continue
         if p.layer is None:

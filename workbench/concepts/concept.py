@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from workbench.errors import ShapeMismatchError
+from workbench.errors import ShapeMismatchError, SiteError
 from workbench.models.ref import ModelRef as ModelRef
 from workbench.models.ref import check_finite_vectors as check_finite_vectors
 
@@ -53,7 +53,7 @@ class Concept:
         for s in self.vectors:
             try:
                 layer = parse_site(s).layer
-            except Exception:
+            except SiteError:  # an imported vector's own site name: it has no layer
                 continue
             if layer is not None:
                 out.append(layer)
@@ -115,7 +115,7 @@ class Concept:
         return f"Concept({self.name!r}, sites={len(self.vectors)}, model={self.model.name!r})"
 
 
-def _byte_dtype():  # noqa: ANN202 - torch imported lazily
+def _byte_dtype():
     import torch
 
     return torch.uint8

@@ -70,7 +70,7 @@ def site_norms(
     mask[:, 0] = False
     got: dict[str, list[torch.Tensor]] = {s: [] for s in sites}
 
-    def reader(site: str):  # noqa: ANN202
+    def reader(site: str):
         def read(x: torch.Tensor) -> None:  # [batch, pos, ...]
             norms = x.float().flatten(2).norm(dim=-1)  # [batch, pos]
             got[site].append(norms[mask.to(x.device)].cpu())

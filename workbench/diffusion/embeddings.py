@@ -152,7 +152,7 @@ def _token_hooks(
     seen: dict[str, torch.Tensor] = {}
     handles = []
 
-    def make(name: str):  # noqa: ANN202
+    def make(name: str):
         def hook(module: Any, args: Any, output: torch.Tensor) -> torch.Tensor | None:
             if replace is None:
                 seen[name] = output[0].detach().float().cpu()

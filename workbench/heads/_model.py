@@ -156,7 +156,7 @@ def ov_outputs(hm: HookedModel, x: torch.Tensor, layers: list[int] | None = None
     return torch.stack([head_outputs(hm, zs[L][:, 0], L) for L in layers], 1)
 
 
-def _keep(store: dict, key: Any):  # noqa: ANN202
+def _keep(store: dict, key: Any):
     def read(t: torch.Tensor) -> None:
         store[key] = t.detach().clone()
 
@@ -232,7 +232,7 @@ def read_block_inputs(hm: HookedModel, store: dict[int, BlockInputs]) -> list[An
     (attention mask, rotary embeddings, positions): enough to call the block again later.
     Returns the hook handles; the caller removes them."""
 
-    def keep(L: int):  # noqa: ANN202
+    def keep(L: int):
         def pre(module: Any, args: tuple, kwargs: dict) -> None:
             rest = {k: v for k, v in kwargs.items() if k != "hidden_states"}
             store[L] = (tuple(args[1:]) if args else (), rest)
@@ -319,7 +319,7 @@ def blockwise_job(
     stop = threading.Event()
     out: dict[str, Any] = {}
 
-    def at_block(L: int):  # noqa: ANN202
+    def at_block(L: int):
         def pre(module: Any, args: Any) -> None:
             if stop.is_set():
                 raise _Stopped
@@ -330,7 +330,7 @@ def blockwise_job(
     def target() -> None:
         try:
             out["value"] = fn()
-        except BaseException as e:  # handed to the job's thread
+        except BaseException as e:  # noqa: BLE001 - handed to the job's thread, which raises it
             out["error"] = e
         finally:
             reports.put(None)

@@ -2,8 +2,9 @@
 the task prompts (prompt, target, foil, corrupted prompt) that logit-based scores run on.
 
 Built-in sets come from ``resources/prompt_sets`` (``ordinal``, ``antonyms``) through
-:mod:`workbench.concepts.prompt_sets`; the small lists here are the fallback when those are
-not installed.
+:mod:`workbench.concepts.prompt_sets`. They ship with the package: when one is missing or
+cannot be read, that is a broken installation and a :class:`PromptSetError` says so (there is
+no silent fallback to other data, which would change every score computed from it).
 """
 
 from __future__ import annotations
@@ -16,57 +17,27 @@ import torch
 
 from workbench.errors import PromptSetError
 
-FALLBACK_ORDINAL = [
-    ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"],
-    [str(i) for i in range(1, 10)],
-    ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
-    [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ],
-    list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
-]
-FALLBACK_ANTONYMS = [
-    ("hot", "cold"), ("big", "small"), ("up", "down"), ("fast", "slow"), ("happy", "sad"),
-    ("light", "dark"), ("open", "closed"), ("good", "bad"), ("rich", "poor"), ("tall", "short"),
-    ("hard", "soft"), ("early", "late"), ("full", "empty"), ("strong", "weak"), ("wet", "dry"),
-    ("high", "low"), ("loud", "quiet"), ("clean", "dirty"), ("young", "old"), ("love", "hate"),
-    ("win", "lose"), ("day", "night"), ("black", "white"), ("thick", "thin"), ("cheap", "expensive"),
-]  # fmt: skip
-
-
-def _builtin(name: str) -> Any | None:
-    try:
-        from workbench.concepts.prompt_sets import builtin_set
-
-        return builtin_set(name)
-    except Exception:  # the prompt-set module or its resources are optional here
-        return None
-
 
 def ordinal_sequences() -> list[list[str]]:
-    """Ordered sequences (number words, digits, days, months, letters)."""
-    ps = _builtin("ordinal")
-    return (
-        [list(s) for s in ps.sequences] if ps is not None else [list(s) for s in FALLBACK_ORDINAL]
-    )
+    """Ordered sequences (number words, digits, days, months, letters) of the built-in
+    ``ordinal`` set.
+
+    Raises
+    ------
+    PromptSetError
+        The built-in set is missing or unreadable (a broken installation).
+    """
+    from workbench.concepts.prompt_sets import builtin_set
+
+    return [list(s) for s in builtin_set("ordinal").sequences]
 
 
 def antonym_pairs() -> list[tuple[str, str]]:
-    """(word, antonym) pairs of the built-in ``antonyms`` set."""
-    ps = _builtin("antonyms")
-    if ps is None:
-        return list(FALLBACK_ANTONYMS)
+    """(word, antonym) pairs of the built-in ``antonyms`` set (raises like
+    :func:`ordinal_sequences`)."""
+    from workbench.concepts.prompt_sets import builtin_set
+
+    ps = builtin_set("antonyms")
     return list(zip(ps.inputs, ps.outputs, strict=True))
 
 
@@ -182,8 +153,13 @@ def successor_task(n: int = 16, window: int = 3) -> TaskPrompts:
     token counts (patching every position works).
     """
     seqs = ordinal_sequences()
-    days = next((s for s in seqs if "Monday" in s), FALLBACK_ORDINAL[2])
-    months = next((s for s in seqs if "January" in s), FALLBACK_ORDINAL[3])
+    days = next((s for s in seqs if "Monday" in s), None)
+    months = next((s for s in seqs if "January" in s), None)
+    if days is None or months is None:
+        raise PromptSetError(
+            "the built-in 'ordinal' prompt set has no days or no months sequence; the "
+            "installation's resources/prompt_sets/ordinal.json is damaged: reinstall."
+        )
     prompts, targets, foils, corr = [], [], [], []
     for i in range(n):
         d = (i // 2) % (len(days) - window)

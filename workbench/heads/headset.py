@@ -56,7 +56,7 @@ class HeadSet:
     def __len__(self) -> int:
         return len(self.heads)
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self):
         return iter(self.heads)
 
     def by_layer(self) -> dict[int, list[int]]:

@@ -146,7 +146,7 @@ def pattern_scores_job(
     return out
 
 
-def _accumulate(sums: dict, targets: dict, layer: int):  # noqa: ANN202
+def _accumulate(sums: dict, targets: dict, layer: int):
     def read(p: torch.Tensor) -> None:  # [batch, head, query, key]
         p = p.detach().double()
         for k, t in targets.items():

@@ -176,6 +176,7 @@ def _read_foreign(
     model: ModelRef | None,
     site: str | None,
 ) -> Concept:
+    from workbench.errors import SiteError
     from workbench.models.sites import parse_site
 
     if len(tensors) == 1 and site is not None:
@@ -185,7 +186,7 @@ def _read_foreign(
         for key in tensors:
             try:
                 parse_site(key)
-            except Exception:
+            except SiteError:
                 bad.append(key)
         if bad:
             hint = (

@@ -182,7 +182,7 @@ class Adapter:
         )
         return out if out is not None else get_path(self.model, self.spec.unembed)
 
-    def o_proj_weight(self, layer: int):  # noqa: ANN201
+    def o_proj_weight(self, layer: int):
         """[d_model, n_heads * d_head] (GPT-2's Conv1D stores the transpose)."""
         w = self.o_proj(layer).weight
         return w.t() if self.spec.family == "gpt2" else w

@@ -72,10 +72,11 @@ def hf_cache_sources() -> list[ModelSource]:
     """Causal language models in the local Hugging Face cache (no network)."""
     try:
         from huggingface_hub import scan_cache_dir
+        from huggingface_hub.errors import CacheNotFound, CorruptedCacheException
 
         info = scan_cache_dir()
-    except Exception:
-        return []
+    except (CacheNotFound, CorruptedCacheException, OSError, ValueError):
+        return []  # no cache yet, or one that cannot be read: no cached models to offer
     out = []
     for repo in info.repos:
         if repo.repo_type != "model":
