@@ -53,3 +53,5 @@ def pages() -> list[PageSpec]:
 
 # ---------------------------------------------------------------- the pages
 # One line per page, in the order of the list (see register_page).
+register_page("logit_lens", "Logit lens", "ui.panels.analysis.lens_page:LogitLensPage", 10)
+register_page("patching", "Patching", "ui.panels.analysis.patching_page:PatchingPage", 20)

@@ -1,0 +1,68 @@
+"""The Analyses tab through its real widgets on the tiny model: logit lens and patching run,
+draw, export and land in the project; a bad input is a message, not a traceback."""
+
+from __future__ import annotations
+
+import pytest
+from ui_helpers import wait_idle
+
+
+@pytest.fixture
+def analyses(qtbot, loaded_window):
+    w = loaded_window
+    panel = w.view("analysis")
+    assert panel is not None, "the Analyses tab is registered in ui.main_window"
+    w.tabs.setCurrentWidget(panel)
+    return w, panel
+
+
+def _id(record):  # the store's listings: dicts, or typed records since issue 17
+    return record["id"] if isinstance(record, dict) else record.id
+
+
+def _run(qtbot, w, page):
+    n_errors = len(w.ctx.errors.history)
+    assert page.start() is not None, w.ctx.errors.history
+    wait_idle(qtbot, w.ctx)
+    assert len(w.ctx.errors.history) == n_errors, w.ctx.errors.history
+    assert page.status.text().startswith("Done"), page.status.text()
+
+
+def test_logit_lens_page(qtbot, analyses, tmp_path):
+    w, panel = analyses
+    page = panel.show_page("logit_lens")
+    page.prompt.setText("the capital of France is")
+    page.target.setText("Paris")
+    _run(qtbot, w, page)
+    lens = page.last.result
+    assert lens.kind == "logit_lens" and len(lens.rows) == 4  # embed + 3 tiny blocks
+    assert not page.figure.pixmap().isNull() and page.export_button.isEnabled()
+    p = w.ctx.state.project
+    runs = p.runs("logit_lens")
+    assert len(runs) == 1 and _id(runs[0]) == page.run_id
+    assert any(_id(f) == page.figure_id for f in p.figures())
+    for ext in ("png", "svg", "pdf"):
+        out = page.export(str(tmp_path / f"lens.{ext}"))
+        assert out.endswith(ext) and (tmp_path / f"lens.{ext}").stat().st_size > 0
+
+
+def test_patching_page_and_a_clear_error(qtbot, analyses):
+    w, panel = analyses
+    page = panel.show_page("patching")
+    page.clean.setText("the capital of France is")
+    page.corrupted.setText("the capital of London is")
+    page.target.setText("Paris")
+    page.foil.setText("London")
+    page.component.setCurrentIndex(page.component.findData("mlp_out"))
+    _run(qtbot, w, page)
+    res = page.last.result
+    assert res.component == "mlp_out" and len(res.values) == 3
+    assert "Clean" in page.status.text()
+    assert len(w.ctx.state.project.runs("activation_patching")) == 1
+    # prompts of different token counts: a message through the error handler, nothing run
+    page.corrupted.setText("the capital of the London is")
+    n = len(w.ctx.errors.history)
+    page.start()
+    wait_idle(qtbot, w.ctx)
+    assert len(w.ctx.errors.history) == n + 1
+    assert "same number of tokens" in str(w.ctx.errors.history[-1])
