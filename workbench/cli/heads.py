@@ -143,6 +143,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     from workbench.cli import heads_interventions
 
     heads_interventions.register(sub)
+    from workbench.cli import heads_successor
+
+    heads_successor.register(sub)
 
 
 def _add_output_args(p: argparse.ArgumentParser) -> None:
