@@ -74,7 +74,7 @@ def generation_rows(
         layer = k % sites
         rows.append(
             {
-                "kind": "text",
+                "medium": "text",
                 "prompt": f"Prompt {k}: I think the movie was",
                 "baseline": f" fine, I suppose; nothing stood out (generation {k}).",
                 "steered": f" {WORDS[c % len(WORDS)]} and memorable, truly (generation {k}).",

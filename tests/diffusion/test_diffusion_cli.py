@@ -40,8 +40,8 @@ def test_generate_writes_pngs_with_provenance_and_the_project(sd_folder, tmp_pat
     prov = read_provenance(out / "edited.png")
     assert "castle" in json.dumps(prov["workbench"]) and "Seed: 3" in prov["parameters"]
     with Project.open(proj) as p:
-        gens = p.generations(kind="image")
-    assert len(gens) == 1 and gens[0]["provenance"]["definitions"]["winter"] == "snow"
+        gens = p.generations(medium="image")
+    assert len(gens) == 1 and gens[0].provenance["definitions"]["winter"] == "snow"
 
 
 def test_bad_define_is_a_clear_error(sd_folder, capsys):

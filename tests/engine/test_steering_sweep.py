@@ -295,11 +295,8 @@ def test_a_stopped_sweep_keeps_its_finished_cells_as_a_partial_result(tmp_path):
         rid = res.save_to_project(project, hm.ref, concept)
         rec = project.load_run(rid)
 
-        def field(k):  # a typed record or (before migration 0002's records) a dict
-            return rec[k] if isinstance(rec, dict) else getattr(rec, k)
-
-        assert "partial: 2 of 6 cells" in field("name")
-        assert field("settings")["partial"] == {"cells_done": 2, "cells": 6}
-        back = SteeringSweepResult.from_dict(dict(field("result")), dict(field("settings")))
+        assert "partial: 2 of 6 cells" in rec.name
+        assert rec.settings["partial"] == {"cells_done": 2, "cells": 6}
+        back = SteeringSweepResult.from_dict(dict(rec.result), dict(rec.settings))
         assert back.partial and back.computed == res.computed
         assert len(project.generations()) == 2 * len(spec.prompts)

@@ -39,11 +39,11 @@ def test_sweep_stores_the_run_and_every_generation(model_dir, tmp_path, capsys):
     assert out["metrics"]["kl"][0][1] == pytest.approx(0.0, abs=1e-6)
     with Project.open(proj, read_only=True) as p:
         rec = p.load_run(out["run_id"])
-        r = SteeringSweepResult.from_dict(rec["result"], rec["settings"])
-        assert r.texts == out["texts"] and rec["name"] == "happy sweep"
+        r = SteeringSweepResult.from_dict(dict(rec.result), dict(rec.settings))
+        assert r.texts == out["texts"] and rec.name == "happy sweep"
         gens = p.generations("text", images=False)
         assert len(gens) == 2 * 3 * 2
-        assert {g["provenance"]["sweep_run"] for g in gens} == {out["run_id"]}
+        assert {g.provenance["sweep_run"] for g in gens} == {out["run_id"]}
 
 
 def test_sweep_refuses_bad_input(model_dir, tmp_path, capsys):

@@ -77,7 +77,7 @@ def test_reimport_under_another_name_keeps_both(tmp_path, capsys):
     assert main(["project", "import", str(proj), str(path)]) == 0
     assert main(["project", "import", str(proj), str(path), "--name", "happy again"]) == 0
     with Project.open(proj) as p:
-        infos = {i["name"]: i["id"] for i in p.concept_infos()}
+        infos = {i.name: i.id for i in p.concept_infos()}
         first, second = p.load_concept("happy"), p.load_concept("happy again")
     assert set(infos) == {"happy", "happy again"}
     assert first.id == original.id and second.id != original.id  # the second got a new id

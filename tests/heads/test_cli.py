@@ -86,8 +86,8 @@ def test_score_json_csv_and_project(model_dir, tmp_path, capsys):
     from workbench.store import Project
 
     with Project.open(proj, read_only=True) as p:
-        runs = p.runs(kind="head_scores")
-    assert [r["name"] for r in runs] == ["copy map"]
+        runs = p.runs(analysis="head_scores")
+    assert [r.name for r in runs] == ["copy map"]
 
 
 def test_task_scores_from_files(model_dir, tmp_path, capsys):
@@ -240,8 +240,8 @@ def test_intervene_generates_and_stores_a_curve(model_dir, tmp_path, capsys):
     from workbench.store import Project
 
     with Project.open(proj, read_only=True) as p:
-        assert [g["provenance"]["action"] for g in p.generations("text", images=False)] == ["scale"]
-        assert p.runs("head_intervention_curve")[0]["id"] == curve["run_id"]
+        assert [g.provenance["action"] for g in p.generations("text", images=False)] == ["scale"]
+        assert p.runs("head_intervention_curve")[0].id == curve["run_id"]
     # refused: a head the model lacks, an action without its value
     assert main([*base, "x", "--action", "scale", "--value", "1", "--heads", "L9H0"]) == 1
     assert "L9H0 not in" in capsys.readouterr().err

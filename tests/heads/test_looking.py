@@ -84,9 +84,9 @@ def test_save_to_project(tmp_path):
     s = HeadScores("induction", torch.rand(3, 4), {"seq_len": 8}, {"name": "tiny"})
     with Project.open(tmp_path / "p.wbproj", create=True) as project:
         run_id = s.save_to_project(project, "induction map")
-        runs = project.runs(kind="head_scores")
-    assert runs[0]["id"] == run_id and runs[0]["name"] == "induction map"
-    assert runs[0]["tensors"] == ["scores"]
+        runs = project.runs(analysis="head_scores")
+    assert runs[0].id == run_id and runs[0].name == "induction map"
+    assert runs[0].tensors == ("scores",)
 
 
 @pytest.mark.parametrize("kind", SCORE_KINDS)

@@ -127,13 +127,13 @@ def test_headless_generation_and_figure_land_in_the_project(tmp_path, capsys, ti
     pattern = json.loads(capsys.readouterr().out)
     with Project.open(proj, read_only=True) as p:
         (gen,) = p.generations("text", images=False)
-        assert gen["id"] == out["generation_id"] and gen["steered"] == out["steered"]
-        prov = gen["provenance"]
+        assert gen.id == out["generation_id"] and gen.steered == out["steered"]
+        prov = gen.provenance
         assert prov["concept"]["name"] == "happy" and prov["sites"] == ["blocks.1.hook_resid_post"]
         assert prov["coefficient"] == 4.0 and prov["sampling"]["max_new_tokens"] == 3
         (fig,) = p.figures()
-        assert fig["id"] == pattern["figure_id"] and set(fig["formats"]) == {"png", "svg", "pdf"}
-        assert fig["spec"]["figure"] == "pattern" and fig["spec"]["head"] == hm.n_heads - 1
+        assert fig.id == pattern["figure_id"] and set(fig.formats) == {"png", "svg", "pdf"}
+        assert fig.spec["figure"] == "pattern" and fig.spec["head"] == hm.n_heads - 1
 
 
 def test_a_headless_extraction_never_replaces_a_stored_concept(tmp_path, capsys, tiny_llama_dir):

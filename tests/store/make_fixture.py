@@ -39,8 +39,15 @@ def _ramp(n: int, dtype: torch.dtype, offset: float = 0.0) -> torch.Tensor:
     return (torch.arange(n, dtype=torch.float64) / 8 - 0.5 + offset).to(dtype)
 
 
+def _since(revision: str, added_in: str, *records: Any) -> list[Any]:
+    """``records`` when the fixture of ``revision`` has them (they were added in
+    ``added_in``)."""
+    return list(records) if revision >= added_in else []
+
+
 def reference_records(revision: str = "0001") -> dict[str, Any]:
-    """What the fixture of ``revision`` holds (hand-written values, nothing random)."""
+    """What the fixture of ``revision`` holds (hand-written values, nothing random), in the
+    current code's vocabulary (revision 0002 renamed a generation's ``kind`` to ``medium``)."""
     concepts = [
         Concept(
             "formal",
@@ -81,13 +88,33 @@ def reference_records(revision: str = "0001") -> dict[str, Any]:
                 "kind": "contrastive",
                 "items": [{"positive": "Good evening, sir.", "negative": "hey dude"}],
                 "source": "typed",
-            }
+                "meta": {},
+            },
+            *_since(
+                revision,
+                "0002",
+                {
+                    "name": "capitals",
+                    "kind": "demonstrations",
+                    "items": [
+                        {"input": "France", "output": "Paris"},
+                        {"input": "Japan", "output": "Tokyo"},
+                    ],
+                    "source": "typed",
+                    "meta": {
+                        "poles": ["positive", "negative"],
+                        "template": "Q: {input}\nA: {output}",
+                        "separator": "\n\n",
+                        "description": "country -> capital",
+                    },
+                },
+            ),
         ],
         "concepts": concepts,
         "canvases": {"main": {"nodes": [{"id": "n1", "concept": "formal", "x": 10, "y": 20}]}},
         "runs": [
             {
-                "kind": "head_scores",
+                "analysis": "head_scores",
                 "name": "induction",
                 "settings": {"metric": "induction_score", "seq_len": 20},
                 "result": {"top": [[1, 0, 0.75]]},
@@ -96,7 +123,7 @@ def reference_records(revision: str = "0001") -> dict[str, Any]:
         ],
         "generations": [
             {
-                "kind": "text",
+                "medium": "text",
                 "prompt": "Dear",
                 "baseline": "Dear diary",
                 "steered": "Dear Sir or Madam",
@@ -112,7 +139,7 @@ def reference_records(revision: str = "0001") -> dict[str, Any]:
                 "baseline_png": None,
             },
             {
-                "kind": "image",
+                "medium": "image",
                 "prompt": "a cat",
                 "baseline": None,
                 "steered": None,
@@ -134,13 +161,15 @@ def write_records(project: Any, ref: dict[str, Any]) -> None:
     for m in ref["models"]:
         project.add_model(m["ref"], path=m["path"], format=m["format"], config=m["config"])
     for ps in ref["prompt_sets"]:
-        project.add_prompt_set(ps["name"], ps["kind"], ps["items"], source=ps["source"])
+        project.add_prompt_set(
+            ps["name"], ps["kind"], ps["items"], source=ps["source"], meta=ps["meta"]
+        )
     for c in ref["concepts"]:
         project.add_concept(c)
     for name, layout in ref["canvases"].items():
         project.save_canvas(name, layout)
     for r in ref["runs"]:
-        project.add_run(r["kind"], r["name"], r["settings"], r["result"], r["tensors"])
+        project.add_run(r["analysis"], r["name"], r["settings"], r["result"], r["tensors"])
     for g in ref["generations"]:
         project.add_generation(**g)
     for f in ref["figures"]:

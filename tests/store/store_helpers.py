@@ -59,13 +59,14 @@ def assert_same_concept(a: Concept, b: Concept) -> None:
 def check_reference(project: Project, ref: dict) -> None:
     """``project`` holds exactly the records of ``ref`` (see make_fixture.reference_records)."""
     records = project.model_records()
-    assert [r["ref"] for r in records] == [m["ref"] for m in ref["models"]]
+    assert [r.ref for r in records] == [m["ref"] for m in ref["models"]]
     for rec, m in zip(records, ref["models"], strict=True):
-        assert (rec["path"], rec["format"], rec["config"]) == (m["path"], m["format"], m["config"])
+        assert (rec.path, rec.format, rec.config) == (m["path"], m["format"], m["config"])
     got_sets = project.prompt_sets()
-    assert [{k: s[k] for k in ("name", "kind", "items", "source")} for s in got_sets] == ref[
-        "prompt_sets"
-    ]
+    assert [
+        {"name": s.name, "kind": s.kind, "items": list(s.items), "source": s.source, "meta": s.meta}
+        for s in got_sets
+    ] == ref["prompt_sets"]
     loaded = project.concepts()
     assert len(loaded) == len(ref["concepts"])
     for want, got in zip(ref["concepts"], loaded, strict=True):
@@ -76,25 +77,25 @@ def check_reference(project: Project, ref: dict) -> None:
     runs = project.runs()
     assert len(runs) == len(ref["runs"])
     for want, listed in zip(ref["runs"], runs, strict=True):
-        run = project.load_run(listed["id"])
-        assert (run["kind"], run["name"], run["settings"], run["result"]) == (
-            want["kind"],
+        run = project.load_run(listed.id)
+        assert (run.analysis, run.name, run.settings, run.result) == (
+            want["analysis"],
             want["name"],
             want["settings"],
             want["result"],
         )
-        assert listed["tensors"] == list(want["tensors"])
+        assert list(listed.tensors) == list(want["tensors"])
         for key, tensor in want["tensors"].items():
-            assert_same_tensor(tensor, run["tensors"][key])
+            assert_same_tensor(tensor, run.tensors[key])
     gens = project.generations()
-    assert [{k: g[k] for k in ref["generations"][0]} for g in gens] == ref["generations"]
+    assert [{k: getattr(g, k) for k in ref["generations"][0]} for g in gens] == ref["generations"]
     figures = project.figures()
-    assert [(f["name"], f["spec"], f["formats"]) for f in figures] == [
+    assert [(f.name, f.spec, list(f.formats)) for f in figures] == [
         (f["name"], f["spec"], list(f["files"])) for f in ref["figures"]
     ]
     for fig, want in zip(figures, ref["figures"], strict=True):
         for fmt, data in want["files"].items():
-            assert project.figure_file(fig["id"], fmt) == data
-    assert [{"title": n["title"], "text": n["text"]} for n in project.notes()] == ref["notes"]
+            assert project.figure_file(fig.id, fmt) == data
+    assert [{"title": n.title, "text": n.text} for n in project.notes()] == ref["notes"]
     for key, value in ref["settings"].items():
         assert project.get_setting(key) == value

@@ -198,7 +198,7 @@ def test_full_disk(saved: Path) -> None:
         project.add_note("still works")  # small changes still fit; the project stays usable
     with Project.open(saved) as project:
         assert project.concept_names() == ["c0", "c1", "c2", "big"]
-        assert project.runs() == [] and [n["text"] for n in project.notes()] == ["still works"]
+        assert project.runs() == [] and [n.text for n in project.notes()] == ["still works"]
         project.add_concept(huge)  # room again: it saves
         assert project.load_concept("huge").vectors["s"].shape == (100_000,)
 

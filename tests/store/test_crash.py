@@ -77,7 +77,7 @@ def test_sigkill_mid_stream_loses_nothing_committed(project_path: Path) -> None:
             assert list(concept.vectors) == ["blocks.0.hook_resid_post", "blocks.1.hook_resid_post"]
             for k, vector in enumerate(concept.vectors.values()):
                 assert torch.equal(vector, expected_vector(i, k))
-        notes = [n["text"] for n in project.notes()]
+        notes = [n.text for n in project.notes()]
         assert notes[: last + 1] == [f"note {i}" for i in range(last + 1)]
         assert len(notes) <= len(names)
         project.add_concept(Concept("after", {"s": torch.ones(4)}, ModelRef("m")))  # writable

@@ -61,7 +61,7 @@ def test_fixture_opens_upgrades_and_holds_its_records(fixture: Path, tmp_path: P
             assert dump(project.backup_path) == before
         check_reference(project, reference_records(revision))
         # its model is not on this machine, and everything stored is there all the same
-        assert project.model_records()[0]["path_exists"] is False
+        assert project.model_records()[0].path_exists is False
 
 
 # A pretend next revision: the upgrade machinery is tested before a real one exists.
@@ -158,3 +158,77 @@ def test_older_file_opened_read_only_is_not_upgraded(tmp_path: Path, next_revisi
     with pytest.raises(ProjectFileError, match="must be upgraded.*Open it for writing"):
         Project.open(path, read_only=True)
     assert path.read_bytes() == before
+
+
+def test_0002_moves_prompt_set_meta_out_of_the_first_item(tmp_path: Path) -> None:
+    """Revision 0001 kept a set's poles and template under ``items[0]["_meta"]``; 0002 moves
+    them into the ``meta`` column and leaves the prompts exactly as they were."""
+    import json
+
+    path = tmp_path / "old.wbproj"
+    shutil.copyfile(FIXTURES / "rev_0001.wbproj", path)
+    meta = {"poles": ["q", "a"], "template": "Q: {input}\nA: {output}", "separator": "\n"}
+    items = [
+        {"input": "France", "output": "Paris", "_meta": meta},
+        {"input": "Peru", "output": "Lima"},
+    ]
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO prompt_sets (name, kind, items, source, created, updated) "
+            "VALUES ('capitals', 'demonstrations', ?, 'typed', 't0', 't1')",
+            (json.dumps(items),),
+        )
+    with Project.open(path) as project:
+        assert project.upgraded_from == "0001"
+        stored = project.prompt_set("capitals")
+        assert stored.meta == meta
+        assert list(stored.items) == [{"input": "France", "output": "Paris"}, items[1]]
+        assert (stored.created, stored.updated, stored.source) == ("t0", "t1", "typed")
+        ps = project.load_prompt_set("capitals")
+        assert (ps.template, ps.separator, ps.poles) == (meta["template"], "\n", ("q", "a"))
+        assert ps.inputs == ["France", "Peru"] and ps.outputs == ["Paris", "Lima"]
+        # the fixture's own set had no metadata: an empty dict, its items untouched
+        assert project.prompt_set("formality").meta == {}
+    with sqlite3.connect(path) as conn:
+        kinds = conn.execute("SELECT analysis FROM runs").fetchall()
+        media = conn.execute("SELECT medium FROM generations ORDER BY id").fetchall()
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert kinds == [("head_scores",)] and media == [("text",), ("image",)]
+    assert {"ix_runs_analysis", "ix_generations_medium"} <= indexes
+    assert not {"ix_runs_kind", "ix_generations_kind"} & indexes
+
+
+def test_0002_downgrades_to_what_0001_held(tmp_path: Path) -> None:
+    """Down and up again: 0002's downgrade puts the metadata back where 0001 kept it."""
+    from alembic import command
+
+    path = tmp_path / "old.wbproj"
+    shutil.copyfile(FIXTURES / "rev_0001.wbproj", path)
+    import re
+
+    def content() -> list[str]:  # a rebuilt table's name comes back quoted: same table
+        lines = dump(path, skip=("project_lock", "info", "alembic_version"))
+        return sorted(re.sub(r'^CREATE TABLE "(\w+)"', r"CREATE TABLE \1", x) for x in lines)
+
+    before = content()
+    engine = make_engine(path, read_only=False, foreign_keys=False)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        command.downgrade(migrate.alembic_config(conn), "0001")
+    engine.dispose()
+    assert content() == before
+
+
+def test_compact_gives_every_free_page_back(project: Project) -> None:
+    """``PRAGMA incremental_vacuum`` frees a page per step: compacting frees them all."""
+    import torch
+
+    for i in range(5):
+        project.add_run("sweep", f"big {i}", {}, {}, {"t": torch.zeros(20_000)})
+    for run in project.runs():
+        project.delete_run(run.id)
+    with sqlite3.connect(project.path) as conn:
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] > 10
+    project.compact()
+    with sqlite3.connect(project.path) as conn:
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0

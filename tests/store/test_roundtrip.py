@@ -18,6 +18,7 @@ from workbench.store import (
     Project,
     ReadOnlyProjectError,
     RecordNotFoundError,
+    migrate,
 )
 from workbench.store.db import NotJSONError
 
@@ -57,7 +58,7 @@ def test_tensors_are_bit_exact(project_path: Path, tensor: torch.Tensor) -> None
         project.add_run("probe", "p", {}, {}, tensors={"w": tensor})
     with Project.open(project_path) as project:
         assert_same_tensor(tensor, project.load_concept("c").vectors["blocks.0.hook_resid_post"])
-        assert_same_tensor(tensor, project.load_run(1)["tensors"]["w"])
+        assert_same_tensor(tensor, project.load_run(1).tensors["w"])
 
 
 def test_stored_bytes_match_numpy_reference(project: Project) -> None:
@@ -76,12 +77,12 @@ def test_concept_infos_do_not_load_vectors(project: Project) -> None:
     a, b = make_concept("a", 1), make_concept("b", 2, dtype=torch.bfloat16)
     project.add_concepts([a, b])
     infos = project.concept_infos()
-    assert [i["name"] for i in infos] == ["a", "b"]
+    assert [i.name for i in infos] == ["a", "b"]
     info = infos[1]
-    assert info["id"] == b.id and info["model"] == MODEL.name and info["model_ref"] == MODEL
-    assert info["sites"] == b.sites and info["method"] == "diff_of_means"
-    assert info["dtypes"] == dict.fromkeys(b.sites, "bfloat16")
-    assert info["norms"] == pytest.approx(b.norms(), rel=1e-6)  # as Concept.norms() says
+    assert info.id == b.id and info.model == MODEL.name and info.model_ref == MODEL
+    assert info.sites == tuple(b.sites) and info.n_sites == 2 and info.method == "diff_of_means"
+    assert info.dtypes == dict.fromkeys(b.sites, "bfloat16")
+    assert info.norms == pytest.approx(b.norms(), rel=1e-6)  # as Concept.norms() says
     assert project.concept_names() == ["a", "b"]
 
 
@@ -90,7 +91,7 @@ def test_replace_rename_delete(project: Project) -> None:
     project.add_concept(first)
     second = make_concept("happy", 2)  # same name, new id: replaces
     project.add_concept(second)
-    assert [i["id"] for i in project.concept_infos()] == [second.id]
+    assert [i.id for i in project.concept_infos()] == [second.id]
     with pytest.raises(NameTakenError, match="already has a concept named 'happy'"):
         project.add_concept(make_concept("happy", 3), replace=False)
     project.add_concept(make_concept("sad", 4))
@@ -125,7 +126,7 @@ def test_models_are_recorded_once_and_found_missing(project_path: Path) -> None:
     with Project.open(project_path) as project:
         assert project.models() == [MODEL, other]
         record = project.model_records()[0]
-        assert record["path_exists"] is False and record["config"] == {"n": 2}
+        assert record.path_exists is False and record.config == {"n": 2}
         assert project.load_concept("a").model == MODEL  # opens and loads all the same
 
 
@@ -133,14 +134,47 @@ def test_prompt_sets(project: Project) -> None:
     items = [{"positive": "I love it", "negative": "I hate it"}]
     first = project.add_prompt_set("sentiment", "contrastive", items, source="typed")
     again = project.add_prompt_set("sentiment", "contrastive", items * 2)
-    assert first == again and len(project.prompt_set("sentiment")["items"]) == 2
+    assert first == again and len(project.prompt_set("sentiment").items) == 2
     with pytest.raises(PromptSetError, match="kind"):
         project.add_prompt_set("bad", "nonsense", items)
     with pytest.raises(PromptSetError, match="list of dicts"):
         project.add_prompt_set("bad", "plain", ["just a string"])
+    with pytest.raises(PromptSetError, match="meta="):
+        project.add_prompt_set("bad", "plain", [{"text": "x", "_meta": {"poles": ["a", "b"]}}])
     project.delete_prompt_set("sentiment")
     with pytest.raises(RecordNotFoundError):
         project.prompt_set("sentiment")
+
+
+def test_prompt_set_and_its_meta_round_trip(project: Project) -> None:
+    from workbench.concepts.prompt_sets import PromptSet
+
+    qa = PromptSet(
+        "capitals",
+        "demonstrations",
+        inputs=["France", "Peru"],
+        outputs=["Paris", "Lima"],
+        template="Q: {input}\nA: {output}",
+        separator="\n\n",
+        description="country to capital",
+        source="typed",
+    )
+    pairs = PromptSet(
+        "tone", "contrastive", positive=["great"], negative=["awful"], poles=("up", "down")
+    )
+    seqs = PromptSet("days", "ordinal", sequences=[["Monday", "Tuesday"], ["one", "two", "three"]])
+    for ps in (qa, pairs, seqs):
+        project.save_prompt_set(ps)
+        assert project.load_prompt_set(ps.name) == ps if ps.source else True
+    stored = project.prompt_set("capitals")
+    assert list(stored.items) == [
+        {"input": "France", "output": "Paris"},
+        {"input": "Peru", "output": "Lima"},
+    ]  # prompts only: the template sits in its own column
+    assert stored.meta["template"] == "Q: {input}\nA: {output}"
+    assert project.load_prompt_set("tone").poles == ("up", "down")
+    assert project.load_prompt_set("days").sequences == seqs.sequences
+    assert project.load_prompt_set("tone").source == "typed"  # a set without a source was typed
 
 
 def test_runs_generations_figures_notes_settings(project: Project) -> None:
@@ -149,11 +183,11 @@ def test_runs_generations_figures_notes_settings(project: Project) -> None:
         "head_scores", "ind", {"seq": 5}, {"best": np.float32(0.5)}, {"s": scores}
     )
     project.add_run("sweep", "coef", {"coefs": (1, 2)}, {"ok": True})
-    assert [r["kind"] for r in project.runs()] == ["head_scores", "sweep"]
-    assert [r["name"] for r in project.runs("sweep")] == ["coef"]
+    assert [r.analysis for r in project.runs()] == ["head_scores", "sweep"]
+    assert [r.name for r in project.runs("sweep")] == ["coef"]
     run = project.load_run(run_id)
-    assert run["result"] == {"best": 0.5}  # numpy numbers are stored as plain numbers
-    assert project.runs("sweep")[0]["settings"] == {"coefs": [1, 2]}  # JSON: tuples are lists
+    assert run.result == {"best": 0.5}  # numpy numbers are stored as plain numbers
+    assert project.runs("sweep")[0].settings == {"coefs": [1, 2]}  # JSON: tuples are lists
     with pytest.raises(NotJSONError, match="Tensor"):
         project.add_run("bad", "x", {"t": torch.ones(1)}, {})
     assert len(project.runs()) == 2  # the failed one left nothing
@@ -161,10 +195,13 @@ def test_runs_generations_figures_notes_settings(project: Project) -> None:
     with pytest.raises(RecordNotFoundError):
         project.load_run(run_id)
 
-    g = project.add_generation(kind="image", prompt="p", provenance={"seed": 1}, image_png=b"png")
-    assert project.generations("image", images=False)[0].keys() >= {"prompt", "provenance"}
-    assert "image_png" not in project.generations(images=False)[0]
+    g = project.add_generation(medium="image", prompt="p", provenance={"seed": 1}, image_png=b"png")
+    listed = project.generations("image", images=False)[0]
+    assert (listed.medium, listed.prompt, listed.provenance) == ("image", "p", {"seed": 1})
+    assert listed.image_png is None and project.generations("image")[0].image_png == b"png"
     assert project.generations("text") == []
+    with pytest.raises(ValueError, match="medium is one of text, image"):
+        project.add_generation(medium="video", prompt="p", provenance={})
     project.delete_generation(g)
 
     fig = project.add_figure("f", {"kind": "bar"}, {"png": b"1", "svg": b"<svg/>"})
@@ -174,7 +211,7 @@ def test_runs_generations_figures_notes_settings(project: Project) -> None:
 
     note = project.add_note("text", title="t")
     project.update_note(note, text="new text")
-    assert project.notes()[0]["text"] == "new text"
+    assert project.notes()[0].text == "new text"
 
     project.set_setting("layout", {"docks": ["a", "b"]})
     project.set_setting("geometry", b"\x00\xff")
@@ -208,14 +245,14 @@ def test_writers_in_several_threads(project: Project) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(n["text"] for n in project.notes()) == sorted(
+    assert sorted(n.text for n in project.notes()) == sorted(
         f"{k}-{i}" for k in range(4) for i in range(10)
     )
 
 
 def test_open_create_and_create_refuses_existing(project_path: Path) -> None:
     with Project.open(project_path, create=True) as project:
-        assert project.schema_revision == "0001" and project.upgraded_from is None
+        assert project.schema_revision == migrate.HEAD == "0002" and project.upgraded_from is None
     with pytest.raises(WorkbenchError, match="already exists"):
         Project.create(project_path)
     assert not list(project_path.parent.glob(".*creating*"))

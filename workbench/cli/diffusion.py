@@ -153,7 +153,7 @@ def _generate(args: argparse.Namespace) -> int:
                 print(f"error: {project.read_only_reason}", file=sys.stderr)
                 return 1
             project.add_generation(
-                kind="image",
+                medium="image",
                 prompt=args.expression,
                 provenance={**result.edited.info, "definitions": prompts},
                 image_png=result.edited.png_bytes(),

@@ -34,7 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_import)
     p = sub.add_parser("runs", help="list runs (head scores, sweeps, probes) or print one")
     p.add_argument("file")
-    p.add_argument("--kind", default=None)
+    p.add_argument(
+        "--analysis",
+        "--kind",  # its name before project schema 0002
+        dest="analysis",
+        default=None,
+        help="only runs of this analysis (head_scores, sweep, probe, head_set...)",
+    )
     p.add_argument("--id", type=int, default=None, help="print this run's settings and result")
     p.set_defaults(func=_runs)
     p = sub.add_parser(
@@ -42,7 +48,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("file")
     _paging_args(p, GENERATION_SORTS, "id", "prompt, outputs or concept name")
-    p.add_argument("--kind", choices=("text", "image"), default=None)
+    p.add_argument(
+        "--medium",
+        "--kind",  # its name before project schema 0002
+        dest="medium",
+        choices=("text", "image"),
+        default=None,
+        help="only text or only image generations",
+    )
     p.set_defaults(func=_generations)
 
 
@@ -109,10 +122,10 @@ def _info(args: argparse.Namespace) -> int:
                 "schema_revision": p.schema_revision,
                 "models": [m.to_dict() for m in p.models()],
                 "concepts": p.count_concepts(),
-                "prompt_sets": [s["name"] for s in p.prompt_sets()],
-                "runs": [{k: r[k] for k in ("id", "kind", "name")} for r in p.runs()],
+                "prompt_sets": [s.name for s in p.prompt_sets()],
+                "runs": [{"id": r.id, "analysis": r.analysis, "name": r.name} for r in p.runs()],
                 "generations": p.count_generations(),
-                "figures": [f["name"] for f in p.figures()],
+                "figures": [f.name for f in p.figures()],
                 "notes": len(p.notes()),
             }
         )
@@ -136,8 +149,8 @@ def _concepts(args: argparse.Namespace) -> int:
             shown = p.concept_rows(**page)
             for c in shown:
                 print(
-                    f"{_clip(c['name'], 32):<32}  {_clip(c['method'] or '?', 18):<18}  "
-                    f"{c['n_sites']:>3} sites  {_clip(c['model'], 24):<24}  {c['created'][:19]}"
+                    f"{_clip(c.name, 32):<32}  {_clip(c.method or '?', 18):<18}  "
+                    f"{c.n_sites:>3} sites  {_clip(c.model, 24):<24}  {c.created[:19]}"
                 )
     _page_note(len(shown), args.offset, total, "concepts")
     return 0
@@ -169,19 +182,17 @@ def _import(args: argparse.Namespace) -> int:
 def _runs(args: argparse.Namespace) -> int:
     with _open(args.file) as p:
         if args.id is not None:
-            run = p.load_run(args.id)
-            run["tensors"] = {k: list(v.shape) for k, v in (run.get("tensors") or {}).items()}
-            print_json(run)
+            print_json(p.load_run(args.id))  # its tensors as their shapes and dtypes
         else:
-            print_json(p.runs(args.kind))
+            print_json(p.runs(args.analysis))
     return 0
 
 
 def _generations(args: argparse.Namespace) -> int:
     with _open(args.file) as p:
-        total = p.count_generations(args.kind, search=args.search)
+        total = p.count_generations(args.medium, search=args.search)
         shown = p.generations(
-            args.kind,
+            args.medium,
             images=False,
             offset=args.offset,
             limit=None if args.all else args.limit,
@@ -193,12 +204,12 @@ def _generations(args: argparse.Namespace) -> int:
         print_json(shown)
     else:
         for g in shown:
-            prov = g["provenance"] or {}
+            prov = g.provenance or {}
             concept = (prov.get("concept") or {}).get("name") or prov.get("expression") or ""
             coef = prov.get("coefficient", "")
             print(
-                f"{g['id']:>7}  {g['created'][:19]}  {_clip(concept, 24):<24}  {coef!s:>6}  "
-                f"{_clip(g['prompt'], 30):<30}  {_clip(g['steered'], 40)}"
+                f"{g.id:>7}  {g.created[:19]}  {_clip(concept, 24):<24}  {coef!s:>6}  "
+                f"{_clip(g.prompt, 30):<30}  {_clip(g.steered, 40)}"
             )
     _page_note(len(shown), args.offset, total, "generations")
     return 0

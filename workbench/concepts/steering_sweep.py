@@ -325,7 +325,7 @@ class SteeringSweepResult:
                 )
                 records += [
                     {
-                        "kind": "text",
+                        "medium": "text",
                         "prompt": prompt,
                         "baseline": self.baselines[p],
                         "steered": self.texts[i][j][p],

@@ -1,7 +1,7 @@
 """The result of every head score: a layer × head matrix plus the settings that made it.
 
 A :class:`HeadScores` is what a score job returns, what the command line writes (JSON or CSV),
-what a project stores (``add_run(kind="head_scores", ...)``) and what a heat-map panel draws.
+what a project stores (``add_run(analysis="head_scores", ...)``) and what a heat-map panel draws.
 """
 
 from __future__ import annotations
@@ -142,11 +142,27 @@ class HeadScores:
         result = {k: d[k] for k in ("kind", "description", "shape", "extras")}
         result["top"] = [list(t) for t in self.top(10)]
         return project.add_run(
-            kind="head_scores",
+            analysis="head_scores",
             name=name or self.kind,
             settings={"kind": self.kind, **self.settings, "model": self.model},
             result=result,
             tensors={"scores": self.scores.float().contiguous()},
+        )
+
+    @classmethod
+    def from_run(cls, run: Any) -> HeadScores:
+        """The scores of a stored ``head_scores`` run (a :class:`workbench.store.StoredRun`), as
+        :meth:`save_to_project` stored them."""
+        st = dict(run.settings)
+        model = st.pop("model", {})
+        if "scores" not in run.tensors:
+            raise ValueError(f"run #{run.id} ({run.analysis}) holds no head scores")
+        return cls(
+            st.get("kind", run.name),
+            run.tensors["scores"],
+            st,
+            model,
+            dict(run.result.get("extras", {})),
         )
 
     def __repr__(self) -> str:

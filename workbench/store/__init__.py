@@ -13,9 +13,29 @@ from workbench.store.errors import (
     RecordNotFoundError,
 )
 from workbench.store.project import SUFFIX, Project
+from workbench.store.records import (
+    ConceptInfo,
+    ConceptRow,
+    FigureInfo,
+    GenerationInfo,
+    ModelInfo,
+    NoteInfo,
+    PromptSetInfo,
+    RunInfo,
+    StoredRun,
+)
 
 __all__ = [
     "SUFFIX",
+    "ConceptInfo",
+    "ConceptRow",
+    "FigureInfo",
+    "GenerationInfo",
+    "ModelInfo",
+    "NoteInfo",
+    "PromptSetInfo",
+    "RunInfo",
+    "StoredRun",
     "CorruptProjectError",
     "DiskFullError",
     "NameTakenError",

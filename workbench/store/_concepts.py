@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnClause
 from workbench.concepts.concept import Concept, ModelRef
 from workbench.store._base import StoreBase, now
 from workbench.store.errors import NameTakenError, RecordNotFoundError
+from workbench.store.records import ModelInfo
 from workbench.store.schema import ConceptRecord, ConceptVector, ModelRecord
 from workbench.store.tensors import decode, encode
 
@@ -81,20 +82,20 @@ class ConceptStore(StoreBase):
         with self._read("listing models") as session:
             return [_ref(r) for r in session.scalars(select(ModelRecord).order_by(ModelRecord.id))]
 
-    def model_records(self) -> list[dict[str, Any]]:
-        """Models with where they were found: ``ref``, ``path``, ``format``, ``config``,
-        ``created`` and ``path_exists`` (None when no path was recorded)."""
+    def model_records(self) -> list[ModelInfo]:
+        """Models with where they were found (``path_exists`` is None when no path was
+        recorded)."""
         with self._read("listing models") as session:
             return [
-                {
-                    "id": r.id,
-                    "ref": _ref(r),
-                    "path": r.path,
-                    "format": r.format,
-                    "config": r.config,
-                    "created": r.created,
-                    "path_exists": Path(r.path).exists() if r.path else None,
-                }
+                ModelInfo(
+                    id=r.id,
+                    ref=_ref(r),
+                    path=r.path,
+                    format=r.format,
+                    config=r.config,
+                    created=r.created,
+                    path_exists=Path(r.path).exists() if r.path else None,
+                )
                 for r in session.scalars(select(ModelRecord).order_by(ModelRecord.id))
             ]
 

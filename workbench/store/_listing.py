@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Select, func, insert, literal_column, or_,
 from sqlalchemy.orm import Session
 
 from workbench.store._base import StoreBase, now
+from workbench.store.records import ConceptInfo, ConceptRow, GenerationInfo, RunInfo
 from workbench.store.schema import (
     ConceptRecord,
     ConceptVector,
@@ -59,7 +60,11 @@ CONCEPT_SORTS: dict[str, Any] = {
     "method": _json(ConceptRecord.recipe, "$.method"),
     "created": ConceptRecord.created,
 }
-RUN_SORTS: dict[str, Any] = {"id": RunRecord.id, "name": RunRecord.name, "kind": RunRecord.kind}
+RUN_SORTS: dict[str, Any] = {
+    "id": RunRecord.id,
+    "name": RunRecord.name,
+    "analysis": RunRecord.analysis,
+}
 
 
 def like_pattern(text: str) -> str:
@@ -100,12 +105,12 @@ def _page(
 
 
 def _filtered(
-    query: Select[Any], kind_column: Any, text_columns: Any, kind: str | None, search: str | None
+    query: Select[Any], type_column: Any, text_columns: Any, value: str | None, search: str | None
 ) -> Any:
-    """``query`` kept to one ``kind`` (None: all) and to rows whose text columns contain
-    ``search`` (ignoring case)."""
-    if kind is not None:
-        query = query.where(kind_column == kind)
+    """``query`` kept to rows whose ``type_column`` is ``value`` (None: all) and whose text
+    columns contain ``search`` (ignoring case)."""
+    if value is not None:
+        query = query.where(type_column == value)
     match = _matching(text_columns, search)
     return query if match is None else query.where(match)
 
@@ -114,7 +119,7 @@ def _generation_columns(images: bool) -> list[Any]:
     """The columns a generation is listed with (the images only when asked for)."""
     columns: list[Any] = [
         GenerationRecord.id,
-        GenerationRecord.kind,
+        GenerationRecord.medium,
         GenerationRecord.prompt,
         GenerationRecord.baseline,
         GenerationRecord.steered,
@@ -126,20 +131,18 @@ def _generation_columns(images: bool) -> list[Any]:
     return columns
 
 
-def _generation_row(r: Any, images: bool) -> dict[str, Any]:
-    out = {
-        "id": r.id,
-        "kind": r.kind,
-        "prompt": r.prompt,
-        "baseline": r.baseline,
-        "steered": r.steered,
-        "provenance": r.provenance,
-        "created": r.created,
-    }
-    if images:
-        out["image_png"] = r.image_png
-        out["baseline_png"] = r.baseline_png
-    return out
+def _generation_row(r: Any, images: bool) -> GenerationInfo:
+    return GenerationInfo(
+        id=r.id,
+        medium=r.medium,
+        prompt=r.prompt,
+        baseline=r.baseline,
+        steered=r.steered,
+        provenance=r.provenance,
+        created=r.created,
+        image_png=r.image_png if images else None,
+        baseline_png=r.baseline_png if images else None,
+    )
 
 
 class ListingStore(StoreBase):
@@ -152,14 +155,21 @@ class ListingStore(StoreBase):
         Each record has the keywords of :meth:`add_generation` (``prompt`` and ``provenance``
         required). This is how an import or a benchmark writes thousands at once.
         """
+        from workbench.store._records import MEDIA
+
         stamp = now()
         rows = []
         for i, r in enumerate(records):
             if not isinstance(r.get("provenance"), dict) or "prompt" not in r:
                 raise TypeError(f"generation {i} needs a 'prompt' and a 'provenance' dict")
+            if "kind" in r or r.get("medium", "text") not in MEDIA:
+                raise ValueError(
+                    f"generation {i}: 'medium' is one of {', '.join(MEDIA)} (the column was "
+                    f"'kind' before project schema 0002); got {r.get('medium', r.get('kind'))!r}"
+                )
             rows.append(
                 {
-                    "kind": r.get("kind", "text"),
+                    "medium": r.get("medium", "text"),
                     "prompt": r["prompt"],
                     "baseline": r.get("baseline"),
                     "steered": r.get("steered"),
@@ -176,7 +186,7 @@ class ListingStore(StoreBase):
 
     def generations(
         self,
-        kind: str | None = None,
+        medium: str | None = None,
         *,
         images: bool = True,
         offset: int = 0,
@@ -185,12 +195,12 @@ class ListingStore(StoreBase):
         sort: str = "id",
         descending: bool = False,
         below_id: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GenerationInfo]:
         """Generations, oldest first unless sorted otherwise.
 
         Parameters
         ----------
-        kind
+        medium
             ``"text"`` or ``"image"``; None for both.
         images
             Include ``image_png``/``baseline_png`` (listings leave them out).
@@ -209,20 +219,19 @@ class ListingStore(StoreBase):
 
         Returns
         -------
-        list of dict
-            ``id``, ``kind``, ``prompt``, ``baseline``, ``steered``, ``provenance``,
-            ``created`` and, with ``images``, ``image_png``/``baseline_png``.
+        list of GenerationInfo
+            With ``image_png``/``baseline_png`` only when ``images`` is true.
         """
         key = _sort_key(GENERATION_SORTS, sort, "generations")
         columns = _generation_columns(images)
-        query = self._generation_filter(select(*columns), kind, search)
+        query = self._generation_filter(select(*columns), medium, search)
         if below_id is not None:
             query = query.where(GenerationRecord.id < below_id)
         query = _page(query, key, GenerationRecord.id, descending, offset, limit)
         with self._read("listing generations") as session:
             return [_generation_row(r, images) for r in session.execute(query)]
 
-    def generation(self, gen_id: int, *, images: bool = False) -> dict[str, Any]:
+    def generation(self, gen_id: int, *, images: bool = False) -> GenerationInfo:
         """One generation by id, as :meth:`generations` lists it."""
         from workbench.store.errors import RecordNotFoundError
 
@@ -233,15 +242,15 @@ class ListingStore(StoreBase):
             raise RecordNotFoundError(f"No generation {gen_id!r} in {self.path.name}.")
         return _generation_row(row, images)
 
-    def count_generations(self, kind: str | None = None, *, search: str | None = None) -> int:
+    def count_generations(self, medium: str | None = None, *, search: str | None = None) -> int:
         """How many generations :meth:`generations` lists with the same filters."""
-        query = self._generation_filter(select(func.count(GenerationRecord.id)), kind, search)
+        query = self._generation_filter(select(func.count(GenerationRecord.id)), medium, search)
         with self._read("counting generations") as session:
             return int(session.execute(query).scalar_one())
 
     @staticmethod
-    def _generation_filter(query: Select[Any], kind: str | None, search: str | None) -> Any:
-        return _filtered(query, GenerationRecord.kind, _GENERATION_TEXT, kind, search)
+    def _generation_filter(query: Select[Any], medium: str | None, search: str | None) -> Any:
+        return _filtered(query, GenerationRecord.medium, _GENERATION_TEXT, medium, search)
 
     # ---------------------------------------------------------------- concepts
     def concept_infos(
@@ -253,7 +262,7 @@ class ListingStore(StoreBase):
         sort: str = "saved",
         descending: bool = False,
         names: Iterable[str] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ConceptInfo]:
         """What a concept list shows, without loading a single vector.
 
         Parameters
@@ -269,10 +278,9 @@ class ListingStore(StoreBase):
 
         Returns
         -------
-        list of dict
-            ``id``, ``name``, ``model`` (its name), ``model_ref``, ``sites``, ``dtypes``,
-            ``shapes``, ``norms`` ({site: L2 norm}), ``method`` (``recipe["method"]``),
-            ``created`` and ``description``.
+        list of ConceptInfo
+            With ``sites``, ``dtypes``, ``shapes``, ``norms`` ({site: L2 norm}) and ``method``
+            (``recipe["method"]``).
         """
         from workbench.store._concepts import _CONCEPT_COLUMNS, _CONCEPT_ORDER
 
@@ -290,20 +298,22 @@ class ListingStore(StoreBase):
         infos = []
         for rec in rows:
             vecs = meta[rec.id]
+            ref = models[rec.model_id]
             infos.append(
-                {
-                    "id": rec.id,
-                    "name": rec.name,
-                    "model": models[rec.model_id].name,
-                    "model_ref": models[rec.model_id],
-                    "sites": [v.site for v in vecs],
-                    "dtypes": {v.site: v.dtype for v in vecs},
-                    "shapes": {v.site: list(v.shape) for v in vecs},
-                    "norms": {v.site: _nan if v.norm is None else v.norm for v in vecs},
-                    "method": rec.recipe.get("method") if isinstance(rec.recipe, dict) else None,
-                    "created": rec.created,
-                    "description": rec.description,
-                }
+                ConceptInfo(
+                    id=rec.id,
+                    name=rec.name,
+                    model=ref.name,
+                    model_ref=ref,
+                    created=rec.created,
+                    description=rec.description,
+                    method=rec.recipe.get("method") if isinstance(rec.recipe, dict) else None,
+                    n_sites=len(vecs),
+                    sites=tuple(v.site for v in vecs),
+                    dtypes={v.site: v.dtype for v in vecs},
+                    shapes={v.site: tuple(v.shape) for v in vecs},
+                    norms={v.site: _nan if v.norm is None else v.norm for v in vecs},
+                )
             )
         return infos
 
@@ -322,10 +332,9 @@ class ListingStore(StoreBase):
         sort: str = "saved",
         descending: bool = False,
         summary: bool = True,
-    ) -> list[dict[str, Any]]:
-        """A light concept listing for a long list: ``id``, ``name``, ``model`` (its name),
-        ``model_ref``, ``created``, ``description`` and, with ``summary``, ``method`` and
-        ``n_sites``. No per-site details (:meth:`concept_infos` has them): a page of 200 lists
+    ) -> list[ConceptRow]:
+        """A light concept listing for a long list: ``method`` and ``n_sites`` are filled with
+        ``summary`` only (None without). No per-site details (:meth:`concept_infos` has them): a page of 200 lists
         in a few milliseconds, all 10,000 of a research project without ``summary`` in ~50 ms."""
         key = _sort_key(CONCEPT_SORTS, sort, "concepts")
         columns: list[Any] = [
@@ -349,13 +358,21 @@ class ListingStore(StoreBase):
         with self._read("listing concepts") as session:
             models = self._model_refs(session)  # type: ignore[attr-defined]
             rows = session.execute(query).all()
-        keys = ["id", "name", "model_id", "created", "description", "method", "n_sites"]
         out = []
         for r in rows:
-            d = dict(zip(keys, r, strict=False))  # summary=False: the last two are absent
-            ref = models[d.pop("model_id")]
-            d["model"], d["model_ref"] = ref.name, ref
-            out.append(d)
+            ref = models[r.model_id]
+            out.append(
+                ConceptRow(
+                    id=r.id,
+                    name=r.name,
+                    model=ref.name,
+                    model_ref=ref,
+                    created=r.created,
+                    description=r.description,
+                    method=r.method if summary else None,
+                    n_sites=r.n_sites if summary else None,
+                )
+            )
         return out
 
     @staticmethod
@@ -397,34 +414,38 @@ class ListingStore(StoreBase):
     # -------------------------------------------------------------------- runs
     def runs(
         self,
-        kind: str | None = None,
+        analysis: str | None = None,
         *,
         offset: int = 0,
         limit: int | None = None,
         search: str | None = None,
         sort: str = "id",
         descending: bool = False,
-    ) -> list[dict[str, Any]]:
-        """Runs without their results: ``id``, ``kind``, ``name``, ``settings``, ``created``,
-        ``tensors`` (names only); oldest first unless sorted otherwise.
+    ) -> list[RunInfo]:
+        """Runs without their results (``tensors`` names their arrays); oldest first unless
+        sorted otherwise.
 
         Parameters
         ----------
-        kind
+        analysis
             ``"head_scores"``, ``"sweep"``...; None for all.
         offset, limit
             The page (None: all).
         search
-            Keep runs whose name or kind contain this text, ignoring case.
+            Keep runs whose name or analysis contain this text, ignoring case.
         sort, descending
-            ``id`` (default), ``name`` or ``kind``.
+            ``id`` (default), ``name`` or ``analysis``.
         """
         key = _sort_key(RUN_SORTS, sort, "runs")
         query = self._run_filter(
             select(
-                RunRecord.id, RunRecord.kind, RunRecord.name, RunRecord.settings, RunRecord.created
+                RunRecord.id,
+                RunRecord.analysis,
+                RunRecord.name,
+                RunRecord.settings,
+                RunRecord.created,
             ),
-            kind,
+            analysis,
             search,
         )
         query = _page(query, key, RunRecord.id, descending, offset, limit)
@@ -440,23 +461,24 @@ class ListingStore(StoreBase):
                 ):
                     names[run_id].append(tname)
         return [
-            {
-                "id": r.id,
-                "kind": r.kind,
-                "name": r.name,
-                "settings": r.settings,
-                "created": r.created,
-                "tensors": names.get(r.id, []),
-            }
+            RunInfo(
+                id=r.id,
+                analysis=r.analysis,
+                name=r.name,
+                settings=r.settings,
+                created=r.created,
+                tensors=tuple(names.get(r.id, [])),
+            )
             for r in recs
         ]
 
-    def count_runs(self, kind: str | None = None, *, search: str | None = None) -> int:
+    def count_runs(self, analysis: str | None = None, *, search: str | None = None) -> int:
         """How many runs :meth:`runs` lists with the same filters."""
-        query = self._run_filter(select(func.count(RunRecord.id)), kind, search)
+        query = self._run_filter(select(func.count(RunRecord.id)), analysis, search)
         with self._read("counting runs") as session:
             return int(session.execute(query).scalar_one())
 
     @staticmethod
-    def _run_filter(query: Select[Any], kind: str | None, search: str | None) -> Any:
-        return _filtered(query, RunRecord.kind, (RunRecord.name, RunRecord.kind), kind, search)
+    def _run_filter(query: Select[Any], analysis: str | None, search: str | None) -> Any:
+        text = (RunRecord.name, RunRecord.analysis)
+        return _filtered(query, RunRecord.analysis, text, analysis, search)

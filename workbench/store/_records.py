@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from workbench.errors import PromptSetError
 from workbench.store._base import StoreBase, now
 from workbench.store.errors import RecordNotFoundError
+from workbench.store.records import FigureInfo, NoteInfo, PromptSetInfo, StoredRun
 from workbench.store.schema import (
     CanvasRecord,
     FigureFile,
@@ -29,29 +30,27 @@ from workbench.store.tensors import decode, encode
 if TYPE_CHECKING:
     import torch
 
+    from workbench.concepts.prompt_sets import PromptSet
+
 PROMPT_SET_KINDS = ("contrastive", "labelled", "plain", "demonstrations", "ordinal")
+MEDIA = ("text", "image")  # what a generation made
 
 
-def _prompt_set(r: PromptSetRecord) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "name": r.name,
-        "kind": r.kind,
-        "items": r.items,
-        "source": r.source,
-        "created": r.created,
-        "updated": r.updated,
-    }
+def _prompt_set(r: PromptSetRecord) -> PromptSetInfo:
+    return PromptSetInfo(
+        id=r.id,
+        name=r.name,
+        kind=r.kind,
+        items=tuple(r.items),
+        meta=r.meta,
+        source=r.source,
+        created=r.created,
+        updated=r.updated,
+    )
 
 
-def _note(r: NoteRecord) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "title": r.title,
-        "text": r.text,
-        "created": r.created,
-        "updated": r.updated,
-    }
+def _note(r: NoteRecord) -> NoteInfo:
+    return NoteInfo(id=r.id, title=r.title, text=r.text, created=r.created, updated=r.updated)
 
 
 class RecordStore(StoreBase):
@@ -65,9 +64,17 @@ class RecordStore(StoreBase):
 
     # ------------------------------------------------------------- prompt sets
     def add_prompt_set(
-        self, name: str, kind: str, items: list[dict[str, Any]], *, source: str = ""
+        self,
+        name: str,
+        kind: str,
+        items: list[dict[str, Any]],
+        *,
+        source: str = "",
+        meta: dict[str, Any] | None = None,
     ) -> int:
         """Save a prompt set (replacing one of the same name, which keeps its id).
+
+        :meth:`save_prompt_set` saves a :class:`PromptSet` in this format.
 
         Parameters
         ----------
@@ -78,6 +85,9 @@ class RecordStore(StoreBase):
             "label": ...}``...).
         source
             Where they came from: a file path, ``"built-in:sentiment"``, ``"typed"``.
+        meta
+            What the set says about itself: ``poles``, ``template``, ``separator``,
+            ``description``.
         """
         if kind not in PROMPT_SET_KINDS:
             raise PromptSetError(
@@ -85,6 +95,13 @@ class RecordStore(StoreBase):
             )
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise PromptSetError(f"prompt set {name!r} must be a list of dicts, one per prompt")
+        if any("_meta" in i for i in items):
+            raise PromptSetError(
+                f"prompt set {name!r}: an item holds '_meta'; pass the set's poles, template and "
+                "description as meta= (they have their own column since project schema 0002)"
+            )
+        if meta is not None and not isinstance(meta, dict):
+            raise PromptSetError(f"prompt set {name!r}: meta must be a dict, not {type(meta)}")
         with self._write(f"saving prompt set {name!r}") as session:
             rec = session.scalars(
                 select(PromptSetRecord).where(PromptSetRecord.name == name)
@@ -93,16 +110,39 @@ class RecordStore(StoreBase):
                 rec = PromptSetRecord(name=name, created=now())
                 session.add(rec)
             rec.kind, rec.items, rec.source, rec.updated = kind, items, source, now()
+            rec.meta = dict(meta or {})
             session.flush()
             return rec.id
 
-    def prompt_sets(self) -> list[dict[str, Any]]:
-        """Every prompt set: ``id``, ``name``, ``kind``, ``items``, ``source``, ``created``..."""
+    def save_prompt_set(self, ps: PromptSet) -> int:
+        """Save a :class:`PromptSet` under its name (replacing one of that name); return its id."""
+        from workbench.concepts.prompt_set_records import to_items
+
+        items, meta = to_items(ps)
+        return self.add_prompt_set(ps.name, ps.kind, items, source=ps.source or "typed", meta=meta)
+
+    def load_prompt_set(self, name: str) -> PromptSet:
+        """The stored prompt set ``name`` as a :class:`PromptSet`.
+
+        Raises
+        ------
+        RecordNotFoundError
+            No set of that name.
+        PromptSetError
+            The stored set holds nothing usable.
+        """
+        from workbench.concepts.prompt_set_records import from_items
+
+        info = self.prompt_set(name)
+        return from_items(info.name, info.kind, info.items, info.meta, info.source)
+
+    def prompt_sets(self) -> list[PromptSetInfo]:
+        """Every prompt set, in the order they were first saved."""
         with self._read("listing prompt sets") as session:
             recs = session.scalars(select(PromptSetRecord).order_by(PromptSetRecord.id))
             return [_prompt_set(r) for r in recs]
 
-    def prompt_set(self, name: str) -> dict[str, Any]:
+    def prompt_set(self, name: str) -> PromptSetInfo:
         with self._read(f"loading prompt set {name!r}") as session:
             return _prompt_set(self._prompt_set_record(session, name))
 
@@ -138,20 +178,22 @@ class RecordStore(StoreBase):
     # -------------------------------------------------------------------- runs
     def add_run(
         self,
-        kind: str,
+        analysis: str,
         name: str,
         settings: dict[str, Any],
         result: dict[str, Any],
         tensors: dict[str, torch.Tensor] | None = None,
     ) -> int:
-        """Save a run (``"head_scores"``, ``"sweep"``, ``"probe"``...); return its id.
+        """Save a run of ``analysis`` (``"head_scores"``, ``"sweep"``, ``"probe"``...); return its id.
 
         ``settings`` say how to run it again, ``result`` holds what came out (JSON), ``tensors``
         the arrays too big for JSON (a [layer, head] score matrix...), stored bit-exact.
         """
         encoded = [(k, encode(t)) for k, t in (tensors or {}).items()]
-        with self._write(f"saving {kind} run {name!r}") as session:
-            rec = RunRecord(kind=kind, name=name, settings=settings, result=result, created=now())
+        with self._write(f"saving {analysis} run {name!r}") as session:
+            rec = RunRecord(
+                analysis=analysis, name=name, settings=settings, result=result, created=now()
+            )
             rec.tensors = [
                 RunTensor(name=k, dtype=e.dtype, shape=e.shape, sha256=e.sha256, data=e.data)
                 for k, e in encoded
@@ -160,9 +202,9 @@ class RecordStore(StoreBase):
             session.flush()
             return rec.id
 
-    def load_run(self, run_id: int) -> dict[str, Any]:
-        """A run in full: ``id``, ``kind``, ``name``, ``settings``, ``result``, ``created`` and
-        ``tensors`` ({name: Tensor}, checksums verified)."""
+    def load_run(self, run_id: int) -> StoredRun:
+        """A run in full: its settings, result and tensors ({name: Tensor}, checksums
+        verified)."""
         with self._read(f"loading run {run_id}") as session:
             r = self._get(session, RunRecord, run_id, "run")
             tensors = {
@@ -171,15 +213,15 @@ class RecordStore(StoreBase):
                 )
                 for t in r.tensors
             }
-            return {
-                "id": r.id,
-                "kind": r.kind,
-                "name": r.name,
-                "settings": r.settings,
-                "result": r.result,
-                "created": r.created,
-                "tensors": tensors,
-            }
+            return StoredRun(
+                id=r.id,
+                analysis=r.analysis,
+                name=r.name,
+                settings=r.settings,
+                result=r.result,
+                created=r.created,
+                tensors=tensors,
+            )
 
     def delete_run(self, run_id: int) -> None:
         with self._write(f"deleting run {run_id}") as session:
@@ -189,7 +231,7 @@ class RecordStore(StoreBase):
     def add_generation(
         self,
         *,
-        kind: str = "text",
+        medium: str = "text",
         prompt: str,
         baseline: str | None = None,
         steered: str | None = None,
@@ -199,7 +241,7 @@ class RecordStore(StoreBase):
     ) -> int:
         """Save a generation with what it takes to make it again; return its id.
 
-        ``provenance`` should name the model (its :class:`ModelRef` as a dict), the concept
+        ``medium`` is ``"text"`` or ``"image"``. ``provenance`` should name the model (its :class:`ModelRef` as a dict), the concept
         (id and recipe), sites, coefficients, seed and sampling settings; it is kept as given.
         An image generation stores the steered image in ``image_png`` and the unsteered one in
         ``baseline_png``.
@@ -208,9 +250,11 @@ class RecordStore(StoreBase):
             raise TypeError(
                 "provenance must be a dict (model, recipe, sites, coefficients, seed...)"
             )
-        with self._write(f"saving a {kind} generation") as session:
+        if medium not in MEDIA:
+            raise ValueError(f"a generation's medium is one of {', '.join(MEDIA)}, not {medium!r}")
+        with self._write(f"saving a {medium} generation") as session:
             rec = GenerationRecord(
-                kind=kind,
+                medium=medium,
                 prompt=prompt,
                 baseline=baseline,
                 steered=steered,
@@ -243,8 +287,8 @@ class RecordStore(StoreBase):
             session.flush()
             return rec.id
 
-    def figures(self) -> list[dict[str, Any]]:
-        """Figures without their files: ``id``, ``name``, ``spec``, ``formats``, ``created``."""
+    def figures(self) -> list[FigureInfo]:
+        """Figures without their files (``formats`` names them)."""
         with self._read("listing figures") as session:
             fmts: dict[int, list[str]] = {}
             for fig_id, fmt in session.execute(
@@ -253,13 +297,13 @@ class RecordStore(StoreBase):
                 fmts.setdefault(fig_id, []).append(fmt)
             recs = session.scalars(select(FigureRecord).order_by(FigureRecord.id))
             return [
-                {
-                    "id": r.id,
-                    "name": r.name,
-                    "spec": r.spec,
-                    "formats": fmts.get(r.id, []),
-                    "created": r.created,
-                }
+                FigureInfo(
+                    id=r.id,
+                    name=r.name,
+                    spec=r.spec,
+                    formats=tuple(fmts.get(r.id, [])),
+                    created=r.created,
+                )
                 for r in recs
             ]
 
@@ -287,8 +331,8 @@ class RecordStore(StoreBase):
             session.flush()
             return rec.id
 
-    def notes(self) -> list[dict[str, Any]]:
-        """Notes, oldest first: ``id``, ``title``, ``text``, ``created``, ``updated``."""
+    def notes(self) -> list[NoteInfo]:
+        """Notes, oldest first."""
         with self._read("listing notes") as session:
             return [_note(r) for r in session.scalars(select(NoteRecord).order_by(NoteRecord.id))]
 

@@ -199,11 +199,16 @@ def backup_name(path: Path, revision: str) -> Path:
 
 def compact(engine: Engine, min_fraction: float = 0.1) -> None:
     """Give free pages (left by deleted records) back to the disk when they are many."""
-    with engine.begin() as conn:
-        free = conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0
-        total = conn.exec_driver_sql("PRAGMA page_count").scalar() or 1
+    # On the driver's connection, outside a transaction: the pragma frees one page per step
+    # and has no result columns, so only a script steps it to the end.
+    raw = engine.raw_connection()
+    try:
+        free = raw.execute("PRAGMA freelist_count").fetchone()[0] or 0
+        total = raw.execute("PRAGMA page_count").fetchone()[0] or 1
         if free and free >= min_fraction * total:
-            conn.exec_driver_sql("PRAGMA incremental_vacuum").all()
+            raw.executescript("PRAGMA incremental_vacuum;")  # type: ignore[attr-defined]
+    finally:
+        raw.close()
 
 
 # ------------------------------------------------------------- leftovers of a killed save

@@ -29,7 +29,7 @@ from workbench import __version__
 from workbench.store.errors import CorruptProjectError, NotAProjectError, ProjectTooNewError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-REVISIONS: tuple[str, ...] = ("0001",)  # oldest first; each has a frozen test fixture
+REVISIONS: tuple[str, ...] = ("0001", "0002")  # oldest first; each has a frozen test fixture
 HEAD = REVISIONS[-1]
 
 

@@ -3,9 +3,9 @@
 >>> from workbench import Project
 >>> with Project.open("study.wbproj") as project:          # doctest: +SKIP
 ...     for info in project.concept_infos():
-...         print(info["name"], info["method"], info["sites"])
+...         print(info.name, info.method, info.sites)
 ...     happy = project.load_concept("happy")               # tensors, bit-exact
-...     scores = project.load_run(project.runs("head_scores")[0]["id"])
+...     scores = project.load_run(project.runs("head_scores")[0].id)
 
 Every ``add_*``, ``save_*``, ``set_*``, ``rename_*`` and ``delete_*`` is one committed change
 (a unit of work), so the file on disk is always up to date and a crash loses at most the change

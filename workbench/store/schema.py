@@ -72,8 +72,10 @@ class PromptSetRecord(Base):
     __tablename__ = "prompt_sets"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(256), unique=True)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))  # its shape: contrastive, labelled...
     items: Mapped[list[Any]] = mapped_column()
+    # poles, template, separator, description (schema 0002; before, under items[0]["_meta"])
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     source: Mapped[str] = mapped_column(Text, default="")
     created: Mapped[str] = mapped_column(String(40))
     updated: Mapped[str] = mapped_column(String(40))
@@ -119,7 +121,8 @@ class RunRecord(Base):
 
     __tablename__ = "runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(64), index=True)
+    # "head_scores", "sweep", "probe"... (``kind`` before schema 0002)
+    analysis: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(String(256), default="")
     settings: Mapped[dict[str, Any]] = mapped_column()
     result: Mapped[dict[str, Any]] = mapped_column()
@@ -142,7 +145,8 @@ class GenerationRecord(Base):
 
     __tablename__ = "generations"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32), index=True)  # "text" or "image"
+    # "text" or "image" (``kind`` before schema 0002)
+    medium: Mapped[str] = mapped_column(String(32), index=True)
     prompt: Mapped[str] = mapped_column(Text)
     baseline: Mapped[str | None] = mapped_column(Text)
     steered: Mapped[str | None] = mapped_column(Text)
