@@ -21,6 +21,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThreadPool, Signal, Slot
 
+from ui.compat import release_worker_generator, worker_generator
+
 log = logging.getLogger(__name__)
 
 
@@ -39,7 +41,7 @@ def _guarded(job_fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
 
 def _close_generator(worker_ref: Callable[[], Any]) -> None:
     worker = worker_ref()
-    gen = getattr(worker, "_gen", None)
+    gen = worker_generator(worker)
     if gen is not None:
         try:
             gen.close()
@@ -253,7 +255,7 @@ class ModelExecutor(QObject):
         if req.worker is not None:
             # The binding keeps the wrapper of a finished superqt worker alive (its _finished
             # signal carries the worker itself); what its generator holds need not stay too.
-            req.worker._gen = None
+            release_worker_generator(req.worker)
         if self._pending and not self._closed:
             self._start_next()
         else:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from workbench import compat
 from workbench.errors import WorkbenchError
 from workbench.jobs import Job, Progress
 
@@ -47,7 +48,7 @@ def pipeline_job(
     def callback(_pipe: Any, i: int, _t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
         if cancel.is_set():
             raise _StopPipeline
-        n = int(getattr(_pipe, "_num_timesteps", 0) or total)
+        n = compat.num_timesteps(_pipe) or total
         events.put(("step", (i, n, on_step(i, n))))
         resume.acquire()
         if cancel.is_set():

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench import compat
+
 if TYPE_CHECKING:
     import torch
 
@@ -375,7 +377,7 @@ def _obtain(pipe: Any, vae: Any, family: str | None) -> LatentRGB | None:
         if cached is not None:
             return cached
     try:
-        device = getattr(pipe, "_execution_device", None)
+        device = compat.execution_device(pipe)
     except Exception:  # noqa: BLE001
         device = None
     try:

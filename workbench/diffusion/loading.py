@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench import compat
 from workbench.diffusion.catalog import (
     CHECKPOINT_SUFFIXES,
     FAMILIES,
@@ -56,7 +57,7 @@ class DiffusionModel:
         """Where the pipeline computes (the GPU under CPU offload). Cached: diffusers finds it by
         walking every module (~15 ms on SD); move a pipeline by loading it again."""
         if "execution_device" not in self.extra:
-            self.extra["execution_device"] = self.pipe._execution_device
+            self.extra["execution_device"] = compat.execution_device(self.pipe)
         return self.extra["execution_device"]
 
     @property
@@ -124,11 +125,7 @@ def _weights_variant(folder: Path) -> str | None:
 
 def _dtype_kwarg() -> str:
     """diffusers renamed ``torch_dtype`` to ``dtype`` (0.42 warns on the old name)."""
-    try:
-        from diffusers.utils import deprecation_utils
-    except ImportError:
-        return "torch_dtype"
-    return "dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype"
+    return compat.diffusers_dtype_kwarg()
 
 
 def _family_of(class_name: str, where: str) -> str:
@@ -289,7 +286,7 @@ def wrap_pipeline(
                     h.update(f"{comp_name}.{pname}".encode())
                     h.update(p.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
         file_hash = h.hexdigest()
-    device = str(getattr(pipe, "_execution_device", "cpu"))
+    device = str(compat.execution_device(pipe))
     ref = ModelRef(
         name=name,
         architecture=class_name,

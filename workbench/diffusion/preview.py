@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from workbench import compat
 from workbench.diffusion.latent_rgb import LatentRGB, latent_rgb_for
 
 if TYPE_CHECKING:
@@ -115,5 +116,5 @@ def preview_images(pipe: Any, family: str, x0: torch.Tensor, height: int, width:
     """x0 (in the pipeline's latent layout) -> small RGB previews, through the map fitted to the
     pipeline's VAE (fitted on the first call if the load did not)."""
     if family == "flux":  # packed [batch, seq, 64] -> [batch, 16, h, w]
-        x0 = pipe._unpack_latents(x0, height, width, pipe.vae_scale_factor)
+        x0 = compat.unpack_latents(pipe, x0, height, width)
     return latents_to_rgb(x0, latent_rgb_for(pipe, family))

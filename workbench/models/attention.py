@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from workbench.compat import attn_implementation, set_attn_implementation
+
 NAME = "workbench_eager"
 _registered = False
 
@@ -89,11 +91,11 @@ def pattern_attention(model: nn.Module) -> Iterator[None]:
     """Run ``model`` with :func:`workbench_eager_attention` inside the block."""
     register()
     cfgs = _configs(model)
-    saved = [c._attn_implementation for c in cfgs]
+    saved = [attn_implementation(c) for c in cfgs]
     try:
         for c in cfgs:
-            c._attn_implementation = NAME
+            set_attn_implementation(c, NAME)
         yield
     finally:
         for c, s in zip(cfgs, saved, strict=False):
-            c._attn_implementation = s
+            set_attn_implementation(c, s)

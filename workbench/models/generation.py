@@ -115,10 +115,6 @@ def generate_job(
     enc = hm.encode(prompts, padding_side="left", chat=s.chat)
     ids, attn = enc["input_ids"], enc["attention_mask"]
     batch = ids.shape[0]
-    ctx = hm._ctx
-    saved = (ctx.pad_left, ctx.prompt_len, ctx.offset)
-    ctx.pad_left = (attn == 0).sum(-1)
-    ctx.prompt_len = attn.sum(-1)
     gens = [torch.Generator("cpu").manual_seed(s.seed) for _ in range(batch)]
     eos = hm.tokenizer.eos_token_id
     pad = hm.tokenizer.pad_token_id if hm.tokenizer.pad_token_id is not None else eos
@@ -134,46 +130,43 @@ def generate_job(
         cache = DynamicCache(config=hm.model.config)
     cache_arg = _cache_argument(hm.model)
     yield Progress(0, s.max_new_tokens, "prompt")
-    try:
-        with hm.hooks(interventions), torch.no_grad():
-            for step in range(s.max_new_tokens):
-                position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
-                if s.use_cache and step > 0:
-                    inp, pos = ids[:, -1:], position_ids[:, -1:]
-                    ctx.offset = ids.shape[1] - 1
-                else:
-                    inp, pos = ids, position_ids
-                    ctx.offset = 0
-                out = hm.model(
-                    input_ids=inp,
-                    attention_mask=attn,
-                    position_ids=pos,
-                    use_cache=s.use_cache,
-                    **{cache_arg: cache},
-                )
-                last = out.logits[:, -1].float()
-                if step < keep:
-                    logits_log.append(last.cpu())
-                nxt = _pick(last, s, gens)
-                nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
-                pieces = []
-                for i in range(batch):
-                    if done[i]:
-                        pieces.append("")
-                        continue
-                    new_ids[i].append(int(nxt[i]))
-                    full = hm.tokenizer.decode(new_ids[i], skip_special_tokens=True)
-                    pieces.append(full[len(texts[i]) :])
-                    texts[i] = full
-                if s.stop_at_eos and eos is not None:
-                    done |= nxt == eos
-                ids = torch.cat([ids, nxt[:, None]], -1)
-                attn = torch.cat([attn, torch.ones_like(attn[:, :1])], -1)
-                yield Progress(step + 1, s.max_new_tokens, "generating", payload=pieces)
-                if bool(done.all()):
-                    break
-    finally:
-        ctx.pad_left, ctx.prompt_len, ctx.offset = saved
+    with hm.generation_context(attn) as cache_offset, hm.hooks(interventions), torch.no_grad():
+        for step in range(s.max_new_tokens):
+            position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
+            if s.use_cache and step > 0:
+                inp, pos = ids[:, -1:], position_ids[:, -1:]
+                cache_offset(ids.shape[1] - 1)
+            else:
+                inp, pos = ids, position_ids
+                cache_offset(0)
+            out = hm.model(
+                input_ids=inp,
+                attention_mask=attn,
+                position_ids=pos,
+                use_cache=s.use_cache,
+                **{cache_arg: cache},
+            )
+            last = out.logits[:, -1].float()
+            if step < keep:
+                logits_log.append(last.cpu())
+            nxt = _pick(last, s, gens)
+            nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
+            pieces = []
+            for i in range(batch):
+                if done[i]:
+                    pieces.append("")
+                    continue
+                new_ids[i].append(int(nxt[i]))
+                full = hm.tokenizer.decode(new_ids[i], skip_special_tokens=True)
+                pieces.append(full[len(texts[i]) :])
+                texts[i] = full
+            if s.stop_at_eos and eos is not None:
+                done |= nxt == eos
+            ids = torch.cat([ids, nxt[:, None]], -1)
+            attn = torch.cat([attn, torch.ones_like(attn[:, :1])], -1)
+            yield Progress(step + 1, s.max_new_tokens, "generating", payload=pieces)
+            if bool(done.all()):
+                break
     return Generation(
         prompts=prompts,
         texts=texts,

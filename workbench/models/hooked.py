@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from workbench import compat
 from workbench.errors import NonFiniteError, PromptSetError, ShapeMismatchError, SiteError
 from workbench.jobs import Job, Progress, run
 from workbench.models import attention
@@ -84,7 +85,7 @@ class HookedModel:
             tokenizer.pad_token = tokenizer.eos_token
         cfg = model.config
         self.ref = ref or ModelRef(
-            name=str(getattr(cfg, "_name_or_path", "") or cfg.model_type),
+            name=compat.name_or_path(cfg) or cfg.model_type,
             architecture=(cfg.architectures or [type(model).__name__])[0],
             d_model=self.adapter.d_model,
             n_layers=self.adapter.n_layers,
@@ -380,6 +381,36 @@ class HookedModel:
         """One forward pass of right-padded ids with hooks; returns the HF output."""
         with self.prompt_context(attention_mask), self.hooks(interventions, readers):
             return self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+    @contextlib.contextmanager
+    def generation_context(self, attention_mask: torch.Tensor) -> Iterator[Callable[[int], None]]:
+        """Tell the hooks the rows are left-padded prompts being continued a token at a time.
+
+        Parameters
+        ----------
+        attention_mask
+            The prompts' ``[batch, pos]`` mask, 0 on each row's left padding.
+
+        Yields
+        ------
+        Callable[[int], None]
+            ``cache_offset(n)``: call it before each forward with the number of tokens already
+            in the KV cache (0 for a forward over the whole sequence), so that position rules
+            count from each row's first real token. The previous context is restored on exit.
+        """
+        ctx = self._ctx
+        saved = (ctx.pad_left, ctx.prompt_len, ctx.offset)
+        ctx.pad_left = (attention_mask == 0).sum(-1)  # [batch]
+        ctx.prompt_len = attention_mask.sum(-1)  # [batch]
+        ctx.offset = 0
+
+        def cache_offset(n: int) -> None:
+            ctx.offset = n
+
+        try:
+            yield cache_offset
+        finally:
+            ctx.pad_left, ctx.prompt_len, ctx.offset = saved
 
     @contextlib.contextmanager
     def prompt_context(self, attention_mask: torch.Tensor | None) -> Iterator[None]:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from workbench import compat
 from workbench.errors import ModelLoadError
 from workbench.jobs import Job, Progress, run
 
@@ -648,7 +649,7 @@ def _untied_state_dict(model: Any) -> dict[str, Any]:
     before tying it: 0.12 s here.)
     """
     state = model.state_dict()
-    tied = getattr(model, "_tied_weights_keys", None)
+    tied = compat.tied_weights_keys(model)
     targets = set(tied) if isinstance(tied, dict) else set()
     groups: dict[tuple, list[str]] = {}
     for name, t in state.items():
