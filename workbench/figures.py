@@ -39,19 +39,34 @@ def render(spec: dict[str, Any], fmt: str = "png", dpi: int = 200) -> bytes:
         fig = Figure(figsize=(w, h), layout="constrained")
         ax = fig.add_subplot()
         _heatmap(fig, ax, spec)
+    elif kind == "bar":  # labelled bars, e.g. a patch's effect beside its baselines
+        labels = [str(c) for c in spec.get("labels", [])]
+        fig = Figure(figsize=(max(5.5, 0.9 * len(labels) + 1.5), 3.8), layout="constrained")
+        ax = fig.add_subplot()
+        vals = [_nan(v) for v in spec.get("values", [])]
+        bars = ax.bar(range(len(vals)), vals, color=spec.get("colors") or "#4c72b0")
+        ax.bar_label(bars, fmt="%.3g", fontsize=7)
+        ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.spines[["top", "right"]].set_visible(False)
     else:
         fig = Figure(figsize=(5.5, 3.4), layout="constrained")
         ax = fig.add_subplot()
         x = spec.get("x", [])
+        errors = spec.get("errors", {})  # label -> error bar half-heights (e.g. std over folds)
         for label, ys in spec.get("series", {}).items():
-            ax.plot(
+            ax.errorbar(
                 x[: len(ys)],
                 [_nan(y) for y in ys],
+                yerr=[_nan(e) for e in errors[label]] if label in errors else None,
                 marker="o",
                 markersize=3,
                 linewidth=1.5,
+                capsize=2,
                 label=label,
             )
+        if spec.get("hline") is not None:  # a reference level, e.g. chance
+            ax.axhline(float(spec["hline"]), color="grey", linestyle=":", linewidth=1)
         if len(spec.get("series", {})) > 1:
             ax.legend(frameon=False, fontsize=8)
         ax.grid(alpha=0.3)

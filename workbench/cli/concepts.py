@@ -121,6 +121,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=_args.positive_int, default=16)
     p.add_argument("--project", help="store the accuracy curve as a run in this project")
+    from workbench.cli import concepts_depth
+
+    concepts_depth.add_perturbation_args(p)
     add_json_flag(p)
     p.set_defaults(func=_probe)
 
@@ -427,6 +430,10 @@ def _probe(args: argparse.Namespace) -> int:
 
     ps = _prompt_set(args)
     hm = load_model_from_args(args)
+    from workbench.cli import concepts_depth
+
+    if concepts_depth.wanted(args):  # noise, quantized weights or a figure: concept depth
+        return concepts_depth.run_depth(args, ps, hm, parse_layers(args.layers, hm.n_layers))
     job = probe_layers_job(
         hm,
         ps,

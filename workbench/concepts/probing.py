@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import torch
 
     from workbench.models.hooked import HookedModel
+    from workbench.models.interventions import Intervention
 
 
 @dataclass
@@ -127,8 +128,12 @@ def probe_layers_job(
     seed: int = 0,
     batch_size: int = 16,
     chat: bool = False,
+    interventions: Sequence[Intervention] = (),
 ) -> Job[ProbeCurve]:
     """Probe accuracy at every layer (default: all) for a labelled or contrastive set (a job).
+
+    ``interventions`` act on every forward that reads the activations (input noise, say:
+    :mod:`workbench.concepts.depth`).
 
     Returns
     -------
@@ -148,7 +153,12 @@ def probe_layers_job(
     layers = list(range(hm.n_layers)) if layers is None else list(layers)
     sites = [parse_site(f"blocks.{L}.hook_{site_kind}").name for L in layers]
     cap = yield from hm.capture_job(
-        texts, sites, position=position, batch_size=batch_size, chat=chat
+        texts,
+        sites,
+        position=position,
+        batch_size=batch_size,
+        chat=chat,
+        interventions=interventions,
     )
     points, std = [], []
     for i, (L, s) in enumerate(zip(layers, sites, strict=True)):
