@@ -259,7 +259,7 @@ class GettingStartedDock(QDockWidget):
     def _on_concepts(self, infos: tuple) -> None:
         if self.running != "extract":
             return
-        new = [c["name"] for c in infos if c["name"] not in self._names_before]
+        new = [c.name for c in infos if c.name not in self._names_before]
         if new:
             self.concept_name = new[-1]
             self._complete("extract", f"'{self.concept_name}' is in the library.")

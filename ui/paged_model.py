@@ -41,9 +41,10 @@ RECENT_RUNS = 200
 FIRST_PAGE = 80
 
 
-def recent_runs(project: Any, kind: str) -> list[dict[str, Any]]:
-    """The newest :data:`RECENT_RUNS` runs of ``kind``, oldest first (one short query)."""
-    return list(reversed(project.runs(kind, limit=RECENT_RUNS, descending=True)))
+def recent_runs(project: Any, analysis: str) -> list[Any]:
+    """The newest :data:`RECENT_RUNS` runs of ``analysis`` (``"sweep"``...), oldest first (one
+    short query): :class:`workbench.store.RunInfo` records."""
+    return list(reversed(project.runs(analysis, limit=RECENT_RUNS, descending=True)))
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ class _PageJob(QRunnable):
 
 
 class PagedTableModel(QAbstractTableModel):
-    """Rows from ``fetch(offset, limit, query) -> list[dict]``, shown through ``cells``.
+    """Rows from ``fetch(offset, limit, query) -> list[record]`` (the store's typed listings),
+    shown through ``cells``.
 
     Parameters
     ----------
@@ -107,8 +109,8 @@ class PagedTableModel(QAbstractTableModel):
     def __init__(
         self,
         headers: Sequence[str],
-        fetch: Callable[[int, int, Query], list[dict[str, Any]]],
-        cells: Callable[[dict[str, Any]], list[str]],
+        fetch: Callable[[int, int, Query], list[Any]],
+        cells: Callable[[Any], list[str]],
         *,
         is_fast: Callable[[Query], bool] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
@@ -116,8 +118,8 @@ class PagedTableModel(QAbstractTableModel):
         first_page: int | None = None,
         default_query: Query | None = None,
         sort_keys: Sequence[str] = (),
-        tooltip: Callable[[dict[str, Any], int, str], str] | None = None,
-        keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        tooltip: Callable[[Any, int, str], str] | None = None,
+        keep: Callable[[Any], Any] | None = None,
     ):
         super().__init__()
         self.headers = list(headers)
@@ -132,7 +134,7 @@ class PagedTableModel(QAbstractTableModel):
         self.sort_keys = list(sort_keys)
         self._tooltip = tooltip
         self._keep = keep or (lambda r: r)
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[Any] = []
         self._texts: list[list[str]] = []
         self._more = False
         self._pending: int | None = None  # token of the page being read on a worker
@@ -201,10 +203,10 @@ class PagedTableModel(QAbstractTableModel):
         """A page is being read on the worker thread."""
         return self._pending is not None
 
-    def row(self, i: int) -> dict[str, Any]:
+    def row(self, i: int) -> Any:
         return self._rows[i]
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[Any]:
         return list(self._rows)
 
     def set_query(self, query: Query) -> None:
@@ -228,7 +230,7 @@ class PagedTableModel(QAbstractTableModel):
         self._rows, self._texts, self._more = [], [], False
         self.endResetModel()
 
-    def insert_first(self, row: dict[str, Any]) -> None:
+    def insert_first(self, row: Any) -> None:
         """Put one new row at the top (a new generation in a newest-first list)."""
         self.beginInsertRows(QModelIndex(), 0, 0)
         self._rows.insert(0, self._keep(row))
@@ -243,7 +245,7 @@ class PagedTableModel(QAbstractTableModel):
         limit = self.page_size if offset else self.first_page
         token, query, self._asked = self._token, self.query, limit
 
-        def read() -> list[dict[str, Any]]:
+        def read() -> list[Any]:
             return self._fetch(offset, limit, query)
 
         if self._is_fast(query):
@@ -257,7 +259,7 @@ class PagedTableModel(QAbstractTableModel):
         self._pending = token
         self._pool.start(_PageJob(self._relay, token, read))
 
-    def _arrived(self, token: int, rows: list[dict[str, Any]] | None, error: Any) -> None:
+    def _arrived(self, token: int, rows: list[Any] | None, error: Any) -> None:
         if token != self._token:
             return  # the query changed while this page was read
         self._pending = None
@@ -266,7 +268,7 @@ class PagedTableModel(QAbstractTableModel):
             return
         self._add(rows or [])
 
-    def _add(self, rows: list[dict[str, Any]]) -> None:
+    def _add(self, rows: list[Any]) -> None:
         self._more = len(rows) >= self._asked
         if rows:
             first = len(self._rows)

@@ -127,7 +127,7 @@ class ProjectController(QObject):
                 try:
                     ps = from_store(rec)
                 except PromptSetError as e:  # listed by name below, not hidden
-                    unreadable.append(f"{rec['name']!r} ({e})")
+                    unreadable.append(f"{rec.name!r} ({e})")
                     continue
                 user_sets.append({"name": ps.name, "kind": ps.kind, "set": ps, "builtin": False})
             if unreadable:

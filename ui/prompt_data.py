@@ -1,5 +1,6 @@
 """Prompt sets between the engine (:class:`workbench.concepts.prompt_sets.PromptSet`), the
-project store (``{name, kind, items: [dict], source}``) and the editor's table rows. Qt-free."""
+project store (``Project.save_prompt_set``, a :class:`~workbench.store.PromptSetInfo` back) and
+the editor's table rows. Qt-free."""
 
 from __future__ import annotations
 
@@ -59,45 +60,15 @@ def from_rows(name: str, kind: str, rows: list[list[str]], base: Any = None) -> 
     return PromptSet(name, kind, **kw)
 
 
-def to_store(ps: Any) -> tuple[str, str, list[dict], str]:
-    """``(name, kind, items, source)`` for ``Project.add_prompt_set``. Extra fields (poles,
-    template) ride on the first item under ``_meta``."""
-    cols = COLUMNS[ps.kind]
-    items = []
-    for r in rows_of(ps):
-        if ps.kind == "ordinal":
-            items.append({"sequence": [t.strip() for t in r[0].split(",")]})
-        else:
-            items.append(dict(zip(cols, r, strict=False)))
-    meta = {
-        "poles": list(ps.poles),
-        "template": ps.template,
-        "separator": ps.separator,
-        "description": ps.description,
-    }
-    if items:
-        items[0] = {**items[0], "_meta": meta}
-    return ps.name, ps.kind, items, ps.source or "typed"
-
-
-def from_store(rec: dict) -> Any:
-    """A PromptSet from a store record.
+def from_store(rec: Any) -> Any:
+    """A PromptSet from a stored set (a :class:`workbench.store.PromptSetInfo`); the format is
+    the engine's (:mod:`workbench.concepts.prompt_set_records`).
 
     Raises
     ------
     PromptSetError
         The stored set is not usable (the caller names it to the user; it is not hidden).
     """
+    from workbench.concepts.prompt_set_records import from_items
 
-    items = rec.get("items") or []
-    meta = (items[0].get("_meta") if items else None) or {}
-    kind = rec.get("kind", "plain")
-    if kind == "ordinal":
-        rows = [[", ".join(i.get("sequence", []))] for i in items]
-    else:
-        rows = [[str(i.get(c, "")) for c in COLUMNS.get(kind, ("text",))] for i in items]
-    ps = from_rows(rec["name"], kind, rows)
-    kw = {k: meta[k] for k in ("template", "separator", "description") if k in meta}
-    if "poles" in meta:
-        kw["poles"] = tuple(meta["poles"])
-    return replace(ps, source=rec.get("source", ""), **kw)
+    return from_items(rec.name, rec.kind, rec.items, rec.meta, rec.source)

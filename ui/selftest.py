@@ -166,7 +166,7 @@ class SelfTest:
             gid = ctx.project.write(
                 "saving the self-test generation",
                 lambda: project.add_generation(
-                    kind="text",
+                    medium="text",
                     prompt=PROMPT,
                     baseline=text,
                     steered=text,
@@ -184,7 +184,7 @@ class SelfTest:
 
             def check() -> bool:
                 return any(
-                    g.get("baseline") == text and g.get("prompt") == PROMPT
+                    g.baseline == text and g.prompt == PROMPT
                     for g in reopened.generations(images=False)
                 )
 

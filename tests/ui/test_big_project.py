@@ -11,7 +11,7 @@ N = 20_000
 
 def _generation(k: int) -> dict:
     return {
-        "kind": "text",
+        "medium": "text",
         "prompt": f"prompt {k}",
         "baseline": f"baseline {k}",
         "steered": f"steered {k}" + (" needle" if k % 1000 == 7 else ""),

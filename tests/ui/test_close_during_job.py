@@ -29,10 +29,6 @@ def _long_sweep(w):
     return sweep
 
 
-def _field(rec, k):  # a typed record, or a dict before the store's records
-    return rec[k] if isinstance(rec, dict) else getattr(rec, k)
-
-
 def test_closing_during_a_sweep_asks_then_stops_and_keeps_a_partial_run(
     qtbot, loaded_window, tmp_path, monkeypatch
 ):
@@ -66,12 +62,12 @@ def test_closing_during_a_sweep_asks_then_stops_and_keeps_a_partial_run(
     with Project.open(path, read_only=True) as p:
         runs = p.runs("sweep")
         assert len(runs) == 1
-        rec = p.load_run(_field(runs[0], "id"))
-        name, settings = _field(rec, "name"), _field(rec, "settings")
+        rec = p.load_run(runs[0].id)
+        name, settings = rec.name, rec.settings
         assert "partial" in name
         done, total = settings["partial"]["cells_done"], settings["partial"]["cells"]
         assert 0 < done < total == 802
-        computed = _field(rec, "result")["computed"]
+        computed = rec.result["computed"]
         assert sum(map(sum, computed)) == done
         # a generation for each finished cell, none for the others
         assert len(p.generations()) == done
@@ -90,5 +86,5 @@ def test_the_stop_button_keeps_the_finished_cells(qtbot, loaded_window):
     assert r is not None and r.partial and 0 < r.cells_done() < 802
     assert "marked partial" in sweep.status.text()
     runs = ctx.state.project.runs("sweep")
-    assert len(runs) == 1 and "partial" in _field(runs[0], "name")
+    assert len(runs) == 1 and "partial" in runs[0].name
     assert sweep.runs.currentData() == sweep.run_id

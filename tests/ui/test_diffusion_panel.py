@@ -53,7 +53,7 @@ def panel(qtbot, window, tiny_sd_dir):
 
 
 def _images(project):
-    return [g for g in project.generations() if g["kind"] == "image"]
+    return [g for g in project.generations() if g.medium == "image"]
 
 
 def test_pipeline_list_finds_the_hf_cache_and_explains_mistakes(
@@ -117,10 +117,10 @@ def test_generate_baseline_and_edited_with_previews_saves_and_exports(qtbot, pan
 
     # stored in the project with its provenance and both PNGs
     (g,) = _images(panel.ctx.state.project)
-    assert g["id"] == panel.last_generation_id and g["prompt"] == "a castle"
-    assert g["provenance"]["terms"][1] == {"coefficient": 0.6, "prompt": "winter"}
-    assert g["provenance"]["model"]["kind"] == "diffusion"
-    assert g["image_png"][:8] == b"\x89PNG\r\n\x1a\n" and g["baseline_png"]
+    assert g.id == panel.last_generation_id and g.prompt == "a castle"
+    assert g.provenance["terms"][1] == {"coefficient": 0.6, "prompt": "winter"}
+    assert g.provenance["model"]["kind"] == "diffusion"
+    assert g.image_png[:8] == b"\x89PNG\r\n\x1a\n" and g.baseline_png
 
     # exported PNG carries the A1111 `parameters` line and the workbench JSON
     path = panel.save_png(str(tmp_path / "edited.png"))
@@ -135,12 +135,12 @@ def test_generate_baseline_and_edited_with_previews_saves_and_exports(qtbot, pan
     # seen again later from the Generations dock (the images are read from the project)
     gens = panel.window().view("generations")
     gens.refresh()
-    assert gens.text(0, "id") == str(g["id"])
+    assert gens.text(0, "id") == str(g.id)
     dlg = gens.show_images(0)
     assert dlg is not None and dlg.views["edited"].has_image() and dlg.views["baseline"].has_image()
     assert dlg.views["edited"].image_size().width() == SIZE
     saved = dlg.save_pngs(str(tmp_path))
-    assert [p.read_bytes() for p in saved] == [g["baseline_png"], g["image_png"]]
+    assert [p.read_bytes() for p in saved] == [g.baseline_png, g.image_png]
     dlg.close()
 
 
@@ -168,11 +168,11 @@ def test_sweep_renders_a_labelled_2x2_grid(qtbot, panel, tmp_path):
 
     panel.terms.add_row("winter", 0.5)
     panel.level.setCurrentIndex(panel.level.findData("token_embeds"))
-    panel.sweep.x.kind.setCurrentIndex(panel.sweep.x.kind.findData("coefficient"))
-    panel.sweep.x.term.setCurrentIndex(1)
-    panel.sweep.x.values.setText("-1, 1")
-    panel.sweep.y.kind.setCurrentIndex(panel.sweep.y.kind.findData("guidance"))
-    panel.sweep.y.values.setText("1..5:4")
+    panel.sweep.columns.kind.setCurrentIndex(panel.sweep.columns.kind.findData("coefficient"))
+    panel.sweep.columns.term.setCurrentIndex(1)
+    panel.sweep.columns.values.setText("-1, 1")
+    panel.sweep.rows.kind.setCurrentIndex(panel.sweep.rows.kind.findData("guidance"))
+    panel.sweep.rows.values.setText("1..5:4")
     assert panel.run_sweep() is not None
     wait_idle(qtbot, panel.ctx)
     assert not panel.ctx.errors.history, panel.ctx.errors.history
@@ -184,8 +184,8 @@ def test_sweep_renders_a_labelled_2x2_grid(qtbot, panel, tmp_path):
     assert panel.sweep.grid_view.has_image() and panel.sweep.export_button.isEnabled()
     gens = _images(panel.ctx.state.project)
     assert len(gens) == 5  # the grid and its four cells
-    assert gens[0]["id"] == panel.last_sweep_id and gens[0]["provenance"]["sweep"]["y"]
-    assert {tuple(g["provenance"]["sweep_cell"]) for g in gens[1:]} == {
+    assert gens[0].id == panel.last_sweep_id and gens[0].provenance["sweep"]["y"]
+    assert {tuple(g.provenance["sweep_cell"]) for g in gens[1:]} == {
         (0, 0), (0, 1), (1, 0), (1, 1)
     }  # fmt: skip
     prov = read_provenance(panel.export_grid(str(tmp_path / "grid.png")))
@@ -199,9 +199,9 @@ def test_encoded_prompt_is_a_diffusion_concept_in_the_library(qtbot, panel):
     wait_idle(qtbot, panel.ctx)
     info = panel.ctx.state.concept_info("winter")
     assert info is not None, panel.ctx.errors.history
-    assert info["model_ref"].kind == "diffusion" and info["model"] == "tiny-sd"
-    assert info["method"] == "prompt_embedding"
-    assert set(info["sites"]) == {"text_encoder.hidden"}  # SD1.x has no pooled vector
+    assert info.model_ref.kind == "diffusion" and info.model == "tiny-sd"
+    assert info.method == "prompt_embedding"
+    assert set(info.sites) == {"text_encoder.hidden"}  # SD1.x has no pooled vector
     library = panel.window().library_dock.model
     assert "tiny-sd" in library.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
 

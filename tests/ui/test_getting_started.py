@@ -45,7 +45,7 @@ def test_guide_drives_the_panels_on_a_tiny_model(qtbot, loaded_window):
     _drive(qtbot, w, dock, "extract")
     assert len(w.ctx.state.concepts) == n_before + 1
     info = w.ctx.state.concept_info(dock.concept_name)
-    assert info is not None and info["sites"] == [dock.site()] == ["blocks.1.hook_resid_post"]
+    assert info is not None and list(info.sites) == [dock.site()] == ["blocks.1.hook_resid_post"]
 
     _drive(qtbot, w, dock, "steer")
     preview = w.view("preview")
@@ -55,7 +55,7 @@ def test_guide_drives_the_panels_on_a_tiny_model(qtbot, loaded_window):
     assert preview.last is not None and preview.last.prompt == "I think that this movie was"
     assert dock.status["steer"].text().startswith("✓ Steered")
     # the generation is in the project, as any preview generation is
-    assert any(g["prompt"] == preview.last.prompt for g in w.ctx.state.project.generations())
+    assert any(g.prompt == preview.last.prompt for g in w.ctx.state.project.generations())
     assert not w.ctx.errors.history
     # opening it again raises the same guide
     _help_action(w, "Getting started").trigger()

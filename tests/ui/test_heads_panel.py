@@ -54,12 +54,12 @@ def test_induction_map_click_topk_and_project(qtbot, heads, tmp_path):
     # run + figure stored in the project, linked
     p = w.ctx.state.project
     runs = p.runs("head_scores")
-    assert len(runs) == 1 and runs[0]["settings"]["kind"] == "induction"
+    assert len(runs) == 1 and runs[0].settings["kind"] == "induction"
     figs = p.figures()
     # PNG drawn in the worker; SVG and PDF are drawn from the stored spec on export (below)
-    assert len(figs) == 1 and set(figs[0]["formats"]) == {"png"}
-    assert figs[0]["spec"]["run_id"] == runs[0]["id"] == panel.state.run_id
-    assert p.figure_file(figs[0]["id"], "png").startswith(b"\x89PNG")
+    assert len(figs) == 1 and set(figs[0].formats) == {"png"}
+    assert figs[0].spec["run_id"] == runs[0].id == panel.state.run_id
+    assert p.figure_file(figs[0].id, "png").startswith(b"\x89PNG")
     # clicking a cell selects the head (and focuses it: its pattern shows)
     pos = panel.map.cell_center(2, 1)
     qtbot.mouseClick(panel.map.plot.viewport(), Qt.MouseButton.LeftButton, pos=pos)
@@ -93,9 +93,9 @@ def test_induction_map_click_topk_and_project(qtbot, heads, tmp_path):
     panel.pick.select_set()
     assert len(panel.state.selected) == 3
     panel.pick.cmp_a.setCurrentIndex(
-        panel.pick.cmp_a.findData(f"set:{p.runs('head_set')[0]['id']}")
+        panel.pick.cmp_a.findData(f"set:{p.runs('head_set')[0].id}")
     )
-    panel.pick.cmp_b.setCurrentIndex(panel.pick.cmp_b.findData(f"scores:{runs[0]['id']}"))
+    panel.pick.cmp_b.setCurrentIndex(panel.pick.cmp_b.findData(f"scores:{runs[0].id}"))
     c = panel.pick.compare()
     assert c is not None and c.jaccard == 1.0 and "3 shared" in panel.pick.compare_label.text()
     # export PNG/SVG/PDF
@@ -165,7 +165,7 @@ def test_ablate_in_generation(qtbot, heads):
     assert act.acted.toPlainText() == c.prompt + c.steered
     assert c.baseline != c.steered  # every head ablated changes a random model's text
     gens = w.ctx.state.project.generations("text", images=False)
-    assert gens[-1]["provenance"]["action"] == "ablate_zero"
+    assert gens[-1].provenance["action"] == "ablate_zero"
     # ZeroTuning with factor 1 changes nothing
     act.action.setCurrentIndex(act.action.findData("zero_tuning"))
     act.value.setValue(1.0)
@@ -187,7 +187,7 @@ def test_function_vector_becomes_a_concept(qtbot, heads):
     wait_idle(qtbot, w.ctx)
     info = w.ctx.state.concept_info("fv-antonyms")
     assert info is not None, w.ctx.errors.history
-    assert info["sites"] == [f"blocks.{act.fv_layer.value()}.hook_resid_post"]
+    assert info.sites == (f"blocks.{act.fv_layer.value()}.hook_resid_post",)
     concept = w.ctx.concepts.get("fv-antonyms")
     assert concept.recipe["method"] == "function_vector"
     assert concept.recipe["heads"] == [[0, 1], [1, 2]]
@@ -195,7 +195,7 @@ def test_function_vector_becomes_a_concept(qtbot, heads):
     # it works in the preview like any concept
     preview = w.view("preview")
     preview.vector.setCurrentText("fv-antonyms")
-    assert preview.site.currentText() == info["sites"][0]
+    assert preview.site.currentText() == info.sites[0]
 
 
 def test_every_other_score_runs(qtbot, heads):
@@ -306,10 +306,10 @@ def test_showing_a_run_shows_its_score_and_settings(qtbot, heads):
     assert not f["prompt"].isHidden() and f["n_seqs"].isHidden()
     # runs saved without the panel's values (older projects): read from the score's settings
     p = w.ctx.state.project
-    from ui.panels.heads_pick import scores_from_run
+    from workbench.heads import HeadScores
 
     for rid in (prev, abl):
-        s = scores_from_run(p.load_run(rid))
+        s = HeadScores.from_run(p.load_run(rid))
         s.settings.pop("panel")
         old = s.save_to_project(p, f"old {s.kind}")
         panel.settings.set_kind("copying")
@@ -344,7 +344,7 @@ def test_head_action_generations_say_what_was_done(qtbot, heads):
     assert act.generate() is not None
     wait_idle(qtbot, w.ctx)
     g = w.ctx.state.project.generations("text", images=False)[-1]
-    prov = g["provenance"]
+    prov = g.provenance
     assert prov["concept"]["name"] == "ablate zero: L2H1, L0H3, L2H0"
     assert prov["sites"] == ["blocks.2.attn.hook_z", "blocks.0.attn.hook_z"]
     assert "coefficient" not in prov and prov["value"] is None
@@ -359,7 +359,7 @@ def test_head_action_generations_say_what_was_done(qtbot, heads):
     act.value.setValue(1.5)
     assert act.generate() is not None
     wait_idle(qtbot, w.ctx)
-    prov = w.ctx.state.project.generations("text", images=False)[-1]["provenance"]
+    prov = w.ctx.state.project.generations("text", images=False)[-1].provenance
     assert prov["concept"]["name"].startswith("ZeroTuning: L2H1")
     assert prov["sites"] == ["blocks.2.attn.hook_pattern", "blocks.0.attn.hook_pattern"]
     assert prov["coefficient"] == 1.5 and prov["value"] == 1.5

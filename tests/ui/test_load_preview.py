@@ -51,7 +51,7 @@ def test_second_model_for_comparison(qtbot, loaded_window, tiny_model_dir):
 def test_preview_streams_and_is_saved(qtbot, loaded_window):
     w = loaded_window
     info = _extract(qtbot, w)
-    assert info is not None and len(info["sites"]) == 3
+    assert info is not None and len(info.sites) == 3
     preview = w.view("preview")
     preview.vector.setCurrentText("happy")
     preview.site.setCurrentText("blocks.1.hook_resid_post")
@@ -71,7 +71,7 @@ def test_preview_streams_and_is_saved(qtbot, loaded_window):
     )  # a coefficient of 8 on a tiny model changes it
     gens = w.ctx.state.project.generations("text", images=False)
     assert len(gens) == 1
-    prov = gens[0]["provenance"]
+    prov = gens[0].provenance
     assert prov["concept"]["name"] == "happy" and prov["sites"] == ["blocks.1.hook_resid_post"]
     assert (
         prov["coefficient"] == 8.0

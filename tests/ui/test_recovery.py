@@ -55,7 +55,7 @@ def test_leftover_scratch_is_offered_back(qtbot, answer):
     assert not empty.exists()  # nothing in it: removed without asking
     if answer == Button.Yes:
         assert str(p.path) == str(path) and w.ctx.state.project_is_scratch
-        assert [r["name"] for r in p.prompt_sets()] == ["my pairs"]
+        assert [r.name for r in p.prompt_sets()] == ["my pairs"]
         assert len(list((data_dir() / "scratch").glob("*.wbproj"))) == 1  # the fresh one went
     else:
         assert str(p.path) != str(path)

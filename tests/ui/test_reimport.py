@@ -23,7 +23,7 @@ def test_imports_never_replace(qtbot, loaded_window, tmp_path):
     assert lib.import_vector(str(path))
     assert lib.import_vector(str(path))
     wait_idle(qtbot, w.ctx)
-    infos = {c["name"]: c["id"] for c in w.ctx.state.concepts}
+    infos = {c.name: c.id for c in w.ctx.state.concepts}
     assert {"plain", "plain 2", "plain 3"} <= set(infos)
     assert len({infos["plain"], infos["plain 2"], infos["plain 3"]}) == 3  # nobody replaced
     a, b = w.ctx.concepts.get("plain 2"), w.ctx.concepts.get("plain 3")

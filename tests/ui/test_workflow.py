@@ -35,7 +35,7 @@ def test_full_workflow(qtbot, loaded_window, tmp_path):
     w.prompts_dock.table.item(0, 0).setText("the weather is very hot")
     w.prompts_dock.save_current()
     assert (
-        ctx.state.project.prompt_set("weather")["items"][0]["positive"] == "the weather is very hot"
+        ctx.state.project.prompt_set("weather").items[0]["positive"] == "the weather is very hot"
     )
 
     _extract(qtbot, w, "tiny-sentiment", "diff_of_means", "happy")
@@ -122,7 +122,7 @@ def test_full_workflow(qtbot, loaded_window, tmp_path):
     assert r.metrics["kl"][0][1] == pytest.approx(0.0, abs=1e-5)  # coefficient 0 changes nothing
     assert r.texts[0][1] == r.baselines
     assert sweep.heatmap.spec["rows"] == [0, 2]
-    assert ctx.state.project.runs("sweep")[0]["name"] == "happy sweep"
+    assert ctx.state.project.runs("sweep")[0].name == "happy sweep"
     assert len(ctx.state.project.generations("text", images=False)) == 1 + 6
 
     # exports: every vector format, figures, CSV

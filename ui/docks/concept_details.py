@@ -21,6 +21,7 @@ from ui import glossary
 from ui.context import AppContext
 from ui.widgets import hint, tokens_html
 from workbench.models.sites import readout_site
+from workbench.store.records import ConceptInfo
 
 
 def layer_of(site: str) -> int | None:
@@ -28,13 +29,13 @@ def layer_of(site: str) -> int | None:
     return int(parts[1]) if len(parts) > 1 and parts[0] == "blocks" and parts[1].isdigit() else None
 
 
-def norm_spec(title: str, infos: list[dict]) -> dict:
+def norm_spec(title: str, infos: list[ConceptInfo]) -> dict:
     """A line-plot spec of norm per layer for concept infos (one series per concept)."""
     series, xs = {}, set()
     for info in infos:
-        pts = sorted((layer_of(s), n) for s, n in info["norms"].items() if layer_of(s) is not None)
+        pts = sorted((layer_of(s), n) for s, n in info.norms.items() if layer_of(s) is not None)
         xs |= {x for x, _ in pts}
-        series[info["name"]] = dict(pts)
+        series[info.name] = dict(pts)
     x = sorted(xs)
     return {
         "kind": "line",
@@ -46,17 +47,17 @@ def norm_spec(title: str, infos: list[dict]) -> dict:
     }
 
 
-def recipe_text(info: dict, concept: Any = None) -> str:
+def recipe_text(info: ConceptInfo, concept: Any = None) -> str:
     recipe = dict(getattr(concept, "recipe", {}) or {})
     prompts = recipe.pop("prompts", None)
     lines = [
-        f"{info['name']}",
-        f"model: {info['model']}",
-        f"method: {info.get('method')}",
-        f"sites: {len(info['sites'])} ({info['sites'][0]} … {info['sites'][-1]})"
-        if info["sites"]
+        f"{info.name}",
+        f"model: {info.model}",
+        f"method: {info.method}",
+        f"sites: {len(info.sites)} ({info.sites[0]} … {info.sites[-1]})"
+        if info.sites
         else "sites: none",
-        f"created: {info.get('created', '')}",
+        f"created: {info.created}",
     ]
     if isinstance(prompts, (list, tuple)):  # a plain list of prompts (function vectors, CLI)
         lines.append(f"prompts: {len(prompts)}")
@@ -123,7 +124,7 @@ class ConceptDetailsWidget(QTabWidget):
             self.lens_site.clear()
             return
         try:
-            self._concept = self.ctx.concepts.get(infos[0]["name"])
+            self._concept = self.ctx.concepts.get(infos[0].name)
         except Exception as e:
             self.ctx.errors.handle(e, "loading the concept")
             return

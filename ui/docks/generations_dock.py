@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 from ui.context import AppContext
 from ui.paged_model import FIRST_PAGE, PagedTableModel, Query
 from ui.widgets import hint
+from workbench.store.records import GenerationInfo
 
 COLUMNS = (
     "id",
@@ -42,6 +44,14 @@ COLUMNS = (
 
 
 NEWEST_FIRST = Query(sort="id", descending=True)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """What the table keeps of a listed generation besides its texts."""
+
+    id: int
+    medium: str
 CSV_PAGE = 5000  # generations read at a time while exporting
 
 
@@ -65,7 +75,7 @@ def record_text_generation(ctx: AppContext, comparison: Any, provenance: dict) -
     gid = ctx.project.write(
         "saving the generation",
         lambda: p.add_generation(
-            kind="text",
+            medium="text",
             prompt=comparison.prompt,
             baseline=comparison.baseline,
             steered=comparison.steered,
@@ -84,24 +94,25 @@ def stream_into(edits: Any, pieces: Any) -> None:
             edit.insertPlainText(piece)
 
 
-def rows(generations: list[dict]) -> list[dict[str, Any]]:
+def rows(generations: list[GenerationInfo]) -> list[dict[str, Any]]:
+    """The CSV rows of ``generations``: the dock's columns, the model and the provenance."""
     out = []
     for g in generations:
-        prov = g.get("provenance") or {}
-        if g.get("kind") == "image":  # diffusion: the images live in the project, not the table
+        prov = dict(g.provenance or {})
+        image = g.medium == "image"  # diffusion: the images live in the project, not the table
+        if image:
             prov = {**prov, "concept": {"name": prov.get("expression", "")}}
-            g = {**g, "baseline": "[image]", "steered": "[image]"}
         out.append(
             {
-                "id": g["id"],
-                "created": g.get("created", ""),
+                "id": g.id,
+                "created": g.created,
                 "concept": (prov.get("concept") or {}).get("name", ""),
                 "site": ", ".join(prov.get("sites", [])),
                 "coefficient": prov.get("coefficient", ""),
                 "seed": prov.get("seed", ""),
-                "prompt": g.get("prompt", ""),
-                "baseline": g.get("baseline") or "",
-                "steered": g.get("steered") or "",
+                "prompt": g.prompt,
+                "baseline": "[image]" if image else g.baseline or "",
+                "steered": "[image]" if image else g.steered or "",
                 "model": (prov.get("model") or {}).get("name", ""),
                 "provenance": json.dumps(prov, default=str),
             }
@@ -109,25 +120,27 @@ def rows(generations: list[dict]) -> list[dict[str, Any]]:
     return out
 
 
-def cells(g: dict) -> list[str]:
+def cells(g: GenerationInfo) -> list[str]:
     """The texts of generation ``g`` in the dock's columns (as :func:`rows` has them)."""
-    prov = g.get("provenance") or {}
-    image = g.get("kind") == "image"
+    prov = g.provenance or {}
+    image = g.medium == "image"
     concept = prov.get("expression", "") if image else (prov.get("concept") or {}).get("name", "")
     return [
-        str(g["id"]),
-        str(g.get("created", "")),
+        str(g.id),
+        str(g.created),
         str(concept),
         ", ".join(prov.get("sites", [])),
         str(prov.get("coefficient", "")),
         str(prov.get("seed", "")),
-        str(g.get("prompt", "")),
-        "[image]" if image else str(g.get("baseline") or ""),
-        "[image]" if image else str(g.get("steered") or ""),
+        str(g.prompt),
+        "[image]" if image else str(g.baseline or ""),
+        "[image]" if image else str(g.steered or ""),
     ]
 
 
-def write_csv(generations: Iterable[dict] | Iterable[list[dict]], path: str | Path) -> Path:
+def write_csv(
+    generations: Iterable[GenerationInfo] | Iterable[list[GenerationInfo]], path: str | Path
+) -> Path:
     """Write generations (a list, or pages of them) as CSV with their provenance."""
     path = Path(path)
     with open(path, "w", newline="", encoding="utf-8") as f:
@@ -162,7 +175,7 @@ class GenerationsDock(QDockWidget):
             first_page=FIRST_PAGE,
             default_query=NEWEST_FIRST,
             sort_keys=COLUMNS,
-            keep=lambda g: {"id": g["id"], "kind": g.get("kind")},
+            keep=lambda g: _Kept(g.id, g.medium),  # a row's texts are kept, not its record
         )
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -201,13 +214,13 @@ class GenerationsDock(QDockWidget):
         self.setWidget(body)
         ctx.state.events.project.connect(lambda *_: self.refresh())
 
-    def _read(self, offset: int, limit: int, q: Query) -> list[dict]:
+    def _read(self, offset: int, limit: int, q: Query) -> list[GenerationInfo]:
         p = self.ctx.state.project
         if p is None:
             return []
         below = None
         if q == NEWEST_FIRST and 0 < offset == self.model.rowCount():
-            below, offset = int(self.model.row(offset - 1)["id"]), 0  # the next page by index
+            below, offset = int(self.model.row(offset - 1).id), 0  # the next page by index
         return p.generations(
             images=False,
             offset=offset,
@@ -218,7 +231,7 @@ class GenerationsDock(QDockWidget):
             below_id=below,
         )
 
-    def generations(self) -> list[dict]:
+    def generations(self) -> list[GenerationInfo]:
         """Every generation of the project, oldest first (text and image ones, no images)."""
         p = self.ctx.state.project
         if p is None:
@@ -266,9 +279,9 @@ class GenerationsDock(QDockWidget):
     def show_images(self, row: int) -> Any:
         """Open the baseline and edited images of the image generation in table row ``row``
         (read from the project: they are not kept in memory). Returns the dialog."""
-        if not 0 <= row < self.model.rowCount() or self.model.row(row).get("kind") != "image":
+        if not 0 <= row < self.model.rowCount() or self.model.row(row).medium != "image":
             return None
-        gen_id = int(self.model.row(row)["id"])
+        gen_id = int(self.model.row(row).id)
         p = self.ctx.state.project
         try:
             g = p.generation(gen_id)
@@ -296,7 +309,7 @@ class GenerationsDock(QDockWidget):
         if p is None:
             return None
 
-        def pages() -> Iterator[list[dict]]:
+        def pages() -> Iterator[list[GenerationInfo]]:
             offset = 0
             while True:
                 page = p.generations(images=False, offset=offset, limit=CSV_PAGE)

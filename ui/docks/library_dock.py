@@ -26,16 +26,15 @@ from ui.dialogs.extract_dialog import method_tip
 from ui.docks.concept_details import ConceptDetailsWidget
 from ui.paged_model import FIRST_PAGE, PagedTableModel, Query
 from ui.widgets import hint, primary
+from workbench.store.records import ConceptRow
 
 MIME = "application/x-workbench-concepts"
 NEWEST_FIRST = Query(sort="saved", descending=True)
 
 
-def _tip(row: dict, _column: int, _text: str) -> str:
-    n, method = row.get("n_sites") or 0, row.get("method") or "?"
-    return (
-        f"{row['name']}\n{method} · {n} site{'s' * (n != 1)} · {row['model']}\n{method_tip(method)}"
-    )
+def _tip(row: ConceptRow, _column: int, _text: str) -> str:
+    n, method = row.n_sites or 0, row.method or "?"
+    return f"{row.name}\n{method} · {n} site{'s' * (n != 1)} · {row.model}\n{method_tip(method)}"
 
 
 class ConceptListModel(PagedTableModel):
@@ -45,7 +44,7 @@ class ConceptListModel(PagedTableModel):
         super().__init__(
             ["Concept"],
             self._read,
-            lambda r: [r["name"]],
+            lambda r: [r.name],
             is_fast=lambda _q: True,  # a page of concepts is one short query, search or not
             on_error=lambda e: ctx.errors.handle(e, "listing concepts"),
             first_page=FIRST_PAGE,
@@ -54,7 +53,7 @@ class ConceptListModel(PagedTableModel):
         )
         self.ctx = ctx
 
-    def _read(self, offset: int, limit: int, q: Query) -> list[dict]:
+    def _read(self, offset: int, limit: int, q: Query) -> list[ConceptRow]:
         p = self.ctx.state.project
         if p is None:
             return []
@@ -70,14 +69,14 @@ class ConceptListModel(PagedTableModel):
         return [MIME, "text/plain"]
 
     def mimeData(self, indexes: Any) -> QMimeData:
-        names = [self.row(i.row())["name"] for i in indexes if i.isValid()]
+        names = [self.row(i.row()).name for i in indexes if i.isValid()]
         md = QMimeData()
         md.setData(MIME, "\n".join(names).encode())
         md.setText(", ".join(names))
         return md
 
     def name(self, row: int) -> str:
-        return str(self.row(row)["name"])
+        return str(self.row(row).name)
 
 
 class LibraryDock(QDockWidget):
@@ -378,7 +377,7 @@ class LibraryDock(QDockWidget):
         if m is not None:
             concept, note = attach_to_model(concept, m.ref)
             notes.append(note)
-        if any(c.get("id") == concept.id for c in self.ctx.state.concepts):
+        if any(c.id == concept.id for c in self.ctx.state.concepts):
             # the same file imported again: a new concept, never a replacement of the first
             concept = concept.with_new_id()
         self.add_concept(concept)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.context import AppContext
-from ui.prompt_data import COLUMNS, KIND_TIPS, from_rows, rows_of, to_store
+from ui.prompt_data import COLUMNS, KIND_TIPS, from_rows, rows_of
 from ui.widgets import hint
 from workbench.errors import PromptSetError
 
@@ -234,10 +234,9 @@ class PromptsDock(QDockWidget):
             )
 
     def add_set(self, ps: Any, select: bool = True) -> None:
-        name, kind, items, source = to_store(ps)
         self.ctx.project.write(
-            f"saving prompt set {name!r}",
-            lambda: self.ctx.state.project.add_prompt_set(name, kind, items, source=source),
+            f"saving prompt set {ps.name!r}",
+            lambda: self.ctx.state.project.save_prompt_set(ps),
         )
         st = self.ctx.state
         entry = {"name": ps.name, "kind": ps.kind, "set": ps, "builtin": False}

@@ -28,13 +28,15 @@ from PySide6.QtWidgets import (
 )
 
 from ui.context import AppContext
+from ui.eta import ProgressClock
 from ui.paged_model import recent_runs
 from ui.panels.heads_act import HeadActionsWidget
 from ui.panels.heads_jobs import KIND_TITLES, HeadsState
 from ui.panels.heads_look import HeadLookWidget
-from ui.panels.heads_pick import HeadPickWidget, scores_from_run
+from ui.panels.heads_pick import HeadPickWidget
 from ui.panels.heads_settings import ScoreSettingsWidget
 from ui.widgets import hint, primary, title
+from workbench.store.records import RunInfo
 
 
 class HeadsPanel(QWidget):
@@ -91,6 +93,7 @@ class HeadsPanel(QWidget):
         row.addWidget(self.cancel_button)
         ll.addLayout(row)
         self.progress = QProgressBar()
+        self.clock = ProgressClock()  # share done and time left of the running score
         self.progress.setTextVisible(True)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -174,6 +177,7 @@ class HeadsPanel(QWidget):
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 0)
+        self.clock.reset()
         self.status.setText(f"Scoring every head: {KIND_TITLES[kind].lower()}…")
         return self.ctx.executor.submit(
             "heads",
@@ -194,8 +198,12 @@ class HeadsPanel(QWidget):
         else:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(p.fraction * 1000))
-        if p.message:
-            self.progress.setFormat(p.message)
+        self.clock.add(p)
+        done = self.clock.text()
+        text = " · ".join(t for t in (p.message, done) if t)
+        if text:
+            self.progress.setFormat(text.replace("%", "%%"))
+            self.progress.setToolTip(text)
 
     def _on_result(self, run: Any, model_name: str, panel: dict | None = None) -> None:
         self.run = run
@@ -217,7 +225,7 @@ class HeadsPanel(QWidget):
         self._pending_run = None
         self._show_scores(s, run_id, run.spec)
         runs = self._refresh_runs()
-        self._shown = next((_run_key(r) for r in runs if r["id"] == run_id), None)
+        self._shown = next((_run_key(r) for r in runs if r.id == run_id), None)
         top = ", ".join(f"L{L}H{h} {v:.2f}" for L, h, v in s.top(3))
         saved = f" Saved as run #{run_id}." if run_id is not None else ""
         self.status.setText(f"Done. Top: {top}.{saved}")
@@ -251,7 +259,7 @@ class HeadsPanel(QWidget):
         self._clear()
         if not runs:
             return
-        self._pending_run = runs[-1]["id"]
+        self._pending_run = runs[-1].id
         self.runs.setCurrentIndex(self.runs.findData(self._pending_run))
         if self.isVisible():  # else on first show: drawing the map imports pyqtgraph
             self._show_pending()
@@ -277,19 +285,19 @@ class HeadsPanel(QWidget):
         self.hover.setText("")
         self.status.setText("Pick a score and press Run. Hover a score name for what it measures.")
 
-    def _refresh_runs(self) -> list[dict]:
+    def _refresh_runs(self) -> list[RunInfo]:
         """Fill the saved-runs list (newest first); returns the runs, oldest first."""
         p = self.ctx.state.project
         self.runs.clear()
         self.runs.addItem("—", None)
-        runs: list[dict] = []
+        runs: list[RunInfo] = []
         if p is not None:
             try:
                 runs = recent_runs(p, "head_scores")
             except Exception as e:
                 self.ctx.errors.handle(e, "listing head-score runs")
         for r in reversed(runs):
-            self.runs.addItem(f"#{r['id']} {r['name']}", r["id"])
+            self.runs.addItem(f"#{r.id} {r.name}", r.id)
         self.runs.setCurrentIndex(max(self.runs.findData(self.state.run_id), 0))
         self.pick.refresh_sets()
         return runs
@@ -298,13 +306,14 @@ class HeadsPanel(QWidget):
         """Show a saved head-score run on the map (nothing is recomputed), and put its score and
         settings in the left column, so that Run would make it again."""
         from ui.panels.heads_jobs import ScoreRun, head_map_spec
+        from workbench.heads import HeadScores
 
         if run_id is None or self.ctx.state.project is None:
             return
         self._pending_run = None
         try:
             stored = self.ctx.state.project.load_run(run_id)
-            scores = scores_from_run(stored)
+            scores = HeadScores.from_run(stored)
         except Exception as e:
             self.ctx.errors.handle(e, "loading the head scores")
             return
@@ -314,10 +323,10 @@ class HeadsPanel(QWidget):
         self._show_scores(scores, run_id, spec)
         self.runs.setCurrentIndex(max(self.runs.findData(run_id), 0))
         try:
-            self.settings.restore(dict(stored.get("settings") or {}))
+            self.settings.restore(dict(stored.settings or {}))
         except Exception as e:  # the map is shown; the settings are a convenience
             self.ctx.errors.handle(e, "showing the run's settings")
-        self.status.setText(f"Showing saved run #{run_id}: {stored.get('name', '')}.")
+        self.status.setText(f"Showing saved run #{run_id}: {stored.name}.")
 
     # ------------------------------------------------------------ picking
     def _on_head_clicked(self, layer: int, head: int) -> None:
@@ -362,5 +371,6 @@ class HeadsPanel(QWidget):
             self.ctx.executor.cancel(ch)
 
 
-def _run_key(run: dict) -> tuple:
-    return (run.get("id"), run.get("name"), str(run.get("created")))
+def _run_key(run: Any) -> tuple:
+    """What tells a stored run (a RunInfo or StoredRun) from another project's."""
+    return (run.id, run.name, str(run.created))

@@ -159,14 +159,14 @@ class HeadPickWidget(QWidget):
         for c in (self.sets, self.cmp_a, self.cmp_b):
             c.clear()
         for r in runs:
-            if r["kind"] == "head_set":
-                self.sets.addItem(f"{r['name']} ({len(r['settings'].get('heads', []))})", r["id"])
+            if r.analysis == "head_set":
+                self.sets.addItem(f"{r.name} ({len(r.settings.get('heads', []))})", r.id)
                 for c in (self.cmp_a, self.cmp_b):
-                    c.addItem(f"set: {r['name']}", f"set:{r['id']}")
+                    c.addItem(f"set: {r.name}", f"set:{r.id}")
             else:
-                title = KIND_TITLES.get(r["settings"].get("kind", ""), r["name"])
+                title = KIND_TITLES.get(r.settings.get("kind", ""), r.name)
                 for c in (self.cmp_a, self.cmp_b):
-                    c.addItem(f"top-k of #{r['id']} {title}", f"scores:{r['id']}")
+                    c.addItem(f"top-k of #{r.id} {title}", f"scores:{r.id}")
         for c, k in zip((self.sets, self.cmp_a, self.cmp_b), keep, strict=True):
             i = c.findData(k)
             c.setCurrentIndex(i if i >= 0 else (1 if c is self.cmp_b and c.count() > 1 else 0))
@@ -203,18 +203,18 @@ class HeadPickWidget(QWidget):
 
     def head_set(self, ref: str) -> Any:
         """A HeadSet from ``"set:<run id>"`` or ``"scores:<run id>"`` (top-k of that run)."""
-        from workbench.heads import HeadSet, top_k
+        from workbench.heads import HeadScores, HeadSet, top_k
 
         p = self.ctx.state.project
         what, _, rid = ref.partition(":")
         run = p.load_run(int(rid))
         if what == "set":
-            return HeadSet.from_dict(run["settings"])
+            return HeadSet.from_dict(dict(run.settings))
         return top_k(
-            scores_from_run(run),
+            HeadScores.from_run(run),
             self.k.value(),
             self.order.currentData(),
-            name=f"#{rid} {run['name']}",
+            name=f"#{rid} {run.name}",
         )
 
     def select_set(self) -> None:
@@ -252,18 +252,3 @@ class HeadPickWidget(QWidget):
         )
         self.last_comparison = c
         return c
-
-
-def scores_from_run(run: dict) -> Any:
-    """A HeadScores from a stored ``head_scores`` run."""
-    from workbench.heads import HeadScores
-
-    st = dict(run["settings"])
-    model = st.pop("model", {})
-    return HeadScores(
-        st.get("kind", run["name"]),
-        run["tensors"]["scores"],
-        st,
-        model,
-        run["result"].get("extras", {}),
-    )
