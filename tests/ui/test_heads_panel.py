@@ -92,9 +92,7 @@ def test_induction_map_click_topk_and_project(qtbot, heads, tmp_path):
     panel.state.selected = ()
     panel.pick.select_set()
     assert len(panel.state.selected) == 3
-    panel.pick.cmp_a.setCurrentIndex(
-        panel.pick.cmp_a.findData(f"set:{p.runs('head_set')[0].id}")
-    )
+    panel.pick.cmp_a.setCurrentIndex(panel.pick.cmp_a.findData(f"set:{p.runs('head_set')[0].id}"))
     panel.pick.cmp_b.setCurrentIndex(panel.pick.cmp_b.findData(f"scores:{runs[0].id}"))
     c = panel.pick.compare()
     assert c is not None and c.jaccard == 1.0 and "3 shared" in panel.pick.compare_label.text()

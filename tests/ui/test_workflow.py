@@ -34,9 +34,7 @@ def test_full_workflow(qtbot, loaded_window, tmp_path):
     # inline edit of a cell is saved to the project
     w.prompts_dock.table.item(0, 0).setText("the weather is very hot")
     w.prompts_dock.save_current()
-    assert (
-        ctx.state.project.prompt_set("weather").items[0]["positive"] == "the weather is very hot"
-    )
+    assert ctx.state.project.prompt_set("weather").items[0]["positive"] == "the weather is very hot"
 
     _extract(qtbot, w, "tiny-sentiment", "diff_of_means", "happy")
     _extract(qtbot, w, "weather", "diff_of_means", "hot")

@@ -52,6 +52,8 @@ class _Kept:
 
     id: int
     medium: str
+
+
 CSV_PAGE = 5000  # generations read at a time while exporting
 
 
