@@ -31,7 +31,11 @@ def render(spec: dict[str, Any], fmt: str = "png", dpi: int = 200) -> bytes:
     kind = spec.get("kind")
     if spec.get("figure") in ("head_map", "pattern"):
         return _save(_head_figure(spec), spec, fmt, dpi)
-    if kind == "heatmap":
+    if kind == "scatter":
+        fig = Figure(figsize=(7.0, 4.8 if spec.get("y") else 2.6), layout="constrained")
+        ax = fig.add_subplot()
+        _scatter(ax, spec)
+    elif kind == "heatmap":
         rows, cols = spec.get("rows", []), spec.get("cols", [])
         # specs with words in their cells (the logit lens) ask for wider cells
         w = max(4.0, spec.get("cell_width", 0.6) * len(cols) + 2.5)
@@ -153,6 +157,43 @@ def _heatmap(fig: Any, ax: Any, spec: dict[str, Any]) -> None:
                     color="white" if im.norm(v) < 0.5 else "black",
                 )
     fig.colorbar(im, ax=ax, shrink=0.85, label=spec.get("value_label", ""))
+
+
+def _scatter(ax: Any, spec: dict[str, Any]) -> None:
+    """Labelled points: ``x``, optional ``y`` (none: a 1-D strip, labels staggered so they do
+    not sit on each other), ``labels``, reference ``marks`` on the x axis (e.g. the poles)."""
+    xs = [_nan(v) for v in spec.get("x", [])]
+    labels = [str(t) for t in spec.get("labels", [])]
+    ys = spec.get("y")
+    if ys is None:
+        order = sorted(range(len(xs)), key=lambda i: xs[i])
+        levels = [0.0] * len(xs)
+        for rank, i in enumerate(order):
+            levels[i] = (rank % 4 + 1) * 0.25 * (1 if rank % 2 == 0 else -1)
+        ax.scatter(xs, [0.0] * len(xs), s=14, zorder=3)
+        for i, lab in enumerate(labels[: len(xs)]):
+            ax.annotate(
+                lab[:40], (xs[i], 0.0), xytext=(xs[i], levels[i]), fontsize=7, ha="center",
+                va="center", arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5},
+            )  # fmt: skip
+        ax.set_ylim(-1.3, 1.3)
+        ax.set_yticks([])
+        ax.axhline(0.0, color="0.7", linewidth=0.8)
+    else:
+        yv = [_nan(v) for v in ys]
+        ax.scatter(xs, yv, s=14, zorder=3)
+        for i, lab in enumerate(labels[: len(xs)]):
+            ax.annotate(
+                lab[:40], (xs[i], yv[i]), xytext=(3, 3), textcoords="offset points", fontsize=7
+            )
+        for m in spec.get("marks", []):
+            ax.axhline(float(m), color="0.8", linestyle=":", linewidth=0.8)
+    for m in spec.get("marks", []):
+        ax.axvline(float(m), color="0.8", linestyle=":", linewidth=0.8)
+    if spec.get("note"):
+        ax.text(0.0, -0.02, "note: " + str(spec["note"])[:160], transform=ax.transAxes,
+                fontsize=6, va="top", color="0.4")  # fmt: skip
+    ax.spines[["top", "right"]].set_visible(False)
 
 
 def export(spec: dict[str, Any], path: str | Path) -> Path:

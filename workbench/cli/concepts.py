@@ -130,6 +130,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     from workbench.cli import concepts_sweep
 
     concepts_sweep.register(sub)
+    from workbench.cli import concepts_axis
+
+    concepts_axis.register(sub)
 
 
 # --------------------------------------------------------------------------- arguments
