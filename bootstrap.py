@@ -322,6 +322,14 @@ def run_checks(py: str, env: dict[str, str]) -> list[str]:
     return failed
 
 
+def _ensure_extra(py: str, extra: str, module: str) -> None:
+    """Install the optional dependencies ``extra`` unless ``module`` imports already."""
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    if subprocess.run([py, "-c", probe], cwd=ROOT).returncode != 0:
+        _say(f"installing the {extra} extra")
+        _pip("-e", f"{ROOT}[{extra}]")
+
+
 def main(argv: list[str]) -> int:
     what = argv[1] if len(argv) > 1 else "app"
     rest = argv[2:]
@@ -332,6 +340,7 @@ def main(argv: list[str]) -> int:
     if what == "test":
         env.setdefault("HF_HUB_OFFLINE", "1")
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
+        _ensure_extra(py, "cluster", "ray")  # CI runs the Ray tests (tests/cluster)
         # CI (.ci/run) is this command: the checks run first, the tests run even when a check
         # failed (so one run shows everything), and either failing fails the command.
         failed = run_checks(py, env)

@@ -91,6 +91,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--max-rows", type=_args.positive_int, default=None, help="rows per batch (memory)"
     )
     p.add_argument("--project", help="store the sweep and its generations in this project")
+    from workbench.cli._cluster import add_cluster_arg
+
+    add_cluster_arg(p)
     add_json_flag(p)
     p.set_defaults(func=_sweep)
 
@@ -182,8 +185,20 @@ def _sweep(args: argparse.Namespace) -> int:
         positions=positions,
     )
     spec.check(hm, concept)
-    job = steering_sweep_job(hm, concept, spec)
-    result = run(job) if args.json else run_with_progress_bar(job, desc="sweep")
+    cluster = None
+    if args.cluster:
+        from workbench.cluster import Cluster
+
+        cluster = Cluster(args.cluster)
+    try:
+        job = steering_sweep_job(hm, concept, spec, cluster=cluster)
+        result = run(job) if args.json else run_with_progress_bar(job, desc="sweep")
+    finally:
+        if cluster is not None:
+            from workbench.cli._cluster import report
+
+            report(cluster, args.json)
+            cluster.close()
     out = result.to_dict()
     if args.project:
         from workbench.store import Project

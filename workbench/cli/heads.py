@@ -75,6 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="rows (variants x prompts) per batch in ablation and patching sweeps "
         "(default: about 16k token positions)",
     )
+    from workbench.cli._cluster import add_cluster_arg
+
+    add_cluster_arg(p)  # ablation and patching
     _add_output_args(p)
     add_json_flag(p)
     p.set_defaults(func=_score)
@@ -264,11 +267,32 @@ def _score(args: argparse.Namespace) -> int:
             spec.prompts = read_texts(args.prompts)
     if args.sequences:
         spec.sequences = read_sequences(args.sequences)
+    cluster = None
+    if args.cluster:
+        from workbench.heads.score import CLUSTER_KINDS
+
+        if args.kind not in CLUSTER_KINDS:
+            raise PromptSetError(
+                f"--cluster: only the {' and '.join(CLUSTER_KINDS)} sweeps run on a cluster; "
+                f"{args.kind} scores are one or two forward passes. Leave out --cluster."
+            )
+        from workbench.cluster import Cluster
+
+        cluster = Cluster(args.cluster)
     hm = load_model_from_args(args, attn="sdpa")
     if args.kind not in TASK_KINDS and not args.prompts:
         _args.check_tokens(hm, 2 * args.seq_len + 1, "a repeated sequence (2 x --seq-len + 1)")
-    scores = run_with_progress_bar(score_job(hm, spec), desc=f"{args.kind} scores")
-    _emit(scores, args)
+    try:
+        scores = run_with_progress_bar(
+            score_job(hm, spec, cluster=cluster), desc=f"{args.kind} scores"
+        )
+    finally:
+        if cluster is not None:
+            from workbench.cli._cluster import report
+
+            report(cluster, args.json)
+            cluster.close()
+    _emit(scores, args)  # only this process writes the project, once every share is back
     return 0
 
 

@@ -38,6 +38,7 @@ from workbench.jobs import Job, Progress, run
 from workbench.models.generation import SamplingSettings, generate_job
 from workbench.models.hooked import HookedModel
 from workbench.models.interventions import AddVector
+from workbench.models.token_weights import check_weighting, token_weights_from_dict
 from workbench.models.sites import RESID_KINDS, Site
 
 RESULT_VERSION = 2
@@ -66,6 +67,11 @@ class SteeringSweepSpec:
     # One vector added at every swept layer (e.g. a function vector, stored at the one layer it
     # was made for); None: each layer's own vector.
     vector_site: str | None = None
+    # Per-token weights of the added vector (workbench.models.token_weights); None: plain.
+    # {"mode": "given", "values": [...], "rest": 1} or {"mode": "projection", "center",
+    # "scale", "invert", "probe": NAME, "directions": {site: [...]}}: the probe direction at
+    # each steered site is "directions"[site], else the steered concept's own vector.
+    weighting: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(int(x) for x in self.layers))
@@ -152,6 +158,28 @@ class SteeringSweepSpec:
         if self.max_rows is not None and self.max_rows < 1:
             raise WorkbenchError("max_rows must be a positive number of rows.")
         target_token_ids(hm.tokenizer, self.targets)  # each target word must have a token
+        check_weighting(self.weighting)
+        if (self.weighting or {}).get("mode") == "projection":
+            for L in self.layers:
+                d = self.probe_direction(concept, L)
+                if d.dim() != 1 or d.shape[0] != hm.d_model:
+                    raise WorkbenchError(
+                        f"the probe direction for layer {L} has shape {tuple(d.shape)}; it must "
+                        f"be one vector of {hm.d_model} values (this model's width)."
+                    )
+
+    def probe_direction(self, concept: Concept, layer: int) -> torch.Tensor:
+        """The direction whose projection weights the tokens at ``layer`` (projection mode)."""
+        given = (self.weighting or {}).get("directions") or {}
+        site = site_name(self.site_kind, layer)
+        if given:
+            if site not in given:
+                raise WorkbenchError(
+                    f"the probe {self.weighting.get('probe', '')!r} has no vector at {site}; "  # type: ignore[union-attr]
+                    "sweep the layers it has."
+                )
+            return torch.tensor(given[site], dtype=torch.float32)
+        return concept.vector(self.source_site(layer))
 
     def source_site(self, layer: int) -> str:
         """Where the vector added at ``layer`` is read from."""
@@ -320,6 +348,9 @@ class SteeringSweepResult:
                     extra["vector_from"] = self.spec.vector_site
                 if self.spec.positions != "all":
                     extra["positions"] = self.spec.positions
+                if self.spec.weighting:
+                    w = self.spec.weighting
+                    extra["token_weights"] = {k: v for k, v in w.items() if k != "directions"}
                 prov = text_generation_provenance(
                     model_ref, concept, [site], coef, self.spec.settings, extra
                 )
@@ -520,6 +551,13 @@ def sweep_chunk_job(
     s = spec.settings
     C = len(spec.coefficients)
     vectors = [concept.vector(spec.source_site(layer)) for layer in spec.layers]
+    projection = (spec.weighting or {}).get("mode") == "projection"
+    weights = [
+        token_weights_from_dict(
+            spec.weighting, spec.probe_direction(concept, layer) if projection else None
+        )
+        for layer in spec.layers
+    ]
     by_variant: dict[int, list[int]] = {}
     for row, (v, _) in enumerate(chunk):
         if v != BASE:
@@ -531,11 +569,13 @@ def sweep_chunk_job(
             rows=rs,
             vector=vectors[v // C],
             coefficient=spec.coefficients[v % C],
+            token_weights=weights[v // C],
         )
         for v, rs in by_variant.items()
     ]
     gen = generate_job(hm, [spec.prompts[p] for _, p in chunk], ivs, s, return_logits=1)
     out = yield from gen  # every step is a progress report and a point to cancel
+    assert out.step_logits is not None  # return_logits=1 keeps the first step's
     # KL and target log-prob: the next-token distribution after the prompt.
     logp = torch.log_softmax(out.step_logits[0].float(), -1)  # [rows, vocab]
     nll: list[float] = []

@@ -144,6 +144,14 @@ TOKEN_BUDGET = {"cpu": 1024}
 TOKEN_BUDGET_ACCELERATOR = 32768
 
 
+def heads_per_staircase(hm: HookedModel, n: int, T: int, max_rows: int | None) -> int:
+    """Variants in one staircase of :func:`sweep_job` for ``n`` prompts of ``T`` tokens."""
+    if max_rows is None:
+        budget = TOKEN_BUDGET.get(hm.device.type, TOKEN_BUDGET_ACCELERATOR)
+        max_rows = max(n, budget // max(1, T))
+    return max(1, max_rows // n)
+
+
 def sweep_job(
     hm: HookedModel,
     ids: torch.Tensor,
@@ -185,10 +193,7 @@ def sweep_job(
         raise SiteError(
             f"{shown}: this model has layers 0..{hm.n_layers - 1} and heads 0..{hm.n_heads - 1}."
         )
-    if max_rows is None:
-        budget = TOKEN_BUDGET.get(hm.device.type, TOKEN_BUDGET_ACCELERATOR)
-        max_rows = max(n, budget // max(1, T))
-    per = max(1, max_rows // n)
+    per = heads_per_staircase(hm, n, T, max_rows)
     order = sorted(range(len(heads)), key=lambda i: heads[i])
     out = torch.full((len(heads),), float("nan"))
     out_type = block_output_type(hm, ids)
@@ -294,7 +299,7 @@ def ablation_scores_job(
     if mode not in ("zero", "mean"):
         raise ValueError(f"unknown ablation mode {mode!r}: use zero or mean")
     if cluster is not None:
-        from workbench.cluster.heads import cluster_scores_job
+        from workbench.heads.distributed import cluster_scores_job
 
         kw = dict(mode=mode, metric=metric, heads=heads, max_rows=max_rows)
         return (yield from cluster_scores_job(hm, cluster, "ablation", task, kw, mean_prompts))
@@ -433,7 +438,7 @@ def patching_scores_job(
         As in :func:`ablation_scores_job`.
     """
     if cluster is not None:
-        from workbench.cluster.heads import cluster_scores_job
+        from workbench.heads.distributed import cluster_scores_job
 
         kw = dict(
             metric=metric, positions=positions, source=source, normalize=normalize, heads=heads,

@@ -65,9 +65,24 @@ class ScoreSpec:
         return cls(**known)
 
 
-def score_job(hm: HookedModel, spec: ScoreSpec) -> Job[HeadScores]:
-    """Run the score ``spec.kind`` with its settings; returns :class:`HeadScores`."""
+# The scores whose sweeps run on a cluster (workbench.cluster).
+CLUSTER_KINDS = ("ablation", "patching")
+
+
+def score_job(hm: HookedModel, spec: ScoreSpec, cluster: Any = None) -> Job[HeadScores]:
+    """Run the score ``spec.kind`` with its settings; returns :class:`HeadScores`.
+
+    ``cluster``: an address or :class:`workbench.cluster.Cluster` to run an ablation or
+    patching sweep on (the other kinds are one or two forward passes: not worth splitting).
+    """
     k = spec.kind
+    if cluster is not None and k not in CLUSTER_KINDS:
+        from workbench.errors import WorkbenchError
+
+        raise WorkbenchError(
+            f"{k} scores run in one process (one or two forward passes); only the "
+            f"{' and '.join(CLUSTER_KINDS)} sweeps run on a cluster. Leave out the cluster."
+        )
     if k in ("induction", "previous", "duplicate"):
         from workbench.heads.pattern_scores import pattern_score_job
 
@@ -102,7 +117,9 @@ def score_job(hm: HookedModel, spec: ScoreSpec) -> Job[HeadScores]:
         from workbench.heads.ablation import ablation_scores_job
 
         return (
-            yield from ablation_scores_job(hm, task, spec.mode, spec.metric, max_rows=spec.max_rows)
+            yield from ablation_scores_job(
+                hm, task, spec.mode, spec.metric, max_rows=spec.max_rows, cluster=cluster
+            )
         )
     if k == "patching":
         from workbench.heads.ablation import patching_scores_job
@@ -116,6 +133,7 @@ def score_job(hm: HookedModel, spec: ScoreSpec) -> Job[HeadScores]:
                 spec.source,
                 spec.normalize,
                 max_rows=spec.max_rows,
+                cluster=cluster,
             )
         )
     from workbench.heads.attribution import attribution_scores_job
