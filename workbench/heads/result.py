@@ -16,22 +16,10 @@ from typing import Any
 
 import torch
 
+from workbench.heads.kinds import KIND_DOC  # what each score means, one line (into JSON)
+
 FORMAT = "workbench.head_scores"
 FORMAT_VERSION = 1
-
-# What each score means, one line each (shown as a tooltip / written into JSON).
-KIND_DOC = {
-    "induction": "mean attention from a repeated token to the token after its first occurrence",
-    "previous": "mean attention from each token to the token right before it",
-    "duplicate": "mean attention from a repeated token to its earlier occurrence",
-    "successor": "fraction of ordinal tokens whose OV-circuit top logit (within the sequence) is the successor",
-    "copying": "fraction of tokens whose OV-circuit top logit (within the sample) is the token itself",
-    "dla": "mean direct logit attribution of the head's output at the last token (target − foil)",
-    "ablation": "metric(clean) − metric(head ablated): positive when the head supports the metric",
-    "patching": "(metric(patched) − metric(corrupted)) / (metric(clean) − metric(corrupted))",
-    "attribution": "gradient (attribution-patching) estimate of the patching score",
-    "function_vector": "average indirect effect: patching score of the head's mean ICL output",
-}
 
 
 @dataclass
