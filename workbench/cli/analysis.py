@@ -62,6 +62,50 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _add_common(p)
     p.set_defaults(func=_patch)
+    _register_subspace(sub)
+
+
+def _register_subspace(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "subspace-patch",
+        help="patch along a direction, split into the part the next layer reads and the rest",
+        description="Patch the clean activation into the corrupted run at one site, layer and "
+        "position: whole, along a direction v, along v's component in the row space of the "
+        "weights that read the site, and along its component outside (the interpretability-"
+        "illusion control of Makelov et al.), beside the clean and corrupted baselines.",
+    )
+    add_model_args(p)
+    p.add_argument("clean")
+    p.add_argument("corrupted")
+    p.add_argument("--target", required=True)
+    p.add_argument("--foil")
+    p.add_argument("--layer", type=int, required=True, help="block index (negative: from the end)")
+    p.add_argument(
+        "--site",
+        choices=("mlp_post", "resid_post"),
+        default="mlp_post",
+        help="mlp_post: the MLP's hidden activations, read by its down projection; "
+        "resid_post: the block output, read by the next MLP's input weights after its norm",
+    )
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--direction-pair",
+        nargs=2,
+        metavar=("A", "B"),
+        help="the direction: activation of prompt A minus prompt B at the same site and "
+        "position (default: the patched pair's own difference)",
+    )
+    g.add_argument(
+        "--concept",
+        help="the direction: this concept's vector at blocks.LAYER.hook_resid_post, read from "
+        "--project (resid_post only)",
+    )
+    p.add_argument("--position", type=int, help="default: the first token that differs")
+    p.add_argument(
+        "--metric", choices=("logit_diff", "logit", "logprob", "prob"), default="logit_diff"
+    )
+    _add_common(p)
+    p.set_defaults(func=_subspace)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -156,3 +200,36 @@ def _patch(args: argparse.Namespace) -> int:
                 _finish(args, res, spec, out)
     print_json({"results": outs, "model": hm.ref.to_dict()})
     return 0
+
+
+def _subspace(args: argparse.Namespace) -> int:
+    from workbench.analysis.subspace import subspace_patching_job
+    from workbench.errors import WorkbenchError
+    from workbench.jobs import run_with_progress_bar
+
+    _check_figure(args)
+    if args.concept and (not args.project or args.site != "resid_post"):
+        raise WorkbenchError("--concept reads the concept from --project, at --site resid_post.")
+    hm = load_model_from_args(args)
+    layer = _args.check_layer(hm, args.layer)
+    direction = None
+    if args.concept:
+        from workbench.store import Project
+
+        with Project.open(args.project, read_only=True) as project:
+            concept = project.load_concept(args.concept)
+        site = f"blocks.{layer}.hook_resid_post"
+        if site not in concept.vectors:
+            raise WorkbenchError(
+                f"The concept {args.concept!r} has no vector at {site}; it has "
+                f"{', '.join(concept.vectors)}. Choose --layer to match one."
+            )
+        direction = concept.vectors[site]
+    job = subspace_patching_job(
+        hm, args.clean, args.corrupted, args.target, args.foil, layer=layer, site=args.site,
+        direction=direction, direction_pair=tuple(args.direction_pair) if args.direction_pair
+        else None, position=args.position, metric=args.metric,
+    )  # fmt: skip
+    res = run_with_progress_bar(job, desc="subspace patching")
+    out = {k: v for k, v in res.to_dict().items() if k != "settings"}
+    return _finish(args, res, res.figure_spec(), out)

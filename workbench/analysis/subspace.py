@@ -1,0 +1,331 @@
+"""Subspace activation patching along a direction, with the interpretability-illusion control
+(Makelov, Lange & Nanda 2023, "Is this the subspace you are looking for?").
+
+Patching only the component along a unit direction ``v`` at one site and position writes
+``x_corrupted + ((x_clean − x_corrupted) · v) v``. Makelov et al. show that such a patch can
+move the output through a direction the downstream layer *does not read* (a component in the
+nullspace of its input weights that varies between the prompts) combined with one it reads but
+that does not vary (a dormant one), so a large effect need not mean the model uses ``v``. The
+control splits ``v`` into ``v_row`` (inside the row space of the weights that read the site)
+and ``v_null`` (outside it) and patches along each separately, beside the clean, corrupted and
+full-patch baselines.
+
+Sites and their readers:
+
+* ``mlp_post`` (the MLP's hidden activations, the input of its down projection at block ``L``):
+  read only by the down projection ``W_out`` ``[d_model, d_mlp]``; its nullspace has dimension
+  at least ``d_mlp − d_model``. This is the setting of the paper.
+* ``resid_post`` (block ``L``'s output): read (as the brief of this analysis suggests) by the
+  next block's MLP input weights after its norm, ``W_in · diag(γ)``; after the last block, by
+  the unembedding after the final norm. These usually have full column rank, so ``v_null`` is
+  zero and the result says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from workbench.analysis._readout import show_token
+from workbench.analysis.patching import PatchPair, _metric, patch_pair
+from workbench.errors import PromptSetError, ShapeMismatchError, UnsupportedModelError
+from workbench.jobs import Job, Progress, run
+from workbench.models.hooked import HookedModel
+
+SUBSPACE_SITES = ("resid_post", "mlp_post")
+_DOWN = ("down_proj", "c_proj", "dense_4h_to_h", "fc2", "w2")
+_UP = (("gate_proj", "up_proj"), ("c_fc",), ("dense_h_to_4h",), ("fc1",), ("w1", "w3"))
+ROWS = ("corrupted", "full patch", "along v", "along v_row", "along v_null")
+
+
+def _linear_weight(mod: Any) -> torch.Tensor:
+    """A projection's weight as ``[out, in]`` (GPT-2's Conv1D stores ``[in, out]``)."""
+    w = mod.weight.detach().double().cpu()
+    return w if isinstance(mod, torch.nn.Linear) else w.t()
+
+
+def _child(mlp: Any, names: tuple[str, ...]) -> Any:
+    for n in names:
+        if hasattr(mlp, n):
+            return getattr(mlp, n)
+    return None
+
+
+def down_projection(hm: HookedModel, layer: int) -> Any:
+    mod = _child(hm.adapter.mlp(layer), _DOWN)
+    if mod is None:
+        raise UnsupportedModelError(
+            f"No MLP down projection found in block {layer} (looked for {', '.join(_DOWN)})."
+        )
+    return mod
+
+
+def reader_weights(hm: HookedModel, site: str, layer: int) -> tuple[torch.Tensor, str]:
+    """The matrix ``[n_read, d_site]`` whose rows read the site, and what it is."""
+    d = hm.d_model
+    if site == "mlp_post":
+        W_out = _linear_weight(down_projection(hm, layer))  # [d_model, d_mlp]
+        return W_out, f"block {layer}'s MLP down projection W_out"
+    if layer == hm.n_layers - 1:
+        W = hm.adapter.unembed().weight.detach().double().cpu()
+        g = getattr(hm.adapter.final_norm(), "weight", None)
+        gamma = torch.ones(d, dtype=torch.float64) if g is None else g.detach().double().cpu()
+        return W * gamma, "the unembedding after the final norm"
+    ln = hm.adapter.ln_mlp(layer + 1)
+    if ln is None:
+        raise UnsupportedModelError(
+            f"{hm.adapter.family} has no separate MLP input norm (parallel attention and MLP); "
+            "use the site mlp_post."
+        )
+    mlp = hm.adapter.mlp(layer + 1)
+    mods = next((ms for ms in _UP if all(hasattr(mlp, n) for n in ms)), None)
+    if mods is None:
+        raise UnsupportedModelError(f"No MLP input projection found in block {layer + 1}.")
+    W = torch.cat([_linear_weight(getattr(mlp, n)) for n in mods])  # [n_read, d_model]
+    g = getattr(ln, "weight", None)
+    gamma = torch.ones(d, dtype=torch.float64) if g is None else g.detach().double().cpu()
+    return W * gamma, f"block {layer + 1}'s MLP input weights after its norm"
+
+
+def row_space_split(
+    W: torch.Tensor, v: torch.Tensor, rtol: float = 1e-6
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``(v_row, v_null, rank)``: ``v`` split along the row space of ``W`` and its complement."""
+    _, s, Vh = torch.linalg.svd(W.double(), full_matrices=False)
+    rank = int((s > rtol * s.max()).sum())
+    V = Vh[:rank]  # [rank, d]
+    v = v.double()
+    v_row = V.T @ (V @ v)
+    return v_row, v - v_row, rank
+
+
+@contextlib.contextmanager
+def _mlp_post_hook(
+    hm: HookedModel, layer: int, read: dict | None, write: torch.Tensor | None
+) -> Iterator[None]:
+    def pre(module: Any, args: tuple) -> Any:
+        x = args[0]
+        if read is not None:
+            read["x"] = x.detach().clone()
+        if write is not None:
+            return (write.to(x.device, x.dtype), *args[1:])
+        return None
+
+    h = down_projection(hm, layer).register_forward_pre_hook(pre)
+    try:
+        yield
+    finally:
+        h.remove()
+
+
+@torch.no_grad()
+def _run(
+    hm: HookedModel, ids: torch.Tensor, site: str, layer: int, write: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits at the last position ``[rows, vocab]`` and the site's activation ``[rows, pos, d]``."""
+    from workbench.models.interventions import Patch
+
+    got: dict[str, torch.Tensor] = {}
+    ids = ids.to(hm.device)
+    mask = torch.ones_like(ids)
+    if site == "mlp_post":
+        with _mlp_post_hook(hm, layer, got, write):
+            out = hm.forward(ids, mask, use_cache=False)
+    else:
+        name = f"blocks.{layer}.hook_resid_post"
+        ivs = [Patch(name, source=write)] if write is not None else []
+        readers = {name: [lambda x: got.setdefault("x", x.detach().clone())]}
+        out = hm.forward(ids, mask, ivs, readers, use_cache=False)
+    return out.logits[:, -1].float(), got["x"].double().cpu()
+
+
+@dataclass(frozen=True)
+class SubspacePatching:
+    """Metrics of the corrupted run with one site × position patched from the clean run: whole,
+    along ``v``, along its row-space part ``v_row`` and its nullspace part ``v_null``.
+
+    ``metrics`` follows :data:`ROWS`; ``clean_metric`` is the clean run. ``row_fraction`` is
+    ``|v_row|² / |v|²``; ``reader_rank`` the rank of the reading weights (of ``reader_dim``).
+    """
+
+    clean_prompt: str
+    corrupted_prompt: str
+    site: str
+    layer: int
+    position: int
+    token: str
+    metric: str
+    target_token: str
+    foil_token: str | None
+    clean_metric: float
+    metrics: dict[str, float]
+    row_fraction: float
+    reader: str
+    reader_rank: int
+    reader_dim: int
+    direction_source: str
+    projections: dict[str, float]  # (x_clean − x_corrupted) · unit direction, per direction
+    note: str = ""
+    model: dict[str, Any] = field(default_factory=dict)
+    kind: str = "subspace_patching"
+
+    def normalized(self) -> dict[str, float]:
+        gap = self.clean_metric - self.metrics["corrupted"]
+        return {k: (v - self.metrics["corrupted"]) / gap if abs(gap) > 1e-9 else float("nan")
+                for k, v in self.metrics.items()}  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["normalized"] = self.normalized()
+        d["settings"] = {"clean": self.clean_prompt, "corrupted": self.corrupted_prompt,
+                         "site": self.site, "layer": self.layer, "position": self.position,
+                         "metric": self.metric, "direction": self.direction_source}  # fmt: skip
+        return d
+
+    def figure_spec(self, run_id: int | None = None) -> dict[str, Any]:
+        """Bars: clean, corrupted, full patch, along v, v_row, v_null (the baselines beside the
+        subspace effects, never one number alone)."""
+        labels = ["clean", *ROWS]
+        values = [self.clean_metric, *(self.metrics[r] for r in ROWS)]
+        return {
+            "kind": "bar",
+            "figure": "subspace_patching",
+            "title": (
+                f"Subspace patching at {self.site}, position {self.position} "
+                f"({show_token(self.token)})\n{self.model.get('name', '')}: "
+                f"|v_row|²/|v|² = {self.row_fraction:.3f}, reader rank {self.reader_rank}"
+                f"/{self.reader_dim}"
+            ),  # fmt: skip
+            "xlabel": "",
+            "ylabel": self.metric,
+            "labels": labels,
+            "values": [round(float(v), 6) for v in values],
+            # baselines grey, the full patch dark, the subspace patches coloured
+            "colors": ["#8c8c8c", "#8c8c8c", "#333333", "#4c72b0", "#55a868", "#c44e52"],
+            "run_id": run_id,
+        }
+
+
+def subspace_patching_job(
+    hm: HookedModel,
+    clean: str,
+    corrupted: str,
+    target: str,
+    foil: str | None = None,
+    layer: int = 0,
+    site: str = "resid_post",
+    direction: torch.Tensor | None = None,
+    direction_pair: tuple[str, str] | None = None,
+    position: int | None = None,
+    metric: str = "logit_diff",
+) -> Job[SubspacePatching]:
+    """Patch the clean run's activation into the corrupted run at (``site``, ``layer``,
+    ``position``), whole and along a direction split by the reader's row space.
+
+    Parameters
+    ----------
+    direction
+        A vector of the site's width (a concept's vector at ``blocks.L.hook_resid_post``).
+    direction_pair
+        Or two other prompts of the same token count: the direction is their activation
+        difference at ``position`` (a direction found on other data, as a probe or DAS would
+        find one). Default when neither is given: this pair's own difference (``v_row`` then
+        carries the whole effect and ``v_null`` none, by construction).
+    position
+        Default: the first position where the two prompts' tokens differ.
+    """
+    if site not in SUBSPACE_SITES:
+        raise ValueError(f"site must be one of {', '.join(SUBSPACE_SITES)}")
+    if not 0 <= layer < hm.n_layers:
+        raise PromptSetError(f"layer {layer}: this model has blocks 0..{hm.n_layers - 1}.")
+    pair: PatchPair = patch_pair(hm, clean, corrupted, target, foil, metric)
+    n = len(pair.clean_ids)
+    if position is None:
+        diff = (pair.clean_ids != pair.corrupted_ids).nonzero()
+        position = int(diff[0]) if len(diff) else n - 1
+    if not -n <= position < n:
+        raise PromptSetError(f"position {position} is outside the {n} tokens.")
+    position %= n
+    yield Progress(0, 4, "clean and corrupted runs")
+    lg_clean, a_clean = _run(hm, pair.clean_ids[None], site, layer)
+    lg_corr, a_corr = _run(hm, pair.corrupted_ids[None], site, layer)
+    d = (a_clean - a_corr)[0, position]  # [d_site]
+    source = "this pair's clean − corrupted difference"
+    if direction is not None:
+        v = direction.detach().double().cpu().reshape(-1)
+        source = "the given vector"
+    elif direction_pair is not None:
+        other = patch_pair(hm, direction_pair[0], direction_pair[1], target, foil, metric)
+        if len(other.clean_ids) != n:
+            raise PromptSetError(
+                "The direction's prompt pair needs as many tokens as the patched pair."
+            )
+        _, b1 = _run(hm, other.clean_ids[None], site, layer)
+        _, b2 = _run(hm, other.corrupted_ids[None], site, layer)
+        v = (b1 - b2)[0, position]
+        source = f"difference of {direction_pair[0]!r} − {direction_pair[1]!r}"
+    else:
+        v = d.clone()
+    if v.shape[-1] != d.shape[-1]:
+        raise ShapeMismatchError(
+            f"The direction has {v.shape[-1]} entries; {site} has {d.shape[-1]}."
+        )
+    if float(v.norm()) == 0:
+        raise PromptSetError(
+            "The direction is zero: give a non-zero vector or another prompt pair."
+        )
+    yield Progress(2, 4, "row space of the reader")
+    W, reader = reader_weights(hm, site, layer)
+    v_row, v_null, rank = row_space_split(W, v)
+    units = {"along v": v / v.norm()}
+    units["along v_row"] = (
+        v_row / v_row.norm()
+        if float(v_row.norm()) > 1e-12 * float(v.norm())
+        else torch.zeros_like(v)
+    )
+    units["along v_null"] = (
+        v_null / v_null.norm()
+        if float(v_null.norm()) > 1e-9 * float(v.norm())
+        else torch.zeros_like(v)
+    )
+    full = a_corr[0].clone()
+    full[position] = a_clean[0, position]  # the whole activation, at this position only
+    rows = [a_corr[0], full]
+    proj = {}
+    for k in ("along v", "along v_row", "along v_null"):
+        u = units[k]
+        proj[k] = float(d @ u)
+        x = a_corr[0].clone()
+        x[position] = x[position] + proj[k] * u
+        rows.append(x)
+    src = torch.stack(rows)  # [5, pos, d_site]
+    ids = pair.corrupted_ids[None].expand(len(rows), -1)
+    yield Progress(3, 4, "patched runs")
+    lg, _ = _run(hm, ids, site, layer, write=src.to(hm.dtype))
+    m = _metric(pair, lg).tolist()
+    note = pair.note
+    if float(v_null.norm()) <= 1e-9 * float(v.norm()):
+        note = (note + " " if note else "") + (
+            f"The reader has full rank {rank} on this site's {W.shape[1]} dimensions: v has no "
+            "component outside its row space, so the illusion control is empty here."
+        )
+    return SubspacePatching(
+        clean_prompt=clean, corrupted_prompt=corrupted,
+        site=f"blocks.{layer}.mlp.hook_post" if site == "mlp_post" else f"blocks.{layer}.hook_resid_post",
+        layer=layer, position=position, token=hm.tokenizer.decode([int(pair.clean_ids[position])]),
+        metric=metric, target_token=pair.target_token, foil_token=pair.foil_token,
+        clean_metric=float(_metric(pair, lg_clean)[0]), metrics=dict(zip(ROWS, m, strict=True)),
+        row_fraction=float(v_row.norm() ** 2 / v.norm() ** 2), reader=reader, reader_rank=rank,
+        reader_dim=int(W.shape[1]), direction_source=source, projections=proj, note=note,
+        model=hm.ref.to_dict(),
+    )  # fmt: skip
+
+
+def subspace_patching(hm: HookedModel, clean: str, corrupted: str, target: str,
+                      foil: str | None = None, **kw: Any) -> SubspacePatching:  # fmt: skip
+    """:func:`subspace_patching_job` run to completion."""
+    return run(subspace_patching_job(hm, clean, corrupted, target, foil, **kw))
