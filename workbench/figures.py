@@ -53,16 +53,6 @@ def render(spec: dict[str, Any], fmt: str = "png", dpi: int = 200) -> bytes:
         ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
         ax.axhline(0, color="black", linewidth=0.6)
         ax.spines[["top", "right"]].set_visible(False)
-    elif kind == "bar":  # labelled bars, e.g. a patch's effect beside its baselines
-        labels = [str(c) for c in spec.get("labels", [])]
-        fig = Figure(figsize=(max(5.5, 0.9 * len(labels) + 1.5), 3.8), layout="constrained")
-        ax = fig.add_subplot()
-        vals = [_nan(v) for v in spec.get("values", [])]
-        bars = ax.bar(range(len(vals)), vals, color=spec.get("colors") or "#4c72b0")
-        ax.bar_label(bars, fmt="%.3g", fontsize=7)
-        ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
-        ax.axhline(0, color="black", linewidth=0.6)
-        ax.spines[["top", "right"]].set_visible(False)
     else:
         fig = Figure(figsize=(5.5, 3.4), layout="constrained")
         ax = fig.add_subplot()
