@@ -116,7 +116,7 @@ class AnalysisPage(QWidget):
             if m is None:
                 raise RuntimeError("No model is loaded. Load one in the Models dock (Ctrl+L).")
             fn, args, kwargs = self.job(m.hm)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any bad input becomes a message, never a traceback
             self.ctx.errors.handle(e, f"starting the {self.title.lower()}")
             return None
         self.run_button.setEnabled(False)
@@ -204,6 +204,6 @@ class AnalysisPage(QWidget):
         assert self.last is not None
         try:
             return str(export(self.last.spec, path))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - a refused path or a full disk becomes a message
             self.ctx.errors.handle(e, "exporting the figure")
             return ""

@@ -28,17 +28,17 @@ class PatchingPage(AnalysisPage):
         for key, label in (("resid_pre", "Residual stream (block input)"),
                            ("attn_out", "Attention output"), ("mlp_out", "MLP output")):  # fmt: skip
             self.component.addItem(label, key)
-        self.metric = QComboBox()
+        self.metric_box = QComboBox()
         for key, label in (("logit_diff", "Logit difference target − foil"),
                            ("prob", "Target probability"), ("logprob", "Target log-probability"),
                            ("logit", "Target logit")):  # fmt: skip
-            self.metric.addItem(label, key)
+            self.metric_box.addItem(label, key)
         self.form.addRow("Clean prompt", self.clean)
         self.form.addRow("Corrupted prompt (same token count)", self.corrupted)
         self.form.addRow("Target (clean answer)", self.target)
         self.form.addRow("Foil (corrupted answer)", self.foil)
         self.form.addRow("Patch", self.component)
-        self.form.addRow("Metric", self.metric)
+        self.form.addRow("Metric", self.metric_box)
 
     def job(self, hm: Any) -> tuple[Callable[..., Any], tuple, dict]:
         from workbench.analysis import activation_patching_job
@@ -47,7 +47,7 @@ class PatchingPage(AnalysisPage):
             raise ValueError("Type a clean and a corrupted prompt first.")
         args = (self.clean.text(), self.corrupted.text(), self.target.text(),
                 self.foil.text() or None, self.component.currentData(),
-                self.metric.currentData())  # fmt: skip
+                self.metric_box.currentData())  # fmt: skip
         return activation_patching_job, args, {}
 
     def describe(self, result: Any) -> str:
