@@ -28,7 +28,7 @@ class ImagePairDialog(QDialog):
         super().__init__(parent)
         from PIL import Image
 
-        from ui.panels.diffusion_widgets import ImageLabel
+        from ui.panels.diffusion.widgets import ImageLabel
 
         self.generation = generation
         self.pngs = {"baseline": baseline, "edited": edited}
