@@ -94,7 +94,7 @@ registry.register_panel(
 registry.register_panel(
     "diffusion",
     "Diffusion",
-    "ui.panels.diffusion_panel:DiffusionPanel",
+    "ui.panels.diffusion.panel:DiffusionPanel",
     50,
     lazy=True,
     shortcut="Ctrl+5",

@@ -4,6 +4,10 @@
     workbench diffusion generate /models/sd15 "castle + 0.6*winter - 0.4*summer" \\
         --define castle="a castle on a hill" --define winter="snow, winter" \\
         --define summer="summer, green grass" --seed 1 --steps 30 --out renders/ --project p.wbproj
+    workbench diffusion cones demo:tiny-sd --concept "a dog" --out dog.json   # concept neurons
+
+``demo:tiny-sd`` is a tiny pipeline with random weights (noise, not pictures), for trying every
+command offline.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from workbench.cli import _args, add_json_flag, print_json
+from workbench.cli import _args, add_json_flag, diffusion_cones, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "generate",
         help="baseline and edited image from one seed; PNGs carry their provenance",
     )
-    p.add_argument("pipeline", help="pipeline folder, hf-cache:<repo>, or a checkpoint file")
+    p.add_argument(
+        "pipeline",
+        help="pipeline folder, hf-cache:<repo>, a checkpoint file (with --config), or "
+        "demo:tiny-sd (random weights)",
+    )
     p.add_argument("expression", help="e.g. 'castle + 0.6*winter - 0.4*summer'")
     p.add_argument(
         "--define",
@@ -37,8 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--level",
         default="text_encoder",
-        type=_args.choice("text_encoder", "token_embeds", "noise"),
-        help="text_encoder, token_embeds or noise",
+        type=_args.choice("text_encoder", "token_embeds", "noise", "neurons"),
+        help="text_encoder, token_embeds, noise, or neurons (with --neurons: the expression "
+        "with concept neurons switched off or scaled)",
     )
     p.add_argument("--negative", default=None, help="negative prompt")
     p.add_argument("--seed", type=_args.nonneg_int, default=0)
@@ -57,8 +66,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out", default=".", help="folder for baseline.png, edited.png, side_by_side.png"
     )
     p.add_argument("--project", default=None, help="also store both images in this project")
+    diffusion_cones.add_neuron_args(p)
     add_json_flag(p)
     p.set_defaults(func=_generate)
+    diffusion_cones.register(sub, _size)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -119,6 +130,7 @@ def _generate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise WorkbenchError(f"--out {out} is a file; give a folder for the PNGs.")
+    neurons = diffusion_cones.neuron_edit_from_args(args)
     dm = load_diffusion_pipeline(
         args.pipeline, device=args.device, dtype=args.dtype, config=args.config
     )
@@ -137,7 +149,10 @@ def _generate(args: argparse.Namespace) -> int:
         guidance=args.guidance,
         width=args.size,
         height=args.size,
+        neurons=neurons,
     )
+    if neurons is not None:
+        neurons.check(dm)
     for _, item in spec.terms:
         check_item(dm, item, spec.level)
     out.mkdir(parents=True, exist_ok=True)

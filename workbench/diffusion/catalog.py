@@ -22,6 +22,11 @@ FAMILIES: dict[str, str] = {
 }
 CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 HF_CACHE_PREFIX = "hf-cache:"
+#: a tiny SD1.x-style pipeline with random weights, built from config (nothing on disk): it
+#: makes noise, not pictures, but every step of the workflow (levels, sweeps, previews,
+#: provenance, concept neurons) runs on it offline
+DEMO_SOURCE = "demo:tiny-sd"
+DEMO_NAME = "demo (random weights)"
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,34 @@ def resolve_cache_source(source: str, cache_dir: str | os.PathLike[str] | None) 
     raise ModelLoadError(
         f"{repo_id!r} is not in the local Hugging Face cache as a diffusers pipeline. Nothing is "
         "downloaded: fetch it once with `huggingface-cli download` or pick a local folder."
+    )
+
+
+def hf_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The Hugging Face cache folder searched for pipelines (``HF_HUB_CACHE``/``HF_HOME``)."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def pipeline_sources_help(cache_dir: str | os.PathLike[str] | None = None) -> str:
+    """What can be loaded, and where the workbench looks, in words for a user."""
+    return (
+        "A diffusion pipeline is loaded from this computer only; nothing is downloaded. What "
+        "works:\n"
+        "• a diffusers pipeline folder: the folder that holds model_index.json and the "
+        "component folders (unet/ or transformer/, vae/, text_encoder/, tokenizer/, scheduler/);"
+        " SD 1.x/2.x, SDXL, SD3 and Flux;\n"
+        "• a single checkpoint file (.safetensors, .ckpt) together with a local diffusers folder "
+        "of the same family for its configs and tokenizers;\n"
+        f"• a pipeline in the Hugging Face cache ({hf_cache_dir(cache_dir)}; set HF_HOME or "
+        "HF_HUB_CACHE to move it). Fetch one there once, on a machine with a network, with "
+        "`huggingface-cli download <repo id>`.\n"
+        f"Without any of these, load '{DEMO_NAME}': a tiny pipeline with random weights. It "
+        "makes noise, not pictures, but levels, sweeps, previews, provenance and concept "
+        "neurons all work on it."
     )
 
 

@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 HIDDEN = "text_encoder.hidden"
 POOLED = "text_encoder.pooled"
 TOKEN_SUFFIX = ".token_embeds"
-LEVELS = ("text_encoder", "token_embeds", "noise")
+# "neurons": the prompt (combined as at text_encoder) with cross-attention key/value neurons
+# switched off or scaled (workbench.diffusion.cones.NeuronEdit)
+LEVELS = ("text_encoder", "token_embeds", "noise", "neurons")
 
 Item = Concept | str  # a library concept or a raw prompt
 Term = tuple[float, Item]

@@ -6,9 +6,10 @@ its seed alone (not on its place in a batch's random stream) and reproduces acro
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
+    from workbench.diffusion.cones import NeuronEdit
     from workbench.diffusion.loading import DiffusionModel
 
 
@@ -49,8 +51,11 @@ class ImageSpec:
     concept algebra); empty ``terms`` means the plain ``prompt``. ``level``: ``text_encoder``
     (combine ``prompt_embeds`` and pooled vectors), ``token_embeds`` (combine the encoders' input
     embeddings; positions from ``base_prompt``, default the first term's prompt) or ``noise``
-    (compose the noise predictions; needs ``guidance > 1``). ``negative_prompt=None`` keeps the
-    pipeline's default unconditional branch. ``width``/``height`` ``None``: the model's default.
+    (compose the noise predictions; needs ``guidance > 1``) or ``neurons`` (combine as at
+    ``text_encoder``, with ``neurons``, a :class:`~workbench.diffusion.cones.NeuronEdit`,
+    switching cross-attention key/value neurons off or scaling them; an edit given at another
+    level applies there too). ``negative_prompt=None`` keeps the pipeline's default
+    unconditional branch. ``width``/``height`` ``None``: the model's default.
     """
 
     terms: tuple[Term, ...] = ()
@@ -65,6 +70,7 @@ class ImageSpec:
     preview_every: int = 1  # 0: no previews
     expression: str | None = None  # how the terms were written, for labels and provenance
     base_prompt: str | None = None
+    neurons: NeuronEdit | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "terms", tuple((float(w), i) for w, i in self.terms))
@@ -72,6 +78,11 @@ class ImageSpec:
             raise WorkbenchError(f"level {self.level!r}; choose one of {', '.join(LEVELS)}")
         if not self.terms and not self.prompt:
             raise WorkbenchError("give a prompt or at least one concept term")
+        if self.level == "neurons" and self.neurons is None:
+            raise WorkbenchError(
+                "level 'neurons' needs a NeuronEdit (neurons=...): the concept neurons to switch "
+                "off or scale"
+            )
         if int(self.steps) < 1:
             raise WorkbenchError(f"steps must be at least 1, got {self.steps}")
         # NaN or inf would render a black or noise image without a word
@@ -99,7 +110,9 @@ class ImageSpec:
     def baseline(self) -> ImageSpec:
         """The unedited image: ``prompt`` if given, else the first term alone at weight 1."""
         item: Item = self.prompt if self.prompt else self.effective_terms[0][1]
-        return self.replace(terms=((1.0, item),), level="text_encoder", expression=None)
+        return self.replace(
+            terms=((1.0, item),), level="text_encoder", expression=None, neurons=None
+        )
 
 
 def spec_from_expression(
@@ -179,6 +192,8 @@ def _call_key(spec: ImageSpec) -> tuple:
                   spec.negative_prompt, spec.preview_every)  # fmt: skip
     if spec.level == "noise":  # one call composes one set of concepts
         key += tuple(_item_key(i) for _, i in spec.effective_terms)
+    if spec.neurons is not None:  # the neurons are switched in the model, for the whole call
+        key += ("neurons", spec.neurons.key())
     return key
 
 
@@ -187,19 +202,20 @@ def _item_key(item: Item) -> str:
 
 
 def _conditioning(dm: DiffusionModel, spec: ImageSpec) -> Conditioning:
-    level = "text_encoder" if spec.level == "noise" else spec.level
+    level = "text_encoder" if spec.level in ("noise", "neurons") else spec.level
     return combined_conditioning(dm, spec.effective_terms, level, spec.base_prompt)
 
 
 def _call_kwargs(dm: DiffusionModel, specs: list[ImageSpec]) -> tuple[dict[str, Any], Any]:
     """Pipeline kwargs for a batch of compatible specs, and the context to run the call in."""
-    import contextlib
-
     import torch
 
     first = specs[0]
     dev, dtype = dm.execution_device, dm.dtype or dm.denoiser.dtype
-    context: Any = contextlib.nullcontext()
+    contexts: list[Any] = []  # entered together when the call runs
+    if first.neurons is not None:
+        first.neurons.check(dm)  # before the call: a clear message, not a hook failure
+        contexts.append(first.neurons.applied(dm))
     if first.level == "noise":
         if dm.family == "flux":
             raise WorkbenchError(
@@ -211,7 +227,7 @@ def _call_kwargs(dm: DiffusionModel, specs: list[ImageSpec]) -> tuple[dict[str, 
         items = [i for _, i in first.effective_terms]
         conds = [c.to(dev, dtype) for c in term_conditionings(dm, items)]
         weights = torch.tensor([[w for w, _ in s.effective_terms] for s in specs])
-        context = ComposedGuidance(dm.denoiser, conds, weights)
+        contexts.append(ComposedGuidance(dm.denoiser, conds, weights))
         cond = conds[0].repeat(len(specs))  # placeholder for the cond half, replaced per term
     else:
         cond = Conditioning.cat([_conditioning(dm, s) for s in specs]).to(dev, dtype)
@@ -232,7 +248,15 @@ def _call_kwargs(dm: DiffusionModel, specs: list[ImageSpec]) -> tuple[dict[str, 
         kwargs["negative_prompt_embeds"] = neg.hidden
         if neg.pooled is not None:
             kwargs["negative_pooled_prompt_embeds"] = neg.pooled
-    return kwargs, context
+    return kwargs, _entered_together(contexts)
+
+
+@contextlib.contextmanager
+def _entered_together(contexts: list[Any]) -> Iterator[None]:
+    with contextlib.ExitStack() as stack:
+        for c in contexts:
+            stack.enter_context(c)
+        yield
 
 
 # ----------------------------------------------------------------------------------- the jobs

@@ -6,7 +6,9 @@ Sources that :func:`load_diffusion_pipeline` accepts:
 - ``hf-cache:<repo id>``: a snapshot in the local Hugging Face cache that holds a pipeline;
 - a single checkpoint file (``.safetensors``/``.ckpt``) with ``config=`` naming a local diffusers
   folder for that family (its configs and tokenizers; weights there are used for components the
-  file lacks).
+  file lacks);
+- ``demo:tiny-sd``: a tiny SD1.x-style pipeline with random weights, built from config (noise,
+  not pictures; for trying the workflow offline).
 
 Families: ``sd`` (SD 1.x/2.x), ``sdxl``, ``sd3``, ``flux``.
 """
@@ -22,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from workbench import compat
 from workbench.diffusion.catalog import (
     CHECKPOINT_SUFFIXES,
+    DEMO_NAME,
+    DEMO_SOURCE,
     FAMILIES,
     HF_CACHE_PREFIX,
     file_sha256,
@@ -166,6 +170,10 @@ def load_diffusion_pipeline(
     import torch
 
     src = str(source)
+    if src == DEMO_SOURCE:
+        return demo_pipeline(name=name)
+    if src.startswith("demo:"):
+        raise ModelLoadError(f"{src!r}: the demo pipeline is {DEMO_SOURCE!r}.")
     device = device or _default_device()
     checkpoint: Path | None = None
     if src.startswith(HF_CACHE_PREFIX):
@@ -264,6 +272,17 @@ def load_diffusion_pipeline(
         kind="diffusion",
     )
     return DiffusionModel(pipe, family, ref, device=device, dtype=torch_dtype, offload=offload)
+
+
+def demo_pipeline(name: str | None = None) -> DiffusionModel:
+    """The demo pipeline (``demo:tiny-sd``): a tiny SD1.x-style pipeline with random weights
+    (seed 0, so the same weights and hash everywhere), on the CPU in float32. Its images are
+    noise; it exists so that the workflow can be tried without a model on disk."""
+    from workbench.diffusion.tiny import tiny_sd_pipeline
+
+    dm = wrap_pipeline(tiny_sd_pipeline(seed=0), name=name or DEMO_NAME, source=DEMO_SOURCE)
+    dm.extra["demo"] = True
+    return dm
 
 
 def wrap_pipeline(

@@ -104,6 +104,8 @@ def image_info(
         "dtype": str(dm.dtype or dm.denoiser.dtype).replace("torch.", ""),
         "software": {"diffusers": diffusers.__version__, "torch": torch.__version__},
     }
+    if spec.neurons is not None:
+        info["neurons"] = spec.neurons.to_dict()
     if extra:
         info.update(extra)
     return info
@@ -131,6 +133,11 @@ def a1111_parameters(info: dict[str, Any]) -> str:
         "Model": model.get("name"),
         "Workbench level": info.get("level"),
     }
+    neurons = info.get("neurons")
+    if neurons:
+        fields["Workbench neurons"] = (
+            f"{neurons.get('label') or neurons.get('count')} x{neurons.get('scale'):g}"
+        )
     if len(info.get("terms", [])) != 1 or info["terms"][0].get("coefficient") != 1.0:
         fields["Workbench expression"] = info.get("expression")
     first = info.get("terms", [{}])[0] if len(info.get("terms", [])) == 1 else {}

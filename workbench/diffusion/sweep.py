@@ -1,6 +1,7 @@
 """Sweeps over a term's coefficient (and a second axis), rendered as a labelled grid.
 
-Axis kinds: ``coefficient`` (of term ``term`` of the base spec), ``steps``, ``guidance``. Every
+Axis kinds: ``coefficient`` (of term ``term`` of the base spec), ``steps``, ``guidance``,
+``neuron_scale`` (the scale of the base spec's concept-neuron edit: 0 off, 1 unchanged). Every
 cell uses the base spec's seed, so the grid shows the effect of the swept value alone. Cells
 that can share a pipeline call (same steps, guidance, ... see ``generate_batch``) are batched.
 """
@@ -21,12 +22,12 @@ if TYPE_CHECKING:
 
     from workbench.diffusion.loading import DiffusionModel
 
-AXIS_KINDS = ("coefficient", "steps", "guidance")
+AXIS_KINDS = ("coefficient", "steps", "guidance", "neuron_scale")
 
 
 @dataclass(frozen=True)
 class SweepAxis:
-    kind: str  # "coefficient" | "steps" | "guidance"
+    kind: str  # "coefficient" | "steps" | "guidance" | "neuron_scale"
     values: tuple[float, ...]
     term: int = 0  # for "coefficient": index into the base spec's terms
 
@@ -47,6 +48,13 @@ class SweepAxis:
             return spec.replace(steps=int(value))
         if self.kind == "guidance":
             return spec.replace(guidance=float(value))
+        if self.kind == "neuron_scale":
+            if spec.neurons is None:
+                raise WorkbenchError(
+                    "a neuron-scale axis needs concept neurons in the spec (neurons=...); score "
+                    "them first (workbench.diffusion.cones)"
+                )
+            return spec.replace(neurons=spec.neurons.with_scale(float(value)))
         terms = list(spec.effective_terms)
         if not 0 <= self.term < len(terms):
             raise WorkbenchError(
@@ -128,6 +136,7 @@ def run_sweep(
                     "guidance": r.spec.guidance,
                     "seed": r.spec.seed,
                     "coefficients": [t["coefficient"] for t in r.info["terms"]],
+                    "neuron_scale": r.spec.neurons.scale if r.spec.neurons else None,
                     "batch": r.info["batch"],
                 }
                 for r in row

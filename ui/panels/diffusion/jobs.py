@@ -32,6 +32,12 @@ LEVELS = {
         "negative weights push away from a concept. One denoiser pass per term per step "
         "(slower), and it needs guidance > 1. Not for Flux (guidance-distilled).",
     ),
+    "neurons": (
+        "Concept neurons (switch off / scale)",
+        "The prompt with chosen cross-attention key/value neurons switched off (scale 0) or "
+        "scaled; the baseline is the plain prompt from the same seed. Score the neurons of a "
+        "concept in the Concept neurons tab first.",
+    ),
 }
 
 
@@ -58,7 +64,7 @@ def parse_terms(text: str) -> list[tuple[float, str]]:
 
 
 def resolve_item(
-    row: TermRow, infos: Mapping[str, dict], load: Callable[[str], Any], ref: Any
+    row: TermRow, infos: Mapping[str, Any], load: Callable[[str], Any], ref: Any
 ) -> Any:
     """A row's item for the engine: the library concept (checked by the engine against the
     loaded pipeline's model ``ref``), or the raw prompt text."""
@@ -67,9 +73,9 @@ def resolve_item(
     info = infos.get(row.text)  # a library name is a concept; anything else a prompt
     if info is None:
         return row.text
-    model = info.get("model_ref")
+    model = info.model_ref  # a workbench.store.ConceptRow
     if model is not None and getattr(model, "kind", "lm") != "diffusion":
-        check_term_concept(row.text, model, ref, info.get("model", ""))
+        check_term_concept(row.text, model, ref, info.model)
     concept = load(row.text)
     check_term_concept(row.text, concept.model, ref, concept.recipe.get("prompt"))
     return concept
@@ -147,6 +153,24 @@ def sweep_job(dm: Any, sweep: Any) -> Job[SweepOutput]:
     r = yield from run_sweep(dm, sweep)
     cells = [[cell.png_bytes() for cell in row] for row in r.images]
     return SweepOutput(r, r.png_bytes(), cells)
+
+
+@dataclass
+class ConesOutput:
+    scores: Any  # workbench.diffusion.cones.ConeScores
+    figure_spec: dict[str, Any]
+    figure_files: dict[str, bytes]  # png, svg, pdf
+
+
+def cones_job(dm: Any, spec: Any) -> Job[ConesOutput]:
+    """Score the concept neurons, then draw their figure (off the GUI thread)."""
+    from workbench.diffusion.cones import cones_job as engine_cones_job
+    from workbench.figures import render_all
+
+    scores = yield from engine_cones_job(dm, spec)
+    yield Progress(1, 1, "drawing the figure")
+    fig = scores.figure_spec()
+    return ConesOutput(scores, fig, render_all(fig))
 
 
 def find_pipelines(cache_dir: str | None = None) -> list[dict[str, Any]]:

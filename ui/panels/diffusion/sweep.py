@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.panels.diffusion_widgets import ImageLabel
+from ui.panels.diffusion.widgets import ImageLabel
 from ui.panels.sweep_panel import parse_numbers
 from ui.widgets import hint, primary
 
@@ -116,8 +116,8 @@ class DiffusionSweepWidget(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         grid = QGridLayout()
         grid.setColumnStretch(3, 1)
-        self.x = _AxisRow(grid, 0, "Columns", optional=False)
-        self.y = _AxisRow(grid, 1, "Rows", optional=True)
+        self.columns = _AxisRow(grid, 0, "Columns", optional=False)
+        self.rows = _AxisRow(grid, 1, "Rows", optional=True)
         lay.addLayout(grid)
         row = QHBoxLayout()
         self.run_button = primary(
@@ -155,11 +155,11 @@ class DiffusionSweepWidget(QWidget):
     def set_terms(self, labels: list[str]) -> None:
         """``labels[0]`` is the prompt, the others the edit terms in order."""
         default = 1 if len(labels) > 1 else 0
-        self.x.set_terms(labels, default)
-        self.y.set_terms(labels, min(2, len(labels) - 1) if len(labels) > 2 else default)
+        self.columns.set_terms(labels, default)
+        self.rows.set_terms(labels, min(2, len(labels) - 1) if len(labels) > 2 else default)
 
     def axes(self) -> tuple[Any, Any]:
-        x, y = self.x.axis(), self.y.axis()
+        x, y = self.columns.axis(), self.rows.axis()
         if x is None:
             raise ValueError("Choose what changes along the columns.")
         return x, y
@@ -167,3 +167,17 @@ class DiffusionSweepWidget(QWidget):
     def set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
+
+    def show_previews(self, previews: dict[int, Any], shape: tuple[int, int]) -> None:
+        """The cells' x0 previews so far, in grid order (grey where a cell has not started)."""
+        from PIL import Image
+
+        from workbench.diffusion.grid import labelled_grid
+
+        size = next(iter(previews.values())).size
+        n_rows, n_cols = shape
+        blank = Image.new("RGB", size, (128, 128, 128))
+        cells = [
+            [previews.get(r * n_cols + c, blank) for c in range(n_cols)] for r in range(n_rows)
+        ]
+        self.grid_view.set_image(labelled_grid(cells), smooth=False)

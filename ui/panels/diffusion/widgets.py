@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.panels.diffusion_jobs import TermRow, format_terms
+from ui.panels.diffusion.jobs import TermRow, format_terms
 from ui.widgets import CoefficientWidget, title
 
 
@@ -123,7 +123,9 @@ class TermRowWidget(QWidget):
         self.item.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
-        self.item.lineEdit().setPlaceholderText("concept or prompt")
+        line = self.item.lineEdit()
+        assert line is not None  # an editable combo has one
+        line.setPlaceholderText("concept or prompt")
         self.item.setToolTip(
             "A diffusion concept from the library (its prompt embedding), or any text: a prompt "
             "that is encoded on the fly."
@@ -247,17 +249,19 @@ class TermListWidget(QWidget):
         self.changed.emit()
 
     def _from_expression(self) -> None:
-        from ui.panels.diffusion_jobs import parse_terms
+        from ui.panels.diffusion.jobs import parse_terms
+        from workbench.concepts.algebra import ExpressionError
 
         current = format_terms([(t.coefficient, t.text) for t in self.terms()])
         if self.expression.text().strip() == current:
             return
         try:
             terms = parse_terms(self.expression.text())
-        except Exception as e:  # a typo: say so in place, keep the rows
+        except ExpressionError as e:  # a typo: say so in place, keep the rows
             self.error = str(e)
             self.expression.setToolTip(f"Not applied: {e}")
             self.expression.setStyleSheet("QLineEdit { border: 1px solid #d9534f; }")
+            self.changed.emit()
             return
         self.error = ""
         self.expression.setStyleSheet("")
