@@ -6,7 +6,9 @@ It turns into an expression tree of :mod:`workbench.concepts.algebra` (the same 
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -37,14 +39,31 @@ class CanvasTerm:
 
 
 class CanvasModel:
-    """Terms on the canvas. Every change emits ``changed``."""
+    """Terms on the canvas. Every change emits ``changed``.
+
+    The app state holds the one canvas (``AppState.canvas``): the canvas tab edits it, the
+    Preview tab steers with its result, commands (a concept renamed) change it.
+    ``use_in_preview`` asks the Preview tab to steer with the canvas result.
+    """
 
     changed = Signal()
+    use_in_preview = Signal()
 
     def __init__(self) -> None:
         self.terms: list[CanvasTerm] = []
         self.group_normalize: dict[str, bool] = {}
         self.normalize_result = False
+        self.tracking = True  # False while a change belongs to another undo step
+
+    @contextlib.contextmanager
+    def untracked(self) -> Iterator[None]:
+        """Changes made inside are part of another undo step (a concept's rename), not a
+        canvas edit of their own."""
+        self.tracking = False
+        try:
+            yield
+        finally:
+            self.tracking = True
 
     # ------------------------------------------------------------ editing
     def add(self, concept: str, coefficient: float = 1.0, **kw: Any) -> int:
@@ -133,6 +152,17 @@ class CanvasModel:
     def to_text(self) -> str:
         tree = self.to_tree()
         return tree.to_text() if tree is not None else ""
+
+    def to_concept(self, get: Callable[[str], Any], name: str = "canvas") -> Any:
+        """The result as a Concept (``get(name)`` loads a library concept), or None when the
+        canvas is empty."""
+        from workbench.concepts.algebra import evaluate
+
+        tree = self.to_tree()
+        if tree is None:
+            return None
+        concepts = {n: get(n) for n in self.concept_names()}
+        return evaluate(tree, concepts, name=name, sites_rule="shared")
 
     # -------------------------------------------------------------- layout
     def to_dict(self) -> dict[str, Any]:

@@ -28,6 +28,19 @@ class _ConceptCommand(QUndoCommand):
         return ok
 
 
+def add_concept(ctx: AppContext, concept: Any) -> Any:
+    """Add ``concept`` to the library as one undo step, under a free name ("name 2"...), and
+    select it; return the concept as added."""
+    taken = set(ctx.state.concept_names())
+    base, n = concept.name, 2
+    while concept.name in taken:
+        concept = concept.renamed(f"{base} {n}")
+        n += 1
+    ctx.undo.push(AddConceptCommand(ctx, concept))
+    ctx.state.selected_concepts = (concept.name,)
+    return concept
+
+
 class AddConceptCommand(_ConceptCommand):
     """Add a concept (an extraction, a canvas result, an import); undo removes it."""
 
@@ -76,9 +89,9 @@ class RenameConceptCommand(_ConceptCommand):
             self.ctx.state.selected_concepts = (self.old,)
 
     def _rename_on_canvas(self, old: str, new: str) -> None:
-        canvas = self.ctx.views.get("canvas")
-        if canvas is not None:  # part of this command, not a canvas edit of its own
-            canvas.without_undo(lambda: canvas.model.rename_concept(old, new))
+        canvas = self.ctx.state.canvas
+        with canvas.untracked():  # part of this command, not a canvas edit of its own
+            canvas.rename_concept(old, new)
 
 
 class DeleteConceptsCommand(_ConceptCommand):

@@ -13,6 +13,8 @@ from typing import Any
 
 from psygnal import Signal, evented
 
+from ui.canvas_model import CanvasModel
+
 MAX_MODELS = 2  # one to work with, one to compare against
 _keys = itertools.count(1)
 
@@ -75,7 +77,9 @@ class AppState:
     save_status: str = ""  # what the autosave indicator says
     concepts: tuple[dict, ...] = ()  # Project.concept_rows(summary=False): names, models
 
-    selected_concepts: tuple[str, ...] = ()
+    selected_concepts: tuple[str, ...] = ()  # the library's selection
+    # The vector canvas (its own events: ``canvas.changed``); the Preview steers with its result.
+    canvas: CanvasModel = field(default_factory=CanvasModel)
     prompt_sets: tuple[dict, ...] = ()  # {name, kind, items, source, builtin}
     current_prompt_set: str | None = None
 

@@ -7,6 +7,7 @@ from typing import Any
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
 
 from ui.context import AppContext
+from ui.eta import ProgressClock
 
 
 class JobStatusBar(QStatusBar):
@@ -14,6 +15,7 @@ class JobStatusBar(QStatusBar):
         super().__init__()
         self.ctx = ctx
         self.job_label = QLabel("")
+        self.clock = ProgressClock()  # the share done and the time left of the running job
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(180)
         self.progress.setTextVisible(False)
@@ -42,6 +44,7 @@ class JobStatusBar(QStatusBar):
         ctx.state.events.loading.connect(self._on_models_changed)
 
     def _on_started(self, label: str) -> None:
+        self.clock.reset()
         self.job_label.setText(f"{label}…")
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
@@ -53,7 +56,10 @@ class JobStatusBar(QStatusBar):
         if frac is not None:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(frac * 1000))
-        self.job_label.setText(f"{label}: {msg}" if msg else label)
+        self.clock.add(p)
+        done = self.clock.text()
+        text = f"{label}: {msg}" if msg else label
+        self.job_label.setText(f"{text} · {done}" if done else text)
 
     def show_stopping(self, label: str) -> None:
         """The window is closing: the job stops at its next step."""

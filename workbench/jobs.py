@@ -8,7 +8,7 @@ yield), the command line with :func:`run_with_progress_bar`, tests with :func:`r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -77,6 +77,36 @@ def run_with_progress_bar(job: Job[T], desc: str = "", disable: bool = False) ->
         return run(job, on_progress=_update)
     finally:
         bar.close()
+
+
+def in_stages(job: Job[T], stages: Sequence[str], unit: str = "%") -> Job[T]:
+    """Report a job made of ``len(stages)`` sub-jobs on one scale: 0–100 % of the whole.
+
+    A job that runs several parts one after the other (a clean pass, a corrupted pass, then a
+    sweep) reports each part's own ``done``/``total``; shown as they come, the bar jumps back
+    ("block 12/30 … block 1/30"). Here a new part starts when ``done`` goes down, ``total``
+    changes or the message names the next stage; part ``k``'s fraction ``f`` becomes
+    ``(k + f) / len(stages)`` of the whole, and the message says which part runs
+    ("stage 2 of 3, corrupted run: block 4/30"). Payloads pass through.
+    """
+    n = len(stages)
+    k = 0
+    last: tuple[float, float | None] | None = None
+    while True:
+        try:
+            p = next(job)
+        except StopIteration as stop:
+            return stop.value
+        if last is not None and k < n - 1:
+            went_back = p.done < last[0] or p.total != last[1]
+            named = any(p.message.startswith(s) for s in stages[k + 1 :])
+            if went_back or (named and not p.message.startswith(stages[k])):
+                k += 1
+        last = (p.done, p.total)
+        frac = p.fraction or 0.0
+        overall = 100.0 * (k + frac) / n
+        text = f"stage {k + 1} of {n}, {p.message or stages[k]}"
+        yield Progress(round(overall, 2), 100.0, text, p.payload)
 
 
 def as_job(fn: Callable[..., T], *args: Any, **kwargs: Any) -> Job[T]:

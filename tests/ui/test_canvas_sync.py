@@ -5,7 +5,7 @@ showed 1000 while the canvas steered with 1.0)."""
 from __future__ import annotations
 
 import torch
-from ui_helpers import make_window, wait_idle
+from ui_helpers import make_window
 
 from ui.canvas_model import GROUPS
 from workbench.concepts.concept import Concept

@@ -37,7 +37,7 @@ class CanvasPanel(QWidget):
     def __init__(self, ctx: AppContext):
         super().__init__()
         self.ctx = ctx
-        self.model = CanvasModel()
+        self.model: CanvasModel = ctx.state.canvas  # the app state's canvas, shared
         self.result: Any = None  # the last CanvasResult
         self._restoring = False
         lay = QVBoxLayout(self)
@@ -180,7 +180,7 @@ class CanvasPanel(QWidget):
     # ------------------------------------------------------------- undo
     def _record_undo(self) -> None:
         layout = self.model.to_dict()
-        if self._restoring or self._undoing:
+        if self._restoring or self._undoing or not self.model.tracking:
             self._snapshot = layout
             return
         if layout == self._snapshot:
@@ -333,20 +333,14 @@ class CanvasPanel(QWidget):
         return concept
 
     def send_to_preview(self) -> None:
-        preview = self.ctx.views.get("preview")
-        if preview is not None and self.model.to_tree() is not None:
-            preview.use_canvas()
-            self.ctx.window.show_panel("preview")
+        if self.model.to_tree() is not None:
+            self.model.use_in_preview.emit()  # the Preview tab listens (see ui.state)
+            if self.ctx.window is not None:
+                self.ctx.window.show_panel("preview")
 
     def canvas_concept(self) -> Any:
         """The canvas result as a Concept (evaluated now), or None."""
-        from workbench.concepts.algebra import evaluate
-
-        tree = self.model.to_tree()
-        if tree is None:
-            return None
-        concepts = {n: self.ctx.concepts.get(n) for n in self.model.concept_names()}
-        return evaluate(tree, concepts, name="canvas", sites_rule="shared")
+        return self.model.to_concept(self.ctx.concepts.get)
 
     # ---------------------------------------------------------- project
     def _save_layout(self) -> None:

@@ -299,14 +299,9 @@ class HeadActionsWidget(QGroupBox):
 
     def _on_fv(self, r: Any) -> None:
         self.last_fv = r
-        lib = self.ctx.views.get("library")
-        if lib is not None:
-            lib.add_concept(r.concept)
-        else:  # no library dock (embedded use): add it the way the dock does
-            from ui.commands import AddConceptCommand
+        from ui.commands import add_concept
 
-            self.ctx.undo.push(AddConceptCommand(self.ctx, r.concept))
-        name = self.ctx.state.selected_concepts[0] if lib is not None else r.concept.name
+        name = add_concept(self.ctx, r.concept).name
         acc = r.accuracy
         msg = f"Added {name!r} to the library (blocks.{r.layer}.hook_resid_post)."
         if acc:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QPlainTextEdit,
+    QPushButton,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -65,12 +66,22 @@ class PreviewPanel(QWidget):
         self.vector = QComboBox()
         self.vector.setToolTip("A library concept, or the vector canvas's current result")
         self.vector.currentTextChanged.connect(self._on_vector)
+        self.use_selected_button = QPushButton("Use selected")
+        self.use_selected_button.setToolTip(
+            "Steer with the concept selected in the library (the form changes only when you "
+            "ask it to)"
+        )
+        self.use_selected_button.clicked.connect(self.use_selected)
+        vector_row = QHBoxLayout()
+        vector_row.setContentsMargins(0, 0, 0, 0)
+        vector_row.addWidget(self.vector, 1)
+        vector_row.addWidget(self.use_selected_button)
         self.site = QComboBox()
         self.site.setToolTip("Where the vector is added. " + glossary.SITES["resid_post"])
         self.coef = CoefficientWidget(4.0, limit=20.0)
         self.coef.setToolTip(glossary.TERMS["coefficient"])
         form.addRow("Model", self.model_combo)
-        form.addRow("Vector", self.vector)
+        form.addRow("Vector", vector_row)
         form.addRow("Site", self.site)
         form.addRow("Coefficient", self.coef)
         ll.addWidget(box)
@@ -101,11 +112,15 @@ class PreviewPanel(QWidget):
         split.setSizes([340, 760])
         lay.addWidget(split)
         ctx.state.events.concepts.connect(self._refill_vectors)
-        ctx.state.events.selected_concepts.connect(self._on_selected)
+        # The form follows the library's selection only through "Use selected".
+        ctx.state.events.selected_concepts.connect(self._on_selection)
+        ctx.state.canvas.use_in_preview.connect(self.use_canvas)
+        ctx.state.canvas.changed.connect(self._on_canvas_changed)
         ctx.state.events.models.connect(self._refill_models)
         ctx.state.events.active_model.connect(self._refill_models)
         self._refill_vectors()
         self._refill_models()
+        self._on_selection()
 
     def _text_column(self, parent: QHBoxLayout, name: str, obj: str, tip: str) -> QPlainTextEdit:
         col = QVBoxLayout()
@@ -141,9 +156,20 @@ class PreviewPanel(QWidget):
             self.vector.setCurrentText(keep)
         self._on_vector(self.vector.currentText())
 
-    def _on_selected(self, names: tuple) -> None:
+    def _on_selection(self, names: tuple = ()) -> None:
+        names = names or self.ctx.state.selected_concepts
+        usable = bool(names) and self.vector.findText(names[0]) >= 0
+        self.use_selected_button.setEnabled(usable)
+
+    def use_selected(self) -> None:
+        """Take the library's selected concept into the form (the user asked for it)."""
+        names = self.ctx.state.selected_concepts
         if names and self.vector.findText(names[0]) >= 0:
             self.vector.setCurrentText(names[0])
+
+    def _on_canvas_changed(self) -> None:
+        if self.vector.currentText() == CANVAS:
+            self._on_vector(CANVAS)
 
     def use_canvas(self) -> None:
         self.vector.setCurrentText(CANVAS)
@@ -151,8 +177,7 @@ class PreviewPanel(QWidget):
     def _on_vector(self, name: str) -> None:
         sites = []
         if name == CANVAS:
-            canvas = self.ctx.views.get("canvas")
-            names = canvas.model.concept_names() if canvas else []
+            names = self.ctx.state.canvas.concept_names()
             info = self.ctx.state.concept_info(names[0]) if names else None
             sites = info["sites"] if info else []
         else:
@@ -169,8 +194,7 @@ class PreviewPanel(QWidget):
     def concept(self) -> Any:
         name = self.vector.currentText()
         if name == CANVAS:
-            canvas = self.ctx.views.get("canvas")
-            return canvas.canvas_concept() if canvas else None
+            return self.ctx.state.canvas.to_concept(self.ctx.concepts.get)
         return self.ctx.concepts.get(name) if name else None
 
     # ----------------------------------------------------------- generate

@@ -83,6 +83,15 @@ class SweepPanel(QWidget):
         )
         self.concept = QComboBox()
         self.concept.currentTextChanged.connect(self._on_concept)
+        self.use_selected_button = QPushButton("Use selected")
+        self.use_selected_button.setToolTip(
+            "Sweep the concept selected in the library (the form changes only when you ask)"
+        )
+        self.use_selected_button.clicked.connect(self.use_selected)
+        concept_row = QHBoxLayout()
+        concept_row.setContentsMargins(0, 0, 0, 0)
+        concept_row.addWidget(self.concept, 1)
+        concept_row.addWidget(self.use_selected_button)
         self.site_kind = QComboBox()
         self.site_kind.addItems(SITE_KINDS)
         self.layers = QLineEdit()
@@ -101,7 +110,7 @@ class SweepPanel(QWidget):
         self.heatmap_metric.currentIndexChanged.connect(lambda *_: self._draw_heatmap())
         form.addRow("Prompt", self.prompt)
         form.addRow("Prompts", self.prompt_source)
-        form.addRow("Concept", self.concept)
+        form.addRow("Concept", concept_row)
         form.addRow("Site", self.site_kind)
         form.addRow("Layers", self.layers)
         form.addRow("Coefficients", self.coefs)
@@ -151,16 +160,12 @@ class SweepPanel(QWidget):
         ctx.state.events.concepts.connect(self._refill)
         ctx.state.events.prompt_sets.connect(self._refill_sets)
         ctx.state.events.project.connect(self._on_project)
-        ctx.state.events.selected_concepts.connect(
-            lambda names: (
-                names
-                and self.concept.findText(names[0]) >= 0
-                and self.concept.setCurrentText(names[0])
-            )
-        )
+        # The form follows the library's selection only through "Use selected".
+        ctx.state.events.selected_concepts.connect(self._on_selection)
         self._refill()
         self._refill_sets()
         self._on_project()
+        self._on_selection()
 
     def _refill_sets(self, *_: Any) -> None:
         keep = self.prompt_source.currentData()
@@ -190,6 +195,16 @@ class SweepPanel(QWidget):
         self.concept.addItems(self.ctx.state.concept_names())
         if keep:
             self.concept.setCurrentText(keep)
+
+    def _on_selection(self, names: tuple = ()) -> None:
+        names = names or self.ctx.state.selected_concepts
+        self.use_selected_button.setEnabled(bool(names) and self.concept.findText(names[0]) >= 0)
+
+    def use_selected(self) -> None:
+        """Take the library's selected concept into the form (the user asked for it)."""
+        names = self.ctx.state.selected_concepts
+        if names and self.concept.findText(names[0]) >= 0:
+            self.concept.setCurrentText(names[0])
 
     def _on_concept(self, name: str) -> None:
         from ui.docks.concept_details import layer_of

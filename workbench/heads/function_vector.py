@@ -27,7 +27,7 @@ from workbench.heads.ablation import patching_scores_job, reference_pass
 from workbench.heads.data import TaskPrompts, antonym_pairs, first_token_id
 from workbench.heads.headset import HeadSet
 from workbench.heads.result import HeadScores
-from workbench.jobs import Job, Progress
+from workbench.jobs import Job, Progress, in_stages
 from workbench.models.hooked import HookedModel
 from workbench.models.interventions import AddVector
 from workbench.models.sites import resid_post
@@ -137,7 +137,7 @@ def fv_head_scores_job(
 ) -> Job[HeadScores]:
     """Average indirect effect of each head (Todd et al.): p(answer) on shuffled-answer prompts
     with the head's mean clean output patched at the last token, minus p(answer) without."""
-    res = yield from patching_scores_job(
+    job = patching_scores_job(
         hm,
         prompts,
         metric="prob",
@@ -146,6 +146,8 @@ def fv_head_scores_job(
         normalize=False,
         max_rows=max_rows,
     )
+    # Three passes one after the other, each counting from 0: reported as one 0-100 % scale.
+    res = yield from in_stages(job, ("clean run", "corrupted run", "patches"))
     res.kind = "function_vector"
     res.settings["kind"] = "function_vector"
     return res
