@@ -101,6 +101,10 @@ class ModelsDock(QDockWidget):
         form.addRow("Dtype", self.dtype)
         form.addRow("Attention", self.attn)
         form.addRow(self.trust)
+        from ui.docks.weight_deltas import WeightDeltasWidget
+
+        self.deltas = WeightDeltasWidget()
+        form.addRow("Weight deltas", self.deltas)
 
         def show_options(on: bool) -> None:
             self.options.setVisible(on)
@@ -217,6 +221,7 @@ class ModelsDock(QDockWidget):
             dtype=self.dtype.currentText(),
             attn_implementation=self.attn.currentText(),
             trust_remote_code=self.trust.isChecked(),
+            deltas=self.deltas.deltas(),
             label=f"Loading {name}",
             on_progress=self._on_progress,
             on_result=self._on_loaded,

@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="head importance: the loss's gradient at each head's offset, or "
                    "attribution patching on few-shot prompts")  # fmt: skip
     p.add_argument("--n-shots", type=_args.positive_int, default=5, help="few-shot baseline")
-    _train_args(p, steps=40, lr=5e-2)
+    _train_args(p, steps=40, lr=1e-2)
     p.add_argument("--name", help="concept name (default offsets:<task>)")
     p.add_argument("--project", help="save the concept and the run (loss curve) here")
     add_json_flag(p)

@@ -175,7 +175,7 @@ def train_head_offsets_job(
     ``heads`` given: those; else the top ``k`` by ``select``. ``compare``: also measure
     few-shot prompting and a function vector from the same heads on the held-out split.
     """
-    spec = spec or TrainingSpec(steps=40, lr=5e-2, batch_size=8)
+    spec = spec or TrainingSpec(steps=40, lr=1e-2, batch_size=8)
     spec.check()
     train, test = task.split(test_fraction, spec.seed)
     if heads is None:

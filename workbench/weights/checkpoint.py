@@ -48,6 +48,7 @@ class TensorInfo:
     shape: tuple[int, ...]
     dtype: str  # safetensors code: F32, BF16, ...
     file: str  # the file that holds it
+    start: int = -1  # where its bytes begin in the file (-1: not known)
 
     @property
     def numel(self) -> int:
@@ -164,7 +165,13 @@ class Checkpoint:
 
 
 class TensorReader:
-    """Opens each file of a checkpoint once and reads tensors by name (a context manager)."""
+    """Opens each file of a checkpoint once and reads tensors by name (a context manager).
+
+    A tensor's bytes are read with a plain ``readinto`` at the offset its header gives, not
+    through a memory map: a map keeps every page it touched in the process's resident memory
+    until it is closed, so a diff of two checkpoints would look (and, under memory pressure,
+    act) as if both sat in memory.
+    """
 
     def __init__(self, ckpt: Checkpoint):
         self.ckpt = ckpt
@@ -178,14 +185,25 @@ class TensorReader:
         self._stack.close()
 
     def get(self, name: str) -> Any:
-        from safetensors import safe_open
+        import torch
 
         info = self.ckpt.tensors[name]
         f = self._files.get(info.file)
         if f is None:
-            f = self._stack.enter_context(safe_open(info.file, framework="pt", device="cpu"))
+            f = self._stack.enter_context(open(info.file, "rb"))  # noqa: SIM115 - closed on exit
             self._files[info.file] = f
-        return f.get_tensor(name)
+        dtype = getattr(torch, ST_DTYPES[info.dtype])
+        out = torch.empty(info.shape, dtype=dtype)
+        if out.numel():
+            f.seek(info.start)
+            buf = out.view(-1).view(torch.uint8).numpy()
+            got = f.readinto(memoryview(buf))  # type: ignore[arg-type]  # numpy arrays are buffers
+            if got != info.nbytes:
+                raise WeightsError(
+                    f"{info.file} ended inside tensor {name} ({got} of {info.nbytes} bytes); "
+                    "the file is truncated. Copy the model again."
+                )
+        return out
 
 
 def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
@@ -243,6 +261,8 @@ def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
             header = read_safetensors_header(f)
         except ModelLoadError as e:
             raise WeightsError(str(e)) from None
+        with open(f, "rb") as fh:
+            data_start = 8 + int.from_bytes(fh.read(8), "little")
         names = []
         for name, meta in header.items():
             if name == "__metadata__":
@@ -252,7 +272,18 @@ def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
                     f"{p}: tensor {name} is in both {Path(tensors[name].file).name} and {f.name}; "
                     "the folder mixes two checkpoints. Keep one set of weight files."
                 )
-            tensors[name] = TensorInfo(name, tuple(meta["shape"]), meta["dtype"], str(f))
+            if meta["dtype"] not in ST_DTYPES:
+                raise WeightsError(
+                    f"{f.name}: tensor {name} has dtype {meta['dtype']}, which the workbench does "
+                    f"not read (it reads {', '.join(ST_DTYPES)})."
+                )
+            tensors[name] = TensorInfo(
+                name,
+                tuple(meta["shape"]),
+                meta["dtype"],
+                str(f),
+                data_start + int(meta["data_offsets"][0]),
+            )
             names.append(name)
         layout[f.name] = names
     return Checkpoint(

@@ -55,3 +55,4 @@ def pages() -> list[PageSpec]:
 # One line per page, in the order of the list (see register_page).
 register_page("logit_lens", "Logit lens", "ui.panels.analysis.lens_page:LogitLensPage", 10)
 register_page("patching", "Patching", "ui.panels.analysis.patching_page:PatchingPage", 20)
+register_page("training", "Training", "ui.panels.training.training_page:TrainingPage", 70)
