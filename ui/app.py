@@ -52,7 +52,7 @@ def process_start() -> float:
         import psutil
 
         return time.perf_counter() - (time.time() - psutil.Process().create_time())
-    except Exception:
+    except Exception:  # noqa: BLE001 - no psutil or no record: the import time is the estimate
         return _T0
 
 

@@ -135,7 +135,7 @@ def install_excepthook(handler: ErrorHandler) -> None:
         value.__traceback__ = tb
         try:
             _handler.handle(value, "")
-        except Exception:  # never let the hook itself raise
+        except Exception:  # noqa: BLE001 - never let the hook itself raise
             sys.__excepthook__(tp, value, tb)
 
     sys.excepthook = hook

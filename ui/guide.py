@@ -223,7 +223,7 @@ class GettingStartedDock(QDockWidget):
                 self._start(key, "Generating…")
                 if preview.generate() is None:
                     self._stop(key, "Not started (see the message).")
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - the step says why it did not start
             self.running = None
             self._say(key, f"Not started: {str(e).splitlines()[0] if str(e) else e!r}")
             self.ctx.errors.handle(e, f"getting started, step {key}")

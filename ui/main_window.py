@@ -290,7 +290,7 @@ class MainWindow(QMainWindow):
         for kind, spec in self._pending_views:
             try:
                 self._add_dock(spec) if kind == "dock" else self._add_panel(spec)
-            except Exception as e:  # a broken extension must not stop the app
+            except Exception as e:  # noqa: BLE001 - a broken extension must not stop the app
                 self.ctx.errors.handle(e, f"building the {spec.title} view")
         self._pending_views = []
         self._restore_layout()
@@ -305,7 +305,7 @@ class MainWindow(QMainWindow):
         if not ok:  # the model loads meanwhile; a crashed session's work is offered back
             try:
                 self.ctx.project.recover_scratch()
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
                 self.ctx.errors.handle(e, "looking for unsaved work from the last session")
 
     # ------------------------------------------------------------ layout

@@ -240,7 +240,7 @@ def _fill_recent(w: MainWindow, menu: QMenu) -> None:
     menu.clear()
     try:
         paths = w.ctx.project.recent()
-    except Exception:
+    except OSError:  # the recent-projects file cannot be read: an empty menu
         paths = []
     if not paths:
         menu.addAction("No recent projects").setEnabled(False)

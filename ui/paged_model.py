@@ -68,7 +68,7 @@ class _PageJob(QRunnable):
     def run(self) -> None:
         try:
             rows, error = self.fn(), None
-        except Exception as e:  # shown by the model's owner, on the GUI thread
+        except Exception as e:  # noqa: BLE001 - shown by the model's owner, on the GUI thread
             rows, error = None, e
         self.relay.done.emit(self.token, rows, error)
 
@@ -251,7 +251,7 @@ class PagedTableModel(QAbstractTableModel):
         if self._is_fast(query):
             try:
                 rows = read()
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
                 self._fail(e)
                 return
             self._add(rows)

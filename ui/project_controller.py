@@ -72,7 +72,7 @@ class ProjectController(QObject):
         self.state.save_status = "Saving…"
         try:
             result = fn(*args, **kwargs)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.errors.handle(e, what)
             self._update_status()
             return None
@@ -138,7 +138,7 @@ class ProjectController(QObject):
                     ),
                     "reading the project's prompt sets",
                 )
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.errors.handle(e, "reading the project")
             return
         builtin = [ps for ps in self.state.prompt_sets if ps.get("builtin")]
@@ -187,7 +187,7 @@ class ProjectController(QObject):
         for path in self.orphaned_scratch():
             try:
                 p = Project.open(path)
-            except Exception:  # unreadable: leave the file alone, the user may want it
+            except Exception:  # noqa: BLE001 - unreadable: leave the file alone, the user may want it
                 continue
             work = _work_in(p)
             if p.read_only:
@@ -290,7 +290,7 @@ class ProjectController(QObject):
             n += 1
         try:
             self._set(Project.open(path, create=True), scratch=True)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.errors.handle(e, "creating a new project")
             return False
         return True
@@ -310,7 +310,7 @@ class ProjectController(QObject):
             project = Project.open(
                 path, create=not Path(path).exists() and str(path).endswith(".wbproj")
             )
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.errors.handle(e, f"opening {Path(path).name}")
             return False
         _breathe()
@@ -368,7 +368,7 @@ class ProjectController(QObject):
         try:
             p.copy_to(path, overwrite=True)
             new = type(p).open(path)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.errors.handle(e, f"saving as {path.name}")
             return False
         self._set(new, scratch=False)  # closes the old one (and removes it if it was scratch)
@@ -426,7 +426,7 @@ def _work_in(p: Any) -> list[str]:
     for what, count in listings:
         try:
             n = count()
-        except Exception:
+        except Exception:  # noqa: BLE001 - listed as unreadable work, not hidden
             found.append(f"{what}s that could not be read")
             continue
         if n:
@@ -455,5 +455,5 @@ def _made_by_live_process(path: Path, young: float = 60.0) -> bool:
         import psutil
 
         return bool(psutil.pid_exists(pid))
-    except Exception:
+    except Exception:  # noqa: BLE001 - unknown is treated as not alive: the file is only offered back
         return False

@@ -106,7 +106,7 @@ class SelfTest:
         QTimer.singleShot(int(self.timeout_s * 1000), self._on_timeout)
         try:
             window.finish_startup(model=self.model, project=str(self.project_path))
-        except Exception as e:  # the stage that broke, in one line
+        except Exception as e:  # noqa: BLE001 - the stage that broke, in one line
             self.fail("finishing startup", f"{type(e).__name__}: {e}")
 
     def _on_timeout(self) -> None:
@@ -190,7 +190,7 @@ class SelfTest:
 
             if not check():
                 raise RuntimeError("the reopened project does not hold the generation")
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - the self-test reports the stage that broke
             self.fail("writing and reopening the project", f"{type(e).__name__}: {e}")
             return
         self.stage("project", "project written+reopened", f"({self.project_path})")
@@ -220,7 +220,7 @@ def run_self_test(
     try:
         window = create_window(interactive=False)
         window.show()
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - the self-test reports the stage that broke
         test.say(f"self-test: FAILED while opening the window: {type(e).__name__}: {e}")
         return 1
     QTimer.singleShot(0, lambda: test.start(window))

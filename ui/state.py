@@ -60,7 +60,7 @@ class LoadedModel:
 def _param_bytes(hm: Any) -> int:
     try:
         return sum(p.numel() * p.element_size() for p in hm.model.parameters())
-    except Exception:
+    except (AttributeError, RuntimeError):  # a model without local parameters
         return 0
 
 

@@ -50,7 +50,7 @@ class CompareDialog(QDialog):
     def update_plot(self, *_: Any) -> None:
         try:
             names, m, site = cosine_matrix(self.concepts, self.site.currentText() or None)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "comparing concepts")
             return
         self.spec = {

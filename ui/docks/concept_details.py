@@ -125,7 +125,7 @@ class ConceptDetailsWidget(QTabWidget):
             return
         try:
             self._concept = self.ctx.concepts.get(infos[0].name)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "loading the concept")
             return
         self.recipe.setPlainText(recipe_text(infos[0], self._concept))

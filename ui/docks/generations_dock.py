@@ -240,7 +240,7 @@ class GenerationsDock(QDockWidget):
             return []
         try:
             return p.generations(images=False)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "listing generations")
             return []
 
@@ -261,7 +261,7 @@ class GenerationsDock(QDockWidget):
             return
         try:
             g = p.generation(int(gen_id))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "showing the new generation")
             return
         self.model.insert_first(g)
@@ -290,7 +290,7 @@ class GenerationsDock(QDockWidget):
             baseline, edited = p.generation_images(gen_id)
             if edited is None:
                 raise ValueError(f"Generation {gen_id} holds no image.")
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "showing the images")
             return None
         from ui.dialogs.image_pair import ImagePairDialog
@@ -322,6 +322,6 @@ class GenerationsDock(QDockWidget):
 
         try:
             return write_csv(pages(), path)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "exporting generations")
             return None

@@ -26,6 +26,7 @@ from ui.dialogs.extract_dialog import method_tip
 from ui.docks.concept_details import ConceptDetailsWidget
 from ui.paged_model import FIRST_PAGE, PagedTableModel, Query
 from ui.widgets import hint, primary
+from workbench.errors import WorkbenchError
 from workbench.store.records import ConceptRow
 
 MIME = "application/x-workbench-concepts"
@@ -333,7 +334,7 @@ class LibraryDock(QDockWidget):
             return None
         try:
             concept = self.ctx.concepts.get(names[0])
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "loading the concept")
             return None
         return export_concept_interactive(self, concept, path, fmt, site, self.ctx.errors)
@@ -354,7 +355,7 @@ class LibraryDock(QDockWidget):
         notes = []
         try:
             concept = import_concept(path)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - retried with a site below, else shown and logged
             if m is None or "site" not in str(e):
                 self.ctx.errors.handle(e, f"importing {path}")
                 return False
@@ -363,11 +364,11 @@ class LibraryDock(QDockWidget):
             site = site_in_name(path)
             try:
                 m.hm.check_site(site or "")
-            except Exception:
+            except WorkbenchError:  # not a site of this model (SiteError): the middle layer
                 site = f"blocks.{m.hm.n_layers // 2}.hook_resid_post"
             try:
                 concept = import_concept(path, model=m.ref, site=site)
-            except Exception as e2:
+            except Exception as e2:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
                 self.ctx.errors.handle(e2, f"importing {path}")
                 return False
             notes.append(

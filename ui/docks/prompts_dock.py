@@ -98,7 +98,7 @@ class PromptsDock(QDockWidget):
             from workbench.concepts.prompt_sets import builtin_sets
 
             builtins = builtin_sets()
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "reading the built-in prompt sets")
             return
         st = self.ctx.state
@@ -213,7 +213,7 @@ class PromptsDock(QDockWidget):
             return
         try:
             ps = from_rows(p["name"], p["kind"], self.table_rows(), base=p["set"])
-        except Exception as e:  # an incomplete row while typing is fine; say so quietly
+        except PromptSetError as e:  # an incomplete row while typing is fine; say so quietly
             self.count_label.setText(f"Not saved: {e}")
             self.problems[p["name"]] = str(e)
             return
@@ -296,7 +296,7 @@ class PromptsDock(QDockWidget):
 
         try:
             ps = load_prompt_set(path)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, f"importing {path}")
             return False
         taken = {p["name"] for p in self.ctx.state.prompt_sets}

@@ -226,7 +226,7 @@ class CanvasPanel(QWidget):
                 )
             concepts = {n: self.ctx.concepts.get(n) for n in self.model.concept_names()}
             library = [self.ctx.concepts.get(n) for n in self.ctx.state.concept_names()]
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self._show_error(e)
             return
         first = next(iter(concepts.values()))
@@ -319,7 +319,7 @@ class CanvasPanel(QWidget):
         try:
             concepts = {n: self.ctx.concepts.get(n) for n in self.model.concept_names()}
             concept = evaluate(tree, concepts, name=name, sites_rule="shared")
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "combining the canvas")
             return None
         if self.ctx.state.concept_info(name):
@@ -359,7 +359,7 @@ class CanvasPanel(QWidget):
             self.ctx.errors.handle(e, f"reading the vector canvas {CANVAS_NAME!r}")
         try:
             self.model.load(layout or {})
-        except Exception as e:  # a damaged layout (a NaN coefficient...): say so, start empty
+        except Exception as e:  # noqa: BLE001 - a damaged layout (a NaN coefficient...): say so, start empty
             self.model.load({})
             self.ctx.errors.handle(e, "restoring the vector canvas")
         self._restoring = False

@@ -209,7 +209,7 @@ class HeadActionsWidget(QGroupBox):
             action = self.action.currentData()
             spec = HeadInterventionSpec(action, tuple(heads), self.value.value(), seed=0)
             spec.check(m.hm)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "acting on heads")
             return None
         settings = SamplingSettings(max_new_tokens=self.tokens.value())
@@ -275,7 +275,7 @@ class HeadActionsWidget(QGroupBox):
                     f"{name!r} has {len(p['set'])} pairs; {self.fv_shots.value()} shots need "
                     f"{self.fv_shots.value() + 1}. Use fewer shots."
                 )
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "building a function vector")
             return None
         self.fv_button.setEnabled(False)

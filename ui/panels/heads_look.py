@@ -125,7 +125,7 @@ class HeadLookWidget(QTabWidget):
                 raise RuntimeError(NO_MODEL)
             if not prompt.strip():
                 raise ValueError("The prompt is empty: type a prompt to see its attention.")
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "showing attention patterns")
             return None
         if (
@@ -193,7 +193,7 @@ class HeadLookWidget(QTabWidget):
                 texts = [ps.demo_text([(i + j) % n for j in range(6)]) for i in range(0, n, 6)]
             else:
                 texts = ps.all_texts()
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "finding top attended tokens")
             return None
         L, h = self.state.focus

@@ -169,7 +169,7 @@ class HeadsPanel(QWidget):
             if m is None:
                 raise RuntimeError("No model is loaded. Load one in the Models dock (Ctrl+L).")
             spec, fv_prompts = self.settings.build(m.hm)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "starting the head score")
             return None
         kind = self.settings.current_kind()
@@ -294,7 +294,7 @@ class HeadsPanel(QWidget):
         if p is not None:
             try:
                 runs = recent_runs(p, "head_scores")
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
                 self.ctx.errors.handle(e, "listing head-score runs")
         for r in reversed(runs):
             self.runs.addItem(f"#{r.id} {r.name}", r.id)
@@ -314,7 +314,7 @@ class HeadsPanel(QWidget):
         try:
             stored = self.ctx.state.project.load_run(run_id)
             scores = HeadScores.from_run(stored)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "loading the head scores")
             return
         spec = head_map_spec(scores, run_id)
@@ -324,7 +324,7 @@ class HeadsPanel(QWidget):
         self.runs.setCurrentIndex(max(self.runs.findData(run_id), 0))
         try:
             self.settings.restore(dict(stored.settings or {}))
-        except Exception as e:  # the map is shown; the settings are a convenience
+        except Exception as e:  # noqa: BLE001 - the map is shown; the settings are a convenience
             self.ctx.errors.handle(e, "showing the run's settings")
         self.status.setText(f"Showing saved run #{run_id}: {stored.name}.")
 

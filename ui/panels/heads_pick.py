@@ -153,7 +153,7 @@ class HeadPickWidget(QWidget):
         if p is not None:
             try:
                 runs = recent_runs(p, "head_set") + recent_runs(p, "head_scores")
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
                 self.ctx.errors.handle(e, "listing head sets")
         keep = [c.currentData() for c in (self.sets, self.cmp_a, self.cmp_b)]
         for c in (self.sets, self.cmp_a, self.cmp_b):
@@ -227,7 +227,7 @@ class HeadPickWidget(QWidget):
             return
         try:
             hs = self.head_set(f"set:{rid}")
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "loading the head set")
             return
         self.state.selected = tuple(hs.heads)
@@ -242,7 +242,7 @@ class HeadPickWidget(QWidget):
                     "Save two head sets or score runs to compare (e.g. the function-vector heads of two tasks)."
                 )
             c = compare_head_sets(self.head_set(a), self.head_set(b))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "comparing head sets")
             return None
         fmt = lambda hs: ", ".join(f"L{L}H{h}" for L, h in hs) or "—"  # noqa: E731

@@ -253,7 +253,7 @@ class ScoreSettingsWidget(QWidget):
                     try:
                         if same(p["set"]):
                             return p["name"]
-                    except Exception:
+                    except Exception:  # noqa: BLE001 - a set that cannot be compared is not the one
                         continue
             return None
 

@@ -228,7 +228,7 @@ class PreviewPanel(QWidget):
                 )
             site = self.site.currentText()
             vec = concept.vector(site)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown in the status line and by the error handler
             self.status.setText(f"Not started: {first_line(e)}")
             self.ctx.errors.handle(e, "generating")
             return None

@@ -256,7 +256,7 @@ class SweepPanel(QWidget):
                 positions=chosen.positions,
             )
             spec.check(m.hm, concept)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown in the status line and by the error handler
             self.status.setText(f"Not started: {first_line(e)}")
             self.ctx.errors.handle(e, "starting the sweep")
             return None
@@ -455,7 +455,7 @@ class SweepPanel(QWidget):
             return None
         try:
             runs = recent_runs(p, "sweep")
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "listing the saved sweeps")
             return None
         for r in reversed(runs):
@@ -477,7 +477,7 @@ class SweepPanel(QWidget):
             rec = p.load_run(int(run_id))
             res, st = rec["result"], rec["settings"]
             r = SteeringSweepResult.from_dict(res, st)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, f"opening saved sweep #{run_id}")
             return False
         self.result, self.run_id = r, rec["id"]
