@@ -94,6 +94,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     from workbench.cli._cluster import add_cluster_arg
 
     add_cluster_arg(p)
+    from workbench.cli._weights import add_weight_args
+
+    add_weight_args(p)
     add_json_flag(p)
     p.set_defaults(func=_sweep)
 
@@ -119,6 +122,18 @@ def _resolve_concept(args: argparse.Namespace) -> Any:
             "name) or --concept NAME=FILE."
         )
     return evaluate(args.concept, concepts)
+
+
+def _weighting(args: argparse.Namespace, layers: list[int]) -> dict[str, Any] | None:
+    """Per-token weights from the flags; a probe concept is looked up like the steered one."""
+    from workbench.cli._weights import weighting_from_args
+    from workbench.concepts.steering_sweep import site_name
+
+    def probe(name: str) -> Any:
+        return _resolve_concept(argparse.Namespace(**{**vars(args), "concept": name}))
+
+    sites = [site_name(args.site_kind, L) for L in layers]
+    return weighting_from_args(args, probe, sites)
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -183,6 +198,7 @@ def _sweep(args: argparse.Namespace) -> int:
         max_rows=args.max_rows,
         vector_site=vector_site,
         positions=positions,
+        weighting=_weighting(args, layers),
     )
     spec.check(hm, concept)
     cluster = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from workbench.cli import (
     _args,
@@ -42,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--project",
         help="store the generation in this project (the window's Generations dock lists it)",
     )
+    from workbench.cli._weights import add_weight_args
+
+    add_weight_args(p)
     add_json_flag(p)
     p.set_defaults(func=_generate)
 
@@ -60,6 +64,42 @@ def _inspect(args: argparse.Namespace) -> int:
         out["sites"] = hm.sites()
     print_json(out)
     return 0
+
+
+def _token_weights(args: argparse.Namespace, concept: Any, sites: list[str]) -> dict[str, Any]:
+    """Per-site :class:`TokenWeights` from the flags (None where there are none)."""
+    from pathlib import Path
+
+    import torch
+
+    from workbench.cli._weights import weighting_from_args
+    from workbench.models.token_weights import token_weights_from_dict
+
+    def probe(name: str) -> Any:
+        if Path(name).is_file():
+            from workbench.io.vector_files import import_concept
+
+            return import_concept(name)
+        if not args.project:
+            raise _args.ArgumentError(
+                f"--weight-probe {name!r}: give a vector file, or --project with that concept."
+            )
+        from workbench.store import Project
+
+        with Project.open(args.project, read_only=True) as project:
+            return project.load_concept(name)
+
+    w = weighting_from_args(args, probe, sites)
+    directions = (w or {}).get("directions") or {}
+    return {
+        s: token_weights_from_dict(
+            w,
+            None
+            if w is None or w["mode"] != "projection"
+            else (torch.tensor(directions[s]) if directions else concept.vector(s)),
+        )
+        for s in sites
+    }
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -92,7 +132,15 @@ def _generate(args: argparse.Namespace) -> int:
         for site in sites:
             concept.vector(site)  # a site the file does not have: named with the ones it has
         check_for_model(concept, hm, sites)
-        ivs = [AddVector(s, vector=concept.vector(s), coefficient=args.coefficient) for s in sites]
+        weights = _token_weights(args, concept, sites)
+        ivs = [
+            AddVector(
+                s, vector=concept.vector(s), coefficient=args.coefficient, token_weights=weights[s]
+            )
+            for s in sites
+        ]
+    elif args.token_weights or args.weight_probe:
+        raise _args.ArgumentError("per-token weights need a steering --vector or --concept.")
     n_prompt = len(hm.encode([args.prompt], chat=args.chat)["input_ids"][0])
     _args.check_tokens(hm, n_prompt + args.max_new_tokens, "the prompt plus --max-new-tokens")
     s = SamplingSettings(
