@@ -184,3 +184,19 @@ def test_load_with_deltas_in_memory_matches_the_merged_model(pair, tmp_path):
     )
     sb, sz = hm_b.model.state_dict(), zero.model.state_dict()
     assert all(torch.equal(sz[n], sb[n]) for n in sb)
+
+
+@pytest.mark.slow
+def test_the_embedded_gguf_is_read_through_the_cache():
+    """A GGUF's tensors come under the Hugging Face names, from the de-quantised cache."""
+    from workbench.weights import open_checkpoint
+
+    ck = open_checkpoint("embedded")
+    assert ck.kind == "gguf" and ck.via
+    assert "model.layers.0.mlp.up_proj.weight" in ck.tensors
+    (gguf_hash,) = ck.hashes.values()
+    assert len(gguf_hash) == 64 and ck.describe()["model_type"] == "llama"
+    with ck.reader() as r:
+        t = r.get("model.layers.0.mlp.up_proj.weight")
+    assert t.shape == ck.tensors["model.layers.0.mlp.up_proj.weight"].shape
+    assert bool(t.isfinite().all())

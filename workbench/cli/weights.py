@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "a", help="checkpoint A (model folder, .safetensors or .gguf), e.g. the fine-tune"
     )
-    p.add_argument("b", help="checkpoint B of the same architecture, e.g. its base")
+    p.add_argument("b", help="checkpoint B of the same architecture, e.g. its base ('embedded': "
+                   "the embedded default model)")  # fmt: skip
     p.add_argument("--out", required=True, help="the delta file to write (.safetensors)")
     p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32",
                    help="Δ's dtype (float32: exact for half-precision checkpoints)")  # fmt: skip
@@ -31,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_diff)
 
     p = sub.add_parser("apply", help="θ_base + c·Δ, written as a model folder or file")
-    p.add_argument("base", help="base checkpoint (model folder, .safetensors or .gguf)")
+    p.add_argument("base", help="base checkpoint (model folder, .safetensors, .gguf or 'embedded')")
     p.add_argument("delta", help="a delta written by `workbench weights diff`")
     p.add_argument("--coefficient", "-c", type=_args.finite_float, default=1.0)
     p.add_argument("--out", required=True, help="the merged model (a folder for a folder base)")

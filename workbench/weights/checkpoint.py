@@ -207,7 +207,8 @@ class TensorReader:
 
 
 def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read a checkpoint's tensor list (headers only) and its files' sha256.
+    """Read a checkpoint's tensor list (headers only) and its files' sha256. ``"embedded"``
+    names the embedded default model (its GGUF, read through the loader's cache).
 
     Raises
     ------
@@ -218,6 +219,14 @@ def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
     from workbench.errors import ModelLoadError
     from workbench.models.loading import read_safetensors_header
 
+    if str(path) == "embedded":  # the embedded default model, by name
+        from workbench.models.loading import embedded_source
+
+        try:
+            src = embedded_source()
+        except ModelLoadError as e:
+            raise WeightsError(str(e)) from None
+        return _open_gguf(Path(src.path) / str(src.gguf_file))
     p = Path(path).expanduser()
     if not p.exists():
         raise WeightsError(
