@@ -89,7 +89,7 @@ registry.register_panel(
     "sweep", "Sweep", "ui.panels.sweep_panel:SweepPanel", 30, lazy=True, shortcut="Ctrl+3"
 )
 registry.register_panel(
-    "heads", "Heads", "ui.panels.heads_panel:HeadsPanel", 40, lazy=True, shortcut="Ctrl+4"
+    "heads", "Heads", "ui.panels.heads.panel:HeadsPanel", 40, lazy=True, shortcut="Ctrl+4"
 )
 registry.register_panel(
     "diffusion",

@@ -4,7 +4,7 @@ The core views register themselves in :mod:`ui.main_window`. Another package add
 without touching the window::
 
     from ui.registry import register_panel
-    register_panel("heads", "Heads", "ui.panels.heads_panel:HeadsPanel", order=40)
+    register_panel("heads", "Heads", "ui.panels.heads.panel:HeadsPanel", order=40)
 
 A factory is ``"module:Class"`` (imported when the view is first built, so heavy imports stay
 off the startup path) or a callable; it is called with the :class:`ui.context.AppContext`.

@@ -143,7 +143,7 @@ def test_building_the_views_leaves_torch_to_the_worker(tmp_path):
 
 
 def test_heads_panel_offers_every_engine_score():
-    from ui.panels.heads_settings import KINDS
+    from ui.panels.heads.settings import KINDS
     from workbench.heads.score import SCORE_KINDS
 
     assert (*SCORE_KINDS, "function_vector") == KINDS

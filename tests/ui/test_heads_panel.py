@@ -15,7 +15,7 @@ def heads(qtbot, loaded_window):
     w = loaded_window
     panel = w.view("heads")
     if panel is None:  # registered in ui.main_window; build it here if another window lacks it
-        from ui.panels.heads_panel import HeadsPanel
+        from ui.panels.heads.panel import HeadsPanel
 
         panel = HeadsPanel(w.ctx)
         w.tabs.addTab(panel, "Heads")
@@ -251,7 +251,7 @@ def test_reopened_project_shows_its_newest_run(qtbot, heads, tmp_path):
     assert panel.state.run_id == newest and panel.state.scores.kind == "previous"
     assert panel.map_stack.currentWidget() is panel.map
     # a panel built with the project open shows the newest run when it first shows
-    from ui.panels.heads_panel import HeadsPanel
+    from ui.panels.heads.panel import HeadsPanel
 
     fresh = HeadsPanel(ctx)
     assert fresh.runs.currentData() == newest
@@ -264,7 +264,7 @@ def test_reopened_project_shows_its_newest_run(qtbot, heads, tmp_path):
 
 
 def test_showing_a_run_shows_its_score_and_settings(qtbot, heads):
-    from ui.panels.heads_jobs import SCORE_TIPS
+    from ui.panels.heads.jobs import SCORE_TIPS
 
     w, panel = heads
     st = panel.settings
@@ -329,7 +329,7 @@ def test_showing_a_run_shows_its_score_and_settings(qtbot, heads):
 
 
 def test_head_action_generations_say_what_was_done(qtbot, heads):
-    from ui.panels.heads_act import act_label
+    from ui.panels.heads.act import act_label
 
     w, panel = heads
     act = panel.act

@@ -30,11 +30,11 @@ from PySide6.QtWidgets import (
 from ui.context import AppContext
 from ui.eta import ProgressClock
 from ui.paged_model import recent_runs
-from ui.panels.heads_act import HeadActionsWidget
-from ui.panels.heads_jobs import KIND_TITLES, HeadsState
-from ui.panels.heads_look import HeadLookWidget
-from ui.panels.heads_pick import HeadPickWidget
-from ui.panels.heads_settings import ScoreSettingsWidget
+from ui.panels.heads.act import HeadActionsWidget
+from ui.panels.heads.jobs import KIND_TITLES, HeadsState
+from ui.panels.heads.look import HeadLookWidget
+from ui.panels.heads.pick import HeadPickWidget
+from ui.panels.heads.settings import ScoreSettingsWidget
 from ui.widgets import hint, primary, title
 from workbench.store.records import RunInfo
 
@@ -151,7 +151,7 @@ class HeadsPanel(QWidget):
 
     def _ensure_map(self) -> Any:
         if self.map is None:
-            from ui.panels.heads_plots import HeadMapWidget
+            from ui.panels.heads.plots import HeadMapWidget
 
             self.map = HeadMapWidget()
             self.map.head_clicked.connect(self._on_head_clicked)
@@ -162,7 +162,7 @@ class HeadsPanel(QWidget):
 
     # ---------------------------------------------------------------- run
     def run_score(self) -> int | None:
-        from ui.panels.heads_jobs import score_with_figures_job
+        from ui.panels.heads.jobs import score_with_figures_job
 
         m = self.ctx.state.model()
         try:
@@ -305,7 +305,7 @@ class HeadsPanel(QWidget):
     def show_run(self, run_id: int | None) -> None:
         """Show a saved head-score run on the map (nothing is recomputed), and put its score and
         settings in the left column, so that Run would make it again."""
-        from ui.panels.heads_jobs import ScoreRun, head_map_spec
+        from ui.panels.heads.jobs import ScoreRun, head_map_spec
         from workbench.heads import HeadScores
 
         if run_id is None or self.ctx.state.project is None:

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.context import AppContext
-from ui.panels.heads_jobs import KIND_TITLES, SCORE_TIPS
+from ui.panels.heads.jobs import KIND_TITLES, SCORE_TIPS
 from workbench.heads.kinds import SCORE_KINDS  # torch-free, unlike the rest of workbench.heads
 
 KINDS = (*SCORE_KINDS, "function_vector")  # the panel adds head choice by indirect effect

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from ui.context import AppContext
 from ui.paged_model import recent_runs
-from ui.panels.heads_jobs import KIND_TITLES, HeadsState
+from ui.panels.heads.jobs import KIND_TITLES, HeadsState
 from ui.widgets import hint
 
 ORDERS = {

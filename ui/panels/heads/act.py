@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from ui.context import AppContext
 from ui.docks.generations_dock import record_text_generation, stream_into
-from ui.panels.heads_jobs import HeadsState
+from ui.panels.heads.jobs import HeadsState
 from ui.widgets import hint, run_stop_row, title
 from workbench.heads.actions import ACTIONS, intervention_label
 

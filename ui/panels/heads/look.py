@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.context import AppContext
-from ui.panels.heads_jobs import HeadsState
+from ui.panels.heads.jobs import HeadsState
 from ui.widgets import hint
 
 NO_MODEL = "No model is loaded. Load one in the Models dock (Ctrl+L)."
@@ -116,7 +116,7 @@ class HeadLookWidget(QTabWidget):
 
     def show_patterns(self) -> int | None:
         """Compute every head's pattern on the prompt (one forward, in the executor)."""
-        from ui.panels.heads_jobs import patterns_job
+        from ui.panels.heads.jobs import patterns_job
 
         m = self.ctx.state.model()
         prompt = self.prompt.text()
@@ -147,7 +147,7 @@ class HeadLookWidget(QTabWidget):
         self._draw()
 
     def _draw(self) -> None:
-        from ui.panels.heads_jobs import pattern_spec
+        from ui.panels.heads.jobs import pattern_spec
 
         if self.state.focus is None or self.patterns is None:
             return
@@ -156,7 +156,7 @@ class HeadLookWidget(QTabWidget):
         if L not in v.layers or h >= v.patterns.shape[1]:
             return
         if self.view is None:
-            from ui.panels.heads_plots import PatternWidget
+            from ui.panels.heads.plots import PatternWidget
 
             self.view = PatternWidget()
             self.view.exported.connect(self._store_figure)
