@@ -80,3 +80,54 @@ def test_everything_is_checked_before_rendering(sd_folder, tmp_path, capsys, mon
         assert main(["diffusion", "generate", str(sd_folder), *args, "--steps", "2"]) == 1
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
+
+
+def test_cones_and_generate_with_the_neurons_switched_off(tmp_path, capsys):
+    """`diffusion cones` on the demo pipeline stores a run and its figure; `generate --level
+    neurons` reads the set back from the run or from the --out file; scale 1 is the plain
+    prompt, bit for bit."""
+    proj, scores = tmp_path / "p.wbproj", tmp_path / "dog.json"
+    argv = ["diffusion", "cones", "demo:tiny-sd", "--concept", "a dog on the grass"]
+    argv += ["--steps", "2", "--size", "32", "--top-k", "4", "--random-sets", "2"]
+    argv += ["--exact-check", "2", "--out", str(scores), "--figure", str(tmp_path / "f.svg")]
+    assert main([*argv, "--project", str(proj), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["run_id"] and printed["figure_id"] and printed["pool"] == 64
+    assert set(printed["ablation"]) >= {"drop_top", "drop_random", "beats_random"}
+    assert (tmp_path / "f.svg").read_bytes().lstrip().startswith(b"<?xml")
+    with Project.open(proj, read_only=True) as p:
+        run = p.load_run(printed["run_id"])
+        assert run.analysis == "concept_neurons" and run.tensors["scores"].shape == (64,)
+        assert run.settings["concept"] == "a dog on the grass"
+
+    def generate(source: str, scale: str, out: str) -> dict:
+        g = ["diffusion", "generate", "demo:tiny-sd", "dog", "--define", "dog=a dog on the grass"]
+        g += ["--steps", "2", "--size", "32", "--level", "neurons", "--neurons", source]
+        g += ["--neuron-top", "4", "--neuron-scale", scale, "--out", str(tmp_path / out)]
+        assert main([*g, "--project", str(proj), "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    from_run = generate(f"run:{printed['run_id']}", "0", "off")
+    from_file = generate(str(scores), "0", "off2")
+    assert from_run["provenance"]["neurons"]["neurons"] == from_file["provenance"]["neurons"][
+        "neurons"
+    ] == [t["neuron"] for t in printed["top"][:4]]  # fmt: skip
+    generate(str(scores), "1", "same")
+    same = tmp_path / "same"
+    from PIL import Image
+
+    base = Image.open(same / "baseline.png").tobytes()
+    assert Image.open(same / "edited.png").tobytes() == base
+    assert Image.open(tmp_path / "off" / "edited.png").tobytes() != base
+
+
+def test_cones_refusals_are_messages(tmp_path, capsys):
+    from workbench.cli import main as cli
+
+    base = ["diffusion", "generate", "demo:tiny-sd", "a", "--define", "a=a", "--level", "neurons"]
+    assert cli([*base, "--steps", "1", "--out", str(tmp_path)]) == 1
+    assert "--neurons" in capsys.readouterr().err
+    assert cli([*base, "--neurons", "run:1", "--out", str(tmp_path)]) == 1
+    assert "--project" in capsys.readouterr().err
+    assert cli(["diffusion", "cones", "demo:tiny-sd", "--concept", "a", "--guidance", "1"]) == 1
+    assert "above 1" in capsys.readouterr().err
