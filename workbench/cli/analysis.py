@@ -64,6 +64,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_patch)
     _register_subspace(sub)
 
+    p = sub.add_parser(
+        "dla",
+        help="direct logit attribution of every head and every MLP to a target",
+        description="Each head's and each MLP's direct effect on the target's logit (minus the "
+        "foil's) at the last token, through the final norm (its scale frozen), as a layers × "
+        "(heads, MLP) map; the parts add up to the model's own logit difference.",
+    )
+    add_model_args(p)
+    p.add_argument("prompt", nargs="+", help="one or more prompts (means over them)")
+    p.add_argument("--target", required=True, help="e.g. ' Paris'")
+    p.add_argument("--foil", help="e.g. ' Rome'")
+    _add_common(p)
+    p.set_defaults(func=_dla)
+
+    p = sub.add_parser(
+        "head-ov",
+        help="one head's OV circuit: the output tokens it raises for each input token",
+        description="For each input word (one token), the tokens head LAYER.HEAD's effective OV "
+        "circuit (through MLP0) raises most over the whole vocabulary.",
+    )
+    add_model_args(p)
+    p.add_argument("--layer", type=int, required=True)
+    p.add_argument("--head", type=int, required=True)
+    p.add_argument(
+        "--tokens",
+        default="one,two,three,four,five,Monday,Tuesday,January,February",
+        help="comma-separated input words",
+    )
+    p.add_argument("-k", type=_args.positive_int, default=8, help="output tokens per input")
+    _add_common(p)
+    p.set_defaults(func=_head_ov)
+
 
 def _register_subspace(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -232,4 +264,36 @@ def _subspace(args: argparse.Namespace) -> int:
     )  # fmt: skip
     res = run_with_progress_bar(job, desc="subspace patching")
     out = {k: v for k, v in res.to_dict().items() if k != "settings"}
+    return _finish(args, res, res.figure_spec(), out)
+
+
+def _dla(args: argparse.Namespace) -> int:
+    from workbench.analysis.components import layer_attribution_job
+    from workbench.jobs import run_with_progress_bar
+
+    _check_figure(args)
+    hm = load_model_from_args(args)
+    res = run_with_progress_bar(
+        layer_attribution_job(hm, args.prompt, args.target, args.foil), desc="attribution"
+    )
+    out = res.to_dict()
+    out.pop("settings")
+    out["top_mlps"] = [{"layer": L, "dla": v} for L, v in res.top_mlps(5)]
+    return _finish(args, res, res.figure_spec(), out)
+
+
+def _head_ov(args: argparse.Namespace) -> int:
+    from workbench.analysis.components import head_ov_job
+    from workbench.jobs import run_with_progress_bar
+
+    _check_figure(args)
+    hm = load_model_from_args(args)
+    layer = _args.check_layer(hm, args.layer)
+    head = _args.check_head(hm, args.head)
+    words = [w.strip() for w in args.tokens.split(",") if w.strip()]
+    res = run_with_progress_bar(head_ov_job(hm, layer, head, words, args.k), desc="OV circuit")
+    out = res.to_dict()
+    out.pop("settings")
+    if res.skipped and not args.json:
+        print(f"note: not one token, left out: {', '.join(res.skipped)}", file=sys.stderr)
     return _finish(args, res, res.figure_spec(), out)
