@@ -250,3 +250,145 @@ def test_a_concept_of_another_model_is_refused_with_advice(qtbot, panel):
     panel.terms.expression.editingFinished.emit()
     assert panel.generate() is None
     assert "weighted sums" in panel.ctx.errors.history[-1][1]
+
+
+# ------------------------------------------------------------- without a local pipeline
+def test_without_a_pipeline_load_waits_and_the_help_says_where_to_look(qtbot, window, tmp_path):
+    """An empty Hugging Face cache: Load stays off on the explaining line, the help names the
+    folders, single-file checkpoints and the cache's path; the demo entry loads."""
+    p = window.view("diffusion")
+    p._scanned = True
+    p.cache_dir = str(tmp_path / "empty-hub")
+    p.refresh_pipelines()
+    qtbot.waitUntil(lambda: p.refresh_button.isEnabled(), timeout=20000)
+    entries = p.state.entries
+    assert entries[0].source is None and "No local pipeline found" in entries[0].label
+    assert entries[-1].demo and entries[-1].source == "demo:tiny-sd"
+    assert "random weights" in p.pipeline.itemText(len(entries) - 1)
+    assert p.pipeline.currentIndex() == 0 and not p.load_button.isEnabled()
+    assert not p.generate_button.isEnabled() and not p.cones.score_button.isEnabled()
+    help_text = p.bar.help.text()
+    assert p.bar.help.isVisibleTo(p)
+    for words in ("model_index.json", ".safetensors", str(tmp_path / "empty-hub"), "HF_HOME"):
+        assert words in help_text, words
+    assert p.load() is None  # nothing loadable chosen: the same words, as a message
+    assert "model_index.json" in window.ctx.errors.history[-1][1]
+
+    p.pipeline.setCurrentIndex(len(entries) - 1)  # the user picks the demo
+    assert p.state.entry.demo and p.load_button.isEnabled()
+    with qtbot.waitSignal(window.ctx.executor.job_finished, timeout=60000):
+        p.load()
+    wait_idle(qtbot, window.ctx)
+    assert p.dm is not None and p.dm.ref.source == "demo:tiny-sd", window.ctx.errors.history
+    assert "random weights" in p.load_status.text()
+    assert not p.bar.help.isVisibleTo(p)  # loaded: the help steps aside (? shows it again)
+    p.bar.help_button.setChecked(True)
+    assert p.bar.help.isVisibleTo(p)
+
+
+def test_the_progress_bar_counts_the_steps_that_will_run(qtbot, window):
+    p = window.view("diffusion")
+    p._scanned = True
+    assert p.steps.value() == 30
+    assert p.progress.maximum() == 60 and p.progress.text() == "0 / 60 steps"  # not 0 / 100
+    p.steps.setValue(2)
+    assert p.progress.text() == "0 / 4 steps"  # baseline and edited, 2 steps each
+
+
+def test_the_demo_pipeline_runs_levels_previews_and_provenance(qtbot, window):
+    p = window.view("diffusion")
+    p._scanned = True
+    with qtbot.waitSignal(window.ctx.executor.job_finished, timeout=60000):
+        p.load("demo:tiny-sd")
+    p.steps.setValue(2)
+    p.terms.add_row("snow", 0.5)
+    p.level.setCurrentIndex(p.level.findData("noise"))
+    assert p.generate() is not None
+    wait_idle(qtbot, window.ctx)
+    assert not window.ctx.errors.history, window.ctx.errors.history
+    assert p.progress.value() == p.progress.maximum() == 4
+    info = p.last.comparison.edited.info
+    assert info["model"]["source"] == "demo:tiny-sd" and info["level"] == "noise"
+    assert "demo pipeline (random weights)" in p.edited_col.caption.text()
+    (g,) = _images(window.ctx.state.project)
+    assert g.provenance["model"]["name"] == "demo (random weights)"
+
+
+# --------------------------------------------------------------- the state and its views
+def test_every_control_is_a_view_of_the_state(qtbot, panel):
+    """Values set on the state show in the widgets, and the widgets write the state."""
+    st = panel.state
+    st.steps, st.seed, st.guidance, st.width = 7, 42, 3.5, 128
+    assert (panel.steps.value(), panel.seed.value()) == (7, 42)
+    assert (panel.guidance.value(), panel.width_spin.value()) == (3.5, 128)
+    assert panel.progress.maximum() == 14
+    st.prompt, st.negative = "a lighthouse", "fog"
+    assert panel.prompt.toPlainText() == "a lighthouse" and panel.negative.text() == "fog"
+    st.level = "token_embeds"
+    assert panel.level.currentData() == "token_embeds"
+    from ui.panels.diffusion.jobs import TermRow
+
+    st.terms = (TermRow("winter", 0.6), TermRow("summer", -0.4))
+    assert [(r.text(), r.coef.value()) for r in panel.terms.rows] == [
+        ("winter", 0.6), ("summer", -0.4)
+    ]  # fmt: skip
+    assert panel.terms.expression.text() == "0.6*winter - 0.4*summer"
+    assert panel.sweep.columns.term.count() == 3  # the prompt and the two terms
+
+    panel.steps.setValue(3)
+    panel.prompt.setPlainText("a harbour")
+    panel.level.setCurrentIndex(panel.level.findData("noise"))
+    panel.terms.rows[0].coef.setValue(0.25)
+    panel.bar.device.setCurrentText("cpu")
+    assert (st.steps, st.prompt, st.level, st.device) == (3, "a harbour", "noise", "cpu")
+    assert st.terms[0] == TermRow("winter", 0.25)
+    panel.terms.expression.setText("normalize(winter)")
+    panel.terms.expression.editingFinished.emit()
+    assert "weighted sums" in st.terms_error
+
+
+# ------------------------------------------------------------------ concept neurons
+def test_concept_neurons_scored_stored_and_switched_off_in_generation(qtbot, panel):
+    c = panel.cones
+    c.concept.setText("a dog on the grass")
+    c.steps.setValue(2)
+    c.top_k.setValue(4)
+    c.random_sets.setValue(2)
+    c.exact_check.setValue(2)
+    assert panel.score_neurons() is not None
+    wait_idle(qtbot, panel.ctx)
+    assert not panel.ctx.errors.history, panel.ctx.errors.history
+    out = panel.state.last_cones
+    assert out is not None and len(out.scores.neurons) == 64
+    assert c.table.rowCount() == 50 and c.table.item(0, 1).text().startswith(
+        out.scores.top(1)[0][0]
+    )
+    assert "Top 4 off" in c.summary.text() and c.figure.has_image()
+    assert c.progress.value() == c.progress.maximum()
+    project = panel.ctx.state.project
+    run = project.load_run(panel.state.last_cones_id)
+    assert run.analysis == "concept_neurons" and run.result["ablation"]["k"] == 4
+    assert any(f.spec.get("run_id") == run.id for f in project.figures())
+
+    # the top set, switched off, as the fourth level: baseline | edited from one seed
+    c.use_k.setValue(4)
+    c.use_scale.setValue(0.0)
+    c.use_button.click()
+    assert panel.state.level == "neurons" and panel.level.currentData() == "neurons"
+    assert panel.form.neuron_box.isVisibleTo(panel)
+    assert "top 4 for 'a dog on the grass'" in panel.form.neuron_label.text()
+    panel.prompt.setPlainText("a dog on the grass")
+    assert panel.generate() is not None
+    wait_idle(qtbot, panel.ctx)
+    cmp = panel.last.comparison
+    assert cmp.edited.info["neurons"]["count"] == 4 and "neurons" not in cmp.baseline.info
+    assert abs(cmp.edited.array - cmp.baseline.array).max() > 0
+    assert "× 0" in panel.edited_col.caption.text()
+
+    # scale 1 leaves the image as the plain prompt's, bit for bit
+    panel.form.neuron_scale.setValue(1.0)
+    assert panel.state.neurons.scale == 1.0
+    assert panel.generate() is not None
+    wait_idle(qtbot, panel.ctx)
+    cmp = panel.last.comparison
+    assert (cmp.edited.array == cmp.baseline.array).all()
