@@ -83,6 +83,11 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the model's own code (only for models you trust)",
     )
+    from workbench.models import placement  # torch-free
+
+    p.add_argument("--device-map", metavar="MAP", help=placement.MAP_HELP)
+    p.add_argument("--max-memory", metavar="LIMITS", help=placement.MEMORY_HELP)
+    p.add_argument("--offload-folder", metavar="DIR", help=placement.OFFLOAD_HELP)
 
 
 def load_model_from_args(args: argparse.Namespace, attn: str = "sdpa") -> Any:
@@ -96,6 +101,9 @@ def load_model_from_args(args: argparse.Namespace, attn: str = "sdpa") -> Any:
             dtype=args.dtype,
             trust_remote_code=args.trust_remote_code,
             attn_implementation=attn,
+            device_map=getattr(args, "device_map", None),
+            max_memory=getattr(args, "max_memory", None),
+            offload_folder=getattr(args, "offload_folder", None),
         ),
         desc="loading model",
     )

@@ -113,6 +113,13 @@ class HookedModel:
 
     @property
     def device(self) -> torch.device:
+        """Where inputs go: the model's device, or with a device map (accelerate) the first
+        accelerator it uses, else the CPU (offloaded weights sit on ``meta`` until a forward
+        brings them in; accelerate's hooks move activations between devices)."""
+        placed = getattr(self.model, "hf_device_map", None)
+        if placed:
+            first = next((d for d in placed.values() if d not in ("cpu", "disk")), "cpu")
+            return torch.device(f"cuda:{first}" if isinstance(first, int) else first)
         return next(self.model.parameters()).device
 
     @property

@@ -266,9 +266,7 @@ def pick_dtype(dtype: str, device: str) -> Any:
 def available_memory(device: str) -> int:
     import torch
 
-    if device.startswith("cuda"):
-        if torch.cuda.device_count() > 1 and device == "cuda":
-            return sum(torch.cuda.mem_get_info(i)[0] for i in range(torch.cuda.device_count()))
+    if device.startswith("cuda"):  # one GPU: spreading over several takes a device map
         return torch.cuda.mem_get_info(torch.device(device))[0]
     import psutil
 
@@ -365,7 +363,8 @@ def check_fits(
         raise ModelLoadError(
             f"The model needs about {need / 2**30:.1f} GiB in {str(dtype).removeprefix('torch.')} "
             f"but only {have / 2**30:.1f} GiB is free on {device}. Choose a smaller dtype "
-            "(bfloat16/float16), another device, or a smaller model."
+            "(bfloat16/float16), another device, a device map (auto: over several GPUs, the "
+            "CPU and disk; --device-map on the command line), or a smaller model."
         )
     return need
 
@@ -465,6 +464,9 @@ def load_language_model_job(
     trust_remote_code: bool = False,
     check_memory: bool = True,
     deltas: Any = (),
+    device_map: str | dict[str, Any] | None = None,
+    max_memory: str | dict[Any, str] | None = None,
+    offload_folder: str | os.PathLike | None = None,
 ) -> Job[Any]:
     """Load a causal LM as a :class:`~workbench.models.hooked.HookedModel` (a job).
 
@@ -472,6 +474,9 @@ def load_language_model_job(
     weight deltas added in memory, ``[(file, c)]`` or ``(file, c, TensorFilter)`` or
     :class:`~workbench.weights.DeltaSpec` (see :func:`workbench.weights.apply_deltas`); the
     model's ``ref.source`` and ``info["deltas"]`` record them.
+    ``device_map``, ``max_memory``, ``offload_folder``: place a model too big for one device
+    over GPUs, the CPU and disk through accelerate (:mod:`workbench.models.placement`);
+    without a device map the whole model goes to ``device``, even with several GPUs.
     """
     src = (
         source
@@ -479,8 +484,7 @@ def load_language_model_job(
         else (embedded_source() if source is None else source_from_path(source))
     )
     yield Progress(0, 5, f"reading {src.name}")
-    import torch  # heavy: imported only once a load is asked for
-    import transformers
+    import transformers  # heavy: imported only once a load is asked for
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     transformers.utils.logging.disable_progress_bar()
@@ -500,6 +504,18 @@ def load_language_model_job(
         ModelSource("folder", str(cached), src.name) if from_cache else src, trust_remote_code
     )
     check_not_moe(config)
+    from workbench.models import placement
+
+    dmap = placement.parse_device_map(device_map)
+    mem = placement.parse_max_memory(max_memory)
+    if mem is not None and dmap is None:
+        raise ModelLoadError("max memory only applies with a device map (e.g. auto).")
+    if isinstance(dmap, dict) and "disk" in dmap.values() and not offload_folder:
+        raise ModelLoadError("The device map puts weights on disk: give an offload folder.")
+    if dmap is not None and deltas:
+        raise ModelLoadError(
+            "Weight deltas change the weights in memory; load without a device map to add them."
+        )
     dev = pick_device(device)
     dt = pick_dtype(dtype, dev)
     if dev == "cpu":
@@ -508,7 +524,8 @@ def load_language_model_job(
     folder = str(cached) if from_cache else (None if src.gguf_file else src.path)
     if folder is not None and not check_memory:
         safetensors_param_count(folder)  # damaged weights: say so before transformers reads them
-    need = check_fits(config, dt, dev, folder=folder) if check_memory else 0
+    # a device map places what fits where (accelerate checks each device)
+    need = check_fits(config, dt, dev, folder=folder) if check_memory and dmap is None else 0
     yield Progress(
         2,
         5,
@@ -517,9 +534,18 @@ def load_language_model_job(
         else "converting GGUF (first load only)",
     )
     kw: dict[str, Any] = dict(dtype=dt, local_files_only=True, trust_remote_code=trust_remote_code)
-    multi_gpu = dev == "cuda" and torch.cuda.device_count() > 1
-    if multi_gpu:
-        kw["device_map"] = "auto"
+    if dmap is not None and src.gguf_file and not from_cache:
+        raise ModelLoadError(
+            f"{src.name} is a GGUF file that has not been converted yet: load it once without a "
+            "device map (the converted weights are cached), then with one."
+        )
+    if dmap is not None:  # several devices, CPU or disk: only when asked for
+        kw["device_map"] = placement.resolve_device_map(dmap, config, AutoModelForCausalLM)
+        if mem is not None:
+            kw["max_memory"] = mem
+        if offload_folder:
+            Path(offload_folder).expanduser().mkdir(parents=True, exist_ok=True)
+            kw["offload_folder"] = str(Path(offload_folder).expanduser())
     where, extra = (
         (str(cached), {})
         if from_cache
@@ -552,7 +578,7 @@ def load_language_model_job(
                 "download the model again."
             ) from e
         raise ModelLoadError(f"{src.name} could not be loaded: {first}") from e
-    if not multi_gpu:
+    if dmap is None:
         model = model.to(dev)  # type: ignore[arg-type]
     if cached is not None and not from_cache:
         yield Progress(3, 5, "caching converted weights")
@@ -587,6 +613,7 @@ def load_language_model_job(
         "dtype": str(dt).removeprefix("torch."),
         "param_bytes": need,
         "from_cache": from_cache,
+        "device_map": placement.describe(getattr(model, "hf_device_map", None)) or None,
         **({"deltas": applied} if applied else {}),
     }
     hm = HookedModel(model, tokenizer, ref, info)
