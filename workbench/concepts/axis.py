@@ -83,9 +83,12 @@ class AxisResult:
     # Where each pole sits on its own axis (0 and 1 for text poles; other values show that a
     # concept pole is a direction or comes from another space).
     pole_coordinates: dict[str, float] = field(default_factory=dict)
+    kind = "axis"  # the project run's analysis
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["settings"] = {"site": self.site, "position": self.position, "poles": self.poles}
+        return d
 
     def figure_spec(self) -> dict[str, Any]:
         """A labelled 1-D strip (one axis) or a 2-D scatter (two)."""

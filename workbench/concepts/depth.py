@@ -158,6 +158,7 @@ class DepthResult:
     conditions: list[tuple[str, float]]
     curves: list[ProbeCurve]
     spec: DepthSpec
+    kind = "concept_depth"  # the project run's analysis
 
     @property
     def labels(self) -> list[str]:
@@ -171,6 +172,7 @@ class DepthResult:
             ],
             "curves": [c.to_dict() for c in self.curves],
             "spec": self.spec.to_dict(),
+            "settings": {"prompt_set": self.prompt_set, **self.spec.to_dict()},
         }
 
     def figure_spec(self) -> dict[str, Any]:

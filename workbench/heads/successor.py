@@ -39,9 +39,10 @@ from workbench.heads._model import (
     ov_outputs,
     unembed_weight,
 )
-from workbench.heads.data import ordinal_sequences, single_token_id
+from workbench.heads.data import ordinal_sequences
 from workbench.jobs import Job, Progress
 from workbench.models.hooked import HookedModel
+from workbench.models.tokens import single_token_id
 
 _ONES = [
     "zero",
@@ -215,6 +216,8 @@ class SuccessorAnalysis:
     settings: dict[str, Any] = field(default_factory=dict)
     heatmap: dict[str, Any] = field(default_factory=dict)  # OV logits of the first sequence
 
+    kind = "successor"  # the project run's analysis
+
     @property
     def label(self) -> str:
         return f"L{self.layer}H{self.head}"
@@ -225,20 +228,21 @@ class SuccessorAnalysis:
         return _finite(d)
 
     def figure_spec(self) -> dict[str, Any]:
-        """The head's OV map over the first ordinal sequence: row = input token, column =
-        output token, each row's softmax over the sequence (the successor is the diagonal
-        just right of the middle)."""
+        """The head's OV map over its best ordinal sequence: row = input token, column = output
+        token, each row's logits standardised (a successor head lights the cells just right of
+        the diagonal)."""
         h = self.heatmap
         return {
             "kind": "heatmap",
-            "title": f"{self.label} effective OV circuit (softmax per input over the sequence)",
+            "title": f"{self.label} effective OV logits (z-scored per input token)",
             "xlabel": "output token",
             "ylabel": "input token",
             "rows": h.get("tokens", []),
             "cols": h.get("tokens", []),
-            "values": h.get("probs", []),
-            "cmap": "viridis",
-            "value_label": "probability",
+            "values": h.get("z", []),
+            "cmap": "RdBu_r",
+            "center": 0.0,
+            "value_label": "z-score among the sequence",
         }
 
     def arithmetic_figure_spec(self) -> dict[str, Any]:
@@ -274,7 +278,8 @@ def ov_table(
     sequences: Sequence[Sequence[str]] | None = None,
     k: int = 5,
 ) -> tuple[list[OVRow], dict[str, Any]]:
-    """The head's OV table over ordinal sequences, and the softmax map of the first one."""
+    """The head's OV table over ordinal sequences, and the map of the sequence it gets most
+    successors right in (each row's logits among the sequence, standardised)."""
     rows: list[OVRow] = []
     heatmap: dict[str, Any] = {}
     dec = hm.tokenizer.decode
@@ -302,11 +307,14 @@ def ov_table(
                     None if nxt is None else pick == r + 1,
                 )
             )
-        if not heatmap:
+        hits = sum(bool(r.correct) for r in rows if r.sequence == name)
+        if not heatmap or hits > heatmap["hits"]:
+            z = (own - own.mean(-1, keepdim=True)) / own.std(-1, keepdim=True).clamp_min(1e-12)
             heatmap = {
                 "sequence": name,
                 "tokens": [w for w, _ in kept],
-                "probs": torch.softmax(own, -1).tolist(),
+                "z": z.tolist(),
+                "hits": hits,
             }
     if not rows:
         raise PromptSetError("no ordinal sequence has three or more single-token items here.")

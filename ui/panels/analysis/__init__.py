@@ -56,3 +56,6 @@ def pages() -> list[PageSpec]:
 register_page("logit_lens", "Logit lens", "ui.panels.analysis.lens_page:LogitLensPage", 10)
 register_page("patching", "Patching", "ui.panels.analysis.patching_page:PatchingPage", 20)
 register_page("training", "Training", "ui.panels.training.training_page:TrainingPage", 70)
+register_page("successor", "Successor heads", "ui.panels.analysis.successor_page:SuccessorPage", 40)
+register_page("depth", "Concept depth", "ui.panels.analysis.depth_page:DepthPage", 50)
+register_page("axis", "Axis projection", "ui.panels.analysis.axis_page:AxisPage", 60)
