@@ -77,6 +77,9 @@ def create_window(theme_choice: str | None = None, interactive: bool = True):
         app._workbench_theme = theme
     elif theme.choice != choice:
         theme.set_choice(choice)
+    from ui.wheel_guard import install as install_wheel_guard
+
+    install_wheel_guard(app)  # spin and combo boxes take the wheel only when focused
     errors = ErrorHandler(interactive=interactive)
     state = AppState()
     ctx = AppContext(state, ModelExecutor(errors.handle), errors, QUndoStack())

@@ -175,7 +175,8 @@ def test_ablate_in_generation(qtbot, heads):
 def test_function_vector_becomes_a_concept(qtbot, heads):
     w, panel = heads
     panel.state.selected = ((0, 1), (1, 2))
-    act = panel.act
+    act = panel.fv  # the function-vector tab
+    act.fv_search.setChecked(False)  # one layer (the search: tests/ui/test_function_vector_tab.py)
     act.fv_demos.setCurrentIndex(act.fv_demos.findData("antonyms"))
     act.fv_prompts.setValue(4)
     act.fv_shots.setValue(3)

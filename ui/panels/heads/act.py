@@ -1,8 +1,8 @@
 """Head interventions on the selected heads: ablate or scale them while generating (baseline vs
 intervened, streamed), add an offset at their outputs, scale their attention to the first token
-(ZeroTuning), or build a function vector from their mean outputs, which becomes a concept in the
-library. The computations are the engine's (``workbench.heads.head_interventions`` and
-``function_vector_concept_job``); this widget builds their specs and shows their results."""
+(ZeroTuning). The computations are the engine's (``workbench.heads.head_interventions``); this
+widget builds their specs and shows their results. Function vectors have a tab of their own
+(:mod:`ui.panels.heads.function_vector`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -18,10 +17,8 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QLineEdit,
     QPlainTextEdit,
-    QPushButton,
     QSpinBox,
     QVBoxLayout,
-    QWidget,
 )
 
 from ui.context import AppContext
@@ -39,7 +36,6 @@ class HeadActionsWidget(QGroupBox):
         super().__init__("Act on selected heads")
         self.ctx, self.state = ctx, state
         self.last: Any = None  # last Comparison
-        self.last_fv: Any = None  # last FunctionVectorResult
         lay = QVBoxLayout(self)
         self.heads_label = hint("No heads selected: click cells of the map or use Top-k.")
         lay.addWidget(self.heads_label)
@@ -80,7 +76,6 @@ class HeadActionsWidget(QGroupBox):
             texts.addWidget(label, 0, col)
             texts.addWidget(edit, 1, col)
         lay.addLayout(texts, 1)
-        lay.addWidget(self._fv_box())
         self.status = hint("")
         lay.addWidget(self.status)
         state.events.selected.connect(self._on_selected)
@@ -93,70 +88,6 @@ class HeadActionsWidget(QGroupBox):
         e.setToolTip(placeholder)
         e.setMinimumHeight(70)
         return e
-
-    def _fv_box(self) -> QWidget:
-        box = QGroupBox("Function vector")
-        box.setToolTip(
-            "Todd et al. 2024: the sum of the selected heads' mean outputs (through W_O) at the "
-            "last token of in-context prompts; added at a layer's residual stream it makes the "
-            "model do the task zero-shot."
-        )
-        form = QFormLayout(box)
-        self.fv_demos = QComboBox()
-        self.fv_demos.setToolTip("Demonstrations (input → output pairs) from the Prompts dock")
-        self.fv_shots = QSpinBox()
-        self.fv_shots.setRange(1, 32)
-        self.fv_shots.setValue(5)
-        self.fv_prompts = QSpinBox()
-        self.fv_prompts.setRange(1, 512)
-        self.fv_prompts.setValue(24)  # workbench.heads.function_vector.FV_PROMPTS, as the CLI
-        self.fv_layer = QSpinBox()
-        self.fv_layer.setToolTip(
-            "Add it at blocks.{layer}.hook_resid_post (Todd et al.: ~n_layers/3)"
-        )
-        self.fv_name = QLineEdit()
-        self.fv_name.setPlaceholderText("fv:<task>")
-        self.fv_measure = QCheckBox("measure held-out zero-shot accuracy")
-        self.fv_measure.setToolTip(
-            "30% of the set's pairs are held out (seeded): the vector is built from the others "
-            "and its accuracy measured on these"
-        )
-        self.fv_measure.setChecked(True)
-        self.fv_button = QPushButton("Build function vector → library")
-        self.fv_button.clicked.connect(lambda: self.build_function_vector())
-        self.fv_shots.setToolTip(
-            "Demonstrations in each in-context prompt, written 'Q: input / A: output' as the "
-            "command line does"
-        )
-        self.fv_prompts.setToolTip("In-context prompts whose head outputs are averaged")
-        form.addRow("Demos", self.fv_demos)
-        form.addRow("Shots", self.fv_shots)
-        form.addRow("Prompts", self.fv_prompts)
-        form.addRow("Layer", self.fv_layer)
-        form.addRow("Name", self.fv_name)
-        form.addRow("", self.fv_measure)
-        form.addRow(self.fv_button)
-        self.ctx.state.events.prompt_sets.connect(self._refill_demos)
-        self.ctx.state.events.active_model.connect(self._on_model)
-        self._refill_demos()
-        self._on_model()
-        return box
-
-    # ------------------------------------------------------------ choices
-    def _refill_demos(self, *_: Any) -> None:
-        keep = self.fv_demos.currentData() or "antonyms"
-        self.fv_demos.clear()
-        for p in self.ctx.state.prompt_sets:
-            if p["kind"] == "demonstrations":
-                self.fv_demos.addItem(p["name"], p["name"])
-        self.fv_demos.setCurrentIndex(max(self.fv_demos.findData(keep), 0))
-
-    def _on_model(self, *_: Any) -> None:
-        m = self.ctx.state.model()
-        if m is not None:
-            n = m.hm.n_layers
-            self.fv_layer.setRange(0, n - 1)
-            self.fv_layer.setValue(n // 3)
 
     def _on_action(self, *_: Any) -> None:
         a = self.action.currentData()
@@ -255,58 +186,3 @@ class HeadActionsWidget(QGroupBox):
         self.stop_button.setEnabled(False)
         if self.status.text().endswith("…"):
             self.status.setText("Stopped.")
-
-    # ---------------------------------------------------- function vector
-    def build_function_vector(self) -> int | None:
-        from workbench.heads import ICLTask, function_vector_concept_job
-        from workbench.heads.function_vector import FV_SEPARATOR, FV_TEMPLATE
-
-        try:
-            m, heads = self._heads("build a function vector")
-            name = self.fv_demos.currentData()
-            p = self.ctx.state.prompt_set(name) if name else None
-            if p is None:
-                raise ValueError(
-                    "Pick a demonstration set (antonyms, country → capital…); add one in the "
-                    "Prompts dock."
-                )
-            if len(p["set"]) < self.fv_shots.value() + 1:
-                raise ValueError(
-                    f"{name!r} has {len(p['set'])} pairs; {self.fv_shots.value()} shots need "
-                    f"{self.fv_shots.value() + 1}. Use fewer shots."
-                )
-        except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
-            self.ctx.errors.handle(e, "building a function vector")
-            return None
-        self.fv_button.setEnabled(False)
-        self.status.setText(f"Building a function vector of {name} from {len(heads)} heads…")
-        return self.ctx.executor.submit(
-            "heads-fv",
-            function_vector_concept_job,
-            m.hm,
-            heads,
-            ICLTask.from_prompt_set(p["set"], FV_TEMPLATE, FV_SEPARATOR),  # as the CLI does
-            self.fv_prompts.value(),
-            self.fv_shots.value(),
-            self.fv_layer.value(),
-            self.fv_name.text().strip(),
-            1.0,
-            self.fv_measure.isChecked(),
-            label="Function vector",
-            on_result=self._on_fv,
-            on_done=lambda: self.fv_button.setEnabled(True),
-        )
-
-    def _on_fv(self, r: Any) -> None:
-        self.last_fv = r
-        from ui.commands import add_concept
-
-        name = add_concept(self.ctx, r.concept).name
-        acc = r.accuracy
-        msg = f"Added {name!r} to the library (blocks.{r.layer}.hook_resid_post)."
-        if acc:
-            msg += (
-                f" Held-out zero-shot accuracy ({r.held_out} words it was not built from): "
-                f"{acc['zero_shot']:.0%} → {acc['with_fv']:.0%} with it."
-            )
-        self.status.setText(msg)

@@ -17,12 +17,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QProgressBar,
     QPushButton,
     QScrollArea,
     QSplitter,
     QStackedWidget,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -31,6 +33,7 @@ from ui.context import AppContext
 from ui.eta import ProgressClock
 from ui.paged_model import recent_runs
 from ui.panels.heads.act import HeadActionsWidget
+from ui.panels.heads.function_vector import FunctionVectorWidget
 from ui.panels.heads.jobs import KIND_TITLES, HeadsState
 from ui.panels.heads.look import HeadLookWidget
 from ui.panels.heads.pick import HeadPickWidget
@@ -142,12 +145,23 @@ class HeadsPanel(QWidget):
         self.look = HeadLookWidget(self.ctx, self.state)
         split.addWidget(self.look)
         self.act = HeadActionsWidget(self.ctx, self.state)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.act)
-        split.addWidget(scroll)
+        self.fv = FunctionVectorWidget(self.ctx, self.state)
+        # Acting on heads and function vectors: a tab each, in sight (not below a fold).
+        self.right_tabs = QTabWidget()
+        self.right_tabs.setDocumentMode(True)
+        for widget, name in ((self.act, "Act on heads"), (self.fv, "Function vector")):
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setWidget(widget)
+            self.right_tabs.addTab(scroll, name)
+        split.addWidget(self.right_tabs)
         split.setSizes([460, 440])
         return split
+
+    def show_function_vector(self) -> None:
+        """Bring the function-vector tab to the front."""
+        self.right_tabs.setCurrentIndex(1)
 
     def _ensure_map(self) -> Any:
         if self.map is None:
@@ -211,6 +225,8 @@ class HeadsPanel(QWidget):
         if panel is not None:  # the panel's own values, put back when the run is shown again
             s.settings["panel"] = panel
         name = f"{KIND_TITLES.get(s.kind, s.kind)} · {model_name}"
+        if s.kind == "function_vector":  # the next step: build one from the top heads
+            self.show_function_vector()
         p = self.ctx.state.project
         run_id = None
         if p is not None:
