@@ -66,3 +66,41 @@ def test_patching_page_and_a_clear_error(qtbot, analyses):
     wait_idle(qtbot, w.ctx)
     assert len(w.ctx.errors.history) == n + 1
     assert "same number of tokens" in str(w.ctx.errors.history[-1])
+
+
+def test_subspace_page(qtbot, analyses):
+    w, panel = analyses
+    page = panel.show_page("subspace")
+    page.clean.setText("the capital of France is")
+    page.corrupted.setText("the capital of London is")
+    page.target.setText("Paris")
+    page.foil.setText("London")
+    page.layer.setValue(1)
+    page.dir_a.setText("the capital of king is")
+    page.dir_b.setText("the capital of queen is")
+    _run(qtbot, w, page)
+    res = page.last.result
+    assert res.kind == "subspace_patching" and res.site == "blocks.1.mlp.hook_post"
+    assert res.metrics["along v_null"] == pytest.approx(res.metrics["corrupted"], abs=1e-6)
+    assert "restored" in page.status.text()
+
+
+def test_logit_attribution_and_head_ov_pages(qtbot, analyses):
+    w, panel = analyses
+    page = panel.show_page("layer_dla")
+    page.prompts.setPlainText("the capital of France is\nthe king of France is")
+    page.target.setText("Paris")
+    page.foil.setText("London")
+    _run(qtbot, w, page)
+    res = page.last.result
+    assert len(res.mlp) == 3 and len(res.prompts) == 2 and abs(res.residual) < 1e-4
+    assert page.last.spec["cols"][-1] == "MLP"
+    page = panel.show_page("head_ov")
+    page.layer.setValue(1)
+    page.head.setValue(3)
+    page.tokens.setText("one, two, Monday, notaword")
+    _run(qtbot, w, page)
+    ov = page.last.result
+    assert (ov.layer, ov.head) == (1, 3) and ov.skipped == ["notaword"]
+    assert "skipped" in page.status.text()
+    assert len(w.ctx.state.project.runs("head_ov")) == 1

@@ -55,6 +55,11 @@ def pages() -> list[PageSpec]:
 # One line per page, in the order of the list (see register_page).
 register_page("logit_lens", "Logit lens", "ui.panels.analysis.lens_page:LogitLensPage", 10)
 register_page("patching", "Patching", "ui.panels.analysis.patching_page:PatchingPage", 20)
+register_page(
+    "subspace", "Subspace patching", "ui.panels.analysis.subspace_page:SubspacePatchingPage", 25
+)
+register_page("layer_dla", "Logit attribution", "ui.panels.analysis.dla_page:MlpDlaPage", 30)
+register_page("head_ov", "Head OV circuit", "ui.panels.analysis.ov_page:HeadOvPage", 40)
 register_page("training", "Training", "ui.panels.training.training_page:TrainingPage", 70)
 register_page("successor", "Successor heads", "ui.panels.analysis.successor_page:SuccessorPage", 40)
 register_page("depth", "Concept depth", "ui.panels.analysis.depth_page:DepthPage", 50)
