@@ -233,7 +233,17 @@ def test_intervene_generates_and_stores_a_curve(model_dir, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["baseline"] == out["intervened"]  # a factor of 1 changes nothing
     assert out["label"] == "scale: L1H2, L0H1"
-    argv = [*base, "--set", "antonyms", "--action", "zero_tuning", "--values", "0", "1", "2"]
+    # opposites in the tiny model's vocabulary (an unknown word is refused, not scored as <unk>)
+    pairs = [["good", "bad"], ["happy", "sad"], ["love", "hate"], ["hot", "cold"], ["big", "small"],
+             ["yes", "no"], ["man", "woman"], ["king", "queen"], ["great", "terrible"]]  # fmt: skip
+    opposites = tmp_path / "opposites.json"
+    opposites.write_text(
+        json.dumps({"name": "opposites", "kind": "demonstrations", "pairs": pairs})
+    )
+    unknown = [*base, "--set", "antonyms", "--action", "zero_tuning", "--values", "0", "1"]
+    assert main(unknown) == 1  # the built-in antonyms are not the tiny model's words
+    assert "not in this model's vocabulary" in capsys.readouterr().err
+    argv = [*base, "--set", str(opposites), "--action", "zero_tuning", "--values", "0", "1", "2"]
     assert main([*argv, "--project", str(proj)]) == 0
     curve = json.loads(capsys.readouterr().out)
     assert curve["values"] == [0.0, 1.0, 2.0] and curve["accuracy"][1] == curve["baseline_accuracy"]

@@ -8,7 +8,7 @@ import torch
 from tiny import OPPOSITE_PAIRS, tiny_hooked
 
 from workbench.errors import WorkbenchError
-from workbench.heads.data import TaskPrompts, first_token_id
+from workbench.heads.data import TaskPrompts
 from workbench.heads.function_vector import (
     ICLTask,
     function_vector_concept_job,
@@ -23,6 +23,7 @@ from workbench.heads.head_interventions import (
 from workbench.heads.headset import ablation_interventions
 from workbench.jobs import run
 from workbench.models.generation import SamplingSettings, steered_generate
+from workbench.models.tokens import continuation_token_id, target_token_id
 
 HEADS = ((0, 1), (1, 2), (1, 0))
 PROMPT = "the king is a man and the queen is"
@@ -83,7 +84,7 @@ def test_curve_counts_accuracy_like_a_hand_loop():
     spec = HeadInterventionSpec("zero_tuning", HEADS, 1.0)
     values = [0.0, 1.0, 3.0]
     curve = run(head_intervention_curve_job(hm, spec, prompts, values, max_rows=7))
-    ids = torch.tensor([first_token_id(hm.tokenizer, a) for a in answers])
+    ids = torch.tensor([target_token_id(hm.tokenizer, a) for a in answers])
 
     def hand(ivs):
         hits, lp = 0, 0.0
@@ -118,7 +119,7 @@ def test_function_vector_accuracy_is_held_out_and_counted_by_hand():
         with torch.no_grad():
             ivs = r.function_vector.interventions(1.0)
             logits = hm.logits([TASK.query(x)], ivs)[0, -1]
-        hits += int(logits.argmax() == first_token_id(hm.tokenizer, TASK.answer(y)))
+        hits += int(logits.argmax() == continuation_token_id(hm.tokenizer, TASK.answer(y)))
     assert r.accuracy["with_fv"] == pytest.approx(hits / 3)
     assert r.accuracy["zero_shot"] == pytest.approx(zero_shot_accuracy(hm, test))
     assert r.concept.recipe["held_out"]["words"] == [x for x, _ in test.pairs]

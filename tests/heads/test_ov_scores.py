@@ -6,9 +6,9 @@ import pytest
 import torch
 from tiny import tiny_hooked
 
-from workbench.heads.data import single_token_id
 from workbench.heads.ov_scores import copying_score_job, ov_logits, successor_score_job
 from workbench.jobs import run
+from workbench.models.tokens import single_token_id
 
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import torch
 
-from workbench.errors import PromptSetError
 from workbench.models.hooked import HookedModel
 
 
@@ -25,23 +24,12 @@ def unembed(hm: HookedModel, resid: torch.Tensor) -> torch.Tensor:
 
 
 def target_token(hm: HookedModel, text: str) -> tuple[int, str, str]:
-    """``(id, token text, note)`` for a target word: its first token (as the head scores do).
+    """``(id, token text, note)`` for a target word, by the engine's one rule
+    (:mod:`workbench.models.tokens`: a leading space, its first token); the note is empty when
+    ``text`` is one token, else it says which token is scored."""
+    from workbench.models.tokens import target_token as token_of
 
-    The note is empty when ``text`` is one token, else it says which token is scored.
-    """
-    if not text:
-        raise PromptSetError("The target is empty: give a word such as ' Paris'.")
-    ids = hm.tokenizer(text, add_special_tokens=False)["input_ids"]
-    if not ids:
-        raise PromptSetError(f"{text!r} has no tokens: give a non-empty target.")
-    tok = hm.tokenizer.decode([ids[0]])
-    note = ""
-    if len(ids) > 1:
-        note = (
-            f"{text!r} is {len(ids)} tokens; its first token {tok!r} is scored. Give a one-token "
-            "target (often with a leading space, e.g. ' Paris') to score the word itself."
-        )
-    return int(ids[0]), tok, note
+    return token_of(hm.tokenizer, text)
 
 
 def token_texts(hm: HookedModel, ids: Any) -> list[str]:

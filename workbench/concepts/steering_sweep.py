@@ -38,8 +38,10 @@ from workbench.jobs import Job, Progress, run
 from workbench.models.generation import SamplingSettings, generate_job
 from workbench.models.hooked import HookedModel
 from workbench.models.interventions import AddVector
-from workbench.models.token_weights import check_weighting, token_weights_from_dict
 from workbench.models.sites import RESID_KINDS, Site
+from workbench.models.token_weights import check_weighting, token_weights_from_dict
+from workbench.models.tokens import answer_matches as answer_matches  # the engine's one rule
+from workbench.models.tokens import target_token_ids as target_token_ids
 
 RESULT_VERSION = 2
 SITE_KINDS = RESID_KINDS
@@ -458,39 +460,6 @@ def _json(v: float) -> float | None:
 
 def _default_rows(hm: HookedModel) -> int:
     return 256 if hm.device.type != "cpu" else 64
-
-
-def target_token_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:
-    """First token of each target word as it follows a prompt (with a leading space; the bare
-    word where the spaced form has no tokens)."""
-    out = []
-    for w in words:
-        w = w.strip()
-        if not w:
-            continue
-        for text in (" " + w, w):
-            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-            if ids and ids[0] != tokenizer.unk_token_id:
-                out.append(int(ids[0]))
-                break
-        else:
-            raise PromptSetError(
-                f"target word {w!r} is not in this model's vocabulary (it reads as an unknown "
-                "token): remove it from the target words or give another."
-            )
-    return out
-
-
-def answer_matches(text: str, answer: str) -> bool:
-    """A continuation is right when its first words are the answer's words (as many as the
-    answer has; case and surrounding punctuation ignored): ``" cold\\n\\nQ:"`` answers
-    ``"cold"``, ``" New York"`` does not answer ``"New Delhi"``."""
-
-    def words(s: str) -> list[str]:
-        return [w.strip(".,;:!?\"'()[]").lower() for w in s.split()]
-
-    want = [w for w in words(answer) if w]
-    return bool(want) and words(text)[: len(want)] == want
 
 
 # ------------------------------------------------------------------- the job

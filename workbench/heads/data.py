@@ -42,25 +42,7 @@ def antonym_pairs() -> list[tuple[str, str]]:
 
 
 # ------------------------------------------------------------------ tokens
-def single_token_id(tokenizer: Any, word: str, leading_space: bool = True) -> int | None:
-    """The id of ``word`` when it is one known token (tried as `` word`` first, then ``word``)."""
-    forms = [" " + word, word] if leading_space else [word]
-    unk = getattr(tokenizer, "unk_token_id", None)
-    for f in forms:
-        ids = tokenizer(f, add_special_tokens=False)["input_ids"]
-        if len(ids) == 1 and ids[0] != unk:
-            return int(ids[0])
-    return None
-
-
-def first_token_id(tokenizer: Any, text: str) -> int:
-    """The first token of ``text`` (a target or foil is scored by its first token)."""
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    if not ids:
-        raise PromptSetError(f"{text!r} has no tokens: give a non-empty target or foil.")
-    return int(ids[0])
-
-
+# Which token a word means is one rule for the whole engine: workbench.models.tokens.
 def token_pool(tokenizer: Any) -> torch.Tensor:
     """Ids of ordinary (non-special) tokens to draw random sequences from."""
     special = set(getattr(tokenizer, "all_special_ids", []) or [])

@@ -24,13 +24,14 @@ from workbench.concepts.concept import RECIPE_VERSION, Concept, ModelRef
 from workbench.errors import PromptSetError
 from workbench.heads._model import blockwise_job, head_outputs
 from workbench.heads.ablation import patching_scores_job, reference_pass
-from workbench.heads.data import TaskPrompts, antonym_pairs, first_token_id
+from workbench.heads.data import TaskPrompts, antonym_pairs
 from workbench.heads.headset import HeadSet
 from workbench.heads.result import HeadScores
 from workbench.jobs import Job, Progress, in_stages
 from workbench.models.hooked import HookedModel
 from workbench.models.interventions import AddVector
 from workbench.models.sites import resid_post
+from workbench.models.tokens import continuation_token_id
 
 # The demonstration format function vectors are built and measured in, by the window, the CLI
 # and the API alike (Todd et al.'s Q/A format: with a bare ``x -> y`` template SmolLM2-135M
@@ -263,7 +264,9 @@ def zero_shot_accuracy(
     """Fraction of the task's pairs whose zero-shot prompt's top next token is the answer's
     first token, with ``vector`` added at ``blocks.{layer}.hook_resid_post`` (last token)."""
     queries = [task.query(x) for x, _ in task.pairs]
-    answers = torch.tensor([first_token_id(hm.tokenizer, task.answer(y)) for _, y in task.pairs])
+    answers = torch.tensor(
+        [continuation_token_id(hm.tokenizer, task.answer(y)) for _, y in task.pairs]
+    )
     ivs = (
         []
         if vector is None

@@ -23,7 +23,7 @@ import torch
 
 from workbench.errors import WorkbenchError
 from workbench.heads.actions import ACTIONS, VALUE_NAMES, intervention_label, intervention_sites
-from workbench.heads.data import TaskPrompts, first_token_id
+from workbench.heads.data import TaskPrompts
 from workbench.heads.headset import (
     ablation_interventions,
     offset_interventions,
@@ -34,6 +34,7 @@ from workbench.models.generation import Comparison, SamplingSettings, steered_ge
 from workbench.models.hooked import HookedModel
 from workbench.models.interventions import Intervention, ScaleHeads
 from workbench.models.sites import head_z
+from workbench.models.tokens import target_token_id
 
 Head = tuple[int, int]
 
@@ -237,7 +238,7 @@ def head_intervention_curve_job(
     texts = list(prompts.prompts)
     if not texts or len(prompts.targets) != len(texts):
         raise WorkbenchError("the task needs prompts, each with its answer.")
-    answers = torch.tensor([first_token_id(hm.tokenizer, t) for t in prompts.targets])
+    answers = torch.tensor([target_token_id(hm.tokenizer, t) for t in prompts.targets])
     P = len(texts)
     means_from = texts if spec.action in ("ablate_mean", "offset_mean") else ()
     yield Progress(0, len(vals) + 1, "preparing the interventions")

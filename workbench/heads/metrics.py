@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import torch
 
 from workbench.errors import PromptSetError
-from workbench.heads.data import TaskPrompts, first_token_id
+from workbench.heads.data import TaskPrompts
 from workbench.models.hooked import HookedModel
+from workbench.models.tokens import target_token_id
 
 METRICS = ("logit_diff", "logit", "logprob", "prob")
 
@@ -91,9 +92,9 @@ def encode_task(hm: HookedModel, task: TaskPrompts, metric: str | None = None) -
     """Tokenise a task's prompts (right padding) and targets."""
     metric = metric or default_metric(task)
     tok = hm.tokenizer
-    targets = torch.tensor([first_token_id(tok, t) for t in task.targets])
+    targets = torch.tensor([target_token_id(tok, t) for t in task.targets])
     foils = (
-        torch.tensor([first_token_id(tok, f) for f in task.foils])
+        torch.tensor([target_token_id(tok, f) for f in task.foils])
         if task.foils is not None
         else None
     )

@@ -33,10 +33,11 @@ from workbench.heads._model import (
     ov_outputs,
     unembed_weight,
 )
-from workbench.heads.data import ordinal_sequences, single_token_id, token_pool
+from workbench.heads.data import ordinal_sequences, token_pool
 from workbench.heads.result import HeadScores
 from workbench.jobs import Job, Progress
 from workbench.models.hooked import HookedModel
+from workbench.models.tokens import single_token_id
 
 
 @torch.no_grad()

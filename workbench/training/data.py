@@ -13,10 +13,10 @@ from typing import Any
 import torch
 
 from workbench.errors import PromptSetError
-from workbench.heads.data import first_token_id
 from workbench.heads.function_vector import ICLTask
 from workbench.models.hooked import HookedModel
 from workbench.models.interventions import Intervention
+from workbench.models.tokens import continuation_token_id
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,9 @@ def answer_metrics(
     hits, lp = 0, 0.0
     for s in range(0, len(prompts), batch_size):
         ps = list(prompts[s : s + batch_size])
-        want = torch.tensor([first_token_id(hm.tokenizer, a) for a in answers[s : s + batch_size]])
+        want = torch.tensor(
+            [continuation_token_id(hm.tokenizer, a) for a in answers[s : s + batch_size]]
+        )
         enc = hm.encode(ps)
         last = enc["attention_mask"].sum(-1) - 1
         out = hm.forward(enc["input_ids"], enc["attention_mask"], interventions, use_cache=False)
