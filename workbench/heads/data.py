@@ -83,8 +83,9 @@ class TaskPrompts:
     """Prompts whose next token is scored: ``targets[i]`` (and ``foils[i]``) after ``prompts[i]``.
 
     ``corrupted[i]`` is the prompt that activation patching patches into (same number of tokens
-    as ``prompts[i]`` when every position is patched). Targets and foils are scored by their
-    first token; include the leading space (``" Paris"``) where the tokenizer needs one.
+    as ``prompts[i]`` when every position is patched). Targets and foils are target words,
+    read by the engine's one rule (:mod:`workbench.models.tokens`): with a leading space, scored
+    by their first token (``"Paris"`` and ``" Paris"`` are the same target).
     """
 
     prompts: list[str]
