@@ -110,8 +110,8 @@ class ScoreSettingsWidget(QWidget):
         )
         f["target"] = QLineEdit(" Paris")
         f["target"].setToolTip(
-            "The answer token (its first token counts); keep the leading space where the "
-            "tokenizer has one"
+            "The answer word, read as it follows the prompt (a leading space is added; its "
+            "first token counts)"
         )
         f["foil"] = QLineEdit(" Rome")
         f["foil"].setToolTip(
