@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -118,8 +119,13 @@ class TrainingPage(QWidget):
         self.curve = LinePlotWidget()
         self.curve.setMinimumHeight(200)
         self.table = QTableWidget(0, 2)
-        self.table.setHorizontalHeaderLabels(["held-out accuracy", "answer log-prob"])
-        self.table.setMaximumHeight(200)
+        self.table.setHorizontalHeaderLabels(["accuracy", "log-prob"])
+        self.table.setToolTip(
+            "On the held-out pairs: the share whose top next token is the answer's first token, "
+            "and that token's mean log-probability"
+        )
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setFixedHeight(160)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
@@ -129,8 +135,8 @@ class TrainingPage(QWidget):
         lay.addLayout(buttons)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
+        lay.addWidget(self.table)  # the result first, then how the loss went
         lay.addWidget(self.curve, 1)
-        lay.addWidget(self.table)
         self._on_mode()
 
     @staticmethod
