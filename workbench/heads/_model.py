@@ -21,19 +21,23 @@ from workbench.models.hooked import HookedModel
 from workbench.models.interventions import AblateHeads, Intervention
 
 
-def w_o(hm: HookedModel, layer: int) -> torch.Tensor:
-    """Head-split output projection ``[head, d_model, d_head]`` of block ``layer``."""
+def W_O(hm: HookedModel, layer: int) -> torch.Tensor:  # TransformerLens's name and layout
+    """Block ``layer``'s output projection split by head, as TransformerLens's
+    ``W_O[layer]``: ``[head, d_head, d_model]``, so that a head writes ``z_h @ W_O[h]``.
+
+    (Hugging Face's ``o_proj.weight`` is ``[d_model, head * d_head]``, its transpose.)
+    """
     W = hm.adapter.o_proj_weight(layer).detach()  # [d_model, head * d_head]
-    return W.reshape(hm.d_model, hm.n_heads, hm.d_head).permute(1, 0, 2)
+    return W.reshape(hm.d_model, hm.n_heads, hm.d_head).permute(1, 2, 0)
 
 
 def head_outputs(hm: HookedModel, z: torch.Tensor, layer: int) -> torch.Tensor:
-    """Each head's contribution to the residual stream, ``z @ W_O[h].T`` (no o_proj bias).
+    """Each head's contribution to the residual stream, ``z_h @ W_O[h]`` (no o_proj bias).
 
     ``z``: ``[..., head, d_head]`` → ``[..., head, d_model]``.
     """
-    W = w_o(hm, layer).to(z.dtype)
-    return torch.einsum("...hd,hmd->...hm", z, W)
+    W = W_O(hm, layer).to(z.dtype)  # [head, d_head, d_model]
+    return torch.einsum("...hd,hdm->...hm", z, W)
 
 
 def check_additive_heads(hm: HookedModel, what: str) -> None:
@@ -141,7 +145,7 @@ def ov_outputs(hm: HookedModel, x: torch.Tensor, layers: list[int] | None = None
 
     The input replaces ``blocks.L.hook_resid_pre`` of a length-one sequence, so each head
     attends only to it and its ``hook_z`` is the value vector of ``norm_L(x)`` (with GQA, the
-    value of the head's key/value group); ``z @ W_O[h].T`` is the head's output.
+    value of the head's key/value group); ``z_h @ W_O[h]`` is the head's output.
     """
     from workbench.models.interventions import Patch
 

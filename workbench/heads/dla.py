@@ -1,7 +1,7 @@
 """Direct logit attribution (DLA) of every head (and every MLP) to a target token.
 
 At each prompt's last token the final residual stream is a sum of parts: the embedding, each
-head's output ``z_h · W_O[h]ᵀ``, each attention bias, each MLP's output. With the final norm's
+head's output ``z_h @ W_O[h]``, each attention bias, each MLP's output. With the final norm's
 scale ``s`` frozen at its value on the actual residual (the usual linearisation), the logit of
 a direction ``u = W_U[target] − W_U[foil]`` splits exactly into
 

@@ -6,7 +6,7 @@
    mean output on clean prompts (last token) is patched in — or bring any :class:`HeadSet`.
 3. The function vector is the sum over the chosen heads of their mean output at the last token
    of the clean prompts, projected through ``W_O`` (each head's contribution to the residual
-   stream): ``FV = Σ_{(L,h)} mean_prompts(z_{L,h}) · W_O[L, h]ᵀ`` ``[d_model]``.
+   stream): ``FV = Σ_{(L,h)} mean_prompts(z_{L,h}) @ W_O[L, h]`` ``[d_model]``.
 4. It is added (times a coefficient) to ``blocks.{layer}.hook_resid_post`` at the last token of
    zero-shot prompts (``hot ->``); Todd et al. use a layer around ``n_layers / 3``.
 """

@@ -2,11 +2,12 @@
 
 For a head ``(L, h)`` and a token ``t`` the *effective OV logits* are
 
-``logits(t) = W_U · (γ ⊙ center(OV_{L,h}(e(t))))``
+``logits(t) = (γ ⊙ center(OV_{L,h}(e(t)))) @ W_U``
 
 * ``e(t)`` — the effective token embedding, ``E(t) + MLP0(norm(E(t)))`` with block 0's
   attention removed (:func:`workbench.heads._model.effective_embeddings`);
-* ``OV_{L,h}(x) = W_O[h] · W_V[g(h)] · norm_L(x)`` — block ``L``'s attention input norm, the
+* ``OV_{L,h}(x) = norm_L(x) @ W_V[g(h)] @ W_O[h]`` (TransformerLens's layouts, a row
+  vector ``x``) — block ``L``'s attention input norm, the
   value projection of the head's key/value group ``g(h) = h // (n_heads / n_kv_heads)`` (GQA),
   the head's slice of the output projection (:func:`workbench.heads._model.ov_outputs`);
 * ``γ``, ``center`` — the final norm's weight and centring (LayerNorm only) with its scale
