@@ -156,6 +156,8 @@ class TrainingPage(QWidget):
             w.setEnabled(offsets)
         for w in theirs:
             w.setEnabled(not offsets)
+        # the rates that worked on the embedded model (README): offsets 0.01, a vector 0.05
+        self.lr.setValue(0.01 if offsets else 0.05)
 
     # ------------------------------------------------------------------ running
     @property
