@@ -200,3 +200,23 @@ def test_the_embedded_gguf_is_read_through_the_cache():
         t = r.get("model.layers.0.mlp.up_proj.weight")
     assert t.shape == ck.tensors["model.layers.0.mlp.up_proj.weight"].shape
     assert bool(t.isfinite().all())
+
+
+def test_a_cancelled_diff_or_apply_leaves_no_file(pair, tmp_path):
+    from workbench.jobs import Cancelled, run
+    from workbench.weights import apply_job, diff_job
+
+    a, b = pair
+    seen = []
+    with pytest.raises(Cancelled):
+        run(diff_job(a, b, tmp_path / "d.safetensors"), seen.append, lambda: len(seen) > 3)
+    assert list(tmp_path.iterdir()) == []
+    diff(a, b, tmp_path / "d.safetensors")
+    seen.clear()
+    with pytest.raises(Cancelled):
+        run(
+            apply_job(b, tmp_path / "d.safetensors", tmp_path / "m"),
+            seen.append,
+            lambda: len(seen) > 3,
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.safetensors"]
