@@ -93,8 +93,36 @@ def _save(fig: Any, spec: dict[str, Any], fmt: str, dpi: int) -> bytes:
         if fmt in ("svg", "pdf")
         else {"Software": "Concept Workbench"}
     )
-    fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
+    fit_titles(fig)
+    # The saved area is what was drawn (a title, a colour bar's label, the last column's
+    # ticks), in every format alike: nothing is cut at the figure's edge.
+    fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta, bbox_inches="tight", pad_inches=0.06)
     return buf.getvalue()
+
+
+def fit_titles(fig: Any) -> None:
+    """Wrap each axes title (and the figure's) onto lines no wider than the figure: a title
+    wider than its figure was cut at both edges (in an SVG, on the left)."""
+    import textwrap
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)
+    renderer = canvas.get_renderer()
+    width = fig.bbox.width * 0.96
+    titles = [ax.title for ax in fig.axes]
+    if getattr(fig, "_suptitle", None) is not None:
+        titles.append(fig._suptitle)
+    for t in titles:
+        text = " ".join(t.get_text().split())
+        if not text or t.get_window_extent(renderer).width <= width:
+            continue
+        chars = len(text)
+        while chars > 12:  # the longest line that fits, found by measuring
+            chars = int(chars * 0.9)
+            t.set_text(textwrap.fill(text, chars))
+            if t.get_window_extent(renderer).width <= width:
+                break
 
 
 def _head_figure(spec: dict[str, Any]) -> Any:
