@@ -84,6 +84,10 @@ class PreviewPanel(QWidget):
         form.addRow("Vector", vector_row)
         form.addRow("Site", self.site)
         form.addRow("Coefficient", self.coef)
+        from ui.panels.weighting import TokenWeightingWidget
+
+        self.weighting = TokenWeightingWidget()  # per-token weights (issue 13 item 6)
+        form.addRow("Token weights", self.weighting)
         ll.addWidget(box)
         sbox = QGroupBox("Sampling")
         sl = QVBoxLayout(sbox)
@@ -228,13 +232,14 @@ class PreviewPanel(QWidget):
                 )
             site = self.site.currentText()
             vec = concept.vector(site)
+            weights = self.weighting.token_weights(vec)
         except Exception as e:  # noqa: BLE001 - shown in the status line and by the error handler
             self.status.setText(f"Not started: {first_line(e)}")
             self.ctx.errors.handle(e, "generating")
             return None
         settings = self.sampling.settings()
         coef = self.coef.value()
-        ivs = [AddVector(site, vector=vec, coefficient=coef)]
+        ivs = [AddVector(site, vector=vec, coefficient=coef, token_weights=weights)]
         self.baseline.setPlainText(prompt)
         self.steered.setPlainText(prompt)
         for edit in (self.baseline, self.steered):

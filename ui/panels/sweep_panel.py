@@ -114,6 +114,10 @@ class SweepPanel(QWidget):
         form.addRow("Site", self.site_kind)
         form.addRow("Layers", self.layers)
         form.addRow("Coefficients", self.coefs)
+        from ui.panels.weighting import TokenWeightingWidget
+
+        self.weighting = TokenWeightingWidget()  # per-token weights (issue 13 item 6)
+        form.addRow("Token weights", self.weighting)
         form.addRow("New tokens", self.tokens)
         form.addRow("Target words", self.targets)
         form.addRow("Heatmap", self.heatmap_metric)
@@ -254,6 +258,7 @@ class SweepPanel(QWidget):
                 settings=SamplingSettings(max_new_tokens=self.tokens.value()),
                 vector_site=vector_site,
                 positions=chosen.positions,
+                weighting=self.weighting.weighting(),
             )
             spec.check(m.hm, concept)
         except Exception as e:  # noqa: BLE001 - shown in the status line and by the error handler
