@@ -17,6 +17,7 @@ import torch
 from workbench.analysis._readout import show_token, target_token, token_texts, unembed
 from workbench.jobs import Job, Progress, run
 from workbench.models.hooked import HookedModel
+from workbench.models.sites import resid_post, resid_pre
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def logit_lens_job(
         raise ValueError("k must be at least 1")
     tid, ttok, note = target_token(hm, target) if target is not None else (None, None, "")
     L = hm.n_layers
-    sites = ["blocks.0.hook_resid_pre"] + [f"blocks.{layer}.hook_resid_post" for layer in range(L)]
+    sites = [resid_pre(0)] + [resid_post(layer) for layer in range(L)]
     yield Progress(0, len(sites) + 1, "forward pass")
     _, cache = hm.run_with_cache(prompt, sites)
     ids = hm.encode([prompt])["input_ids"][0]

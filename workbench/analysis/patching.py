@@ -23,6 +23,7 @@ from workbench.errors import PromptSetError
 from workbench.jobs import Job, Progress, run
 from workbench.models.hooked import HookedModel
 from workbench.models.interventions import Intervention
+from workbench.models.sites import site_name
 
 PATCH_COMPONENTS = ("resid_pre", "attn_out", "mlp_out")
 METRICS = ("logit_diff", "logit", "logprob", "prob")
@@ -33,7 +34,7 @@ COMPONENT_TITLES = {"resid_pre": "residual stream (block input)",
 def component_site(component: str, layer: int) -> str:
     if component not in PATCH_COMPONENTS:
         raise ValueError(f"component must be one of {', '.join(PATCH_COMPONENTS)}")
-    return f"blocks.{layer}.hook_{component}"
+    return site_name(component, layer)
 
 
 @dataclass

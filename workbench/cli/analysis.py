@@ -18,6 +18,7 @@ import sys
 from typing import Any
 
 from workbench.cli import _args, add_json_flag, add_model_args, load_model_from_args, print_json
+from workbench.models.sites import resid_post
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -250,7 +251,7 @@ def _subspace(args: argparse.Namespace) -> int:
 
         with Project.open(args.project, read_only=True) as project:
             concept = project.load_concept(args.concept)
-        site = f"blocks.{layer}.hook_resid_post"
+        site = resid_post(layer)
         if site not in concept.vectors:
             raise WorkbenchError(
                 f"The concept {args.concept!r} has no vector at {site}; it has "

@@ -17,7 +17,7 @@ import numpy as np
 from workbench.concepts.prompt_sets import PromptSet
 from workbench.errors import PromptSetError
 from workbench.jobs import Job, Progress
-from workbench.models.sites import parse_site
+from workbench.models.sites import site_name
 
 if TYPE_CHECKING:
     import torch
@@ -151,7 +151,7 @@ def probe_layers_job(
         smallest = min(labels.count(c) for c in set(labels))
         folds = max(2, min(folds, len(prompts) if groups else smallest))
     layers = list(range(hm.n_layers)) if layers is None else list(layers)
-    sites = [parse_site(f"blocks.{L}.hook_{site_kind}").name for L in layers]
+    sites = [site_name(site_kind, L) for L in layers]
     cap = yield from hm.capture_job(
         texts,
         sites,

@@ -19,6 +19,7 @@ from workbench.errors import UnsupportedModelError
 from workbench.jobs import Job, Progress
 from workbench.models.hooked import HookedModel
 from workbench.models.interventions import AblateHeads, Intervention
+from workbench.models.sites import head_z, resid_pre
 
 
 def W_O(hm: HookedModel, layer: int) -> torch.Tensor:  # TransformerLens's name and layout
@@ -153,9 +154,9 @@ def ov_outputs(hm: HookedModel, x: torch.Tensor, layers: list[int] | None = None
     n = x.shape[0]
     enc = _single_tokens(hm, torch.zeros(n, dtype=torch.long))
     src = x.to(hm.device, hm.dtype).reshape(n, 1, -1)
-    ivs: list[Intervention] = [Patch(f"blocks.{L}.hook_resid_pre", source=src) for L in layers]
+    ivs: list[Intervention] = [Patch(resid_pre(L), source=src) for L in layers]
     zs: dict[int, torch.Tensor] = {}
-    readers = {f"blocks.{L}.attn.hook_z": [_keep(zs, L)] for L in layers}
+    readers = {head_z(L): [_keep(zs, L)] for L in layers}
     hm.forward(enc["input_ids"], enc["attention_mask"], ivs, readers, use_cache=False)
     return torch.stack([head_outputs(hm, zs[L][:, 0], L) for L in layers], 1)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from workbench.models.sites import site_name
+
 # action -> (title, what it does)
 ACTIONS: dict[str, tuple[str, str]] = {
     "ablate_zero": ("Ablate (zero)", "Set the heads' outputs z to zero at every position."),
@@ -65,5 +67,5 @@ def intervention_label(action: str, heads: Sequence[tuple[int, int]], n: int = L
 def intervention_sites(action: str, heads: Sequence[tuple[int, int]]) -> list[str]:
     """The hook sites the action edits: each layer's head outputs z, or its attention pattern
     for ZeroTuning (in the order the layers first appear among ``heads``)."""
-    kind = "attn.hook_pattern" if action == "zero_tuning" else "attn.hook_z"
-    return [f"blocks.{L}.{kind}" for L in dict.fromkeys(int(L) for L, _ in heads)]
+    site_kind = "pattern" if action == "zero_tuning" else "z"
+    return [site_name(site_kind, L) for L in dict.fromkeys(int(L) for L, _ in heads)]

@@ -30,7 +30,7 @@ from workbench.heads.metrics import encode_task
 from workbench.heads.result import HeadScores
 from workbench.jobs import Job, Progress
 from workbench.models.hooked import HookedModel
-from workbench.models.sites import head_z
+from workbench.models.sites import attn_out, head_z, mlp_out, resid_post, resid_pre
 
 
 def dla_job(hm: HookedModel, task: TaskPrompts, batch_size: int = 16) -> Job[HeadScores]:
@@ -61,9 +61,9 @@ def dla_job(hm: HookedModel, task: TaskPrompts, batch_size: int = 16) -> Job[Hea
            "total": torch.zeros((), dtype=torch.float64)}  # fmt: skip
     n = et.n
     sites = [head_z(layer) for layer in range(L)]
-    sites += [f"blocks.{layer}.hook_attn_out" for layer in range(L)]
-    sites += [f"blocks.{layer}.hook_mlp_out" for layer in range(L)]
-    sites += ["blocks.0.hook_resid_pre", f"blocks.{L - 1}.hook_resid_post"]
+    sites += [attn_out(layer) for layer in range(L)]
+    sites += [mlp_out(layer) for layer in range(L)]
+    sites += [resid_pre(0), resid_post(L - 1)]
     yield Progress(0, n, "direct logit attribution")
     for start in range(0, n, batch_size):
         sl = slice(start, start + batch_size)
@@ -78,7 +78,7 @@ def dla_job(hm: HookedModel, task: TaskPrompts, batch_size: int = 16) -> Job[Hea
         u = W_U[t].detach().double()  # [b, d_model]
         if et.metric.foil_ids is not None:
             u = u - W_U[et.metric.foil_ids[sl]].detach().double()
-        resid = got[f"blocks.{L - 1}.hook_resid_post"]
+        resid = got[resid_post(L - 1)]
         s = norm.scale(resid.float()).double()  # [b, 1]
         aff = NormAffine(norm.center, norm.weight.double(), norm.bias.double(), norm.eps)
         dla = _direct(aff, s, u)
@@ -86,9 +86,9 @@ def dla_job(hm: HookedModel, task: TaskPrompts, batch_size: int = 16) -> Job[Hea
         for layer in range(L):
             heads = head_outputs(hm, got[head_z(layer)], layer).double()  # [b, head, d_model]
             acc["heads"][layer] += dla(heads).sum(0)
-            bias = got[f"blocks.{layer}.hook_attn_out"] - heads.sum(1)
+            bias = got[attn_out(layer)] - heads.sum(1)
             acc["attn_bias"][layer] += dla(bias).sum(0)
-            acc["mlp"][layer] += dla(got[f"blocks.{layer}.hook_mlp_out"]).sum(0)
+            acc["mlp"][layer] += dla(got[mlp_out(layer)]).sum(0)
         acc["embed"] += dla(got["blocks.0.hook_resid_pre"]).sum()
         acc["norm_bias"] += (aff.bias * u).sum()
         if b_U is not None:

@@ -262,7 +262,9 @@ def read(
     widths = {int(v.shape[0]) for v in raw.values()}
     if len(widths) > 1:
         fail(f"{path}: its directions differ in length ({sorted(widths)}); llama.cpp rejects it.")
-    vectors = {f"blocks.{k}.hook_resid_post": raw[k] for k in sorted(raw)}
+    from workbench.models.sites import resid_post
+
+    vectors = {resid_post(k): raw[k] for k in sorted(raw)}
     vectors = select_site(vectors, site, str(path))
     extra: dict[str, Any] = {"model_hint": hint}
     if ignored:

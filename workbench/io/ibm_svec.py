@@ -26,6 +26,7 @@ from workbench.io._common import (
     select_site,
     tensor_from_floats,
 )
+from workbench.models.sites import resid_post
 
 if TYPE_CHECKING:
     from workbench.concepts.concept import Concept, ModelRef
@@ -103,7 +104,7 @@ def read(
     for key in sorted(data["directions"], key=lambda k: int(k) if str(k).isdigit() else -1):
         if not str(key).isdigit():
             fail(f"{path}: direction key {key!r} is not a layer number.")
-        vectors[f"blocks.{int(key)}.hook_resid_post"] = tensor_from_floats(
+        vectors[resid_post(int(key))] = tensor_from_floats(
             data["directions"][key], f"{path}: directions[{key}]"
         )
     vectors = select_site(vectors, site, str(path))

@@ -28,6 +28,7 @@ from workbench.io._common import (
     pick_site,
     tensor_from_floats,
 )
+from workbench.models.sites import site_name
 
 if TYPE_CHECKING:
     from workbench.concepts.concept import Concept, ModelRef
@@ -149,7 +150,7 @@ def _site_of(data: dict[str, Any], path: Path) -> str:
             f"{path}: hookType {data.get('hookType')!r} is not one the workbench knows "
             f"({', '.join(HOOK_TYPES)})."
         )
-    return f"blocks.{layer}.{hook}"
+    return site_name(hook.removeprefix("hook_"), layer)
 
 
 def read(

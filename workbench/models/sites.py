@@ -26,6 +26,7 @@ from workbench.errors import SiteError
 
 RESID_KINDS = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
 HEAD_KINDS = ("z", "pattern")
+SITE_KINDS = ("embed", *RESID_KINDS, *HEAD_KINDS)  # every site type (Site.kind)
 _BLOCK = re.compile(r"^blocks\.(\d+)\.hook_(resid_pre|resid_mid|resid_post|attn_out|mlp_out)$")
 _ATTN = re.compile(r"^blocks\.(\d+)\.attn\.hook_(z|pattern)$")
 
@@ -77,36 +78,58 @@ def parse_site(name: str) -> Site:
     )
 
 
-def resid_post(layer: int) -> str:
-    return f"blocks.{layer}.hook_resid_post"
+def site_name(kind: str, layer: int | None = None) -> str:
+    """The name of the site of type ``kind`` (``resid_post``, ``z``, ``embed``...; see
+    :data:`SITE_KINDS`) at block ``layer`` (None for ``embed`` only). Every site name in the
+    engine is built here, through :class:`Site`, never by formatting a string by hand."""
+    if kind not in SITE_KINDS:
+        raise SiteError(f"{kind!r} is not a site type; use one of {', '.join(SITE_KINDS)}.")
+    if (kind == "embed") != (layer is None):
+        raise SiteError(
+            "hook_embed belongs to no block" if kind == "embed" else f"{kind} needs a block number"
+        )
+    if layer is not None and int(layer) < 0:
+        raise SiteError(f"block {layer} does not exist: blocks count from 0.")
+    return Site(None if layer is None else int(layer), kind).name
 
 
 def resid_pre(layer: int) -> str:
-    return f"blocks.{layer}.hook_resid_pre"
+    return site_name("resid_pre", layer)
+
+
+def resid_mid(layer: int) -> str:
+    return site_name("resid_mid", layer)
+
+
+def resid_post(layer: int) -> str:
+    return site_name("resid_post", layer)
+
+
+def attn_out(layer: int) -> str:
+    return site_name("attn_out", layer)
+
+
+def mlp_out(layer: int) -> str:
+    return site_name("mlp_out", layer)
 
 
 def head_z(layer: int) -> str:
-    return f"blocks.{layer}.attn.hook_z"
+    return site_name("z", layer)
 
 
 def pattern(layer: int) -> str:
-    return f"blocks.{layer}.attn.hook_pattern"
+    return site_name("pattern", layer)
+
+
+# One block's sites in forward order.
+_FORWARD_ORDER = ("resid_pre", "pattern", "z", "attn_out", "resid_mid", "mlp_out", "resid_post")
 
 
 def all_sites(n_layers: int) -> list[str]:
     """Every site of a model with ``n_layers`` blocks, in forward order."""
-    out = ["hook_embed"]
-    for L in range(n_layers):
-        out += [
-            f"blocks.{L}.hook_resid_pre",
-            f"blocks.{L}.attn.hook_pattern",
-            f"blocks.{L}.attn.hook_z",
-            f"blocks.{L}.hook_attn_out",
-            f"blocks.{L}.hook_resid_mid",
-            f"blocks.{L}.hook_mlp_out",
-            f"blocks.{L}.hook_resid_post",
-        ]
-    return out
+    return [site_name("embed")] + [
+        site_name(kind, L) for L in range(n_layers) for kind in _FORWARD_ORDER
+    ]
 
 
 def readout_site(sites: list[str]) -> str:
