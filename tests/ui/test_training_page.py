@@ -80,3 +80,36 @@ def test_load_with_a_weight_delta(qtbot, window, tiny_model_dir, tmp_path):
     for n, t in hm.model.state_dict().items():
         if ".mlp." in n:
             torch.testing.assert_close(t, want[n], rtol=0, atol=1e-6)
+
+
+def test_task_vector_page_diff_apply_sweep(qtbot, loaded_window, tiny_model_dir, tmp_path):
+    from tiny import tiny_hf_model, tiny_tokenizer
+
+    w = loaded_window
+    panel = w.view("analysis")
+    w.tabs.setCurrentWidget(panel)
+    page = panel.show_page("task_vectors")
+    tiny_hf_model("llama", seed=5).save_pretrained(tmp_path / "B")
+    tiny_tokenizer().save_pretrained(tmp_path / "B")
+    page.a.setText(str(tmp_path / "B"))
+    page.b.setText(str(tiny_model_dir))
+    page.delta_out.setText(str(tmp_path / "d.safetensors"))
+    n = len(w.ctx.errors.history)
+    assert page.start_diff() is not None
+    wait_idle(qtbot, w.ctx)
+    assert page.status.text().startswith("Done"), (page.status.text(), w.ctx.errors.history)
+    assert page.delta.text() == str(tmp_path / "d.safetensors")
+    page.base.setText(str(tiny_model_dir))
+    page.merged_out.setText(str(tmp_path / "merged"))
+    page.kinds.setCurrentText("MLP only")
+    assert page.start_apply() is not None
+    wait_idle(qtbot, w.ctx)
+    assert (tmp_path / "merged" / "config.json").exists(), page.status.text()
+    page.coefficients.setText("-1, 0, 1")
+    assert page.start_sweep() is not None
+    wait_idle(qtbot, w.ctx)
+    assert page.table.rowCount() == 3 and len(w.ctx.errors.history) == n
+    analyses = [r.analysis for r in w.ctx.state.project.runs()]
+    assert analyses[-3:] == ["weights_diff", "weights_apply", "weights_sweep"]
+    page.coefficients.setText("one two")
+    assert page.start_sweep() is None and "write numbers" in str(w.ctx.errors.history[-1])
