@@ -33,6 +33,11 @@ _LAZY = {
     "SteeringSweepSpec": "workbench.concepts.steering_sweep",
     "export_concept": "workbench.io.vector_files",
     "import_concept": "workbench.io.vector_files",
+    "TrainingSpec": "workbench.training",
+    "train_head_offsets_job": "workbench.training",
+    "train_steering_vector_job": "workbench.training",
+    "DeltaSpec": "workbench.weights",
+    "TensorFilter": "workbench.weights",
 }
 
 
