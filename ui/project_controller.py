@@ -102,7 +102,7 @@ class ProjectController(QObject):
             return
         try:
             if paced:
-                rows: list[dict] = []
+                rows: list[Any] = []
                 while True:
                     chunk = p.concept_rows(summary=False, offset=len(rows), limit=CONCEPT_CHUNK)
                     rows += chunk
@@ -111,7 +111,7 @@ class ProjectController(QObject):
                         return  # closed or replaced meanwhile: its names are no use
                     if len(chunk) < CONCEPT_CHUNK:
                         break
-                if len({r["id"] for r in rows}) != len(rows) or len(rows) != p.count_concepts():
+                if len({r.id for r in rows}) != len(rows) or len(rows) != p.count_concepts():
                     rows = p.concept_rows(summary=False)  # one changed between two chunks
                 self.state.concepts = tuple(rows)
                 _breathe()
