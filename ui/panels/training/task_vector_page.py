@@ -109,7 +109,7 @@ class TaskVectorPage(QWidget):
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(
-            ["held-out acc.", "held-out log-prob", "train acc.", "train log-prob"]
+            ["held-out acc.", "held-out logp", "train acc.", "train logp"]
         )
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         lay = QVBoxLayout(self)
@@ -252,7 +252,7 @@ class TaskVectorPage(QWidget):
                         t["target_logprob"][i])  # fmt: skip
                 for j, v in enumerate(vals):
                     self.table.setItem(i, j, QTableWidgetItem(f"{v:.3f}"))
-            line = f"Sweep of {result.delta['path']} on {result.task} done."
+            line = f"Swept {result.delta['path']} on {result.task}."
         elif kind == "weights_diff":
             line = (
                 f"Wrote {d['path']}: {d['n_tensors']} tensors, {d['bytes_written'] / 2**20:.1f} MB."
