@@ -51,6 +51,44 @@ def job_with_figure(job_fn: Callable[..., Job[Any]], *args: Any, **kwargs: Any) 
     return PageRun(result, spec, files)
 
 
+class FigureView(QScrollArea):
+    """The rendered figure, scaled to the view's width (it scrolls when taller)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.label = QLabel("The figure appears here.")
+        self.label.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        self.setWidget(self.label)
+        self.setWidgetResizable(True)
+        self.setMinimumHeight(300)
+        self._pix: QPixmap | None = None
+
+    def set_png(self, png: bytes) -> None:
+        pix = QPixmap()
+        pix.loadFromData(png, "PNG")
+        self._pix = pix
+        self._fit()
+
+    def pixmap(self) -> QPixmap:
+        return self.label.pixmap()
+
+    def _fit(self) -> None:
+        if self._pix is None or self._pix.isNull():
+            return
+        dpr = self.devicePixelRatioF()
+        # drawn at 200 dpi: never wider than the view, never larger than half its pixels
+        width = min(self.viewport().width() - 4, self._pix.width() // 2)
+        scaled = self._pix.scaledToWidth(
+            max(50, int(width * dpr)), Qt.TransformationMode.SmoothTransformation
+        )
+        scaled.setDevicePixelRatio(dpr)
+        self.label.setPixmap(scaled)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+
 class AnalysisPage(QWidget):
     """Base class of the Analyses tab's pages (see the module docstring)."""
 
@@ -79,12 +117,8 @@ class AnalysisPage(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.figure = QLabel("The figure appears here.")
-        self.figure.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.figure)
-        scroll.setMinimumHeight(300)
+        self.figure = FigureView()
+        scroll = self.figure
         buttons = QHBoxLayout()
         for b in (self.run_button, self.cancel_button, self.export_button):
             buttons.addWidget(b)
@@ -181,11 +215,7 @@ class AnalysisPage(QWidget):
 
     # -------------------------------------------------------------------- figure
     def show_figure(self, png: bytes) -> None:
-        pix = QPixmap()
-        pix.loadFromData(png, "PNG")
-        # drawn at 200 dpi: show it at half size, sharp on a high-density screen
-        pix.setDevicePixelRatio(2.0)
-        self.figure.setPixmap(pix)
+        self.figure.set_png(png)
 
     def export_dialog(self) -> None:
         if self.last is None:

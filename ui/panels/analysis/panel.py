@@ -22,7 +22,7 @@ class AnalysisPanel(QWidget):
         self.pages: dict[str, QWidget] = {}
         self.list = QListWidget()
         self.list.setObjectName("analysis_list")
-        self.list.setMaximumWidth(200)
+        self.list.setMaximumWidth(160)
         self.stack = QStackedWidget()
         for spec in self.specs:
             self.list.addItem(spec.title)
