@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from ui import glossary
 from ui.widgets import hint
 from workbench.concepts.methods import METHODS as ENGINE_METHODS
+from workbench.models.sites import site_name
 
 # The engine's methods, the usual choice (ActAdd / CAA's difference of means) first.
 METHODS = ("diff_of_means", *(m for m in ENGINE_METHODS if m != "diff_of_means"))
@@ -127,7 +128,7 @@ class ExtractDialog(QDialog):
         return {
             "prompt_set": self.prompt_set.currentText(),
             "method": self.method.currentText(),
-            "sites": [f"blocks.{L}.hook_{kind}" for L in layers],
+            "sites": [site_name(kind, L) for L in layers],
             "position": self.position.currentText(),
             "words": [w.strip() for w in self.words.text().split(",") if w.strip()],
             "name": self.name.text().strip(),

@@ -58,6 +58,7 @@ class AxisPage(AnalysisPage):
 
     def job(self, hm: Any) -> tuple[Callable[..., Any], tuple, dict]:
         from workbench.concepts.axis import axis_projection_job
+        from workbench.models.sites import resid_post
 
         items = [t.strip() for t in self.items.toPlainText().splitlines() if t.strip()]
         if not items:
@@ -67,7 +68,7 @@ class AxisPage(AnalysisPage):
         y = None
         if c.strip() or d.strip():
             y = (self._pole(c, "C"), self._pole(d, "D"))
-        site = self.site.text().strip() or f"blocks.{hm.n_layers // 2}.hook_resid_post"
+        site = self.site.text().strip() or resid_post(hm.n_layers // 2)
         kwargs = {"site": site, "position": self.position.currentText()}
         return axis_projection_job, (items, x, y), kwargs
 

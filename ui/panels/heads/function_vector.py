@@ -266,7 +266,9 @@ class FunctionVectorWidget(QWidget):
 
         self.last_fv = r
         name = add_concept(self.ctx, r.concept).name
-        site = f"blocks.{r.layer}.hook_resid_post"
+        from workbench.models.sites import resid_post
+
+        site = resid_post(r.layer)
         acc = r.accuracy
         setting = f"layer {r.layer}, coefficient {r.coefficient:g}"
         if acc:
