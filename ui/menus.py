@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
@@ -14,6 +16,16 @@ if TYPE_CHECKING:
     from ui.main_window import MainWindow
 
 S = QKeySequence.StandardKey
+
+
+def _show_and_call(w: MainWindow, key: str, method: str) -> Callable[[], None]:
+    """Show panel ``key``, then call its ``method`` (a menu action on a panel)."""
+
+    def run() -> None:
+        w.show_panel(key)
+        getattr(w.view(key), method)()
+
+    return run
 
 
 def _act(
@@ -148,7 +160,7 @@ def build_menus(w: MainWindow) -> dict[str, QAction]:
         "generate": _act(
             w,
             "&Generate preview",
-            lambda: (w.show_panel("preview"), w.view("preview").generate()),
+            _show_and_call(w, "preview", "generate"),
             "Ctrl+Return",
             "Baseline and steered continuations side by side",
             SP.SP_MediaPlay,
@@ -156,7 +168,7 @@ def build_menus(w: MainWindow) -> dict[str, QAction]:
         "sweep": _act(
             w,
             "Run &sweep",
-            lambda: (w.show_panel("sweep"), w.view("sweep").run()),
+            _show_and_call(w, "sweep", "run"),
             "Ctrl+Shift+Return",
             "Layers × coefficients grid",
         ),
@@ -191,14 +203,16 @@ def build_menus(w: MainWindow) -> dict[str, QAction]:
     f.addSeparator()
     f.addAction(a["quit"])
     e = mb.addMenu("&Edit")
-    for k in ("undo", "redo", None, "rename", "delete", "search"):
-        e.addSeparator() if k is None else e.addAction(a[k])
+    for key in ("undo", "redo", None, "rename", "delete", "search"):
+        e.addSeparator() if key is None else e.addAction(a[key])
+    e.addSeparator()
+    e.addAction(_act(w, "&Preferences…", lambda: _preferences(w), S.Preferences))
     m = mb.addMenu("&Model")
-    for k in ("load_embedded", "open_model", None, "cancel"):
-        m.addSeparator() if k is None else m.addAction(a[k])
+    for key in ("load_embedded", "open_model", None, "cancel"):
+        m.addSeparator() if key is None else m.addAction(a[key])
     c = mb.addMenu("&Concept")
-    for k in ("extract", "compare", "to_canvas", None, "generate", "sweep"):
-        c.addSeparator() if k is None else c.addAction(a[k])
+    for key in ("extract", "compare", "to_canvas", None, "generate", "sweep"):
+        c.addSeparator() if key is None else c.addAction(a[key])
     v = mb.addMenu("&View")
     for dock in w.docks.values():
         v.addAction(dock.toggleViewAction())
@@ -218,7 +232,7 @@ def build_menus(w: MainWindow) -> dict[str, QAction]:
     tb = QToolBar("Main")
     tb.setObjectName("toolbar_main")
     tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-    for k in (
+    for key in (
         "open",
         "save",
         None,
@@ -229,7 +243,7 @@ def build_menus(w: MainWindow) -> dict[str, QAction]:
         "generate",
         "cancel",
     ):
-        tb.addSeparator() if k is None else tb.addAction(a[k])
+        tb.addSeparator() if key is None else tb.addAction(a[key])
     w.addToolBar(tb)
     for act in a.values():  # shortcuts work wherever focus is
         w.addAction(act)
@@ -245,13 +259,19 @@ def _fill_recent(w: MainWindow, menu: QMenu) -> None:
     if not paths:
         menu.addAction("No recent projects").setEnabled(False)
     for p in paths:
-        menu.addAction(p.name, lambda p=p: w.ctx.project.open(p)).setToolTip(str(p))
+        menu.addAction(p.name, functools.partial(w.ctx.project.open, p)).setToolTip(str(p))
 
 
 def _getting_started(w: MainWindow) -> None:
     from ui.guide import show_getting_started
 
     show_getting_started(w)
+
+
+def _preferences(w: MainWindow) -> None:
+    from ui.dialogs.preferences import PreferencesDialog
+
+    PreferencesDialog(w).exec()
 
 
 def _about(w: MainWindow) -> None:

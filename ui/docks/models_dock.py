@@ -3,6 +3,7 @@ loading in the background with progress; what is loaded (device, dtype, memory, 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -105,6 +106,10 @@ class ModelsDock(QDockWidget):
 
         self.deltas = WeightDeltasWidget()
         form.addRow("Weight deltas", self.deltas)
+        from ui.docks.placement_options import PlacementOptionsWidget
+
+        self.placement = PlacementOptionsWidget()  # device map, memory limits, offload
+        form.addRow(self.placement)
 
         def show_options(on: bool) -> None:
             self.options.setVisible(on)
@@ -222,6 +227,7 @@ class ModelsDock(QDockWidget):
             attn_implementation=self.attn.currentText(),
             trust_remote_code=self.trust.isChecked(),
             deltas=self.deltas.deltas(),
+            **self.placement.load_kwargs(),
             label=f"Loading {name}",
             on_progress=self._on_progress,
             on_result=self._on_loaded,
@@ -261,13 +267,18 @@ class ModelsDock(QDockWidget):
     # ------------------------------------------------------------ loaded
     def _on_models_changed(self, *_: Any) -> None:
         while self.loaded_box.count() > 1:
-            w = self.loaded_box.takeAt(1).widget()
+            item = self.loaded_box.takeAt(1)
+            w = item.widget() if item is not None else None
             if w is not None:
                 w.deleteLater()
         st = self.ctx.state
         self.none_label.setVisible(not st.models)
         for m in st.models:
             self.loaded_box.addWidget(self._card(m, m.key == st.active_model))
+
+    def _on_radio_toggled(self, key: str, on: bool) -> None:
+        if on:
+            self.ctx.state.active_model = key
 
     def _card(self, m: LoadedModel, active: bool) -> QWidget:
         card = QWidget()
@@ -277,7 +288,7 @@ class ModelsDock(QDockWidget):
         radio = QRadioButton(m.name)
         radio.setChecked(active)
         radio.setToolTip("The active model is used to extract concepts, preview and sweep.")
-        radio.toggled.connect(lambda on, k=m.key: on and setattr(self.ctx.state, "active_model", k))
+        radio.toggled.connect(functools.partial(self._on_radio_toggled, m.key))
         self.active_group.addButton(radio)
         unload = QToolButton()
         unload.setText("Unload")

@@ -216,8 +216,8 @@ class SweepPanel(QWidget):
         info = self.ctx.state.concept_info(name)
         if not info:
             return
-        layers = sorted({layer_of(s) for s in info["sites"] if layer_of(s) is not None})
-        kinds = sorted({s.rsplit("hook_", 1)[-1] for s in info["sites"]})
+        layers = sorted({layer_of(s) for s in info.sites if layer_of(s) is not None})
+        kinds = sorted({s.rsplit("hook_", 1)[-1] for s in info.sites})
         if kinds and self.site_kind.currentText() not in kinds:
             self.site_kind.setCurrentText(kinds[0])
         if layers and not self.layers.text().strip():
@@ -285,12 +285,15 @@ class SweepPanel(QWidget):
         self.status.setText(
             f"Running {len(layers) * len(coefs)} cells × {label}, as rows of one batch…"
         )
+        from ui.dialogs.preferences import cluster_address
+
         return self.ctx.executor.submit(
             "sweep",
             steering_sweep_job,
             m.hm,
             concept,
             spec,
+            cluster_address(),  # Preferences: None runs here, an address on a Ray cluster
             label="Sweep",
             on_progress=lambda p, t=token: self._on_progress(p) if t is self._live else None,
             on_result=lambda r, t=token: self._on_result(r) if t is self._live else None,
@@ -464,12 +467,12 @@ class SweepPanel(QWidget):
             self.ctx.errors.handle(e, "listing the saved sweeps")
             return None
         for r in reversed(runs):
-            self.runs.addItem(f"#{r['id']} {r['name']}", r["id"])
+            self.runs.addItem(f"#{r.id} {r.name}", r.id)
         if not runs:
             return None
         i = self.runs.findData(select) if select is not None else 0
         self.runs.setCurrentIndex(max(0, i))
-        return runs[-1]["id"]
+        return runs[-1].id
 
     def show_run(self, run_id: int | None) -> bool:
         """Show a saved sweep: its settings in the form, its texts in the grid, its heatmap."""
@@ -480,12 +483,12 @@ class SweepPanel(QWidget):
             return False  # (the list is disabled while a sweep runs)
         try:
             rec = p.load_run(int(run_id))
-            res, st = rec["result"], rec["settings"]
+            res, st = dict(rec.result), dict(rec.settings)
             r = SteeringSweepResult.from_dict(res, st)
         except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, f"opening saved sweep #{run_id}")
             return False
-        self.result, self.run_id = r, rec["id"]
+        self.result, self.run_id = r, rec.id
         concept = (st.get("concept") or {}).get("name", "")
         self._partial = {
             "layers": r.layers,
@@ -515,7 +518,7 @@ class SweepPanel(QWidget):
             self.runs.setCurrentIndex(i)
         self._draw_heatmap()
         self.status.setText(
-            f"Saved sweep #{self.run_id} ({rec['name']}, {len(r.prompts)} prompt(s)), as it was "
+            f"Saved sweep #{self.run_id} ({rec.name}, {len(r.prompts)} prompt(s)), as it was "
             "run." + self._baseline_note(r)
         )
         return True

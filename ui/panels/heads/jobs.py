@@ -56,7 +56,11 @@ class ScoreRun:
 
 
 def score_with_figures_job(
-    hm: Any, spec: Any = None, fv_prompts: Any = None, formats: Sequence[str] = FORMATS
+    hm: Any,
+    spec: Any = None,
+    fv_prompts: Any = None,
+    formats: Sequence[str] = FORMATS,
+    cluster: str | None = None,
 ) -> Job[ScoreRun]:
     """Run a head score (``spec``: a ScoreSpec) or the function-vector head score
     (``fv_prompts``: in-context TaskPrompts), then draw its map (PNG, SVG and PDF by default;
@@ -67,8 +71,11 @@ def score_with_figures_job(
         scores = yield from fv_head_scores_job(hm, fv_prompts)
     else:
         from workbench.heads import score_job
+        from workbench.heads.score import CLUSTER_KINDS
 
-        scores = yield from score_job(hm, spec)
+        # Preferences: ablation and patching sweeps may go to a Ray cluster
+        on = cluster if spec is not None and spec.kind in CLUSTER_KINDS else None
+        scores = yield from score_job(hm, spec, cluster=on)
     yield Progress(1, 1, "drawing the figure")
     fspec = head_map_spec(scores)
     from workbench.figures import render_all

@@ -200,6 +200,7 @@ class HeadsPanel(QWidget):
             spec,
             fv_prompts,
             self.figure_formats,
+            _cluster_address(),
             label=f"Head scores ({KIND_TITLES[kind]})",
             on_progress=self._on_progress,
             on_result=lambda r, name=m.name, panel=panel: self._on_result(r, name, panel),
@@ -390,3 +391,10 @@ class HeadsPanel(QWidget):
 def _run_key(run: Any) -> tuple:
     """What tells a stored run (a RunInfo or StoredRun) from another project's."""
     return (run.id, run.name, str(run.created))
+
+
+def _cluster_address() -> str | None:
+    """Preferences → cluster: where ablation and patching sweeps run (None: here)."""
+    from ui.dialogs.preferences import cluster_address
+
+    return cluster_address()
