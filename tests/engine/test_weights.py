@@ -220,3 +220,27 @@ def test_a_cancelled_diff_or_apply_leaves_no_file(pair, tmp_path):
             lambda: len(seen) > 3,
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.safetensors"]
+
+
+def test_coefficient_sweep_matches_the_merged_models_and_restores(pair, tmp_path):
+    from tiny import OPPOSITE_PAIRS
+
+    from workbench.heads.function_vector import ICLTask
+    from workbench.jobs import run
+    from workbench.models.loading import load_language_model
+    from workbench.training import Examples, answer_metrics
+    from workbench.weights.evaluate import coefficient_sweep_job
+
+    a, b = pair
+    diff(a, b, tmp_path / "d.safetensors")
+    task = ICLTask("opp", list(OPPOSITE_PAIRS), template="{input} is {output}")
+    hm_b = load_language_model(str(b), device="cpu")
+    before = {k: v.clone() for k, v in hm_b.model.state_dict().items()}
+    sw = run(coefficient_sweep_job(hm_b, str(tmp_path / "d.safetensors"), [0, 1], task))
+    assert all(torch.equal(before[k], v) for k, v in hm_b.model.state_dict().items())
+    _, test = task.split(0.3, 0)
+    ex = Examples.zero_shot(test)
+    for i, model in enumerate((hm_b, load_language_model(str(a), device="cpu"))):
+        want = answer_metrics(model, ex.prompts, ex.answers)
+        got = sw.metrics["held_out"]["target_logprob"][i]
+        assert got == pytest.approx(want["target_logprob"], abs=1e-4)

@@ -3,7 +3,8 @@ demonstration set (accuracy of the answer's first token and its log-probability,
 training and the held-out split), so "+Δ helps, −Δ hurts" shows in one table.
 
 The model is loaded once; for each coefficient the delta's tensors are set to θ₀ + c·Δ from a
-copy of θ₀ kept for the tensors the delta touches (no drift from adding steps one on another).
+copy of θ₀ kept for the tensors the delta touches (no drift from adding steps one on another),
+Δ read from its file one tensor at a time (memory: the model and that copy).
 """
 
 from __future__ import annotations
@@ -92,18 +93,17 @@ def coefficient_sweep_job(
     train, test = task.split(test_fraction, seed)
     splits = {"train": Examples.zero_shot(train), "held_out": Examples.zero_shot(test)}
     original = {n: params[n].detach().clone() for n in names}
-    with cd.reader() as rd:
-        deltas = {n: rd.get(n).to(torch.float32) for n in names}
     metrics: dict[str, dict[str, list[float]]] = {
         s: {"accuracy": [], "target_logprob": []} for s in splits
     }
     try:
         for i, c in enumerate(coefficients):
             yield Progress(i, len(coefficients), f"c = {c:g}")
-            with torch.no_grad():
+            with torch.no_grad(), cd.reader() as rd:  # Δ read again, one tensor at a time
                 for n in names:
                     p = params[n]
-                    p.data.copy_((original[n].float() + c * deltas[n].to(p.device)).to(p.dtype))
+                    d = rd.get(n).to(p.device, torch.float32)
+                    p.data.copy_((original[n].float() + c * d).to(p.dtype))
             for s, ex in splits.items():
                 m = answer_metrics(hm, ex.prompts, ex.answers)
                 for k in ("accuracy", "target_logprob"):
