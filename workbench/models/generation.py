@@ -97,6 +97,9 @@ def _pick(logits: torch.Tensor, s: SamplingSettings, gens: list[torch.Generator]
     ).to(logits.device)
 
 
+REPLACEMENT = "\ufffd"  # what a tokenizer decodes an incomplete or invalid byte sequence to
+
+
 def generate_job(
     hm: HookedModel,
     prompts: Sequence[str],
@@ -121,6 +124,7 @@ def generate_job(
     new_ids: list[list[int]] = [[] for _ in range(batch)]
     done = torch.zeros(batch, dtype=torch.bool, device=ids.device)
     texts = [""] * batch
+    shown = [""] * batch  # streamed so far (never the U+FFFD of a character still incomplete)
     logits_log: list[torch.Tensor] = []
     keep = s.max_new_tokens if return_logits is True else int(return_logits)
     cache = None
@@ -157,9 +161,16 @@ def generate_job(
                     pieces.append("")
                     continue
                 new_ids[i].append(int(nxt[i]))
+                # The whole sequence decoded, every step: a character whose bytes come in two
+                # tokens reads as U+FFFD until its second token arrives.
                 full = hm.tokenizer.decode(new_ids[i], skip_special_tokens=True)
-                pieces.append(full[len(texts[i]) :])
                 texts[i] = full
+                stable = full.rstrip(REPLACEMENT)  # hold back an unfinished character
+                if stable.startswith(shown[i]):
+                    pieces.append(stable[len(shown[i]) :])
+                    shown[i] = stable
+                else:  # the decode rewrote earlier text: the final text replaces the stream
+                    pieces.append("")
             if s.stop_at_eos and eos is not None:
                 done |= nxt == eos
             ids = torch.cat([ids, nxt[:, None]], -1)
@@ -169,7 +180,10 @@ def generate_job(
                 break
     return Generation(
         prompts=prompts,
-        texts=texts,
+        # A U+FFFD left at the end is a character cut by max_new_tokens before its last byte
+        # came: not text the model wrote. One inside the text stays (the model emitted an
+        # invalid byte sequence there, and the stored text says so).
+        texts=[t.rstrip(REPLACEMENT) for t in texts],
         token_ids=new_ids,
         settings=s,
         step_logits=torch.stack(logits_log) if logits_log else None,
