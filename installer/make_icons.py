@@ -26,7 +26,7 @@ ICO_SIZES = (16, 24, 32, 48, 64, 128, 256)
 MAC_SIZES = (16, 32, 128, 256, 512)
 
 
-def render(size: int):  # noqa: ANN201 - a QImage
+def render(size: int):  # a QImage
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QImage, QPainter
     from PySide6.QtSvg import QSvgRenderer

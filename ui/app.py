@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import time
+from typing import cast
 
 _T0 = time.perf_counter()
 
@@ -69,12 +70,12 @@ def create_window(theme_choice: str | None = None, interactive: bool = True):
     from ui.theme import ThemeManager
     from ui.workers import ModelExecutor
 
-    app = QApplication.instance()
-    choice = theme_choice or settings().value("ui/theme", "system")
+    app = cast(QApplication, QApplication.instance())
+    choice = str(theme_choice or settings().value("ui/theme", "system"))
     theme = getattr(app, "_workbench_theme", None)
     if theme is None:
         theme = ThemeManager(app, choice)
-        app._workbench_theme = theme
+        app._workbench_theme = theme  # type: ignore[attr-defined]  # one per QApplication, kept on it
     elif theme.choice != choice:
         theme.set_choice(choice)
     from ui.wheel_guard import install as install_wheel_guard
@@ -119,7 +120,7 @@ def run(argv: list[str] | None = None) -> int:
 
     from ui.errors import install_excepthook
 
-    app = QApplication.instance() or QApplication(argv[:1])
+    app = cast(QApplication, QApplication.instance() or QApplication(argv[:1]))
     app.setApplicationName("Concept Workbench")
     app.setOrganizationName("concept-workbench")
     app.setDesktopFileName("concept-workbench")

@@ -107,11 +107,11 @@ class GettingStartedDock(QDockWidget):
         row.addStretch(1)
         row.addWidget(close)
         lay.addLayout(row)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setWidget(body)
-        self.scroll.setMinimumWidth(280)
-        self.setWidget(self.scroll)
+        self.scroll_area = QScrollArea()  # not "scroll": QWidget.scroll() is a method
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setWidget(body)
+        self.scroll_area.setMinimumWidth(280)
+        self.setWidget(self.scroll_area)
         st = self.ctx.state
         st.events.models.connect(self._on_models)
         st.events.concepts.connect(self._on_concepts)
@@ -163,7 +163,7 @@ class GettingStartedDock(QDockWidget):
         # keep the step to do next (or the one running) in view in a short dock
         current = self.running or next((s.key for s in STEPS if not self.done[s.key]), None)
         if current is not None:
-            self.scroll.ensureWidgetVisible(self.boxes[current], 0, 0)
+            self.scroll_area.ensureWidgetVisible(self.boxes[current], 0, 0)
 
     def _say(self, key: str, text: str) -> None:
         self.status[key].setText(text)
@@ -290,10 +290,9 @@ class GettingStartedDock(QDockWidget):
 
 def show_getting_started(window: MainWindow) -> GettingStartedDock:
     """Open (or raise) the guide on the right of the window."""
-    dock = getattr(window, "_getting_started", None)
+    dock = window.findChild(GettingStartedDock)  # the window holds at most one
     if dock is None:
         dock = GettingStartedDock(window)
-        window._getting_started = dock
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         # most of the right column: four steps, each with its explanation, fit without scrolling
         height = max(300, int(window.height() * 0.62))

@@ -68,9 +68,9 @@ def cosine_matrix(concepts: Sequence[Any], site: str | None = None) -> tuple[lis
         from workbench.errors import ShapeMismatchError
 
         raise ShapeMismatchError("These concepts share no site, so they cannot be compared.")
-    site = site if site in shared else shared[-1]
-    m = engine_cosine_matrix(concepts, site)
-    return m.names, np.array(m.matrix), site
+    chosen = site if site is not None and site in shared else shared[-1]
+    m = engine_cosine_matrix(concepts, chosen)
+    return m.names, np.array(m.matrix), chosen
 
 
 def cosine_matrix_job(concepts: Sequence[Any], site: str | None = None) -> Job[tuple]:

@@ -124,12 +124,12 @@ class PagedTableModel(QAbstractTableModel):
         super().__init__()
         self.headers = list(headers)
         self._fetch, self._cells = fetch, cells
+        self.default_query = default_query or Query()
         self._is_fast = is_fast or (lambda q: not q.search and q == self.default_query)
         self._on_error = on_error
         self.page_size = page_size
         self.first_page = first_page or page_size
         self._asked = page_size  # rows asked for by the page being read
-        self.default_query = default_query or Query()
         self.query = self.default_query
         self.sort_keys = list(sort_keys)
         self._tooltip = tooltip

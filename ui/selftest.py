@@ -86,7 +86,7 @@ class SelfTest:
                 self.window.ctx.project.ask = False
                 self.window.ctx.executor.cancel()
                 self.window.close()
-            QApplication.instance().exit(code)
+            QApplication.exit(code)
 
         QTimer.singleShot(0, close)
 

@@ -143,11 +143,11 @@ class CoefficientWidget(QWidget):
     def value(self) -> float:
         return float(self.spin.value())
 
-    def setValue(self, v: float) -> None:  # noqa: N802 (Qt's name)
+    def setValue(self, v: float) -> None:
         self.spin.setValue(v)
         self._sync_slider(self.spin.value())  # also when the spin box already held ``v``
 
-    def blockSignals(self, block: bool) -> bool:  # noqa: N802 (Qt's name)
+    def blockSignals(self, block: bool) -> bool:
         # The inner spin box must stay quiet too, or a programmatic value would be emitted.
         self.spin.blockSignals(block)
         return super().blockSignals(block)

@@ -27,7 +27,9 @@ def _drive(qtbot, window, dock, key, timeout=120000):
 def test_guide_drives_the_panels_on_a_tiny_model(qtbot, loaded_window):
     w = loaded_window
     _help_action(w, "Getting started").trigger()
-    dock = w._getting_started
+    from ui.guide import GettingStartedDock
+
+    dock = w.findChild(GettingStartedDock)
     assert dock.isVisible() and not dock.isFloating()
     assert not dock.isModal() if hasattr(dock, "isModal") else True
     # the model is loaded already: step 1 says so, step 2 is next, 3 and 4 wait
@@ -59,7 +61,7 @@ def test_guide_drives_the_panels_on_a_tiny_model(qtbot, loaded_window):
     assert not w.ctx.errors.history
     # opening it again raises the same guide
     _help_action(w, "Getting started").trigger()
-    assert w._getting_started is dock
+    assert w.findChild(GettingStartedDock) is dock
 
 
 def test_guide_step_refused_without_a_concept_says_what_to_do(qtbot, loaded_window):

@@ -33,7 +33,7 @@ def norm_spec(title: str, infos: list[ConceptInfo]) -> dict:
     """A line-plot spec of norm per layer for concept infos (one series per concept)."""
     series, xs = {}, set()
     for info in infos:
-        pts = sorted((layer_of(s), n) for s, n in info.norms.items() if layer_of(s) is not None)
+        pts = sorted((L, n) for s, n in info.norms.items() if (L := layer_of(s)) is not None)
         xs |= {x for x, _ in pts}
         series[info.name] = dict(pts)
     x = sorted(xs)

@@ -3,6 +3,7 @@ drag concepts onto the canvas. The selected concept's recipe and diagnostics sho
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import QMimeData, QModelIndex, QPersistentModelIndex, Qt, QTimer
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLineEdit,
     QListView,
+    QMainWindow,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -232,7 +234,7 @@ class LibraryDock(QDockWidget):
         method: str,
         sites: list[str],
         position: str = "last",
-        words: list[str] = (),
+        words: Sequence[str] = (),
         name: str = "",
     ) -> int:
         """Run an extraction in the background; the concept lands in the library."""
@@ -270,9 +272,9 @@ class LibraryDock(QDockWidget):
         self.ctx.state.selected_concepts = (concept.name,)
         warnings = concept.recipe.get("warnings") if isinstance(concept.recipe, dict) else None
         if warnings:  # e.g. a norm far above the site's (the attention sink): kept, but said
-            bar = self.window().statusBar() if self.window() is not None else None
-            if bar is not None:
-                bar.showMessage(f"{concept.name}: " + " ".join(warnings), 30000)
+            win = self.window()
+            if isinstance(win, QMainWindow):
+                win.statusBar().showMessage(f"{concept.name}: " + " ".join(warnings), 30000)
 
     # ------------------------------------------------------ rename/delete
     def rename_selected(self, new: str | None = None) -> None:
@@ -384,7 +386,7 @@ class LibraryDock(QDockWidget):
         self.add_concept(concept)
         self.last_import_notes = [n for n in notes if n]
         if self.last_import_notes:
-            bar = self.window().statusBar() if self.window() is not None else None
-            if bar is not None:
-                bar.showMessage(" ".join(self.last_import_notes), 15000)
+            win = self.window()
+            if isinstance(win, QMainWindow):
+                win.statusBar().showMessage(" ".join(self.last_import_notes), 15000)
         return True

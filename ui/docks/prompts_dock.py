@@ -185,10 +185,11 @@ class PromptsDock(QDockWidget):
 
     def _blank(self, row: int) -> QTableWidgetItem:
         self._loading = True
-        for c in range(self.table.columnCount()):
-            self.table.setItem(row, c, QTableWidgetItem(""))
+        items = [QTableWidgetItem("") for _ in range(self.table.columnCount())]
+        for c, item in enumerate(items):
+            self.table.setItem(row, c, item)
         self._loading = False
-        return self.table.item(row, 0)
+        return items[0]
 
     def remove_rows(self) -> None:
         for r in sorted({i.row() for i in self.table.selectedIndexes()}, reverse=True):
@@ -200,7 +201,7 @@ class PromptsDock(QDockWidget):
         for r in range(self.table.rowCount()):
             out.append(
                 [
-                    (self.table.item(r, c).text() if self.table.item(r, c) else "")
+                    (item.text() if (item := self.table.item(r, c)) else "")
                     for c in range(self.table.columnCount())
                 ]
             )
