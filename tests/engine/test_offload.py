@@ -148,3 +148,14 @@ def test_the_command_line_takes_the_placement_options(tiny_llama_dir, tmp_path, 
     assert placed == plain
     assert main([*base, "--device-map", '{"2": "disk"}']) == 1
     assert "give an offload folder" in capsys.readouterr().err
+
+
+def test_weight_reading_analyses_refuse_offloaded_weights(offloaded):
+    from workbench.heads.data import TaskPrompts
+    from workbench.heads.dla import dla_job
+    from workbench.jobs import run
+
+    hm, _ = offloaded
+    task = TaskPrompts(["the king is a"], [" man"], [" woman"])
+    with pytest.raises(ModelLoadError, match="offloaded to disk"):
+        run(dla_job(hm, task))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.errors import UnsupportedModelError
+from workbench.errors import ModelLoadError, UnsupportedModelError
 
 _MOE_HINTS = ("num_experts", "num_local_experts", "n_routed_experts", "moe_intermediate_size")
 
@@ -185,6 +185,12 @@ class Adapter:
     def o_proj_weight(self, layer: int):
         """[d_model, n_heads * d_head] (GPT-2's Conv1D stores the transpose)."""
         w = self.o_proj(layer).weight
+        if w.device.type == "meta":  # offloaded by a device map: only a forward brings it in
+            raise ModelLoadError(
+                f"Block {layer}'s weights are offloaded to disk (device map), and this analysis "
+                "reads weights directly rather than running the model: load the model without "
+                "disk offload for it."
+            )
         return w.t() if self.spec.family == "gpt2" else w
 
     def describe(self) -> dict[str, Any]:
