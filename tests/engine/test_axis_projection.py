@@ -108,3 +108,34 @@ def test_cli_axis(tmp_path, capsys, tiny_llama_dir):
     assert main(["concepts", "axis", "--items", "a", "--set", "topics", "--a-texts", "x", "--b-texts", "y",
                  "--site", SITE]) == 1  # fmt: skip
     assert "one way" in capsys.readouterr().err
+
+
+def test_template_by_hand_and_the_sink_warning(hm):
+    items = ["king", "queen", "man"]
+    alone = run(
+        axis_projection_job(
+            hm, items, (text_pole("g", ["good"]), text_pole("b", ["bad"])), site=SITE
+        )
+    )
+    assert any("attention sink" in w for w in alone.warnings)
+    tpl = "the {item} is very"
+    r = run(
+        axis_projection_job(
+            hm, items, (text_pole("g", ["good"]), text_pole("b", ["bad"])), site=SITE, template=tpl
+        )
+    )
+    assert r.warnings == [] and r.template == tpl
+    texts = [tpl.replace("{item}", t) for t in [*items, "good", "bad"]]
+    acts = hm.capture(texts, [SITE])[SITE].double().numpy()
+    x, a, b = acts[:3], acts[3], acts[4]
+    np.testing.assert_allclose(r.x, (x - a) @ (b - a) / ((b - a) @ (b - a)), rtol=1e-4, atol=1e-5)
+    with pytest.raises(PromptSetError, match="must contain"):
+        run(
+            axis_projection_job(
+                hm,
+                items,
+                (text_pole("g", ["good"]), text_pole("b", ["bad"])),
+                site=SITE,
+                template="x",
+            )
+        )

@@ -56,6 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["last", "mean", "mean_skip_first"],
         help="token position read for items and text poles",
     )
+    p.add_argument(
+        "--template",
+        default="{item}",
+        help='read each item and pole text inside this text, e.g. "I work as a {item}" (a '
+        "one-token item read alone sits on the attention sink)",
+    )
     p.add_argument("--batch-size", type=_args.positive_int, default=16)
     p.add_argument("--figure", help="draw the strip or scatter (PNG, SVG or PDF)")
     p.add_argument("--project", help="store the projection as a run and its figure here")
@@ -125,6 +131,7 @@ def _axis(args: argparse.Namespace) -> int:
         position=args.position,
         pole_site=args.pole_site,
         batch_size=args.batch_size,
+        template=args.template.replace("\\n", "\n"),
     )
     r = run(job) if args.json else run_with_progress_bar(job, desc="axis")
     out = r.to_dict()
@@ -135,7 +142,7 @@ def _axis(args: argparse.Namespace) -> int:
         from workbench.store import Project
 
         settings = {"model": hm.ref.to_dict(), "site": args.site, "position": args.position,
-                    "pole_site": args.pole_site, "poles": r.poles}  # fmt: skip
+                    "pole_site": args.pole_site, "poles": r.poles, "template": args.template}  # fmt: skip
         with Project.open(args.project, create=True) as project:
             out["run_id"] = project.add_run("axis", spec["title"], settings, r.to_dict())
             out["figure_id"] = project.add_figure(spec["title"], spec, render_all(spec))

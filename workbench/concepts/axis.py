@@ -83,11 +83,13 @@ class AxisResult:
     # Where each pole sits on its own axis (0 and 1 for text poles; other values show that a
     # concept pole is a direction or comes from another space).
     pole_coordinates: dict[str, float] = field(default_factory=dict)
+    template: str = "{item}"
     kind = "axis"  # the project run's analysis
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["settings"] = {"site": self.site, "position": self.position, "poles": self.poles}
+        d["settings"] = {"site": self.site, "position": self.position, "poles": self.poles,
+                         "template": self.template}  # fmt: skip
         return d
 
     def figure_spec(self) -> dict[str, Any]:
@@ -161,6 +163,7 @@ def axis_projection_job(
     position: str = "last",
     pole_site: str | None = None,
     batch_size: int = 16,
+    template: str = "{item}",
 ) -> Job[AxisResult]:
     """Place ``items`` on the axis ``x_poles`` (and ``y_poles``) at ``site`` (a job).
 
@@ -168,7 +171,15 @@ def axis_projection_job(
     ----------
     pole_site
         Read concept poles here instead of at ``site`` (the result then warns).
+    template
+        Each item and pole text is read inside this text (``"{item}"``: as it is), e.g.
+        ``"A person who works as a {item}"``: a one-token item read alone sits on the first
+        position, which most models use as an attention sink (the result warns).
     """
+    if "{item}" not in template:
+        raise PromptSetError(
+            f"template {template!r} must contain {{item}}, e.g. 'I work as a {{item}}'."
+        )
     items = [t for t in items if t.strip()]
     if not items:
         raise PromptSetError("no items to place: give a list, a file or a prompt set.")
@@ -182,9 +193,16 @@ def axis_projection_job(
     warnings: list[str] = []
     vecs = [_pole_vector(p, site, pole_site, position, warnings) for p in poles]
     groups = [list(p.texts) for p in poles if p.concept is None]
-    texts = items + [t for g in groups for t in g]
+    texts = [template.replace("{item}", t) for t in items + [t for g in groups for t in g]]
     yield Progress(0, len(texts), "reading items and poles")
     cap = yield from hm.capture_job(texts, [site], position=position, batch_size=batch_size)
+    alone = sum(n == 1 for n in cap.lengths)
+    if alone:
+        warnings.append(
+            f"{alone} of the {len(texts)} texts read are one token long: read at the first "
+            "position, which most models use as an attention sink, they all look alike. Give "
+            "a template that puts each item in context."
+        )
     acts = cap.acts[site].float()
     x_acts, rest = acts[: len(items)], acts[len(items) :]
     k = 0
@@ -216,4 +234,5 @@ def axis_projection_job(
         warnings,
         [p.describe() for p in poles],
         pole_xy,
+        template,
     )

@@ -31,6 +31,11 @@ class AxisPage(AnalysisPage):
             edit.setToolTip(POLE_HELP)
             edit.setPlaceholderText(POLE_HELP)
             self.poles.append(edit)
+        self.template = QLineEdit("I work as a {item}")
+        self.template.setToolTip(
+            "Each item and pole text is read inside this text ({item} is replaced); a one-token "
+            "item read alone sits on the attention sink"
+        )
         self.site = QLineEdit("")
         self.site.setPlaceholderText("e.g. blocks.12.hook_resid_post (empty: the middle layer)")
         self.position = QComboBox()
@@ -39,6 +44,7 @@ class AxisPage(AnalysisPage):
         self.form.addRow("Items", self.items)
         for name, edit in zip(("A", "B", "C (2-D)", "D (2-D)"), self.poles, strict=True):
             self.form.addRow(f"Pole {name}", edit)
+        self.form.addRow("Template", self.template)
         self.form.addRow("Site", self.site)
         self.form.addRow("Token position", self.position)
 
@@ -69,7 +75,11 @@ class AxisPage(AnalysisPage):
         if c.strip() or d.strip():
             y = (self._pole(c, "C"), self._pole(d, "D"))
         site = self.site.text().strip() or resid_post(hm.n_layers // 2)
-        kwargs = {"site": site, "position": self.position.currentText()}
+        kwargs = {
+            "site": site,
+            "position": self.position.currentText(),
+            "template": self.template.text() or "{item}",
+        }
         return axis_projection_job, (items, x, y), kwargs
 
     def describe(self, result: Any) -> str:
