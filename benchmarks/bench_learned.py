@@ -87,10 +87,23 @@ def main() -> dict:
         "cpu_seconds": cpu,
     }
     print(json.dumps(out["head_offsets"], indent=1), flush=True)
+    res, wall, cpu = _timed(
+        lambda: run(train_head_offsets_job(hm, task, k=8, select="attribution", spec=spec))
+    )
+    out["head_offsets_attribution"] = {
+        "command": "workbench train offsets --task antonyms --k 8 --select attribution --steps 40",
+        "heads": [f"L{L}H{h}" for L, h in res.heads],
+        "metrics": res.metrics,
+        "loss_first_last": [res.curve.losses[0], res.curve.losses[-1]],
+        "seconds": wall,
+        "cpu_seconds": cpu,
+    }
+    print(json.dumps(out["head_offsets_attribution"], indent=1), flush=True)
 
     # 2. trained steering vector
+    vspec = TrainingSpec(steps=40, lr=5e-2, batch_size=8, seed=0)
     vres, wall, cpu = _timed(
-        lambda: run(train_steering_vector_job(hm, task, layer=10, kl_weight=1.0, spec=spec))
+        lambda: run(train_steering_vector_job(hm, task, layer=10, kl_weight=1.0, spec=vspec))
     )
     out["trained_vector"] = {
         "command": "workbench train vector --task antonyms --layer 10 --kl-weight 1 --steps 40 --lr 0.05",
@@ -169,10 +182,19 @@ def _greedy(hm, prompts, n: int = 8) -> list[list[int]]:
     return generate(hm, prompts, settings=SamplingSettings(max_new_tokens=n)).token_ids
 
 
+def _rows(rows: list) -> list[str]:
+    width = max(len(r[0]) for r in rows) + 2
+    return [
+        f"{name:<{width}}{m['accuracy']:.3f}  ({m['target_logprob']:6.2f})  {tail}".rstrip()
+        for name, m, tail in rows
+    ]
+
+
 def block(r: dict) -> str:
     ho, tv, ft, rep, sw = (r["head_offsets"], r["trained_vector"], r["finetune"], r["reproduce"],
                            r["sweep"])  # fmt: skip
     m = ho["metrics"]
+    ha = r["head_offsets_attribution"]
     lines = [
         f"Measured {r['date']} with `nice -n 10 .venv/bin/python benchmarks/bench_learned.py` "
         f"({r['machine']}, {r['torch_threads']} torch thread(s), shared with other work). "
@@ -181,12 +203,43 @@ def block(r: dict) -> str:
         "(mean log-prob of it in brackets):",
         "",
         "```text",
-        f"zero-shot                       {m['zero_shot']['accuracy']:.3f}  ({m['zero_shot']['target_logprob']:.2f})",
-        f"5-shot prompting                {m['few_shot']['accuracy']:.3f}  ({m['few_shot']['target_logprob']:.2f})",
-        f"function vector, same 8 heads   {m['function_vector']['accuracy']:.3f}  ({m['function_vector']['target_logprob']:.2f})  layer {m['function_vector']['layer']}",
-        f"LoFiT offsets, 8 heads          {m['head_offsets']['accuracy']:.3f}  ({m['head_offsets']['target_logprob']:.2f})  {len(ho['heads'])} heads {','.join(ho['heads'])}; {ho['seconds']:.0f} s",
-        f"trained vector, {tv['site']:<16} {tv['metrics']['trained_vector']['accuracy']:.3f}  ({tv['metrics']['trained_vector']['target_logprob']:.2f})  KL on held-out neutral prompts {tv['metrics']['trained_vector']['kl']:.3f} nats; {tv['seconds']:.0f} s",
-        f"fine-tune, 3 steps (all weights) {ft['metrics']['after']['accuracy']:.3f}  ({ft['metrics']['after']['target_logprob']:.2f})  {ft['seconds']:.0f} s",
+        *_rows(
+            [
+                ("zero-shot", m["zero_shot"], ""),
+                ("5-shot prompting", m["few_shot"], ""),
+                (
+                    "function vector, gradient heads",
+                    m["function_vector"],
+                    f"layer {m['function_vector']['layer']}, coefficient 1",
+                ),
+                (
+                    "function vector, attribution heads",
+                    ha["metrics"]["function_vector"],
+                    f"layer {ha['metrics']['function_vector']['layer']}, coefficient 1",
+                ),
+                (
+                    "LoFiT offsets, gradient heads",
+                    m["head_offsets"],
+                    f"{','.join(ho['heads'])}; {ho['seconds']:.0f} s",
+                ),
+                (
+                    "LoFiT offsets, attribution heads",
+                    ha["metrics"]["head_offsets"],
+                    f"{','.join(ha['heads'])}; {ha['seconds']:.0f} s",
+                ),
+                (
+                    f"trained vector at {tv['site']}",
+                    tv["metrics"]["trained_vector"],
+                    f"KL on held-out neutral prompts {tv['metrics']['trained_vector']['kl']:.3f} nats; "
+                    f"{tv['seconds']:.0f} s",
+                ),
+                (
+                    "fine-tune, 3 steps, all weights",
+                    ft["metrics"]["after"],
+                    f"{ft['seconds']:.0f} s",
+                ),
+            ]
+        ),
         "```",
         "",
         f"Task vector Δ = fine-tune − original ({r['diff']['tensors']} tensors, {r['diff']['mb']} MB): "
@@ -197,7 +250,7 @@ def block(r: dict) -> str:
         "mean log-prob of the answer's first token):",
         "",
         "```text",
-        "c        " + "".join(f"{c:>14g}" for c in sw["coefficients"]),
+        f"{'c':<12}" + "".join(f"{c:>14g}" for c in sw["coefficients"]),
     ]
     for label in ("all", "mlp", "attention"):
         h = sw["metrics"][label]["held_out"]
@@ -205,7 +258,7 @@ def block(r: dict) -> str:
             f"{a:>7.3f} {lp:>6.2f}"
             for a, lp in zip(h["accuracy"], h["target_logprob"], strict=True)
         )
-        lines.append(f"Δ {label:<7}{cells}")
+        lines.append(f"{'Δ ' + label:<12}{cells}")
     lines.append("```")
     return "\n".join(lines)
 
