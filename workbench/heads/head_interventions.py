@@ -169,23 +169,24 @@ def head_intervention_provenance(
     store the same record; ``concept``, ``sites`` and ``coefficient`` are what the
     Generations dock shows of every generation)."""
     from workbench import __version__
-    from workbench.concepts.provenance import PROVENANCE_VERSION
+    from workbench.concepts.provenance import TextGenerationProvenance
 
-    return {
-        "provenance_version": PROVENANCE_VERSION,
-        "model": model_ref.to_dict(),
-        "concept": {"name": spec.label, "kind": "head_action"},
-        "sites": spec.sites,
-        **({"coefficient": spec.value} if spec.takes_value else {}),
-        "heads": [list(h) for h in spec.heads],
-        "action": spec.action,
-        "action_title": ACTIONS[spec.action][0],
-        "value": spec.value if spec.takes_value else None,
-        "sampling": settings.to_dict(),
-        "seed": settings.seed,
-        "app_version": __version__,
-        **extra,
-    }
+    return TextGenerationProvenance(
+        model=model_ref.to_dict(),
+        sites=tuple(spec.sites),
+        sampling=settings.to_dict(),
+        seed=settings.seed,
+        app_version=__version__,
+        coefficient=spec.value if spec.takes_value else None,
+        concept={"name": spec.label, "kind": "head_action"},
+        extra={
+            "heads": [list(h) for h in spec.heads],
+            "action": spec.action,
+            "action_title": ACTIONS[spec.action][0],
+            "value": spec.value if spec.takes_value else None,
+            **extra,
+        },
+    ).to_dict()
 
 
 # --------------------------------------------------------------- metric curves

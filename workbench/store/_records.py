@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from workbench.concepts.provenance import TextGenerationProvenance
 from workbench.errors import PromptSetError
 from workbench.store._base import StoreBase, now
 from workbench.store.errors import RecordNotFoundError
@@ -235,17 +236,19 @@ class RecordStore(StoreBase):
         prompt: str,
         baseline: str | None = None,
         steered: str | None = None,
-        provenance: dict[str, Any],
+        provenance: dict[str, Any] | TextGenerationProvenance,
         image_png: bytes | None = None,
         baseline_png: bytes | None = None,
     ) -> int:
         """Save a generation with what it takes to make it again; return its id.
 
-        ``medium`` is ``"text"`` or ``"image"``. ``provenance`` should name the model (its :class:`ModelRef` as a dict), the concept
-        (id and recipe), sites, coefficients, seed and sampling settings; it is kept as given.
-        An image generation stores the steered image in ``image_png`` and the unsteered one in
-        ``baseline_png``.
+        ``medium`` is ``"text"`` or ``"image"``. A text generation's ``provenance`` is a
+        :class:`~workbench.concepts.provenance.TextGenerationProvenance` (or its dict); an image
+        generation's is the diffusion engine's record (kept as given). An image generation
+        stores the steered image in ``image_png`` and the unsteered one in ``baseline_png``.
         """
+        if isinstance(provenance, TextGenerationProvenance):
+            provenance = provenance.to_dict()
         if not isinstance(provenance, dict):
             raise TypeError(
                 "provenance must be a dict (model, recipe, sites, coefficients, seed...)"

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.concepts.concept import ModelRef
+from workbench.concepts.provenance import TextGenerationProvenance
 
 
 def _plain(record: Any) -> dict[str, Any]:
@@ -151,6 +152,20 @@ class GenerationInfo:
     created: str
     image_png: bytes | None = None
     baseline_png: bytes | None = None
+
+    def text_provenance(self) -> TextGenerationProvenance:
+        """The provenance of a text generation as the engine's versioned record.
+
+        Raises
+        ------
+        WorkbenchError
+            An image generation, or a record a newer version wrote.
+        """
+        from workbench.errors import WorkbenchError
+
+        if self.medium != "text":
+            raise WorkbenchError(f"generation {self.id} is an {self.medium}, not a text")
+        return TextGenerationProvenance.from_dict(self.provenance)
 
     def to_dict(self, *, images: bool = False) -> dict[str, Any]:
         out = asdict(self)
