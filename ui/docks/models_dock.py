@@ -4,6 +4,7 @@ loading in the background with progress; what is loaded (device, dtype, memory, 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -205,9 +206,35 @@ class ModelsDock(QDockWidget):
         if path:
             self.load(path)
 
+    def offer_vector_import(self, path: str) -> bool:
+        """A control vector opened as a model: say what it is and offer to import it."""
+        from PySide6.QtWidgets import QMessageBox
+
+        B = QMessageBox.StandardButton
+        text = (
+            f"{Path(path).name} is a steering vector (a GGUF control vector, as llama.cpp and "
+            "repeng write them), not a model. Import it into the concept library?"
+        )
+        if getattr(self.ctx.project, "ask", True):
+            answer = QMessageBox.question(self, "A steering vector", text, B.Yes | B.No, B.Yes)
+        else:
+            answer = B.Yes
+        if answer != B.Yes or self.ctx.window is None:
+            self.progress_label.setText(f"{Path(path).name} is a steering vector, not a model.")
+            return False
+        self.ctx.window.library_dock.import_vector(path)
+        return True
+
     def load(self, source: Any = None) -> int:
         """Load ``source`` (None: the embedded model; a path; a ModelSource) in the background."""
         from workbench.models.loading import load_language_model_job
+
+        if isinstance(source, str) and source.lower().endswith(".gguf"):
+            from workbench.io.gguf_control import is_control_vector
+
+            if is_control_vector(source):  # a steering vector, not a model
+                self.offer_vector_import(source)
+                return -1
 
         name = getattr(source, "name", None) or (
             str(source).rstrip("/").rsplit("/", 1)[-1] if source else "SmolLM2-135M-Instruct"

@@ -231,6 +231,11 @@ class PreviewPanel(QWidget):
                     f"{concept.name!r} belongs to {concept.model.name}; choose that model or another concept."
                 )
             site = self.site.currentText()
+            if not site:
+                raise ValueError(
+                    f"Choose a site to add {concept.name!r} at (the Site box is empty: pick a "
+                    "concept with vectors at this model's layers)."
+                )
             vec = concept.vector(site)
             weights = self.weighting.token_weights(vec)
         except Exception as e:  # noqa: BLE001 - shown in the status line and by the error handler

@@ -238,6 +238,11 @@ class SweepPanel(QWidget):
         try:
             if m is None:
                 raise RuntimeError("No model is loaded. Load one in the Models dock (Ctrl+L).")
+            if not self.concept.currentText():
+                raise ValueError(
+                    "Choose a concept to sweep: extract one in the Concept library (Ctrl+E), "
+                    "or select one there and press Use selected."
+                )
             concept = self.ctx.concepts.get(self.concept.currentText())
             layers = [int(x) for x in parse_numbers(self.layers.text(), integer=True)]
             coefs = parse_numbers(self.coefs.text())

@@ -225,6 +225,21 @@ def _field(reader: Any, key: str) -> Any:
         return None
 
 
+def is_control_vector(path: str | Path) -> bool:
+    """Whether ``path`` is a GGUF control vector (a steering vector, not a model): its
+    ``general.architecture`` is ``controlvector``. False for anything else, readable or not."""
+    p = Path(path)
+    if p.suffix.lower() != ".gguf" or not p.is_file():
+        return False
+    try:
+        import gguf
+
+        reader = gguf.GGUFReader(str(p))
+    except (ImportError, ValueError, OSError, IndexError, KeyError, TypeError):
+        return False
+    return _field(reader, "general.architecture") == ARCH
+
+
 def read(
     path: Path,
     *,

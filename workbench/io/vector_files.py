@@ -207,7 +207,11 @@ def detect_format(path: str | Path) -> str:
         return by_ext[0]
     if sniffed:
         return sniffed
-    fail(f"cannot tell the format of {path}; pass fmt=... (one of {', '.join(_READERS)}).")
+    fail(
+        f"cannot tell the format of {path.name} from its name or its first bytes. Give it one "
+        f"of these endings: {', '.join(sorted({e for f in FORMATS.values() for e in f.extensions}))}"
+        f" (or name the format: one of {', '.join(_READERS)})."
+    )
 
 
 def export_concept(
@@ -233,7 +237,8 @@ def export_concept(
         matches = [n for n, f in FORMATS.items() if f.can_export and suffix in f.extensions]
         if not matches:
             fail(
-                f"cannot tell the format from {path.name!r}; use an extension or fmt= ({_known()})."
+                f"cannot tell the format from {path.name!r}: end the file name with one of the "
+                f"formats' extensions ({_known()})."
             )
         fmt = matches[0]
     fmt = _check_format(fmt)
