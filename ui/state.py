@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from psygnal import Signal, evented
 
@@ -68,6 +68,9 @@ def _param_bytes(hm: Any) -> int:
 @dataclass
 class AppState:
     """What the window shows. Assign whole values (tuples) so that events fire."""
+
+    if TYPE_CHECKING:  # made by @evented at run time: state.events.<field> is a SignalInstance
+        events: ClassVar[Any]
 
     models: tuple[LoadedModel, ...] = ()
     active_model: str | None = None  # key of the model that extraction and preview use
