@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from ui_helpers import wait_idle
 
+pytestmark = pytest.mark.slow  # a real window and four engine jobs each
+
 
 @pytest.fixture
 def analyses(qtbot, loaded_window):

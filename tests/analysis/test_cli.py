@@ -1,0 +1,48 @@
+"""``workbench analysis``: JSON on stdout, figures written, runs stored, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workbench.cli import main
+from workbench.store import Project
+
+
+@pytest.mark.slow
+def test_logit_lens_and_patch_commands(tiny_llama_dir, tmp_path, capsys):
+    m = ["--model", str(tiny_llama_dir)]
+    proj = tmp_path / "p.wbproj"
+    fig = tmp_path / "lens.svg"
+    rc = main(["analysis", "logit-lens", "the capital of France is", "--target", "Paris",
+               "--figure", str(fig), "--project", str(proj), "--json", *m])  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["kind"] == "logit_lens" and fig.read_bytes().startswith(b"<?xml")
+    assert len(out["last_position"]["rows"]) == 4 and out["run_id"] >= 1
+    rc = main(["analysis", "patch", "the capital of France is", "the capital of London is",
+               "--target", "Paris", "--foil", "London", "--component", "resid_pre",
+               "--component", "mlp_out", "--project", str(proj), "--json", *m])  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and [r["component"] for r in out["results"]] == ["resid_pre", "mlp_out"]
+    with Project.open(proj, read_only=True) as p:
+        assert len(p.runs("logit_lens")) == 1 and len(p.runs("activation_patching")) == 2
+        assert len(p.figures()) == 3
+    for args in (["subspace-patch", "the capital of France is", "the capital of London is",
+                  "--target", "Paris", "--foil", "London", "--layer", "1"],
+                 ["dla", "the capital of France is", "--target", "Paris"],
+                 ["head-ov", "--layer", "1", "--head", "0", "--tokens", "one,two"]):  # fmt: skip
+        assert main(["analysis", *args, "--json", *m]) == 0
+        assert json.loads(capsys.readouterr().out)["kind"]
+
+
+def test_errors_are_one_line(tiny_llama_dir, tmp_path, capsys):
+    m = ["--model", str(tiny_llama_dir)]
+    rc = main(["analysis", "patch", "the capital of France is", "the capital of the London is",
+               "--target", "Paris", "--foil", "London", *m])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 1 and "same number of tokens" in err and "Traceback" not in err
+    rc = main(["analysis", "logit-lens", "the king", "--figure", str(tmp_path / "x.gif"), *m])
+    assert rc == 1 and ".png, .svg or .pdf" in capsys.readouterr().err
+    rc = main(["analysis", "head-ov", "--layer", "9", "--head", "0", *m])
+    assert rc in (1, 2) and "error" in capsys.readouterr().err
