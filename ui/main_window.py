@@ -171,12 +171,15 @@ class PanelTabs(QTabWidget):
         return page
 
     def indexOf(self, widget: QWidget) -> int:
-        return super().indexOf(self.page(widget))
+        page = self.page(widget)
+        return super().indexOf(page) if page is not None else -1
 
     def setCurrentWidget(self, widget: QWidget) -> None:
-        super().setCurrentWidget(self.page(widget))
+        page = self.page(widget)
+        if page is not None:
+            super().setCurrentWidget(page)
 
-    def currentWidget(self) -> QWidget | None:
+    def currentWidget(self) -> QWidget | None:  # type: ignore[override]  # None with no tab (Qt's nullptr)
         return self._panel(super().currentWidget())
 
     def widget(self, index: int) -> QWidget | None:
@@ -353,7 +356,7 @@ class MainWindow(QMainWindow):
         if p is not None and not p.read_only:
             with contextlib.suppress(Exception):  # layout is a nicety; never fail closing over it
                 p.set_setting(
-                    "window_state", bytes(self.saveState(LAYOUT_VERSION).toBase64()).decode()
+                    "window_state", bytes(self.saveState(LAYOUT_VERSION).toBase64().data()).decode()
                 )
 
     def reset_layout(self) -> None:
@@ -382,7 +385,7 @@ class MainWindow(QMainWindow):
         stored = None
         with contextlib.suppress(Exception):
             stored = project.get_setting("window_state")
-        if stored and stored != bytes(self.saveState(LAYOUT_VERSION).toBase64()).decode():
+        if stored and stored != bytes(self.saveState(LAYOUT_VERSION).toBase64().data()).decode():
             self.restoreState(QByteArray.fromBase64(stored.encode()), LAYOUT_VERSION)
 
     # ------------------------------------------------------- drag & drop

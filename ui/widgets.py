@@ -3,6 +3,7 @@ vertical-only scroll area."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
@@ -77,7 +78,7 @@ class EmptyStateWidget(QFrame):
         self,
         heading: str,
         steps: list[str],
-        actions: list[tuple[str, object]] = (),
+        actions: Sequence[tuple[str, object]] = (),
         parent: QWidget | None = None,
     ):
         super().__init__(parent)

@@ -62,7 +62,7 @@ class CanvasPanel(QWidget):
             ],
         )
         self.terms = TermListWidget(self.model, self.empty)
-        self.terms.concepts_dropped.connect(lambda names: [self.add_term(n) for n in names])
+        self.terms.concepts_dropped.connect(self._add_terms)
         ll.addWidget(self.terms, 1)
         opts = QHBoxLayout()
         self.group_box = QHBoxLayout()
@@ -151,6 +151,10 @@ class CanvasPanel(QWidget):
         return right
 
     # ------------------------------------------------------------ terms
+    def _add_terms(self, names: list[str]) -> None:
+        for name in names:
+            self.add_term(name)
+
     def add_term(self, name: str, coefficient: float = 1.0, **kw: Any) -> None:
         if self.ctx.state.concept_info(name) is None:
             return
@@ -160,8 +164,9 @@ class CanvasPanel(QWidget):
         self.expression.setText(self.model.to_text() or "—")
         while self.group_box.count():
             item = self.group_box.takeAt(0)
-            if item.widget():
-                item.widget().deleteLater()
+            w = item.widget() if item is not None else None
+            if w is not None:
+                w.deleteLater()
         for g in self.model.groups_used():
             cb = QCheckBox(f"normalise group {g}")
             cb.setChecked(self.model.group_normalize.get(g, False))

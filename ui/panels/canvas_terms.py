@@ -145,6 +145,6 @@ class TermListWidget(QScrollArea):
             e.acceptProposedAction()
 
     def dropEvent(self, e: QDropEvent) -> None:
-        names = bytes(e.mimeData().data(MIME)).decode().split("\n")
+        names = bytes(e.mimeData().data(MIME).data()).decode().split("\n")
         self.concepts_dropped.emit([n for n in names if n])
         e.acceptProposedAction()

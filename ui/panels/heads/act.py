@@ -6,6 +6,7 @@ widget builds their specs and shows their results. Function vectors have a tab o
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -166,7 +167,7 @@ class HeadActionsWidget(QGroupBox):
             settings,
             label="Generating (heads)",
             on_progress=self._on_progress,
-            on_result=lambda c, prov=prov: self._on_result(c, prov),
+            on_result=functools.partial(self._on_result, prov=prov),
             on_done=self._on_done,
         )
 

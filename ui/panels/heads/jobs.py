@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from psygnal import evented
 
@@ -34,6 +34,9 @@ Head = tuple[int, int]
 @dataclass
 class HeadsState:
     """What the Heads panel shows: the current scores, the selected heads, the focused head."""
+
+    if TYPE_CHECKING:  # made by @evented at run time: state.events.<field> is a SignalInstance
+        events: ClassVar[Any]
 
     scores: Any = None  # workbench.heads.HeadScores
     run_id: int | None = None  # the project run that holds ``scores``

@@ -129,12 +129,16 @@ class HeadPickWidget(QWidget):
     def _mark_selected(self) -> None:
         sel = set(self.state.selected)
         for i in range(self.table.rowCount()):
-            head = self.table.item(i, 0).data(Qt.ItemDataRole.UserRole)
-            self.table.item(i, 2).setText("✓" if tuple(head) in sel else "")
+            head_item, mark = self.table.item(i, 0), self.table.item(i, 2)
+            if head_item is not None and mark is not None:
+                head = head_item.data(Qt.ItemDataRole.UserRole)
+                mark.setText("✓" if tuple(head) in sel else "")
 
     def _on_row(self, row: int, _col: int) -> None:
-        L, h = self.table.item(row, 0).data(Qt.ItemDataRole.UserRole)
-        self.head_activated.emit(L, h)
+        item = self.table.item(row, 0)
+        if item is not None:
+            L, h = item.data(Qt.ItemDataRole.UserRole)
+            self.head_activated.emit(L, h)
 
     def select_top_k(self, k: int | None = None) -> None:
         s = self.state.scores

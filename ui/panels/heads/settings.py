@@ -7,7 +7,7 @@ function-vector score) and says what to fix when they do not make one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -77,7 +77,8 @@ class ScoreSettingsWidget(QWidget):
             self.kind.addItem(KIND_TITLES[k], k)
             self.kind.setItemData(i, SCORE_TIPS[k], Qt.ItemDataRole.ToolTipRole)
         self.kind.currentIndexChanged.connect(self._on_kind)
-        self.fields: dict[str, QWidget] = {}
+        # combo boxes, spin boxes, line edits and a check box, each read by its own name
+        self.fields: dict[str, Any] = {}
         f = self.fields
         f["input"] = QComboBox()
         f["input"].setToolTip(
@@ -388,7 +389,7 @@ def _value(w: QWidget) -> Any:
         return w.value()
     if isinstance(w, QCheckBox):
         return w.isChecked()
-    return w.text()
+    return cast(QLineEdit, w).text()
 
 
 def _set_value(w: QWidget, value: Any) -> None:
@@ -402,7 +403,7 @@ def _set_value(w: QWidget, value: Any) -> None:
     elif isinstance(w, QCheckBox):
         w.setChecked(bool(value))
     elif isinstance(value, str):
-        w.setText(value)
+        cast(QLineEdit, w).setText(value)
 
 
 def _check_token(hm: Any, what: str, text: str) -> None:
