@@ -46,6 +46,12 @@ def test_logit_lens_page(qtbot, analyses, tmp_path):
     for ext in ("png", "svg", "pdf"):
         out = page.export(str(tmp_path / f"lens.{ext}"))
         assert out.endswith(ext) and (tmp_path / f"lens.{ext}").stat().st_size > 0
+    # the stored figure is listed on the page and shows again from the project
+    assert page.stored.count() == 1 and page.stored.itemData(0) == page.figure_id
+    page.spec = None
+    page._show_stored(0)
+    assert page.spec is not None and page.spec["figure"] == "logit_lens"
+    assert page.status.text().startswith("Stored figure")
 
 
 def test_patching_page_and_a_clear_error(qtbot, analyses):

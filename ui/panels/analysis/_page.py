@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -94,6 +95,7 @@ class AnalysisPage(QWidget):
 
     title = "Analysis"
     run_label = "Run"
+    figure_kind = ""  # the ``figure`` of this page's specs: its stored figures are listed
 
     def __init__(self, ctx: Any, parent: QWidget | None = None):
         super().__init__(parent)
@@ -101,6 +103,7 @@ class AnalysisPage(QWidget):
         self.last: PageRun | None = None
         self.run_id: int | None = None
         self.figure_id: int | None = None
+        self.spec: dict[str, Any] | None = None  # the figure on show (exported from it)
         self.form = QFormLayout()
         self.run_button = QPushButton(self.run_label)
         self.run_button.clicked.connect(self.start)
@@ -123,12 +126,21 @@ class AnalysisPage(QWidget):
         for b in (self.run_button, self.cancel_button, self.export_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
+        self.stored = QComboBox()
+        self.stored.setToolTip("This analysis's figures stored in the project: pick one to show")
+        self.stored.setMinimumContentsLength(18)
+        self.stored.activated.connect(self._show_stored)
+        buttons.addWidget(QLabel("Stored:"))
+        buttons.addWidget(self.stored)
         lay = QVBoxLayout(self)
         lay.addLayout(self.form)
         lay.addLayout(buttons)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
         lay.addWidget(scroll, 1)
+        if hasattr(ctx, "project") and hasattr(ctx.project, "project_changed"):
+            ctx.project.project_changed.connect(self.refresh_stored)
+        self.refresh_stored()
 
     # ------------------------------------------------------------ for subclasses
     def job(self, hm: Any) -> tuple[Callable[..., Job[Any]], tuple, dict]:
@@ -184,6 +196,7 @@ class AnalysisPage(QWidget):
 
     def _on_result(self, run: PageRun, model_name: str) -> None:
         self.last = run
+        self.spec = run.spec
         self.show_figure(run.files["png"])
         self.export_button.setEnabled(True)
         self.run_id = self.figure_id = None
@@ -203,6 +216,7 @@ class AnalysisPage(QWidget):
             if self.run_id is not None:
                 saved = f" Saved as run #{self.run_id}."
         self.status.setText(f"Done. {self.describe(run.result)}{saved}")
+        self.refresh_stored()
 
     def _on_done(self) -> None:
         self.run_button.setEnabled(True)
@@ -217,10 +231,45 @@ class AnalysisPage(QWidget):
     def show_figure(self, png: bytes) -> None:
         self.figure.set_png(png)
 
-    def export_dialog(self) -> None:
-        if self.last is None:
+    # -------------------------------------------------------------- stored runs
+    def refresh_stored(self) -> None:
+        """List this analysis's figures in the open project, newest first."""
+        self.stored.clear()
+        p = self.ctx.state.project
+        if p is None or not self.figure_kind:
             return
-        name = (self.last.spec.get("title") or "figure").replace("/", "-").replace(" ", "_")
+        try:
+            figs = p.figures()
+        except Exception as e:  # noqa: BLE001 - a project that cannot be read says so once
+            self.ctx.errors.handle(e, "listing stored figures")
+            return
+        for f in reversed(figs):
+            fid, name, spec = _fields(f)
+            if spec.get("figure") == self.figure_kind:
+                self.stored.addItem(f"#{fid} {name}", fid)
+        self.stored.setCurrentIndex(-1)
+
+    def _show_stored(self, index: int) -> None:
+        p = self.ctx.state.project
+        fid = self.stored.itemData(index)
+        if p is None or fid is None:
+            return
+        try:
+            spec = next(_fields(f)[2] for f in p.figures() if _fields(f)[0] == fid)
+            png = p.figure_file(fid, "png")
+        except Exception as e:  # noqa: BLE001 - a missing or unreadable figure is a message
+            self.ctx.errors.handle(e, "showing a stored figure")
+            return
+        self.spec = dict(spec)
+        self.show_figure(png)
+        self.export_button.setEnabled(True)
+        self.status.setText(f"Stored figure #{fid}: {self.stored.itemText(index)}.")
+
+    def export_dialog(self) -> None:
+        if self.spec is None:
+            return
+        title = (self.spec.get("title") or "figure").splitlines()[0]
+        name = title.replace("/", "-").replace(" ", "_")
         path, _ = QFileDialog.getSaveFileName(
             self, "Export figure", f"{name}.png", "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"
         )
@@ -231,9 +280,16 @@ class AnalysisPage(QWidget):
         """Write the figure (PNG, SVG or PDF by the extension)."""
         from workbench.figures import export
 
-        assert self.last is not None
+        assert self.spec is not None
         try:
-            return str(export(self.last.spec, path))
+            return str(export(self.spec, path))
         except Exception as e:  # noqa: BLE001 - a refused path or a full disk becomes a message
             self.ctx.errors.handle(e, "exporting the figure")
             return ""
+
+
+def _fields(fig: Any) -> tuple[int, str, Any]:
+    """``(id, name, spec)`` of a stored figure (a dict, or a typed record since issue 17)."""
+    if isinstance(fig, dict):
+        return fig["id"], fig["name"], fig.get("spec") or {}
+    return fig.id, fig.name, fig.spec or {}

@@ -17,6 +17,7 @@ class MlpDlaPage(AnalysisPage):
 
     title = "Logit attribution (heads and MLPs)"
     run_label = "Attribute the logit"
+    figure_kind = "layer_attribution"
 
     def __init__(self, ctx: Any, parent: QWidget | None = None):
         super().__init__(ctx, parent)

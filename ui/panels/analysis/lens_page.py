@@ -16,6 +16,7 @@ class LogitLensPage(AnalysisPage):
 
     title = "Logit lens"
     run_label = "Run the logit lens"
+    figure_kind = "logit_lens"
 
     def __init__(self, ctx: Any, parent: QWidget | None = None):
         super().__init__(ctx, parent)

@@ -16,6 +16,7 @@ class HeadOvPage(AnalysisPage):
 
     title = "Head OV circuit"
     run_label = "Show the OV circuit"
+    figure_kind = "head_ov"
 
     def __init__(self, ctx: Any, parent: QWidget | None = None):
         super().__init__(ctx, parent)

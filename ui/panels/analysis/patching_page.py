@@ -17,6 +17,7 @@ class PatchingPage(AnalysisPage):
 
     title = "Activation patching"
     run_label = "Patch every layer × position"
+    figure_kind = "activation_patching"
 
     def __init__(self, ctx: Any, parent: QWidget | None = None):
         super().__init__(ctx, parent)

@@ -17,6 +17,7 @@ class SubspacePatchingPage(AnalysisPage):
 
     title = "Subspace patching"
     run_label = "Patch along the direction"
+    figure_kind = "subspace_patching"
 
     def __init__(self, ctx: Any, parent: QWidget | None = None):
         super().__init__(ctx, parent)
