@@ -62,3 +62,15 @@ def test_figure_spec_has_a_token_per_cell_and_renders():
         assert render(spec, fmt).startswith(magic)
     d = lens.to_dict()
     assert d["kind"] == "logit_lens" and d["settings"]["target"] == "Paris"
+
+
+def test_log10_scale_colours_by_log_probability():
+    hm = tiny_hooked("llama")
+    lens = logit_lens(hm, "the capital of France is", target="Paris", scale="log10")
+    spec = lens.figure_spec()
+    assert spec["vmin"] == -10.0 and spec["vmax"] == 0.0
+    import math
+
+    assert spec["values"][-1][-1] == pytest.approx(math.log10(lens.target_prob[-1][-1]), abs=1e-5)
+    with pytest.raises(ValueError):
+        logit_lens(hm, "the king", scale="log")

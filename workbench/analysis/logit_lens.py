@@ -9,6 +9,7 @@ target's probability and rank (1 = the top token).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -39,6 +40,7 @@ class LogitLens:
     target_rank: list[list[int]] | None = None
     note: str = ""
     model: dict[str, Any] = field(default_factory=dict)
+    scale: str = "prob"  # the figure's colour: "prob" or "log10" (of the probability)
     kind: str = "logit_lens"
 
     @property
@@ -47,7 +49,8 @@ class LogitLens:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["settings"] = {"prompt": self.prompt, "target": self.target, "k": self.k}
+        d["settings"] = {"prompt": self.prompt, "target": self.target, "k": self.k,
+                         "scale": self.scale}  # fmt: skip
         return d
 
     @property
@@ -69,11 +72,16 @@ class LogitLens:
 
     def figure_spec(self, run_id: int | None = None) -> dict[str, Any]:
         """A rows × positions heat map: the colour is the target's probability (the top token's
-        without a target), the text in each cell the top token."""
+        without a target; its log10, down to 1e-10, with ``scale="log10"``), the text in each
+        cell the top token."""
         values = self.target_prob if self.target_prob is not None else [
             [p[0] for p in row] for row in self.top_probs
         ]  # fmt: skip
         what = f"P({self.target_token!r})" if self.target_prob is not None else "P(top token)"
+        lo = 0.0
+        if self.scale == "log10":
+            values = [[math.log10(max(v, 1e-10)) for v in row] for row in values]
+            what, lo = f"log10 {what}", -10.0
         return {
             "kind": "heatmap",
             "figure": "logit_lens",
@@ -87,15 +95,15 @@ class LogitLens:
             "cell_width": 1.05,
             "cell_height": 0.3,
             "cmap": "Blues",
-            "vmin": 0.0,
-            "vmax": 1.0,
+            "vmin": lo,
+            "vmax": 0.0 if self.scale == "log10" else 1.0,
             "value_label": what,
             "run_id": run_id,
         }
 
 
 def logit_lens_job(
-    hm: HookedModel, prompt: str, target: str | None = None, k: int = 5
+    hm: HookedModel, prompt: str, target: str | None = None, k: int = 5, scale: str = "prob"
 ) -> Job[LogitLens]:
     """The logit lens of ``prompt`` (see the module docstring).
 
@@ -107,9 +115,13 @@ def logit_lens_job(
         A word whose first token's probability and rank are reported (e.g. ``" Paris"``).
     k
         Top tokens kept per cell.
+    scale
+        The figure's colour: the probability (``prob``) or its log10 (``log10``).
     """
     if k < 1:
         raise ValueError("k must be at least 1")
+    if scale not in ("prob", "log10"):
+        raise ValueError(f"scale must be prob or log10, not {scale!r}")
     tid, ttok, note = target_token(hm, target) if target is not None else (None, None, "")
     L = hm.n_layers
     sites = [resid_pre(0)] + [resid_post(layer) for layer in range(L)]
@@ -144,9 +156,12 @@ def logit_lens_job(
         target_rank=out["trank"] if tid is not None else None,
         note=note,
         model=hm.ref.to_dict(),
+        scale=scale,
     )
 
 
-def logit_lens(hm: HookedModel, prompt: str, target: str | None = None, k: int = 5) -> LogitLens:
+def logit_lens(
+    hm: HookedModel, prompt: str, target: str | None = None, k: int = 5, scale: str = "prob"
+) -> LogitLens:
     """:func:`logit_lens_job` run to completion."""
-    return run(logit_lens_job(hm, prompt, target, k))
+    return run(logit_lens_job(hm, prompt, target, k, scale))

@@ -32,6 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("prompt", help="the prompt, e.g. 'The capital of France is'")
     p.add_argument("--target", help="a target word, e.g. ' Paris' (its first token is scored)")
     p.add_argument("-k", type=_args.positive_int, default=5, help="top tokens per cell")
+    p.add_argument(
+        "--scale",
+        choices=("prob", "log10"),
+        default="prob",
+        help="figure colour: the target's probability or its log10 (shows it forming earlier)",
+    )
     _add_common(p)
     p.set_defaults(func=_logit_lens)
 
@@ -190,7 +196,7 @@ def _logit_lens(args: argparse.Namespace) -> int:
 
     _check_figure(args)
     hm = load_model_from_args(args)
-    lens = run_with_progress_bar(logit_lens_job(hm, args.prompt, args.target, args.k),
+    lens = run_with_progress_bar(logit_lens_job(hm, args.prompt, args.target, args.k, args.scale),
                                  desc="logit lens")  # fmt: skip
     out = {"kind": lens.kind, "prompt": lens.prompt, "tokens": lens.tokens,
            "target": lens.target, "target_token": lens.target_token, "note": lens.note,

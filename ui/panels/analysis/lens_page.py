@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtWidgets import QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import QComboBox, QLineEdit, QSpinBox, QWidget
 
 from ui.panels.analysis._page import AnalysisPage
 
@@ -28,7 +28,11 @@ class LogitLensPage(AnalysisPage):
         self.k.setValue(5)
         self.form.addRow("Prompt", self.prompt)
         self.form.addRow("Target (optional)", self.target)
+        self.scale = QComboBox()
+        self.scale.addItem("Probability", "prob")
+        self.scale.addItem("log10 probability", "log10")
         self.form.addRow("Top tokens per cell", self.k)
+        self.form.addRow("Colour", self.scale)
 
     def job(self, hm: Any) -> tuple[Callable[..., Any], tuple, dict]:
         from workbench.analysis import logit_lens_job
@@ -37,7 +41,7 @@ class LogitLensPage(AnalysisPage):
         if not prompt.strip():
             raise ValueError("Type a prompt first, e.g. 'The capital of France is'.")
         target = self.target.text() or None
-        return logit_lens_job, (prompt, target, self.k.value()), {}
+        return logit_lens_job, (prompt, target, self.k.value(), self.scale.currentData()), {}
 
     def describe(self, result: Any) -> str:
         s = result.summary()
