@@ -15,14 +15,16 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
+    QVBoxLayout,
     QWidget,
 )
 
 MODES = (
     ("plain", "Every token alike"),
     ("given", "Given per token"),
-    ("projection", "From the projection on the concept"),
+    ("projection", "By projection on the concept"),
 )
 
 
@@ -53,19 +55,25 @@ class TokenWeightingWidget(QWidget):
         self.scale.setToolTip("How sharply the weight goes from 0 to 1 around the center")
         self.invert = QCheckBox("invert")
         self.invert.setToolTip("Steer the tokens that read low along the concept instead")
-        lay = QHBoxLayout(self)
+        # The choice on one line, its parameters under it (the forms it sits in are narrow).
+        self.center_label = QLabel("center")
+        self.scale_label = QLabel("scale")
+        params = QHBoxLayout()
+        params.setContentsMargins(0, 0, 0, 0)
+        params.addWidget(self.values, 1)
+        for w in (self.center_label, self.center, self.scale_label, self.scale, self.invert):
+            params.addWidget(w)
+        lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.mode)
-        lay.addWidget(self.values, 1)
-        for w in (self.center, self.scale, self.invert):
-            lay.addWidget(w)
+        lay.addLayout(params)
         self.mode.currentIndexChanged.connect(self._on_mode)
         self._on_mode()
 
     def _on_mode(self) -> None:
         key = self.mode.currentData()
         self.values.setVisible(key == "given")
-        for w in (self.center, self.scale, self.invert):
+        for w in (self.center_label, self.center, self.scale_label, self.scale, self.invert):
             w.setVisible(key == "projection")
 
     def set_mode(self, key: str) -> None:
