@@ -158,6 +158,7 @@ def _heatmap(fig: Any, ax: Any, spec: dict[str, Any]) -> None:
         if spec.get(key) is not None:
             kw[key] = spec[key]
     im = ax.imshow(values, **kw)
+    diverging = spec.get("center") is not None  # dark at both ends, light in the middle
     ax.set_xticks(
         range(len(cols)),
         [str(c) for c in cols],
@@ -182,7 +183,7 @@ def _heatmap(fig: Any, ax: Any, spec: dict[str, Any]) -> None:
                     ha="center",
                     va="center",
                     fontsize=7,
-                    color="white" if im.norm(v) < 0.5 else "black",
+                    color="white" if _dark_cell(float(im.norm(v)), diverging) else "black",
                 )
     fig.colorbar(im, ax=ax, shrink=0.85, label=spec.get("value_label", ""))
 
@@ -222,6 +223,11 @@ def _scatter(ax: Any, spec: dict[str, Any]) -> None:
         ax.text(0.0, -0.02, "note: " + str(spec["note"])[:160], transform=ax.transAxes,
                 fontsize=6, va="top", color="0.4")  # fmt: skip
     ax.spines[["top", "right"]].set_visible(False)
+
+
+def _dark_cell(level: float, diverging: bool) -> bool:
+    """Whether a cell at colour-map ``level`` (0..1) is dark enough for white text."""
+    return abs(level - 0.5) > 0.3 if diverging else level < 0.5
 
 
 def export(spec: dict[str, Any], path: str | Path) -> Path:
