@@ -32,9 +32,9 @@ def test_the_function_vector_tab_searches_and_shows_the_best_setting(qtbot, load
     w.tabs.setCurrentWidget(panel)
     fv = panel.fv
     # a tab of its own, in sight
-    assert panel.right_tabs.tabText(1) == "Function vector"
+    assert panel.right_tabs.tabText(2) == "Function vector"
     panel.show_function_vector()
-    assert panel.right_tabs.currentIndex() == 1 and fv.isVisibleTo(w)
+    assert panel.right_tabs.currentIndex() == 2 and fv.isVisibleTo(w)
     assert fv.fv_search.isChecked()  # searching is the default
     # refused with a message saying what to do
     fv.build_function_vector()

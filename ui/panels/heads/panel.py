@@ -112,7 +112,7 @@ class HeadsPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(w)
-        scroll.setMinimumWidth(280)
+        scroll.setMinimumWidth(230)
         return scroll
 
     def _centre(self) -> QWidget:
@@ -141,27 +141,26 @@ class HeadsPanel(QWidget):
         return split
 
     def _right(self) -> QWidget:
-        split = QSplitter(Qt.Orientation.Vertical)
+        # Looking at a head, acting on heads and function vectors: a tab each, every one the
+        # column's full height (the pattern's token labels and the two texts need it), none
+        # below a fold.
         self.look = HeadLookWidget(self.ctx, self.state)
-        split.addWidget(self.look)
         self.act = HeadActionsWidget(self.ctx, self.state)
         self.fv = FunctionVectorWidget(self.ctx, self.state)
-        # Acting on heads and function vectors: a tab each, in sight (not below a fold).
         self.right_tabs = QTabWidget()
         self.right_tabs.setDocumentMode(True)
+        self.right_tabs.addTab(self.look, "Look at a head")
         for widget, name in ((self.act, "Act on heads"), (self.fv, "Function vector")):
             scroll = QScrollArea()
             scroll.setWidgetResizable(True)
             scroll.setFrameShape(QFrame.Shape.NoFrame)
             scroll.setWidget(widget)
             self.right_tabs.addTab(scroll, name)
-        split.addWidget(self.right_tabs)
-        split.setSizes([460, 440])
-        return split
+        return self.right_tabs
 
     def show_function_vector(self) -> None:
         """Bring the function-vector tab to the front."""
-        self.right_tabs.setCurrentIndex(1)
+        self.right_tabs.setCurrentIndex(2)
 
     def _ensure_map(self) -> Any:
         if self.map is None:

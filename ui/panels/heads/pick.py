@@ -62,9 +62,14 @@ class HeadPickWidget(QWidget):
         clear = QPushButton("Clear")
         clear.setToolTip("Deselect every head")
         clear.clicked.connect(lambda: setattr(self.state, "selected", ()))
-        for w in (self.order, self.k, self.topk_button, clear):
-            row.addWidget(w)
+        # two rows, so the ranking's name is not cut in a narrow column
+        row.addWidget(self.order, 1)
+        row.addWidget(self.k)
         lay.addLayout(row)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.topk_button, 1)
+        buttons.addWidget(clear)
+        lay.addLayout(buttons)
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["head", "score", "selected"])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -83,8 +88,9 @@ class HeadPickWidget(QWidget):
         save = QPushButton("Save selection…")
         save.setToolTip("Save the selected heads as a named head set in the project")
         save.clicked.connect(lambda: self.save_head_set())
-        for w in (self.sets, self.use_set, save):
-            sets.addWidget(w, 1 if w is self.sets else 0)
+        lay.addWidget(self.sets)  # on a row of its own, so its name is not cut
+        sets.addWidget(self.use_set, 1)
+        sets.addWidget(save, 1)
         lay.addLayout(sets)
         cmp_row = QHBoxLayout()
         self.cmp_a, self.cmp_b = QComboBox(), QComboBox()
@@ -97,11 +103,14 @@ class HeadPickWidget(QWidget):
             "coefficient |A∩B|/min(|A|,|B|) (Circuit Component Reuse reports ~78% shared)."
         )
         compare.clicked.connect(lambda: self.compare())
+        # one set per row, so neither name is cut
         cmp_row.addWidget(self.cmp_a, 1)
         cmp_row.addWidget(hint("vs"))
-        cmp_row.addWidget(self.cmp_b, 1)
-        cmp_row.addWidget(compare)
         lay.addLayout(cmp_row)
+        cmp_row_b = QHBoxLayout()
+        cmp_row_b.addWidget(self.cmp_b, 1)
+        cmp_row_b.addWidget(compare)
+        lay.addLayout(cmp_row_b)
         self.compare_label = hint("")
         self.compare_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.compare_label)
