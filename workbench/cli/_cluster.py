@@ -25,7 +25,7 @@ def add_cluster_arg(p: argparse.ArgumentParser) -> None:
 
 def report(cluster: Any, quiet: bool) -> None:
     """One line on stderr: where the job ran and what starting the workers cost."""
-    if quiet or cluster is None:
+    if quiet or cluster is None or not cluster.worker_info:
         return
     info = cluster.worker_info
     loads = ", ".join(f"{w['load_s']:.1f}" for w in info)
@@ -36,3 +36,20 @@ def report(cluster: Any, quiet: bool) -> None:
         f"{loads} s)",
         file=sys.stderr,
     )
+
+
+def cluster_from_args(args: argparse.Namespace) -> Any:
+    """A :class:`workbench.cluster.Cluster` for ``--cluster`` (not started yet), or None."""
+    if not getattr(args, "cluster", None):
+        return None
+    from workbench.cluster import Cluster
+
+    return Cluster(args.cluster)
+
+
+def finish(cluster: Any, args: argparse.Namespace) -> None:
+    """Say where the job ran, and stop the workers (and a local Ray)."""
+    if cluster is None:
+        return
+    report(cluster, getattr(args, "json", False))
+    cluster.close()

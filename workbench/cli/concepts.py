@@ -68,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=_args.positive_int, default=16)
     p.add_argument("--chat", action="store_true", help="wrap prompts in the chat template")
     _add_output_args(p)
+    from workbench.cli._cluster import add_cluster_arg
+
+    add_cluster_arg(p)  # the prompt batches are captured on the cluster's workers
     add_json_flag(p)
     p.set_defaults(func=_extract)
 
@@ -124,6 +127,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from workbench.cli import concepts_depth
 
     concepts_depth.add_perturbation_args(p)
+    add_cluster_arg(p)
     add_json_flag(p)
     p.set_defaults(func=_probe)
 
@@ -352,7 +356,15 @@ def _extract(args: argparse.Namespace) -> int:
         chat=args.chat,
         params=_params(args.param),
     )
-    concept = run_with_progress_bar(extract_job(hm, spec), desc=f"extracting ({args.method})")
+    from workbench.cli._cluster import cluster_from_args, finish
+
+    cluster = cluster_from_args(args)
+    try:
+        concept = run_with_progress_bar(
+            extract_job(hm, spec, cluster=cluster), desc=f"extracting ({args.method})"
+        )
+    finally:
+        finish(cluster, args)
     for w in concept.recipe.get("warnings", []):
         print(f"warning: {w}", file=sys.stderr)
     print_json(_summary(concept) | _save(concept, args))
@@ -436,7 +448,15 @@ def _probe(args: argparse.Namespace) -> int:
     from workbench.cli import concepts_depth
 
     if concepts_depth.wanted(args):  # noise, quantized weights or a figure: concept depth
+        if args.cluster:
+            raise PromptSetError(
+                "--cluster runs the plain probe; concept depth (noise, quantization, figures) "
+                "runs in one process. Leave out --cluster or the depth options."
+            )
         return concepts_depth.run_depth(args, ps, hm, parse_layers(args.layers, hm.n_layers))
+    from workbench.cli._cluster import cluster_from_args, finish
+
+    cluster = cluster_from_args(args)
     job = probe_layers_job(
         hm,
         ps,
@@ -445,8 +465,12 @@ def _probe(args: argparse.Namespace) -> int:
         position=args.position,
         folds=args.folds or None,
         batch_size=args.batch_size,
+        cluster=cluster,
     )
-    curve = run_with_progress_bar(job, desc="probing")
+    try:
+        curve = run_with_progress_bar(job, desc="probing")
+    finally:
+        finish(cluster, args)
     out = curve.to_dict()
     if args.project:
         from workbench.store import Project

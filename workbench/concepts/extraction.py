@@ -100,8 +100,13 @@ class ExtractionSpec:
         return sites
 
 
-def extract_job(hm: HookedModel, spec: ExtractionSpec) -> Job[Concept]:
-    """Run ``spec.method`` and return the concept (a job)."""
+def extract_job(hm: HookedModel, spec: ExtractionSpec, cluster: Any = None) -> Job[Concept]:
+    """Run ``spec.method`` and return the concept (a job).
+
+    ``cluster``: an address or :class:`workbench.cluster.Cluster`; the prompt batches are
+    captured on its workers (:mod:`workbench.concepts.capture_distributed`), with the same
+    vectors as here.
+    """
     if spec.method not in METHODS:
         raise ValueError(f"unknown method {spec.method!r}; use one of {', '.join(METHODS)}")
     if spec.position not in ("last", "mean", "mean_skip_first"):
@@ -127,7 +132,14 @@ def extract_job(hm: HookedModel, spec: ExtractionSpec) -> Job[Concept]:
         "embedding": _token_rows,
         "unembedding": _token_rows,
     }[spec.method]
-    vectors, extra = yield from fn(hm, spec, sites)
+    if cluster is not None and fn is not _token_rows:
+        from workbench.cluster import opened
+        from workbench.concepts.capture_distributed import ClusterCapture
+
+        with opened(cluster) as cl:
+            vectors, extra = yield from fn(ClusterCapture(hm, cl), spec, sites)
+    else:
+        vectors, extra = yield from fn(hm, spec, sites)
     from workbench.concepts.norm_check import norm_warnings
 
     texts = ps.all_texts() if ps is not None and spec.method not in _WORD_METHODS else []

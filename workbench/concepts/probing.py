@@ -129,11 +129,14 @@ def probe_layers_job(
     batch_size: int = 16,
     chat: bool = False,
     interventions: Sequence[Intervention] = (),
+    cluster: Any = None,
 ) -> Job[ProbeCurve]:
     """Probe accuracy at every layer (default: all) for a labelled or contrastive set (a job).
 
     ``interventions`` act on every forward that reads the activations (input noise, say:
-    :mod:`workbench.concepts.depth`).
+    :mod:`workbench.concepts.depth`). ``cluster``: an address or
+    :class:`workbench.cluster.Cluster` whose workers capture the prompt batches (the same
+    activations; the probes are fitted here).
 
     Returns
     -------
@@ -152,14 +155,23 @@ def probe_layers_job(
         folds = max(2, min(folds, len(prompts) if groups else smallest))
     layers = list(range(hm.n_layers)) if layers is None else list(layers)
     sites = [site_name(site_kind, L) for L in layers]
-    cap = yield from hm.capture_job(
-        texts,
-        sites,
-        position=position,
-        batch_size=batch_size,
-        chat=chat,
-        interventions=interventions,
-    )
+    if cluster is not None:
+        from workbench.cluster import opened
+        from workbench.concepts.capture_distributed import ClusterCapture
+
+        with opened(cluster) as cl:
+            cap = yield from ClusterCapture(hm, cl).capture_job(
+                texts, sites, position, batch_size, interventions, chat
+            )
+    else:
+        cap = yield from hm.capture_job(
+            texts,
+            sites,
+            position=position,
+            batch_size=batch_size,
+            chat=chat,
+            interventions=interventions,
+        )
     points, std = [], []
     for i, (L, s) in enumerate(zip(layers, sites, strict=True)):
         acc, sd = probe_accuracy(
