@@ -136,7 +136,7 @@ def test_errors_say_what_to_do(qtbot, heads):
     f["task"].setCurrentIndex(f["task"].findData("custom"))
     f["target"].setText("Zanzibar")  # not in the tiny vocabulary
     assert panel.run_score() is None
-    assert "not a token this model knows" in w.ctx.errors.history[-1][1]
+    assert "not in this model's vocabulary" in w.ctx.errors.history[-1][1]
     f["prompt"].setText("  ")
     assert panel.run_score() is None
     assert "prompt is empty" in w.ctx.errors.history[-1][1]
@@ -199,10 +199,26 @@ def test_function_vector_becomes_a_concept(qtbot, heads):
 
 def test_every_other_score_runs(qtbot, heads):
     w, panel = heads
+    # the built-in days -> months task needs month names the tiny model does not have: refused
+    # by name (it was scored as <unk>), so the task scores run on a prompt in its vocabulary
+    panel.settings.set_kind("ablation")
+    n_errors = len(w.ctx.errors.history)
+    panel.run_score()
+    wait_idle(qtbot, w.ctx)
+    assert len(w.ctx.errors.history) == n_errors + 1
+    assert "not in this model's vocabulary" in w.ctx.errors.history[-1][1]
+    task = {
+        "task": "custom",
+        "prompt": "Monday Tuesday Wednesday",
+        "corrupted": "one two three",
+        "target": "Thursday",
+        "foil": "four",
+    }
     fields = {
         "copying": {"n_tokens": 20},
-        "ablation": {"mode": "mean"},
-        "patching": {"positions": "last"},
+        "ablation": {"mode": "mean", **task},
+        "patching": {"positions": "last", **task},
+        "attribution": task,
         "function_vector": {"n_prompts": 3, "n_shots": 2},
     }
     for kind in ("successor", "copying", "ablation", "patching", "attribution", "function_vector"):

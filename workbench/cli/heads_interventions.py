@@ -169,4 +169,5 @@ def _task(args: argparse.Namespace) -> Any:
     if args.shots:
         return icl_prompts(task, args.n_prompts, args.shots, args.seed)
     queries = [task.query(x) for x, _ in task.pairs]
-    return TaskPrompts(queries, [task.answer(y) for _, y in task.pairs], name=f"{task.name} 0-shot")
+    answers = [task.answer(y) for _, y in task.pairs]  # exact continuations of the template
+    return TaskPrompts(queries, answers, name=f"{task.name} 0-shot", exact=True)

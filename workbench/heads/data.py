@@ -85,7 +85,9 @@ class TaskPrompts:
     ``corrupted[i]`` is the prompt that activation patching patches into (same number of tokens
     as ``prompts[i]`` when every position is patched). Targets and foils are target words,
     read by the engine's one rule (:mod:`workbench.models.tokens`): with a leading space, scored
-    by their first token (``"Paris"`` and ``" Paris"`` are the same target).
+    by their first token (``"Paris"`` and ``" Paris"`` are the same target). With ``exact``
+    they are exact continuations instead (an in-context task's answers, spaced as its template
+    writes them), tokenised as given.
     """
 
     prompts: list[str]
@@ -93,6 +95,19 @@ class TaskPrompts:
     foils: list[str] | None = None
     corrupted: list[str] | None = None
     name: str = ""
+    exact: bool = False
+
+    def target_ids(self, tokenizer: Any) -> list[int]:
+        """The token each target means (see the class docstring)."""
+        return [self._token(tokenizer, t) for t in self.targets]
+
+    def foil_ids(self, tokenizer: Any) -> list[int] | None:
+        return None if self.foils is None else [self._token(tokenizer, f) for f in self.foils]
+
+    def _token(self, tokenizer: Any, text: str) -> int:
+        from workbench.models.tokens import continuation_token_id, target_token_id
+
+        return (continuation_token_id if self.exact else target_token_id)(tokenizer, text)
 
     def __post_init__(self) -> None:
         n = len(self.prompts)

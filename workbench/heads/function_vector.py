@@ -130,7 +130,9 @@ def icl_prompts(task: ICLTask, n_prompts: int = 24, n_shots: int = 5, seed: int 
             task.prompt([(a, s) for (a, _), s in zip(demos, shuffled, strict=True)], x)
         )
         targets.append(task.answer(y))
-    return TaskPrompts(prompts, targets, corrupted=corrupted, name=f"{task.name} {n_shots}-shot")
+    return TaskPrompts(
+        prompts, targets, corrupted=corrupted, name=f"{task.name} {n_shots}-shot", exact=True
+    )
 
 
 def fv_head_scores_job(

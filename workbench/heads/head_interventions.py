@@ -34,7 +34,6 @@ from workbench.models.generation import Comparison, SamplingSettings, steered_ge
 from workbench.models.hooked import HookedModel
 from workbench.models.interventions import Intervention, ScaleHeads
 from workbench.models.sites import head_z
-from workbench.models.tokens import target_token_id
 
 Head = tuple[int, int]
 
@@ -239,7 +238,7 @@ def head_intervention_curve_job(
     texts = list(prompts.prompts)
     if not texts or len(prompts.targets) != len(texts):
         raise WorkbenchError("the task needs prompts, each with its answer.")
-    answers = torch.tensor([target_token_id(hm.tokenizer, t) for t in prompts.targets])
+    answers = torch.tensor(prompts.target_ids(hm.tokenizer))
     P = len(texts)
     means_from = texts if spec.action in ("ablate_mean", "offset_mean") else ()
     yield Progress(0, len(vals) + 1, "preparing the interventions")

@@ -16,7 +16,6 @@ import torch
 from workbench.errors import PromptSetError
 from workbench.heads.data import TaskPrompts
 from workbench.models.hooked import HookedModel
-from workbench.models.tokens import target_token_id
 
 METRICS = ("logit_diff", "logit", "logprob", "prob")
 
@@ -92,12 +91,9 @@ def encode_task(hm: HookedModel, task: TaskPrompts, metric: str | None = None) -
     """Tokenise a task's prompts (right padding) and targets."""
     metric = metric or default_metric(task)
     tok = hm.tokenizer
-    targets = torch.tensor([target_token_id(tok, t) for t in task.targets])
-    foils = (
-        torch.tensor([target_token_id(tok, f) for f in task.foils])
-        if task.foils is not None
-        else None
-    )
+    targets = torch.tensor(task.target_ids(tok))
+    foil_ids = task.foil_ids(tok)
+    foils = torch.tensor(foil_ids) if foil_ids is not None else None
     enc = hm.encode(task.prompts)
     out = EncodedTask(
         enc["input_ids"],
