@@ -1,6 +1,6 @@
 """Interactive plots (pyqtgraph) that can export themselves as publication figures.
 
-Each plot keeps a *spec* (see :mod:`ui.figures`) of what it shows; its context menu offers
+Each plot keeps a *spec* (see :mod:`workbench.figures`) of what it shows; its context menu offers
 "Export figure…" which draws the same spec with matplotlib. Importing this module imports
 pyqtgraph (~0.7 s), so views create plots lazily, after the window is up.
 """
@@ -15,7 +15,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMenu, QVBoxLayout, QWidget
 
-from ui import figures, theme
+from ui import theme
+from workbench import figures
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 

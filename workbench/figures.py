@@ -18,6 +18,34 @@ from typing import Any
 FORMATS = ("png", "svg", "pdf")
 
 
+def norms_per_layer_spec(title: str, norms: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """A line spec of L2 norm per layer, one series per name (``norms``: name -> {site: norm};
+    sites outside a block are left out)."""
+    from workbench.errors import SiteError
+    from workbench.models.sites import parse_site
+
+    def layer_of(site: str) -> int | None:
+        try:
+            return parse_site(site).layer
+        except SiteError:  # a site of another kind of model (a text encoder's): no layer
+            return None
+
+    series, xs = {}, set()
+    for name, by_site in norms.items():
+        pts = {L: n for s, n in by_site.items() if (L := layer_of(s)) is not None}
+        xs |= set(pts)
+        series[name] = pts
+    x = sorted(xs)
+    return {
+        "kind": "line",
+        "title": title,
+        "xlabel": "layer",
+        "ylabel": "L2 norm",
+        "x": x,
+        "series": {k: [v.get(L) for L in x] for k, v in series.items()},
+    }
+
+
 def render(spec: dict[str, Any], fmt: str = "png", dpi: int = 200) -> bytes:
     """The figure as PNG, SVG (real text) or PDF bytes. Head maps and attention patterns
     (``spec["figure"]``) are drawn by the engine's :mod:`workbench.heads.figures`."""

@@ -136,7 +136,7 @@ def test_full_workflow(qtbot, loaded_window, tmp_path):
             assert out is not None and out.exists(), (name, ctx.errors.history[-1:])
             written.append(name)
     assert {"safetensors", "gguf", "npy", "neuronpedia"} <= set(written)
-    from ui import figures
+    from workbench import figures
 
     for fmt in ("png", "svg", "pdf"):
         p = figures.export(sweep.heatmap.spec, tmp_path / f"sweep.{fmt}")

@@ -53,14 +53,7 @@ class CompareDialog(QDialog):
         except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "comparing concepts")
             return
-        self.spec = {
-            "kind": "heatmap",
-            "title": f"Cosine similarity at {site}",
-            "rows": names,
-            "cols": names,
-            "values": m.round(4).tolist(),
-            "cmap": "RdBu_r",
-            "center": 0.0,
-            "value_label": "cosine",
-        }
+        from workbench.concepts.diagnostics import CosineMatrix
+
+        self.spec = CosineMatrix(names, m.tolist(), [site]).figure_spec()
         self.heatmap.set_spec(self.spec)

@@ -30,21 +30,10 @@ def layer_of(site: str) -> int | None:
 
 
 def norm_spec(title: str, infos: list[ConceptInfo]) -> dict:
-    """A line-plot spec of norm per layer for concept infos (one series per concept)."""
-    series, xs = {}, set()
-    for info in infos:
-        pts = sorted((L, n) for s, n in info.norms.items() if (L := layer_of(s)) is not None)
-        xs |= {x for x, _ in pts}
-        series[info.name] = dict(pts)
-    x = sorted(xs)
-    return {
-        "kind": "line",
-        "title": title,
-        "xlabel": "layer",
-        "ylabel": "L2 norm",
-        "x": x,
-        "series": {k: [v.get(L) for L in x] for k, v in series.items()},
-    }
+    """The engine's norm-per-layer line spec of concept infos (one series per concept)."""
+    from workbench.figures import norms_per_layer_spec
+
+    return norms_per_layer_spec(title, {i.name: dict(i.norms) for i in infos})
 
 
 def recipe_text(info: ConceptInfo, concept: Any = None) -> str:

@@ -261,7 +261,7 @@ class CanvasPanel(QWidget):
         self.plot_stack.setCurrentIndex(0)
 
     def _show_result(self, r: Any) -> None:
-        from ui.docks.concept_details import layer_of
+        from workbench.figures import norms_per_layer_spec
 
         self.result = r
         sites = r.concept.sites
@@ -289,17 +289,7 @@ class CanvasPanel(QWidget):
             self.plot = LinePlotWidget()
             self.plot_stack.addWidget(self.plot)
         self.plot_stack.setCurrentWidget(self.plot)
-        pts = sorted((layer_of(s), n) for s, n in r.norms.items() if layer_of(s) is not None)
-        self.plot.set_spec(
-            {
-                "kind": "line",
-                "title": "Result norm per layer",
-                "xlabel": "layer",
-                "ylabel": "L2 norm",
-                "x": [p[0] for p in pts],
-                "series": {"result": [p[1] for p in pts]},
-            }
-        )
+        self.plot.set_spec(norms_per_layer_spec("Result norm per layer", {"result": r.norms}))
         if r.lens:
             top, bottom = tokens_html(r.lens["top"][:8]), tokens_html(r.lens["bottom"][:8])
             self.tokens.setText(f"<b>Promotes</b> {top}<br><b>Suppresses</b> {bottom}")

@@ -538,22 +538,11 @@ class SweepPanel(QWidget):
         source = self.result.metrics if self.result is not None else part["metrics"]
         if key not in source:
             return {}
-        name = glossary.METRICS[key][0]
+        from workbench.concepts.sweep_metrics import sweep_heatmap_spec
+
         concept = part.get("concept", self.concept.currentText())
         kind = part.get("site_kind", self.site_kind.currentText())
-        return {
-            "kind": "heatmap",
-            "title": f"{name}: {concept} at {kind}",
-            "xlabel": "coefficient",
-            "ylabel": "layer",
-            "rows": part["layers"],
-            "cols": [f"{c:g}" for c in part["coefs"]],
-            "values": [
-                [None if v != v else round(float(v), 4) for v in row] for row in source[key]
-            ],
-            "cmap": "viridis" if key in ("target_logprob", "accuracy") else "magma",
-            "value_label": name,
-        }
+        return sweep_heatmap_spec(key, concept, kind, part["layers"], part["coefs"], source[key])
 
     def _draw_heatmap(self) -> None:
         spec = self.heatmap_spec()

@@ -60,6 +60,20 @@ class CosineMatrix:
     def to_dict(self) -> dict[str, Any]:
         return {"names": self.names, "matrix": self.matrix, "sites": self.sites}
 
+    def figure_spec(self) -> dict[str, Any]:
+        """The heat map's figure spec (:mod:`workbench.figures` draws it, the window too)."""
+        where = self.sites[0] if len(self.sites) == 1 else f"{len(self.sites)} shared sites"
+        return {
+            "kind": "heatmap",
+            "title": f"Cosine similarity at {where}",
+            "rows": list(self.names),
+            "cols": list(self.names),
+            "values": [[round(float(v), 4) for v in row] for row in self.matrix],
+            "cmap": "RdBu_r",
+            "center": 0.0,
+            "value_label": "cosine",
+        }
+
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     a, b = a.float().flatten(), b.float().flatten()

@@ -359,7 +359,7 @@ class HeadsPanel(QWidget):
     # ------------------------------------------------------------- export
     def export_map(self, path: str | None = None) -> str | None:
         """Write the map to ``path`` (PNG, SVG or PDF by extension)."""
-        from ui.figures import export
+        from workbench.figures import export
 
         if self.run is None:
             return None
