@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from psygnal import Signal, evented
 
 from ui.canvas_model import CanvasModel
+from workbench.store.records import ConceptInfo, ConceptRow
 
 MAX_MODELS = 2  # one to work with, one to compare against
+
 _keys = itertools.count(1)
 
 
@@ -78,7 +80,7 @@ class AppState:
     project: Any = None  # workbench.store.Project, or None before startup finishes
     project_is_scratch: bool = False  # an untitled project in the data folder
     save_status: str = ""  # what the autosave indicator says
-    concepts: tuple[dict, ...] = ()  # Project.concept_rows(summary=False): names, models
+    concepts: tuple[ConceptRow, ...] = ()  # Project.concept_rows(summary=False): names, models
 
     selected_concepts: tuple[str, ...] = ()  # the library's selection
     # The vector canvas (its own events: ``canvas.changed``); the Preview steers with its result.
@@ -106,23 +108,31 @@ class AppState:
             self.active_model = self.models[0].key if self.models else None
 
     # ------------------------------------------------------------ concepts
-    def concept_info(self, name: str) -> dict | None:
-        """The concept's entry with its per-site details (``sites``, ``norms``, ``shapes``...).
+    def concept_info(self, name: str) -> ConceptInfo | None:
+        """The concept's per-site details (``sites``, ``norms``, ``shapes``...), or None.
 
         ``concepts`` lists names and models only (a research project has 10,000 concepts of 30
         sites each); the details are read from the project the first time they are asked for
-        and kept in the entry, which a refresh replaces.
+        and kept while the listed row is the same (a refresh lists new rows).
         """
-        info = next((c for c in self.concepts if c["name"] == name), None)
-        if info is None or "sites" in info or self.project is None:
-            return info
+        row = next((c for c in self.concepts if c.name == name), None)
+        if row is None or self.project is None:
+            return None
+        # {name: (the listed row, its details)}, kept in the instance's __dict__ directly: not a
+        # field, so reading details never fires a change event
+        cache: dict[str, tuple[ConceptRow, ConceptInfo]] = self.__dict__.setdefault(
+            "_concept_details", {}
+        )
+        if name in cache and cache[name][0] is row:
+            return cache[name][1]
         full = self.project.concept_infos(names=[name])
-        if full:
-            info.update(full[0])
-        return info
+        if not full:
+            return None
+        cache[name] = (row, full[0])
+        return full[0]
 
     def concept_names(self) -> list[str]:
-        return [c["name"] for c in self.concepts]
+        return [c.name for c in self.concepts]
 
     def prompt_set(self, name: str | None = None) -> dict | None:
         name = name or self.current_prompt_set
@@ -143,8 +153,8 @@ class ConceptCache:
     def clear(self, *_: Any) -> None:
         self._cache.clear()
 
-    def _prune(self, infos: tuple[dict, ...]) -> None:
-        ids = {c["id"] for c in infos}
+    def _prune(self, infos: tuple[ConceptRow, ...]) -> None:
+        ids = {c.id for c in infos}
         self._cache = {k: v for k, v in self._cache.items() if v.id in ids}
 
     def get(self, name: str) -> Any:

@@ -19,11 +19,16 @@ from PySide6.QtWidgets import (
 )
 
 from ui.widgets import hint, title
+from workbench.store.records import GenerationInfo
 
 
 class ImagePairDialog(QDialog):
     def __init__(
-        self, generation: dict, baseline: bytes | None, edited: bytes, parent: QWidget | None = None
+        self,
+        generation: GenerationInfo,
+        baseline: bytes | None,
+        edited: bytes,
+        parent: QWidget | None = None,
     ):
         super().__init__(parent)
         from PIL import Image
@@ -32,10 +37,8 @@ class ImagePairDialog(QDialog):
 
         self.generation = generation
         self.pngs = {"baseline": baseline, "edited": edited}
-        prov = generation.get("provenance") or {}
-        self.setWindowTitle(
-            f"Generation {generation.get('id')}: {generation.get('prompt', '')[:60]}"
-        )
+        prov = generation.provenance or {}
+        self.setWindowTitle(f"Generation {generation.id}: {generation.prompt[:60]}")
         self.resize(900, 560)
         lay = QVBoxLayout(self)
         grid = QGridLayout()
@@ -51,7 +54,7 @@ class ImagePairDialog(QDialog):
         grid.setRowStretch(1, 1)
         lay.addLayout(grid, 1)
         facts = [
-            f"<b>{prov.get('expression') or generation.get('prompt', '')}</b>",
+            f"<b>{prov.get('expression') or generation.prompt}</b>",
             *(f"{k}: {prov[k]}" for k in ("seed", "steps", "guidance", "level") if k in prov),
         ]
         info = hint(" · ".join(facts))
@@ -77,7 +80,7 @@ class ImagePairDialog(QDialog):
         for key, data in self.pngs.items():
             if data is None:
                 continue
-            path = Path(folder) / f"generation-{self.generation.get('id')}-{key}.png"
+            path = Path(folder) / f"generation-{self.generation.id}-{key}.png"
             path.write_bytes(data)  # the stored bytes, provenance chunks and all
             out.append(path)
         return out
