@@ -86,6 +86,7 @@ def test_warnings_for_poles_from_another_space(hm):
         text_pole("empty", [])
 
 
+@pytest.mark.slow
 def test_cli_axis(tmp_path, capsys, tiny_llama_dir):
     from workbench.cli import main
     from workbench.store import Project

@@ -94,6 +94,7 @@ def test_bad_levels_are_refused():
         DepthSpec(bits=(1,))
 
 
+@pytest.mark.slow
 def test_cli_probe_under_perturbation(tmp_path, capsys, tiny_llama_dir):
     import json
 

@@ -59,6 +59,7 @@ def test_sweep_with_projection_weights_and_stored_spec(hm):
         steering_sweep(hm, c, _spec(weighting=bad))
 
 
+@pytest.mark.slow
 def test_cli_weights(hm, tiny_llama_dir, tmp_path, capsys):
     proj = tmp_path / "w.wbproj"
     with Project.open(proj, create=True) as p:

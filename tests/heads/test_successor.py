@@ -111,6 +111,7 @@ def test_best_head_and_bad_arguments(hm):
         run(successor_analysis_job(hm, 1, 0, methods=["svm"]))
 
 
+@pytest.mark.slow
 def test_cli_successor_json_project_and_figure(tmp_path, capsys, tiny_llama_dir):
     import json
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 from ui_helpers import wait_idle
 
+pytestmark = pytest.mark.slow  # each page runs its job on the tiny model (tens of seconds)
+
 
 @pytest.fixture
 def analyses(qtbot, loaded_window):

@@ -45,6 +45,7 @@ def _steer(qtbot, w, mode, values="1"):
     return preview.last
 
 
+@pytest.mark.slow
 def test_preview_and_sweep_take_the_weighting(qtbot, loaded_window):
     w = loaded_window
     hm = w.ctx.state.model().hm
