@@ -184,7 +184,10 @@ class TensorReader:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
-    def get(self, name: str) -> Any:
+    def get(self, name: str, buffer: Any = None) -> Any:
+        """The tensor ``name``; with ``buffer`` (a 1-D uint8 tensor of at least its bytes) read
+        into that memory and returned as a view of it: a loop over a checkpoint reuses two
+        buffers instead of touching fresh pages for every tensor."""
         import torch
 
         info = self.ckpt.tensors[name]
@@ -193,10 +196,13 @@ class TensorReader:
             f = self._stack.enter_context(open(info.file, "rb"))  # noqa: SIM115 - closed on exit
             self._files[info.file] = f
         dtype = getattr(torch, ST_DTYPES[info.dtype])
-        out = torch.empty(info.shape, dtype=dtype)
+        if buffer is not None and buffer.numel() >= info.nbytes:
+            out = buffer[: info.nbytes].view(dtype).view(info.shape)
+        else:
+            out = torch.empty(info.shape, dtype=dtype)
         if out.numel():
             f.seek(info.start)
-            buf = out.view(-1).view(torch.uint8).numpy()
+            buf = out.reshape(-1).view(torch.uint8).numpy()
             got = f.readinto(memoryview(buf))  # type: ignore[arg-type]  # numpy arrays are buffers
             if got != info.nbytes:
                 raise WeightsError(

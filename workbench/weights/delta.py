@@ -258,14 +258,17 @@ def diff_job(
     sq: dict[str, float] = {}
     total = len(names)
     yield Progress(0, total, "Δ = A − B")
+    # Two scratch buffers, each as large as the largest tensor in float32, hold A's and B's
+    # tensor in turn: memory stays at two tensors, and no fresh page is touched per tensor.
+    most = max(ca.tensors[n].numel for n in names) * 4
+    buf_a, buf_b = torch.empty(most, dtype=torch.uint8), torch.empty(most, dtype=torch.uint8)
     with ca.reader() as ra, cb.reader() as rb, StreamingSafetensorsWriter(out_p, layout, meta) as w:
         for i, n in enumerate(names):
-            d = ra.get(n).to(torch.float32)
-            d -= rb.get(n).to(torch.float32)  # in place: one tensor of A, one of B, no third
+            d = ra.get(n, buf_a).to(torch.float32)
+            d -= rb.get(n, buf_b).to(torch.float32)  # in place: one tensor of A, one of B
             kind = tensor_kind(n)
-            sq[kind] = sq.get(kind, 0.0) + float(
-                torch.linalg.vector_norm(d, dtype=torch.float64) ** 2
-            )
+            flat = d.reshape(-1)  # Σ d² as one float32 dot product (a float64 copy cost seconds)
+            sq[kind] = sq.get(kind, 0.0) + float(torch.dot(flat, flat))
             w.write(n, d if tdtype == torch.float32 else d.to(tdtype))
             del d
             yield Progress(i + 1, total, n)
@@ -401,16 +404,18 @@ def apply_job(
     total = len(cb.tensors)
     done = changed = 0
     yield Progress(0, total, "θ_base + c·Δ")
+    most = max(t.numel for t in cb.tensors.values()) * 4
+    buf_b, buf_d = torch.empty(most, dtype=torch.uint8), torch.empty(most, dtype=torch.uint8)
     try:
         with cb.reader() as rb, cd.reader() as rd:
             for target, names in targets:
                 layout = [(n, cb.tensors[n].shape, cb.tensors[n].dtype) for n in names]
                 with StreamingSafetensorsWriter(target, layout, smeta) as w:
                     for n in names:
-                        t = rb.get(n)
+                        t = rb.get(n, buf_b)
                         if n in use and cd.tensors[n].dtype in _FLOAT_CODES and coefficient != 0:
                             s = t.to(torch.float32)
-                            s.add_(rd.get(n).to(torch.float32), alpha=float(coefficient))
+                            s.add_(rd.get(n, buf_d).to(torch.float32), alpha=float(coefficient))
                             t = s.to(t.dtype)
                             changed += 1
                         w.write(n, t)
