@@ -102,6 +102,45 @@ def test_steering_sweep_on_the_cluster_equals_one_process(cluster, tiny_hm):
     assert cells(two_reports) == cells(one_reports)
 
 
+POS = [
+    "I love this",
+    "a very good day",
+    "she is happy",
+    "great and good",
+    "we love it",
+    "a happy man",
+    "the good king",
+    "love is great",
+]
+NEG = ["I hate this", "a very bad day", "she is sad", "terrible and bad", "we hate it",
+       "a sad man", "the bad king", "hate is terrible"]  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["diff_of_means", "pca_diff", "probe"])
+def test_extraction_on_the_cluster_equals_one_process(cluster, tiny_hm, method):
+    from workbench.concepts.extraction import ExtractionSpec, extract_job
+    from workbench.concepts.prompt_sets import PromptSet
+
+    ps = PromptSet("tiny", "contrastive", positive=POS, negative=NEG)
+    spec = ExtractionSpec(method, layers=[0, 2], prompts=ps, batch_size=3, position="mean")
+    one = run(extract_job(tiny_hm, spec))
+    two = run(extract_job(tiny_hm, spec, cluster=cluster))  # 16 prompts: 6 batches on 2 workers
+    assert one.vectors.keys() == two.vectors.keys()
+    for site in one.vectors:
+        assert torch.equal(one.vectors[site], two.vectors[site]), site
+    assert one.recipe == two.recipe
+
+
+def test_probing_on_the_cluster_equals_one_process(cluster, tiny_hm):
+    from workbench.concepts.probing import probe_layers_job
+    from workbench.concepts.prompt_sets import PromptSet
+
+    ps = PromptSet("tiny", "contrastive", positive=POS, negative=NEG)
+    one = run(probe_layers_job(tiny_hm, ps, folds=4, batch_size=4))
+    two = run(probe_layers_job(tiny_hm, ps, folds=4, batch_size=4, cluster=cluster))
+    assert two == one
+
+
 def _long_sweep(hm):
     """A sweep that keeps both workers busy for a few seconds."""
     return _concept(hm), _sweep_spec(
