@@ -40,7 +40,7 @@ from workbench.heads._model import (
     unembed_weight,
 )
 from workbench.heads.data import ordinal_sequences
-from workbench.jobs import Job, Progress
+from workbench.jobs import Job, Progress, run
 from workbench.models.hooked import HookedModel
 from workbench.models.tokens import single_token_id
 
@@ -325,6 +325,13 @@ def mod10_probe(
     x: np.ndarray, values: Sequence[int], methods: Sequence[str] = METHODS, C: float = 1.0
 ) -> Mod10Probe:
     """Leave-one-number-out accuracy of the last digit from effective embeddings ``x``."""
+    return run(mod10_probe_job(x, values, methods, C))
+
+
+def mod10_probe_job(
+    x: np.ndarray, values: Sequence[int], methods: Sequence[str] = METHODS, C: float = 1.0
+) -> Job[Mod10Probe]:
+    """:func:`mod10_probe` as a job: a progress report (and a point to cancel) per number."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -334,7 +341,8 @@ def mod10_probe(
     numbers = sorted(set(vals.tolist()))
     right: dict[str, np.ndarray] = {m: np.zeros(len(y), dtype=bool) for m in methods}
     tested = np.zeros(len(y), dtype=bool)
-    for n in numbers:
+    for i, n in enumerate(numbers):
+        yield Progress(i, len(numbers), f"mod-10 probe: number {n} held out")
         te = vals == n
         tr = ~te
         if y[te][0] not in set(y[tr].tolist()):
@@ -502,7 +510,9 @@ def successor_analysis_job(
         )
     yield Progress(1, 3, f"mod-10 probe on {len(nums)} number tokens")
     e = effective_embeddings(hm, torch.tensor([t.token_id for t in nums])).float().cpu()
-    probe = mod10_probe(e.numpy().astype(np.float64), [t.value for t in nums], methods)
+    probe = yield from mod10_probe_job(
+        e.numpy().astype(np.float64), [t.value for t in nums], methods
+    )
     yield Progress(2, 3, "vector arithmetic")
     arith = mod10_arithmetic(hm, layer, head, nums, e, seed)
     yield Progress(3, 3, "done")
