@@ -128,7 +128,10 @@ class AnalysisPage(QWidget):
         buttons.addStretch(1)
         self.stored = QComboBox()
         self.stored.setToolTip("This analysis's figures stored in the project: pick one to show")
-        self.stored.setMinimumContentsLength(18)
+        self.stored.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.stored.setMinimumContentsLength(12)
         self.stored.activated.connect(self._show_stored)
         buttons.addWidget(QLabel("Stored:"))
         buttons.addWidget(self.stored)

@@ -22,7 +22,7 @@ class AnalysisPanel(QWidget):
         self.pages: dict[str, QWidget] = {}
         self.list = QListWidget()
         self.list.setObjectName("analysis_list")
-        self.list.setMaximumWidth(160)
+        self.list.setFixedWidth(150)  # the page scrolls before the list is squeezed
         self.stack = QStackedWidget()
         for spec in self.specs:
             self.list.addItem(spec.title)
