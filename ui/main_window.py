@@ -219,6 +219,12 @@ class MainWindow(QMainWindow):
             # past the screen (a window never shrinks back by itself once it has grown).
             label.setMinimumWidth(24)
         self.actions_ = build_menus(self)
+        if theme is not None:  # toolbar glyphs drawn in the theme's text colour
+            from shiboken6 import isValid
+
+            from ui.icons import retint
+
+            theme.changed.connect(lambda *_: retint(self) if isValid(self) else None)
         self.setStatusTip("")
         ctx.state.events.project.connect(self._on_project_changed)
         controller = getattr(ctx, "project", None)
@@ -373,6 +379,11 @@ class MainWindow(QMainWindow):
                 if self.ctx.state.project_is_scratch
                 else Path(project.path).name
             )
+        from ui import file_dialogs
+
+        # file dialogs start beside the project (unless a folder was used since)
+        where = None if project is None or self.ctx.state.project_is_scratch else project.path
+        file_dialogs.project_file = lambda: str(where) if where else None
         ro = " [read-only]" if project is not None and project.read_only else ""
         self.setWindowTitle(f"{name}{ro} — Concept Workbench")
 

@@ -38,7 +38,9 @@ def _act(
         a.setToolTip(tip)
         a.setStatusTip(tip)
     if icon is not None:
-        a.setIcon(w.style().standardIcon(icon))
+        from ui.icons import set_standard_icon
+
+        set_standard_icon(a, w, icon)  # a one-colour glyph follows the theme (ui.icons)
     a.triggered.connect(lambda _=False: slot())
     return a
 

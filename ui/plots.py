@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFileDialog, QMenu, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QMenu, QVBoxLayout, QWidget
 
 from ui import theme
 from workbench import figures
@@ -59,11 +59,13 @@ class _PlotBase(QWidget):
         if not self.spec:
             return
         name = (self.spec.get("title") or "figure").replace("/", "-").replace(" ", "_")
-        path, _ = QFileDialog.getSaveFileName(
+        from ui.file_dialogs import save_path, saved
+
+        path, _ = save_path(
             self, "Export figure", f"{name}.png", "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"
         )
         if path:
-            self.export(path)
+            saved(self, self.export(path), "Exported")
 
     def export(self, path: str) -> str:
         """Write the figure (PNG, SVG or PDF by extension) drawn with matplotlib."""

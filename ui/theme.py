@@ -129,5 +129,6 @@ class ThemeManager(QObject):
         for f in (base, qss):
             if f.exists():
                 text += f.read_text(encoding="utf-8") + "\n"
-        self._app.setStyleSheet(text)
+        # image urls in the style sheets name files of the icons folder
+        self._app.setStyleSheet(text.replace("@ICONS@", (RESOURCES / "icons").as_posix()))
         self.changed.emit(scheme)

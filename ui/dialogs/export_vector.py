@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
+from PySide6.QtWidgets import QInputDialog, QWidget
 
 
 def filters() -> tuple[list[str], dict[str, str]]:
@@ -38,7 +38,9 @@ def export_concept_interactive(
             "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in concept.name).strip()
             or "concept"
         )
-        path, chosen = QFileDialog.getSaveFileName(
+        from ui.file_dialogs import save_path
+
+        path, chosen = save_path(
             parent, f"Export {concept.name}", f"{safe}.safetensors", ";;".join(flts)
         )
         if not path:
@@ -70,7 +72,11 @@ def export_concept_interactive(
     if fmt == "gguf":  # lossy by design: keep the blocks llama.cpp can steer, leave out the rest
         options["skip_unsupported"] = True
     try:
-        return export_concept(concept, path, fmt, **options)
+        out = export_concept(concept, path, fmt, **options)
+        from ui.file_dialogs import saved
+
+        saved(parent, path, "Exported")
+        return out
     except Exception as e:
         if errors is not None:
             errors.handle(e, f"exporting {concept.name} as {fmt or Path(path).suffix}")

@@ -15,7 +15,6 @@ from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLineEdit,
@@ -302,9 +301,9 @@ class GenerationsDock(QDockWidget):
 
     def export_csv(self, path: str | None = None) -> Path | None:
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Export generations", "generations.csv", "CSV (*.csv)"
-            )
+            from ui.file_dialogs import save_path
+
+            path, _ = save_path(self, "Export generations", "generations.csv", "CSV (*.csv)")
             if not path:
                 return None
         p = self.ctx.state.project
@@ -321,7 +320,11 @@ class GenerationsDock(QDockWidget):
                 offset += CSV_PAGE
 
         try:
-            return write_csv(pages(), path)
+            out = write_csv(pages(), path)
+            from ui.file_dialogs import saved
+
+            saved(self, out, "Exported")
+            return out
         except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
             self.ctx.errors.handle(e, "exporting generations")
             return None

@@ -14,7 +14,6 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -578,9 +577,9 @@ class SweepPanel(QWidget):
         if r is None:
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Export sweep grid", "sweep.csv", "CSV (*.csv)"
-            )
+            from ui.file_dialogs import save_path
+
+            path, _ = save_path(self, "Export sweep grid", "sweep.csv", "CSV (*.csv)")
             if not path:
                 return None
         with open(path, "w", newline="", encoding="utf-8") as f:
@@ -591,6 +590,9 @@ class SweepPanel(QWidget):
                     cells = [r.metrics[k][i][j] for k in r.metrics]
                     for prompt, text in zip(r.prompts, r.texts[i][j], strict=True):
                         w.writerow([layer, c, prompt, text, *cells])
+        from ui.file_dialogs import saved
+
+        saved(self, path, "Exported")
         return path
 
     def refresh_theme(self) -> None:

@@ -16,7 +16,6 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFrame,
     QHBoxLayout,
     QProgressBar,
@@ -149,7 +148,7 @@ class HeadsPanel(QWidget):
         self.fv = FunctionVectorWidget(self.ctx, self.state)
         self.right_tabs = QTabWidget()
         self.right_tabs.setDocumentMode(True)
-        self.right_tabs.addTab(self.look, "Look at a head")
+        self.right_tabs.addTab(self.look, "Look")
         for widget, name in ((self.act, "Act on heads"), (self.fv, "Function vector")):
             scroll = QScrollArea()
             scroll.setWidgetResizable(True)
@@ -364,16 +363,22 @@ class HeadsPanel(QWidget):
         if self.run is None:
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(
+            from ui.file_dialogs import save_path
+
+            path, _ = save_path(
                 self, "Export map", "head_scores.png", "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"
             )
             if not path:
                 return None
+        from ui.file_dialogs import saved
+
         fmt = Path(path).suffix.lstrip(".").lower()
         if fmt in self.run.files:  # drawn already, in the worker
             Path(path).write_bytes(self.run.files[fmt])
-            return path
-        return str(export(self.run.spec, path))
+        else:
+            path = str(export(self.run.spec, path))
+        saved(self, path, "Exported")
+        return path
 
     def refresh_theme(self) -> None:
         if self.map is not None:

@@ -60,6 +60,24 @@ class _ImagePlot(_PlotBase):
         rows, cols = values.shape
         self.plot.getPlotItem().setRange(xRange=(0, cols), yRange=(0, rows), padding=0.01)
 
+    def set_title(self, text: str) -> None:
+        """The plot's title, elided to the plot's width: a long title must not push the last
+        column and the colour bar out of sight (the plot item grows to fit its title)."""
+        self._title = text
+        self._fit_title()
+
+    def _fit_title(self) -> None:
+        text = getattr(self, "_title", "")
+        font = self.font()
+        font.setPointSizeF(9.0)
+        width = max(40, self.plot.width() - 24)
+        shown = QFontMetrics(font).elidedText(text, Qt.TextElideMode.ElideRight, width)
+        self.plot.getPlotItem().setTitle(shown, size="9pt")
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._fit_title()
+
     def cell_at(self, scene_pos: Any) -> tuple[int, int] | None:
         vb = self.plot.getPlotItem().getViewBox()
         if not vb.sceneBoundingRect().contains(scene_pos):
@@ -119,7 +137,7 @@ class HeadMapWidget(_ImagePlot):
         )
         self._show(values, spec.get("cmap", "viridis"), _levels(values, spec.get("center")))
         p = self.plot.getPlotItem()
-        p.setTitle(spec.get("title", ""), size="9pt")
+        self.set_title(spec.get("title", ""))
         if self.bar is not None:
             self.bar.setToolTip(spec.get("value_label", ""))
         L, H = values.shape
@@ -165,7 +183,7 @@ class PatternWidget(_ImagePlot):
         self.tokens = [t.replace("\n", "\\n") for t in spec["rows"]]
         values = np.array(spec["values"], dtype=float)
         self._show(values, spec.get("cmap", "Blues"), (0.0, 1.0))
-        self.plot.getPlotItem().setTitle(spec.get("title", ""), size="9pt")
+        self.set_title(spec.get("title", ""))
         self._label_ticks()
 
     def _label_ticks(self) -> None:
