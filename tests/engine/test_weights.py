@@ -66,6 +66,13 @@ def test_apply_of_diff_gives_back_a_and_zero_gives_b(pair, tmp_path):
     assert (tmp_path / "merged" / "tokenizer.json").exists()
     record = json.loads((tmp_path / "merged" / "workbench-merge.json").read_text())
     assert record["coefficient"] == 1.0 and record["delta"]["b"]["path"] == str(b)
+    # ... and loads as a model whose outputs are A's
+    from workbench.models.loading import load_language_model
+
+    hm_m = load_language_model(str(tmp_path / "merged"), device="cpu")
+    hm_a = load_language_model(str(a), device="cpu")
+    ids = hm_a.encode(["the king is"])
+    torch.testing.assert_close(hm_m.forward(**ids).logits, hm_a.forward(**ids).logits)
 
 
 def test_delta_records_sources_hashes_and_tensors(pair, tmp_path):
