@@ -151,11 +151,28 @@ class ProjectController(QObject):
             return False
         return bool(_work_in(p))
 
-    def _ask(self, title: str, text: str, buttons: Any, default: Any, preset: Any) -> Any:
-        """A question box, or ``preset`` when confirmations are off (tests)."""
+    def _ask(
+        self,
+        title: str,
+        text: str,
+        buttons: Any,
+        default: Any,
+        preset: Any,
+        labels: dict[Any, str] | None = None,
+    ) -> Any:
+        """A question box, or ``preset`` when confirmations are off (tests). ``labels``
+        renames standard buttons (the answer is still the standard button)."""
         if not self.ask:
             return preset
-        return QMessageBox.question(self.parent_widget, title, text, buttons, default)
+        if not labels:
+            return QMessageBox.question(self.parent_widget, title, text, buttons, default)
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, buttons, self.parent_widget)
+        box.setDefaultButton(default)
+        for which, label in labels.items():
+            button = box.button(which)
+            if button is not None:
+                button.setText(label)
+        return QMessageBox.StandardButton(box.exec())
 
     # ------------------------------------------------------- crash recovery
     def orphaned_scratch(self) -> list[Path]:
@@ -210,6 +227,7 @@ class ProjectController(QObject):
             answer = self._ask(
                 "Recover unsaved work?", text, B.Yes | B.Discard | B.Ignore, B.Yes,
                 self.recover_answer,
+                {B.Yes: "Open it", B.Discard: "Discard it", B.Ignore: "Keep it for later"},
             )  # fmt: skip
             if answer == QMessageBox.StandardButton.Yes:
                 self._set(p, scratch=True)  # the fresh empty scratch project is removed

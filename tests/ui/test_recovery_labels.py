@@ -1,0 +1,44 @@
+"""The recovery question's buttons say what they do, as the README does: "Open it",
+"Discard it", "Keep it for later" (issue 18 item 10: it said "Ignore")."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+from ui_helpers import wait_idle
+
+from ui.project_controller import data_dir
+from workbench.store import Project
+
+
+@pytest.fixture(autouse=True)
+def own_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "data"))
+
+
+def test_the_recovery_buttons_say_what_they_do(qtbot, monkeypatch):
+    folder = data_dir() / "scratch"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "untitled-crashed.wbproj"
+    p = Project.open(path, create=True)
+    p.add_prompt_set("my pairs", "contrastive", [{"positive": "good", "negative": "bad"}])
+    p.close()
+    seen: list[str] = []
+
+    def exec_(box):
+        seen.extend(b.text() for b in box.buttons())
+        return int(QMessageBox.StandardButton.Ignore.value)
+
+    monkeypatch.setattr(QMessageBox, "exec", exec_)
+    from ui.app import create_window
+
+    w = create_window(theme_choice="light", interactive=False)
+    qtbot.addWidget(w)
+    w.ctx.project.ask = True
+    w.show()
+    w.finish_startup(model=None)
+    wait_idle(qtbot, w.ctx)
+    assert sorted(seen) == ["Discard it", "Keep it for later", "Open it"]
+    assert path.exists()  # kept for later
+    w.ctx.project.ask = False
+    w.close()
