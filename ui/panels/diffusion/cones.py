@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -56,7 +57,7 @@ class ConesView(QWidget):
         )
         form.addRow("Concept prompt", self.concept)
         form.addRow("Base prompt", self.base)
-        row = QHBoxLayout()
+        grid = QGridLayout()
         self.steps = QSpinBox()
         self.steps.setRange(1, 200)
         self.steps.setValue(10)
@@ -83,17 +84,20 @@ class ConesView(QWidget):
             "How many top neurons (and as many random ones) are also switched off one at a "
             "time, to check the gradient's estimate against the exact drop"
         )
-        for label, w in (
+        cells = (
             ("Steps", self.steps),
             ("Neurons", self.projections),
             ("Top k", self.top_k),
             ("Random sets", self.random_sets),
             ("Exact check", self.exact_check),
-        ):
-            row.addWidget(QLabel(label))
-            row.addWidget(w)
-        row.addStretch(1)
-        form.addRow(row)
+        )
+        for i, (label, w) in enumerate(cells):  # three pairs a row: fits a narrow panel
+            text = QLabel(label)
+            text.setToolTip(w.toolTip())
+            grid.addWidget(text, i // 3, 2 * (i % 3))
+            grid.addWidget(w, i // 3, 2 * (i % 3) + 1)
+        grid.setColumnStretch(6, 1)
+        form.addRow(grid)
         lay.addLayout(form)
 
         run = QHBoxLayout()
@@ -131,6 +135,7 @@ class ConesView(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().setVisible(False)
+        self.table.setMinimumWidth(160)
         split.addWidget(self.table)
         self.figure = ImageLabel("The scores by rank appear here.")
         split.addWidget(self.figure)
@@ -164,6 +169,7 @@ class ConesView(QWidget):
         use.addStretch(1)
         use.addWidget(self.export_button)
         lay.addLayout(use)
+        self.summary.setMinimumWidth(120)
 
         ev = state.events
         ev.last_cones.connect(self._on_last_cones_changed)

@@ -425,11 +425,11 @@ class DiffusionPanel(QWidget):
                     raise ValueError("The swept term no longer exists; pick it again.")
             sweep = SweepSpec(base, x, y)
             self._check_terms(base)
+            rows = sweep.cells()  # a neuron-scale axis without neurons is refused here
         except Exception as e:  # noqa: BLE001 - every refusal is shown, none is raised
             self.sweep.status.setText(f"Not started: {first_line(e)}")
             self.ctx.errors.handle(e, "starting the sweep")
             return None
-        rows = sweep.cells()
         cells = [s for row in rows for s in row]
         self._sweep_previews = {}
         self._sweep_shape = (len(rows), len(rows[0]))

@@ -26,11 +26,13 @@ AXES = {
     "coefficient": "Coefficient of",
     "steps": "Steps",
     "guidance": "Guidance (CFG scale)",
+    "neuron_scale": "Concept-neuron scale",
 }
 DEFAULT_VALUES = {
     "coefficient": "-1, -0.5, 0, 0.5, 1",
     "steps": "10, 20, 30",
     "guidance": "3, 5, 7.5",
+    "neuron_scale": "0, 0.5, 1, 2",
 }
 VALUES_TIP = "Values: a list (-1, 0, 1) or a range from..to:step (-1..1:0.5)."
 
