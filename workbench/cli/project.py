@@ -12,6 +12,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="what a project holds: models, concepts, runs, generations")
     p.add_argument("file")
     p.set_defaults(func=_info)
+    p = sub.add_parser(
+        "upgrade", help="upgrade a project saved by an older version (a backup is kept beside it)"
+    )
+    p.add_argument("file")
+    p.set_defaults(func=_upgrade)
     p = sub.add_parser("concepts", help="list concepts with their recipes, a page at a time")
     p.add_argument("file")
     _paging_args(p, CONCEPT_SORTS, "saved", "name, method or description")
@@ -112,6 +117,23 @@ def _open(path: str, read_only: bool = True):
     from workbench.store import Project
 
     return Project.open(path, read_only=read_only)
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    """Open for writing, which backs an older file up and upgrades it; say what happened."""
+    with _open(args.file, read_only=False) as p:
+        if p.read_only:
+            print(f"error: {p.read_only_reason}", file=sys.stderr)
+            return 1
+        print_json(
+            {
+                "path": str(p.path),
+                "schema_revision": p.schema_revision,
+                "upgraded_from": p.upgraded_from,
+                "backup": None if p.backup_path is None else str(p.backup_path),
+            }
+        )
+    return 0
 
 
 def _info(args: argparse.Namespace) -> int:

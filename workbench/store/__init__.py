@@ -11,6 +11,7 @@ from workbench.store.errors import (
     ProjectTooNewError,
     ReadOnlyProjectError,
     RecordNotFoundError,
+    UpgradeNeededError,
 )
 from workbench.store.project import SUFFIX, Project
 from workbench.store.records import (
@@ -44,4 +45,5 @@ __all__ = [
     "ProjectTooNewError",
     "ReadOnlyProjectError",
     "RecordNotFoundError",
+    "UpgradeNeededError",
 ]

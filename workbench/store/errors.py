@@ -25,6 +25,10 @@ class ProjectTooNewError(ProjectFileError):
     """The file was written by a newer version whose schema this version does not know."""
 
 
+class UpgradeNeededError(ProjectFileError):
+    """An older schema that must be upgraded before it can be read, asked for read-only."""
+
+
 class ReadOnlyProjectError(ProjectFileError):
     """A change was asked of a project that is open read-only."""
 

@@ -38,6 +38,7 @@ from workbench.store._records import RecordStore
 from workbench.store.errors import (
     DiskFullError,
     ReadOnlyProjectError,
+    UpgradeNeededError,
     translate,
 )
 
@@ -198,11 +199,11 @@ class Project(ListingStore, ConceptStore, RecordStore):
             upgraded_from = backup = None
             if revision != migrate.HEAD:
                 if token is None:
-                    raise ProjectFileError(
+                    raise UpgradeNeededError(
                         f"{path.name} was saved by an older Concept Workbench (schema {revision!r}) "
                         f"and must be upgraded to schema {migrate.HEAD!r} before it can be read, but "
-                        f"it cannot be changed now ({reason}). Open it for writing (a backup is kept), "
-                        "or open a copy."
+                        f"it cannot be changed now ({reason}). Open it for writing (a backup is kept; "
+                        f"from the command line: workbench project upgrade {path}), or open a copy."
                     )
                 backup = cls._upgrade(engine, path, revision)
                 upgraded_from, revision = revision, migrate.HEAD
