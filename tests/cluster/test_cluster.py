@@ -228,3 +228,23 @@ def test_when_every_worker_dies_the_job_fails_saying_so(cluster, tiny_hm, tmp_pa
     assert not cluster.actors  # forgotten: the next job starts new workers
     one = run(ablation_scores_job(tiny_hm, TASK, max_rows=4))
     _same_scores(one, run(ablation_scores_job(tiny_hm, TASK, max_rows=4, cluster=cluster)))
+
+
+def test_cancel_while_the_models_load_stops_the_new_workers(ray_head, cluster, tiny_hm):
+    """Two more workers on a head whose two CPUs are taken: they wait to start, the job reports
+    that it is loading; a cancel then stops them, and the cluster is left as it was."""
+    import ray
+
+    from workbench.cluster import Cluster
+
+    cluster.workers_for(tiny_hm)  # the module's two workers hold both CPUs
+    other = Cluster(ray_head, workers=2, threads=1).open()  # this process's connection
+    reports = []
+    loading = lambda: any("loading the model" in r.message for r in reports)  # noqa: E731
+    with pytest.raises(Cancelled):
+        run(ablation_scores_job(tiny_hm, TASK, cluster=other), reports.append, loading)
+    assert not other.actors
+    other.close()
+    one = run(ablation_scores_job(tiny_hm, TASK, max_rows=4))
+    _same_scores(one, run(ablation_scores_job(tiny_hm, TASK, max_rows=4, cluster=cluster)))
+    assert len(ray.get([a.pid.remote() for a in cluster.actors], timeout=30)) == 2

@@ -201,6 +201,12 @@ class Cluster:
 
     def workers_for(self, hm: Any) -> list[Any]:
         """The workers, each with ``hm``'s model loaded (started and loaded on first use)."""
+        from workbench.jobs import run
+
+        return run(self.workers_job(hm))
+
+    def workers_job(self, hm: Any) -> Job[list[Any]]:
+        """:meth:`workers_for` as a job: a cancel while the models load stops the workers."""
         spec = load_spec(hm)
         self.open()
         ray = _ray()
@@ -225,16 +231,26 @@ class Cluster:
             num_cpus=threads, num_gpus=1 if gpu else 0, max_concurrency=4, max_restarts=0
         )(ModelWorker)
         new = [remote.remote(spec, threads, env) for _ in range(n - len(self.actors))]
-        try:  # a worker that died (see run_shares_job) is replaced here
-            info = ray.get([a.load.remote() for a in new])
+        refs = [a.load.remote() for a in new]  # a worker that died is replaced here
+        loaded = False
+        try:
+            while True:
+                ready, _ = ray.wait(refs, num_returns=len(refs), timeout=POLL_S)
+                if len(ready) == len(refs):
+                    break
+                yield Progress(len(ready), len(refs), f"loading the model on {len(refs)} workers")
+            info = ray.get(refs)
+            loaded = True
         except Exception as e:  # noqa: BLE001 - a worker's load error, told as the user's
-            for a in new:
-                ray.kill(a)
             raise ClusterError(
                 f"A cluster worker could not load {spec['source'].get('name')}: "
                 f"{_cause_text(e)}. Every worker needs the model at the same path "
                 f"({spec['source'].get('path')})."
             ) from None
+        finally:
+            if not loaded:  # failed or cancelled: stop the half-started workers
+                for a in new:
+                    ray.kill(a)
         self.actors += new
         self.worker_info += info
         self._spec = spec

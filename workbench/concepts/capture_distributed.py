@@ -75,7 +75,7 @@ class ClusterCapture:
             )
         for s in sites:  # refuse a bad site here, before any worker starts
             self._hm.check_site(s)
-        actors = self._cluster.workers_for(self._hm)
+        actors = yield from self._cluster.workers_job(self._hm)
         m = max(1, min(len(actors), n_batches))
         base = dict(
             prompts=prompts, sites=list(sites), position=position, batch_size=batch_size,

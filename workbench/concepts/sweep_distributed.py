@@ -38,7 +38,7 @@ def cluster_sweep_job(
     plan = sweep_plan(hm, concept, spec)  # checks the spec here, before any worker starts
     with opened(cluster) as cl:
         yield Progress(0, None, "starting cluster workers and loading the model")
-        actors = cl.workers_for(hm)
+        actors = yield from cl.workers_job(hm)
         m = max(1, min(len(actors), len(plan.chunks)))
         shares = [{"concept": concept, "spec": spec, "share": (k, m)} for k in range(m)]
         parts: list[dict[int, ChunkOutput]] = yield from run_shares_job(

@@ -60,7 +60,7 @@ def cluster_scores_job(
     n_stairs = _staircases(hm, kind, task, kw)
     with opened(cluster) as cl:
         yield Progress(0, None, "starting cluster workers and loading the model")
-        actors = cl.workers_for(hm)
+        actors = yield from cl.workers_job(hm)
         m = max(1, min(len(actors), n_stairs))
         shares = [{**args, "share": (k, m)} for k in range(m)]
         parts: list[HeadScores] = yield from run_shares_job(cl, factory, shares, f"{kind} sweep")
