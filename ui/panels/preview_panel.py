@@ -124,7 +124,29 @@ class PreviewPanel(QWidget):
         ctx.state.events.active_model.connect(self._refill_models)
         self._refill_vectors()
         self._refill_models()
+        self._bind_form()
         self._on_selection()
+
+    def _bind_form(self) -> None:
+        """Every control of the form is a view of one field of :class:`PreviewForm`."""
+        from ui.panels.diffusion.binding import bind_combo_data, bind_combo_text, bind_plain_text
+        from ui.panels.forms import PreviewForm
+
+        self.form = f = PreviewForm(
+            prompt=self.prompt.toPlainText(),
+            model_key=self.model_combo.currentData(),
+            vector=self.vector.currentText(),
+            site=self.site.currentText(),
+            coefficient=self.coef.value(),
+        )
+        bind_plain_text(self.prompt, f, "prompt")
+        bind_combo_data(self.model_combo, f, "model_key")
+        bind_combo_text(self.vector, f, "vector")
+        bind_combo_text(self.site, f, "site")
+        self.coef.valueChanged.connect(lambda v: setattr(f, "coefficient", float(v)))
+        f.events.coefficient.connect(
+            lambda v: self.coef.setValue(v) if self.coef.value() != v else None
+        )
 
     def _text_column(self, parent: QHBoxLayout, name: str, obj: str, tip: str) -> QPlainTextEdit:
         col = QVBoxLayout()
@@ -169,14 +191,14 @@ class PreviewPanel(QWidget):
         """Take the library's selected concept into the form (the user asked for it)."""
         names = self.ctx.state.selected_concepts
         if names and self.vector.findText(names[0]) >= 0:
-            self.vector.setCurrentText(names[0])
+            self.form.vector = names[0]
 
     def _on_canvas_changed(self) -> None:
         if self.vector.currentText() == CANVAS:
             self._on_vector(CANVAS)
 
     def use_canvas(self) -> None:
-        self.vector.setCurrentText(CANVAS)
+        self.form.vector = CANVAS
 
     def _on_vector(self, name: str) -> None:
         sites = []

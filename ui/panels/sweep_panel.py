@@ -167,13 +167,44 @@ class SweepPanel(QWidget):
         ctx.state.events.selected_concepts.connect(self._on_selection)
         self._refill()
         self._refill_sets()
+        self._bind_form()
         self._on_project()
         self._on_selection()
+
+    def _bind_form(self) -> None:
+        """Every control of the form is a view of one field of :class:`SweepForm`."""
+        from ui.panels.diffusion.binding import (
+            bind_combo_data,
+            bind_combo_text,
+            bind_line,
+            bind_spin,
+        )
+        from ui.panels.forms import SweepForm
+
+        self.form = f = SweepForm(
+            prompt=self.prompt.text(),
+            concept=self.concept.currentText(),
+            site_kind=self.site_kind.currentText(),
+            layers=self.layers.text(),
+            coefficients=self.coefs.text(),
+            new_tokens=self.tokens.value(),
+            targets=self.targets.text(),
+            heatmap_metric=self.heatmap_metric.currentData() or "kl",
+        )
+        bind_line(self.prompt, f, "prompt")
+        bind_combo_data(self.prompt_source, f, "prompt_source")
+        bind_combo_text(self.concept, f, "concept")
+        bind_combo_text(self.site_kind, f, "site_kind")
+        bind_line(self.layers, f, "layers")
+        bind_line(self.coefs, f, "coefficients")
+        bind_spin(self.tokens, f, "new_tokens")
+        bind_line(self.targets, f, "targets")
+        bind_combo_data(self.heatmap_metric, f, "heatmap_metric")
 
     def _refill_sets(self, *_: Any) -> None:
         keep = self.prompt_source.currentData()
         self.prompt_source.clear()
-        self.prompt_source.addItem(ONE_PROMPT, None)
+        self.prompt_source.addItem(ONE_PROMPT, "")
         for p in self.ctx.state.prompt_sets:
             self.prompt_source.addItem(f"set: {p['name']} ({p['kind']})", p["name"])
         i = self.prompt_source.findData(keep) if keep else 0
@@ -207,7 +238,7 @@ class SweepPanel(QWidget):
         """Take the library's selected concept into the form (the user asked for it)."""
         names = self.ctx.state.selected_concepts
         if names and self.concept.findText(names[0]) >= 0:
-            self.concept.setCurrentText(names[0])
+            self.form.concept = names[0]
 
     def _on_concept(self, name: str) -> None:
         from ui.docks.concept_details import layer_of
@@ -506,17 +537,18 @@ class SweepPanel(QWidget):
             for j in range(len(r.coefficients)):
                 cell = {k: r.metrics[k][i][j] for k in r.metrics}
                 self._set_cell(i, j, r.texts[i][j], cell)
-        self.prompt.setText(r.prompts[0])
+        f = self.form  # the widgets follow the form
+        f.prompt = r.prompts[0]
         if self.concept.findText(concept) >= 0:
-            self.concept.setCurrentText(concept)
+            f.concept = concept
         if r.site_kind:
-            self.site_kind.setCurrentText(r.site_kind)
-        self.layers.setText(", ".join(str(L) for L in r.layers))
-        self.coefs.setText(", ".join(f"{c:g}" for c in r.coefficients))
+            f.site_kind = r.site_kind
+        f.layers = ", ".join(str(L) for L in r.layers)
+        f.coefficients = ", ".join(f"{c:g}" for c in r.coefficients)
         tokens = (st.get("sampling") or {}).get("max_new_tokens")
         if isinstance(tokens, int):
-            self.tokens.setValue(tokens)
-        self.targets.setText(", ".join(r.spec.targets))
+            f.new_tokens = tokens
+        f.targets = ", ".join(r.spec.targets)
         i = self.runs.findData(self.run_id)
         if i >= 0:
             self.runs.setCurrentIndex(i)
