@@ -1,11 +1,14 @@
-"""Screenshots of each main view, with the embedded model, under a virtual display.
+"""Screenshots of every tab at three common window sizes, in the light and the dark theme,
+with the embedded model, under a virtual display.
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/screenshots.py [--out screenshots]
+    xvfb-run -a -s "-screen 0 1920x1080x24" python scripts/screenshots.py [--out screenshots]
 
 Opens a copy of the example project (``projects/example.wbproj``; make it with
-``python projects/make_examples.py``), loads the embedded SmolLM2-135M model, then visits the
-empty state, canvas, library, preview, sweep, compare dialog and the dark theme, writing one PNG
-of each.
+``python projects/make_examples.py``), loads the embedded SmolLM2-135M model, fills every tab
+(a canvas, a preview, a sweep, an induction head score with a pattern, a function-vector
+search is left to the user), then writes ``<size>/<theme>/<tab>.png`` for 1366×768, 1600×1000
+and 1920×1080 in both themes, and the README's pictures (``--readme`` writes them to
+``docs/screenshots``). Look at them: a cut label or an invisible check box shows here first.
 """
 
 from __future__ import annotations
@@ -20,12 +23,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+SIZES = ((1366, 768), (1600, 1000), (1920, 1080))
+THEMES = ("light", "dark")
+README_SHOTS = {  # docs/screenshots/<name>.png: (tab, theme) at 1600×1000
+    "canvas": ("canvas", "light"),
+    "preview": ("preview", "light"),
+    "heads": ("heads", "light"),
+    "preview_dark": ("preview", "dark"),
+}
+
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="screenshots")
-    ap.add_argument("--theme", default="light")
+    ap.add_argument("--sizes", default=",".join(f"{w}x{h}" for w, h in SIZES))
+    ap.add_argument("--themes", default=",".join(THEMES))
+    ap.add_argument("--readme", action="store_true", help="also write docs/screenshots/*.png")
     args = ap.parse_args()
+    sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",") if s]
+    themes = [t for t in args.themes.split(",") if t]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="wb-shots-")
@@ -37,9 +53,9 @@ def main() -> int:
     app = QApplication(sys.argv[:1])
     from ui.app import create_window
 
-    w = create_window(theme_choice=args.theme, interactive=False)
+    w = create_window(theme_choice="light", interactive=False)
     w.ctx.project.ask = False
-    w.resize(1560, 960)
+    w.resize(1600, 1000)
     w.show()
 
     def settle(seconds: float = 0.3) -> None:
@@ -58,62 +74,68 @@ def main() -> int:
         wait(lambda: not w.ctx.executor.busy)
         settle(0.4)
 
-    def shot(name: str, widget=None) -> None:
-        settle(0.3)
-        path = out / f"{name}.png"
+    def shot(path: Path, widget=None) -> None:
+        settle(0.4)
+        path.parent.mkdir(parents=True, exist_ok=True)
         (widget or w).grab().save(str(path))
         print("wrote", path, flush=True)
 
     w.finish_startup(model=None)
     idle()
-    shot("00_empty_state")
+    shot(out / "empty_state.png")
     w.ctx.project.open_example()
     w.models_dock.load(None)
     wait(lambda: bool(w.ctx.state.models), timeout=600)
     idle()
+    # fill every tab
     canvas = w.view("canvas")
     canvas.recompute()
     idle()
-    shot("01_canvas")
     w.ctx.state.selected_concepts = ("happy",)
-    w.library_dock.details.setCurrentIndex(1)
-    idle()
-    shot("02_library_norms")
-    w.library_dock.details.setCurrentIndex(2)
-    idle()
-    shot("03_library_logit_lens")
     w.show_panel("preview")
     preview = w.view("preview")
-    preview.vector.setCurrentText("happy")
-    preview.site.setCurrentText("blocks.12.hook_resid_post")
+    preview.use_selected()
+    preview.site.setCurrentText("blocks.20.hook_resid_post")
     preview.coef.setValue(6.0)
     preview.prompt.setPlainText("I think that this movie was")
     preview.sampling.max_tokens.setValue(30)
     preview.generate()
     idle()
-    shot("04_preview")
     w.show_panel("sweep")
     sweep = w.view("sweep")
-    sweep.concept.setCurrentText("happy")
-    sweep.layers.setText("6, 12, 18")
-    sweep.coefs.setText("-6, 0, 6")
+    sweep.use_selected()
+    sweep.layers.setText("6, 12, 18, 24")
+    sweep.coefs.setText("-6, -3, 0, 3, 6")
     sweep.tokens.setValue(6)
     sweep.targets.setText("great, wonderful, terrible, awful")
     sweep.run()
     idle()
-    shot("05_sweep")
-    w.ctx.state.selected_concepts = ("happy", "formal", "calm", "happy and formal")
-    w.library_dock.compare_selected()
-    dlg = w.library_dock._compare
-    idle()
-    shot("06_compare", dlg)
-    dlg.close()
-    w.theme.set_choice("dark")
-    w.show_panel("canvas")
-    idle()
-    shot("07_dark_canvas")
-    w.show_panel("preview")
-    shot("08_dark_preview")
+    heads = w.view("heads")
+    if heads is not None:
+        w.show_panel("heads")
+        heads.settings.set_kind("induction")
+        heads.run_score()
+        idle()
+        if heads.run is not None:  # the strongest head: selected, its pattern shown
+            scores = heads.run.scores
+            layer, head = divmod(int(scores.scores.argmax()), int(scores.scores.shape[1]))
+            heads._on_head_clicked(layer, head)
+            idle()
+    for theme in themes:
+        w.theme.set_choice(theme)
+        idle()
+        for width, height in sizes:
+            w.showNormal()
+            w.resize(width, height)
+            settle(0.5)
+            for key in list(w.panels):
+                w.show_panel(key)
+                idle()
+                shot(out / f"{width}x{height}" / theme / f"{key}.png")
+                if args.readme and (width, height) == (1600, 1000):
+                    for name, (tab, th) in README_SHOTS.items():
+                        if (tab, th) == (key, theme):
+                            shot(ROOT / "docs" / "screenshots" / f"{name}.png")
     w.theme.set_choice("system")
     w.close()
     app.processEvents()

@@ -62,7 +62,9 @@ class HeadsPanel(QWidget):
         split.addWidget(self._left())
         split.addWidget(self._centre())
         split.addWidget(self._right())
-        split.setSizes([300, 520, 520])
+        split.setSizes(
+            [260, 600, 420]
+        )  # the map column widest: its last column and colour bar in view
         lay.addWidget(split)
         # Combo boxes size to their longest item by default, which made the three columns
         # wider than a 1600-pixel window leaves them; let them shrink and elide instead.

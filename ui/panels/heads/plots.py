@@ -59,6 +59,7 @@ class _ImagePlot(_PlotBase):
             self.bar.setLevels(levels)
         rows, cols = values.shape
         self.plot.getPlotItem().setRange(xRange=(0, cols), yRange=(0, rows), padding=0.01)
+        self._fit_title()
 
     def set_title(self, text: str) -> None:
         """The plot's title, elided to the plot's width: a long title must not push the last
@@ -70,7 +71,10 @@ class _ImagePlot(_PlotBase):
         text = getattr(self, "_title", "")
         font = self.font()
         font.setPointSizeF(9.0)
-        width = max(40, self.plot.width() - 24)
+        p = self.plot.getPlotItem()
+        # the title sits over the image only: the left axis and the colour bar take the rest
+        beside = p.getAxis("left").width() + (self.bar.width() if self.bar is not None else 0)
+        width = max(40, int(self.plot.width() - beside - 28))
         shown = QFontMetrics(font).elidedText(text, Qt.TextElideMode.ElideRight, width)
         self.plot.getPlotItem().setTitle(shown, size="9pt")
 
