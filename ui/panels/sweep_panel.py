@@ -6,6 +6,7 @@ engine saves it as a run, and every cell as a generation with provenance."""
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import re
 import sys
@@ -67,6 +68,9 @@ class SweepPanel(QWidget):
         self.result: Any = None
         self._live: object | None = None  # token of the sweep being run and shown
         self.run_id: int | None = None
+        self._collected: Any = None  # a PartialSweep while a sweep runs (kept if it stops)
+        self._partial: dict[str, Any] | None = None  # the grid shown: layers, coefs, metrics
+        self._deferred_run: int | None = None  # a saved sweep shown when the tab first shows
         lay = QHBoxLayout(self)
         split = QSplitter(Qt.Orientation.Horizontal)
         left = QWidget()
@@ -246,7 +250,7 @@ class SweepPanel(QWidget):
         info = self.ctx.state.concept_info(name)
         if not info:
             return
-        layers = sorted({layer_of(s) for s in info.sites if layer_of(s) is not None})
+        layers = sorted({L for s in info.sites if (L := layer_of(s)) is not None})
         kinds = sorted({s.rsplit("hook_", 1)[-1] for s in info.sites})
         if kinds and self.site_kind.currentText() not in kinds:
             self.site_kind.setCurrentText(kinds[0])
@@ -330,11 +334,16 @@ class SweepPanel(QWidget):
             spec,
             cluster_address(),  # Preferences: None runs here, an address on a Ray cluster
             label="Sweep",
-            on_progress=lambda p, t=token: self._on_progress(p) if t is self._live else None,
-            on_result=lambda r, t=token: self._on_result(r) if t is self._live else None,
+            on_progress=functools.partial(self._if_live, token, self._on_progress),
+            on_result=functools.partial(self._if_live, token, self._on_result),
             on_error=self._on_error,
             on_done=self._on_done,
         )
+
+    def _if_live(self, token: object, callback: Any, value: Any) -> None:
+        """Call back only for the sweep being shown (not one the display was taken from)."""
+        if token is self._live:
+            callback(value)
 
     def _on_error(self, exc: BaseException) -> None:
         self.status.setText(f"Failed: {first_line(exc)}")
@@ -352,8 +361,9 @@ class SweepPanel(QWidget):
             return
         _, i, j, texts, cell = p.payload
         self._set_cell(i, j, texts, cell)
-        for k, v in cell.items():
-            self._partial["metrics"][k][i][j] = v
+        if self._partial is not None:
+            for k, v in cell.items():
+                self._partial["metrics"][k][i][j] = v
         self._draw_heatmap()
 
     def _on_result(self, r: Any) -> None:
@@ -602,7 +612,8 @@ class SweepPanel(QWidget):
         if self.heatmap is None or self.heat_stack.currentWidget() is not self.heatmap:
             self.status.setText("No heatmap to export: pick a metric this sweep has.")
             return
-        self.heatmap.export_dialog()
+        heatmap: Any = self.heatmap
+        heatmap.export_dialog()
 
     def export_csv(self, path: str | None = None) -> str | None:
         r = self.result
