@@ -133,9 +133,13 @@ def write_results(name: str, results: dict[str, Any]) -> Path:
 
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
+    from _common import commit, load_report
+
     payload = {
         "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "commit": commit(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        **load_report(),
         **results,
     }
     path.write_text(json.dumps(payload, indent=2) + "\n")

@@ -14,18 +14,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from _common import compare, report
+from _common import compare, report, save_results, setup_threads
 
 
 def main() -> None:
+    setup_threads()  # BENCH_THREADS (default 1), also what the loader sets when the model loads
     import torch
 
-    # BENCH_THREADS=1 on a busy machine: oversubscribed OpenMP threads spin and distort timings.
-    threads = int(os.environ.get("BENCH_THREADS", 0)) or max(1, os.cpu_count() or 1)
-    # The loader sets the thread count from WORKBENCH_TORCH_THREADS: a plain
-    # torch.set_num_threads here would be undone when the model loads.
-    os.environ["WORKBENCH_TORCH_THREADS"] = str(threads)
-    torch.set_num_threads(threads)
     from workbench.concepts.algebra import evaluate
     from workbench.concepts.extraction import ExtractionSpec, extract_job
     from workbench.concepts.prompt_sets import builtin_set
@@ -60,6 +55,7 @@ def main() -> None:
     for _ in range(20):
         evaluate("normalize(a - 0.5*b) + project_out(d, a, b)", env)
     report("concepts.evaluate (30 sites, 3 terms)", (time.perf_counter() - t) / 20 * 1e3, "ms")
+    save_results("concepts", "python3 bootstrap.py bench concepts")
 
 
 if __name__ == "__main__":

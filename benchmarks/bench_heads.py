@@ -9,9 +9,8 @@ python3 bootstrap.py bench heads      # or: .venv/bin/python benchmarks/bench_he
 * attribution patching (every head from one forward and one backward) against one plain
   forward + backward on the same prompts (target: within 3x).
 
-``WORKBENCH_BENCH_THREADS`` sets torch's thread count (default: all cores; the app itself uses
-all but one). On a shared, busy machine one thread is much faster than two: say which was used
-when quoting numbers (the header of each section prints the count in force).
+``BENCH_THREADS`` sets torch's thread count (default 1; ``run_all.py --threads N`` sets it for
+every script). The JSON result and the README block say which count was used.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from _common import report
+from _common import report, save_results, setup_threads
 
 
 def _time(fn, *args) -> float:
@@ -37,13 +36,15 @@ def _timed(fn, *args):
     return time.perf_counter() - t, out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--prompts", type=int, nargs="+", default=[4, 8], help="ablation task sizes")
+    args = ap.parse_args(argv)
+    setup_threads()  # BENCH_THREADS (default 1), also what the loader sets when the model loads
     import torch
 
-    threads = int(os.environ.get("WORKBENCH_BENCH_THREADS", 0)) or max(1, os.cpu_count() or 1)
-    # The loader sets torch's thread count from WORKBENCH_TORCH_THREADS (cores - 1 by default):
-    # say it there, or loading the model would undo a plain torch.set_num_threads.
-    os.environ["WORKBENCH_TORCH_THREADS"] = str(threads)
     from workbench.heads.ablation import ablation_scores_job
     from workbench.heads.attribution import attribution_scores_job
     from workbench.heads.data import successor_task
@@ -56,7 +57,7 @@ def main() -> None:
     hm = load_language_model(device="cpu")
     threads = torch.get_num_threads()
     run(ablation_scores_job(hm, successor_task(n=2), heads=[(0, 0), (29, 8)]))  # warm up
-    for n_prompts in (4, 8):
+    for n_prompts in args.prompts:
         task = successor_task(n=n_prompts)
         et = encode_task(hm, task)
         n_heads = hm.n_layers * hm.n_heads
@@ -109,7 +110,11 @@ def main() -> None:
     report("heads.one forward + backward", t_fb, "s")
     report("heads.attribution patching (all heads)", t_attr, "s")
     report("heads.attribution / (forward + backward)", t_attr / t_fb, "x", "<= 3x")
+    cmd = "python3 bootstrap.py bench heads"
+    if args.prompts != [4, 8]:
+        cmd = f"python benchmarks/bench_heads.py --prompts {' '.join(map(str, args.prompts))}"
+    save_results("heads", cmd)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -8,10 +8,15 @@ Times are the best of ``--repeat`` runs, each on a fresh file; nothing here is a
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import note, save_results, setup_threads
 
 N_VECTORS = 1000
 WIDTH = 4096
@@ -45,6 +50,7 @@ def _best(fn: Callable[[], float], repeat: int) -> float:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Print one line per measurement with its target and ratio; return the numbers."""
+    setup_threads()
     from workbench.store import Project
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -92,26 +98,31 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     name = f"store.{{}}_{N_VECTORS}x{WIDTH}"
     ratio = out["size"] / raw
-    print(
+    note(
         f"{name.format('save')}: {out['save_batch']:.3f} s (target < {SAVE_TARGET_S:g} s, "
         f"{out['save_batch'] / SAVE_TARGET_S:.2f}x of target; add_concepts, one transaction)"
     )
-    print(
+    note(
         f"{name.format('open')}: {out['open']:.3f} s (target < {OPEN_TARGET_S:g} s, "
         f"{out['open'] / OPEN_TARGET_S:.2f}x of target; open + concept_infos + load all)"
     )
-    print(
+    note(
         f"{name.format('file_size')}: {out['size'] / 2**20:.2f} MiB for {raw / 2**20:.2f} MiB raw "
         f"= {ratio:.3f}x (target <= {SIZE_TARGET:g}x)"
     )
-    print(
+    note(
         f"store.add_concept_4096: {out['save_each'] * 1e3:.1f} ms per call ({N_EACH} calls, each "
         f"one transaction synced to disk; 1,000 of them would take {out['save_each'] * N_VECTORS:.1f} s, "
         f"{out['save_each'] * N_VECTORS / out['save_batch']:.0f}x the batch; no target)"
     )
     out["size_ratio"] = ratio
+    save_results(
+        "store",
+        "python3 bootstrap.py bench store",
+        numbers={k: v for k, v in out.items() if k != "path"},
+    )
     return out
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.embedded
 def test_induction_and_previous_token_heads(embedded_model):
     s = run(pattern_scores_job(embedded_model, n_seqs=4, seq_len=24))
     ind, prev = s["induction"], s["previous"]
-    assert ind.scores.shape == (30, 9)
+    assert ind.scores.shape == (embedded_model.n_layers, embedded_model.n_heads)
     assert ind.top(1)[0][2] > 0.6 and (18, 6) in [t[:2] for t in ind.top(3)]
     assert prev.top(1)[0][2] > 0.6 and {(16, 0), (11, 1)} & {t[:2] for t in prev.top(2)}
     assert float(ind.scores.median()) < 0.1  # most heads are not induction heads
