@@ -10,6 +10,7 @@ figure (PNG, SVG, PDF).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +204,7 @@ class HeadsPanel(QWidget):
             _cluster_address(),
             label=f"Head scores ({KIND_TITLES[kind]})",
             on_progress=self._on_progress,
-            on_result=lambda r, name=m.name, panel=panel: self._on_result(r, name, panel),
+            on_result=functools.partial(self._on_result, model_name=m.name, panel=panel),
             on_done=self._on_done,
         )
 
