@@ -83,6 +83,12 @@ def test_the_canvas_result_reaches_the_preview_through_the_app_state(qtbot, load
     assert w.tabs.currentWidget() is preview
     assert preview.site.count() == w.ctx.state.model().hm.n_layers
     c = preview.concept()
+    # the library's "→ Canvas" adds to the same canvas (through the app state)
+    w.ctx.state.selected_concepts = ("formal",)
+    w.library_dock.add_selected_to_canvas()
+    assert [t.concept for t in w.ctx.state.canvas.terms] == ["happy", "formal"]
+    assert [card.name.toolTip() for card in canvas.terms.cards] == ["happy", "formal"]
+    canvas.model.remove(1)
     assert c is not None and torch.allclose(
         c.vector("blocks.1.hook_resid_post"),
         2.0 * w.ctx.concepts.get("happy").vector("blocks.1.hook_resid_post"),

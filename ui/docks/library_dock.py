@@ -318,10 +318,11 @@ class LibraryDock(QDockWidget):
         self._compare = dlg
 
     def add_selected_to_canvas(self) -> None:
-        canvas = self.ctx.views.get("canvas")
-        if canvas is not None:
-            for n in self.selected():
-                canvas.add_term(n)
+        canvas = self.ctx.state.canvas  # the app state's canvas: its tab shows it
+        for n in self.selected():
+            if self.ctx.state.concept_info(n) is not None:
+                canvas.add(n)
+        if self.ctx.window is not None:
             self.ctx.window.show_panel("canvas")
 
     # ------------------------------------------------------- import/export
