@@ -51,9 +51,14 @@ def test_ablation_on_a_local_cluster_from_the_command_line(tiny_llama_dir, tmp_p
     assert (ra.settings, ra.result) == (rb.settings, rb.result)
 
 
-def test_cluster_refusals(tiny_llama_dir, capsys):
-    base = ["heads", "score", "--model", str(tiny_llama_dir)]
+def test_cluster_refusals(tiny_llama_dir, tmp_path, capsys):
+    task = tmp_path / "task.jsonl"
+    task.write_text("\n".join(json.dumps(r) for r in TASK))
+    base = ["heads", "score", "--model", str(tiny_llama_dir), "--prompts", str(task)]
     assert main([*base, "--kind", "induction", "--cluster", "local:2"]) == 1
     assert "only the ablation and patching sweeps run on a cluster" in capsys.readouterr().err
     assert main([*base, "--kind", "ablation", "--cluster", "nowhere"]) == 2
     assert "cluster address 'nowhere'" in capsys.readouterr().err
+    # an address where nothing listens: said at once (Ray alone retries for minutes)
+    assert main([*base, "--kind", "ablation", "--cluster", "127.0.0.1:1"]) == 1
+    assert "Nothing answers at 127.0.0.1:1" in capsys.readouterr().err

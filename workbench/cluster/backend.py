@@ -137,6 +137,7 @@ class Cluster:
                 )
                 self._started = True
             elif not ray.is_initialized():
+                _check_reachable(str(self.address.address))
                 kw: dict[str, Any] = {}
                 host = str(self.address.address).removeprefix("ray://").rsplit(":", 1)[0]
                 if host in ("127.0.0.1", "localhost") and not str(self.address.address).startswith(
@@ -256,6 +257,24 @@ class Cluster:
         self._spec = spec
         self.actors_s = time.perf_counter() - t
         return self.actors
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse an address whose port does not answer at once (Ray itself retries for a minute
+    or more before it gives up)."""
+    if address == "auto":
+        return
+    import socket
+
+    host, port = address.removeprefix("ray://").rsplit(":", 1)
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ClusterError(
+            f"Nothing answers at {address} ({e.strerror or type(e).__name__}). Start the "
+            "cluster first (`ray start --head --port=6379` on the head node), or check the "
+            "address and that this machine can reach it."
+        ) from None
 
 
 def _cause(e: BaseException) -> BaseException:
