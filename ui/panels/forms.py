@@ -9,6 +9,7 @@ user's edit writes the field, and a change of the field in code (a saved sweep s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from psygnal import evented
 
@@ -17,6 +18,9 @@ from psygnal import evented
 @dataclass
 class PreviewForm:
     """What the Preview tab generates with."""
+
+    if TYPE_CHECKING:  # made by @evented at run time: form.events.<field> is a SignalInstance
+        events: ClassVar[Any]
 
     prompt: str = "I think that this movie was"
     model_key: str | None = None  # a loaded model's key (AppState.models)
@@ -29,6 +33,9 @@ class PreviewForm:
 @dataclass
 class SweepForm:
     """What the Sweep tab sweeps."""
+
+    if TYPE_CHECKING:  # made by @evented at run time: form.events.<field> is a SignalInstance
+        events: ClassVar[Any]
 
     prompt: str = "I think that this movie was"
     prompt_source: str = ""  # a prompt set's name; "" for the prompt above

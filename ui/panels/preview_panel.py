@@ -3,6 +3,7 @@ side by side, streamed token by token; every generation goes into the project.""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -284,7 +285,7 @@ class PreviewPanel(QWidget):
             settings,
             label="Generating",
             on_progress=self._on_progress,
-            on_result=lambda c, prov=prov: self._on_result(c, prov),
+            on_result=functools.partial(self._on_result, prov=prov),
             on_error=self._on_error,
             on_done=self._on_done,
         )
