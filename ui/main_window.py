@@ -313,7 +313,9 @@ class MainWindow(QMainWindow):
             self.models_dock.load(None if model == "embedded" else model)
         if not ok:  # the model loads meanwhile; a crashed session's work is offered back
             try:
-                self.ctx.project.recover_scratch()
+                recovered = self.ctx.project.recover_scratch()
+                if not recovered:  # nothing to recover: the last project, if the user likes
+                    self.ctx.project.offer_last_project()
             except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
                 self.ctx.errors.handle(e, "looking for unsaved work from the last session")
 

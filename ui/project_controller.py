@@ -54,6 +54,9 @@ class ProjectController(QObject):
         # ... and through `recover_answer` for a scratch file left by a crash (Yes: open it,
         # Discard: delete it, anything else: keep it for later)
         self.recover_answer = QMessageBox.StandardButton.Ignore
+        # ... and through `reopen_answer` for reopening the last project at a start (No: a
+        # new one, as tests expect)
+        self.reopen_answer = QMessageBox.StandardButton.No
 
     # ------------------------------------------------------------ helpers
     @property
@@ -412,6 +415,21 @@ class ProjectController(QObject):
         from workbench.store.recent import recent_projects
 
         return recent_projects()
+
+    def offer_last_project(self) -> bool:
+        """At a start without a project named: offer to reopen the last one (the newest of
+        the recent list that still exists). True when it was opened."""
+        last = next((p for p in self.recent() if Path(p).exists()), None)
+        if last is None:
+            return False
+        B = QMessageBox.StandardButton
+        answer = self._ask(
+            "Reopen the last project?",
+            f"Reopen {Path(last).name}, the project you worked on last?\n\n{last}",
+            B.Yes | B.No, B.Yes, self.reopen_answer,
+            {B.Yes: "Reopen it", B.No: "Start a new one"},
+        )  # fmt: skip
+        return answer == B.Yes and self.open(last, confirm=False)
 
 
 CONCEPT_CHUNK = 2500  # concept names read in one step while a project opens (~8 ms each)

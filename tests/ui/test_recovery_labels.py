@@ -42,3 +42,25 @@ def test_the_recovery_buttons_say_what_they_do(qtbot, monkeypatch):
     assert path.exists()  # kept for later
     w.ctx.project.ask = False
     w.close()
+
+
+def test_a_start_offers_to_reopen_the_last_project(qtbot, tmp_path):
+    from workbench.store.recent import add_recent
+
+    last = tmp_path / "last.wbproj"
+    p = Project.open(last, create=True)
+    p.add_prompt_set("kept", "contrastive", [{"positive": "good", "negative": "bad"}])
+    p.close()
+    add_recent(last)
+    from ui.app import create_window
+
+    w = create_window(theme_choice="light", interactive=False)
+    qtbot.addWidget(w)
+    w.ctx.project.ask = False
+    w.ctx.project.reopen_answer = QMessageBox.StandardButton.Yes
+    w.show()
+    w.finish_startup(model=None)
+    wait_idle(qtbot, w.ctx)
+    assert str(w.ctx.state.project.path) == str(last)
+    assert not w.ctx.state.project_is_scratch
+    w.close()
