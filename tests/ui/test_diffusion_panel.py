@@ -256,6 +256,10 @@ def test_a_concept_of_another_model_is_refused_with_advice(qtbot, panel):
 def test_without_a_pipeline_load_waits_and_the_help_says_where_to_look(qtbot, window, tmp_path):
     """An empty Hugging Face cache: Load stays off on the explaining line, the help names the
     folders, single-file checkpoints and the cache's path; the demo entry loads."""
+    from ui.main_window import settings
+    from ui.panels.diffusion.files import RECENT_KEY
+
+    settings().remove(RECENT_KEY)  # a first launch: no folder opened before
     p = window.view("diffusion")
     p._scanned = True
     p.cache_dir = str(tmp_path / "empty-hub")

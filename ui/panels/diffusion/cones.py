@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -136,6 +136,7 @@ class ConesView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().setVisible(False)
         self.table.setMinimumWidth(160)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep ...attn2.to_v:7
         split.addWidget(self.table)
         self.figure = ImageLabel("The scores by rank appear here.")
         split.addWidget(self.figure)
@@ -250,7 +251,9 @@ class ConesView(QWidget):
                 f"{exact[n]:.4g}" if n in exact else "",
             ]
             for col, text in enumerate(cells):
-                self.table.setItem(row, col, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.table.setItem(row, col, item)
         self.table.resizeColumnsToContents()
         import io
 

@@ -167,8 +167,17 @@ def cones_job(dm: Any, spec: Any) -> Job[ConesOutput]:
     from workbench.diffusion.cones import cones_job as engine_cones_job
     from workbench.figures import render_all
 
-    scores = yield from engine_cones_job(dm, spec)
-    yield Progress(1, 1, "drawing the figure")
+    job = engine_cones_job(dm, spec)
+    last = Progress(0, None)
+    try:
+        while True:
+            last = next(job)
+            yield last
+    except StopIteration as stop:
+        scores = stop.value
+    finally:
+        job.close()
+    yield Progress(last.done, last.total, "drawing the figure")  # the passes stay counted
     fig = scores.figure_spec()
     return ConesOutput(scores, fig, render_all(fig))
 

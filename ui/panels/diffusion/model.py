@@ -58,9 +58,7 @@ class DiffusionState:
     """What the Diffusion panel shows and runs. Assign whole values (tuples) so events fire:
     ``state.events.<field>`` emits the new value whenever a field changes."""
 
-    events: ClassVar[SignalGroupDescriptor] = SignalGroupDescriptor(
-        equality_operators=_BY_IDENTITY
-    )
+    events: ClassVar[SignalGroupDescriptor] = SignalGroupDescriptor(equality_operators=_BY_IDENTITY)
 
     # ------------------------------------------------------------ the pipeline
     entries: tuple[PipelineEntry, ...] = ()

@@ -229,6 +229,7 @@ class TermListWidget(QWidget):
             self.rows.remove(r)
             r.setParent(None)
             r.deleteLater()
+        self._on_row_changed()  # the expression and the state follow
 
     def set_terms(self, terms: list[tuple[float, str]]) -> None:
         self.clear()
