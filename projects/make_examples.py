@@ -1,8 +1,8 @@
 """Build ``projects/example.wbproj``: a small project on the embedded SmolLM2-135M model.
 
 It holds three contrastive prompt sets (sentiment, formality, calm/angry), a difference-of-means
-concept from each at every ``resid_post`` layer, a canvas combining two of them, and one saved
-baseline/steered generation. The app's File → Open example project opens a copy of it.
+concept from each at every ``resid_post`` layer, a canvas combining two of them, one saved
+baseline/steered generation and an induction head score (the Heads tab shows it). The app's File → Open example project opens a copy of it.
 
     python projects/make_examples.py [--out projects/example.wbproj]
 
@@ -25,7 +25,6 @@ def main() -> None:
     import sys
 
     sys.path.insert(0, str(HERE.parent))
-    from ui.prompt_data import to_store
     from workbench import __version__
     from workbench.concepts.algebra import evaluate
     from workbench.concepts.extraction import ExtractionSpec, extract_job
@@ -45,8 +44,7 @@ def main() -> None:
         concepts = {}
         for set_name, concept_name in SETS.items():
             ps = builtin_set(set_name)
-            name, kind, items, source = to_store(ps)
-            project.add_prompt_set(name, kind, items, source=source)
+            project.save_prompt_set(ps)
             spec = ExtractionSpec(
                 method="diff_of_means", sites=sites, prompts=ps, name=concept_name
             )
@@ -92,7 +90,7 @@ def main() -> None:
             settings,
         )
         project.add_generation(
-            kind="text",
+            medium="text",
             prompt=prompt,
             baseline=cmp.baseline,
             steered=cmp.steered,
@@ -111,6 +109,12 @@ def main() -> None:
             },
         )
         print(f"baseline: {cmp.baseline!r}\nsteered:  {cmp.steered!r}")
+        from workbench.heads.pattern_scores import induction_score_job
+
+        scores = run_with_progress_bar(induction_score_job(hm), desc="induction scores")
+        scores.save_to_project(project, f"Induction · {hm.ref.name}")  # as the Heads tab names it
+        top = ", ".join(f"L{L}H{h} {v:.2f}" for L, h, v in scores.top(3))
+        print(f"induction heads: {top}")
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")
 
 

@@ -23,11 +23,17 @@ def test_the_recovery_buttons_say_what_they_do(qtbot, monkeypatch):
     p = Project.open(path, create=True)
     p.add_prompt_set("my pairs", "contrastive", [{"positive": "good", "negative": "bad"}])
     p.close()
-    seen: list[str] = []
+    boxes: list[list[str]] = []
 
     def exec_(box):
-        seen.extend(b.text() for b in box.buttons())
-        return int(QMessageBox.StandardButton.Ignore.value)
+        boxes.append([b.text() for b in box.buttons()])
+        return int(
+            (
+                QMessageBox.StandardButton.Ignore
+                if len(boxes) == 1
+                else QMessageBox.StandardButton.No
+            ).value
+        )
 
     monkeypatch.setattr(QMessageBox, "exec", exec_)
     from ui.app import create_window
@@ -38,7 +44,7 @@ def test_the_recovery_buttons_say_what_they_do(qtbot, monkeypatch):
     w.show()
     w.finish_startup(model=None)
     wait_idle(qtbot, w.ctx)
-    assert sorted(seen) == ["Discard it", "Keep it for later", "Open it"]
+    assert sorted(boxes[0]) == ["Discard it", "Keep it for later", "Open it"]
     assert path.exists()  # kept for later
     w.ctx.project.ask = False
     w.close()
