@@ -11,6 +11,7 @@ figure (PNG, SVG, PDF).
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ from ui.panels.heads.pick import HeadPickWidget
 from ui.panels.heads.settings import ScoreSettingsWidget
 from ui.widgets import hint, primary, title
 from workbench.store.records import RunInfo
+
+VIEW_SETTING = "heads_view"  # the project setting that keeps the selection and focused head
 
 
 class HeadsPanel(QWidget):
@@ -77,6 +80,10 @@ class HeadsPanel(QWidget):
             combo.setMinimumWidth(80)
         self.state.events.selected.connect(self._on_selected)
         self.state.events.focus.connect(self._on_focus)
+        # the selected heads and the focused head (its pattern) are kept in the project
+        self._restoring_view = False
+        self.state.events.selected.connect(self._remember_view)
+        self.state.events.focus.connect(self._remember_view)
         ctx.state.events.project.connect(self._on_project)
         self._on_project()
 
@@ -299,6 +306,12 @@ class HeadsPanel(QWidget):
         self.figure_id = None
         self.state.run_id = None
         self.state.scores = None
+        self._restoring_view = True  # another project's heads are not this one's selection
+        try:
+            self.state.selected = ()
+            self.state.focus = None
+        finally:
+            self._restoring_view = False
         self.map_stack.setCurrentIndex(0)
         self.hover.setText("")
         self.status.setText("Pick a score and press Run. Hover a score name for what it measures.")
@@ -345,6 +358,38 @@ class HeadsPanel(QWidget):
         except Exception as e:  # noqa: BLE001 - the map is shown; the settings are a convenience
             self.ctx.errors.handle(e, "showing the run's settings")
         self.status.setText(f"Showing saved run #{run_id}: {stored.name}.")
+        self._restore_view(int(run_id))
+
+    def _remember_view(self, *_: Any) -> None:
+        """Keep the selection and the focused head in the project, with the run they are of."""
+        p = self.ctx.state.project
+        if self._restoring_view or p is None or p.read_only or self.state.run_id is None:
+            return
+        view = {
+            "run_id": self.state.run_id,
+            "selected": [list(h) for h in self.state.selected],
+            "focus": list(self.state.focus) if self.state.focus is not None else None,
+        }
+        self.ctx.project.write(
+            "remembering the selected heads", p.set_setting, VIEW_SETTING, json.dumps(view)
+        )
+
+    def _restore_view(self, run_id: int) -> None:
+        """Put back the selection and the focused head kept with run ``run_id``."""
+        p = self.ctx.state.project
+        try:
+            view = json.loads(p.get_setting(VIEW_SETTING) or "null") if p is not None else None
+        except (ValueError, TypeError):
+            view = None  # an unreadable note: start without a selection
+        if not isinstance(view, dict) or view.get("run_id") != run_id:
+            return
+        self._restoring_view = True
+        try:
+            self.state.selected = tuple((int(h[0]), int(h[1])) for h in view.get("selected") or [])
+            focus = view.get("focus")
+            self.state.focus = (int(focus[0]), int(focus[1])) if focus else None
+        finally:
+            self._restoring_view = False
 
     # ------------------------------------------------------------ picking
     def _on_head_clicked(self, layer: int, head: int) -> None:
