@@ -14,12 +14,14 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -44,8 +46,10 @@ class ConesView(QWidget):
     def __init__(self, state: DiffusionState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
+        # the whole view scrolls: at 1366x768 nothing is squeezed below its height
+        body = QWidget()
+        lay = QVBoxLayout(body)
+        lay.setContentsMargins(0, 0, 4, 0)
         form = QFormLayout()
         self.concept = QLineEdit("a dog")
         self.concept.setToolTip("The prompt that carries the concept")
@@ -129,7 +133,8 @@ class ConesView(QWidget):
         self.summary.setWordWrap(True)
         lay.addWidget(self.summary)
 
-        split = QSplitter()
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.setChildrenCollapsible(False)
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["rank", "neuron", "predicted drop", "exact drop"])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -137,10 +142,12 @@ class ConesView(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setMinimumWidth(160)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep ...attn2.to_v:7
+        self.table.setMinimumHeight(150)
         split.addWidget(self.table)
         self.figure = ImageLabel("The scores by rank appear here.")
+        self.figure.setMinimumHeight(180)
         split.addWidget(self.figure)
-        split.setSizes([360, 400])
+        split.setSizes([220, 260])
         lay.addWidget(split, 1)
 
         use = QHBoxLayout()
@@ -171,6 +178,13 @@ class ConesView(QWidget):
         use.addWidget(self.export_button)
         lay.addLayout(use)
         self.summary.setMinimumWidth(120)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
 
         ev = state.events
         ev.last_cones.connect(self._on_last_cones_changed)
