@@ -30,3 +30,20 @@ def test_selection_and_focus_come_back_on_reopen(qtbot, loaded_window, tmp_path)
     assert panel.state.run_id == run_id
     assert set(panel.state.selected) == {(1, 2), (0, 3)}
     assert panel.state.focus == (0, 3)
+
+
+def test_the_map_caption_does_not_outlive_its_run(qtbot, loaded_window):
+    w = loaded_window
+    panel = w.view("heads")
+    w.tabs.setCurrentWidget(panel)
+    panel.settings.set_kind("induction")
+    panel.settings.fields["n_seqs"].setValue(2)
+    panel.settings.fields["seq_len"].setValue(8)
+    panel.run_score()
+    wait_idle(qtbot, w.ctx)
+    panel.map.cell_hovered.emit(panel.map.describe(0, 0))
+    assert panel.hover.text().startswith("L0H0")
+    panel.settings.set_kind("previous")
+    panel.run_score()
+    wait_idle(qtbot, w.ctx)
+    assert panel.hover.text() == ""

@@ -180,6 +180,8 @@ class HeadsPanel(QWidget):
             self.map.cell_hovered.connect(self.hover.setText)
             self.map_stack.addWidget(self.map)
         self.map_stack.setCurrentWidget(self.map)
+        self.hover.setText("")  # a new map: the last one's hovered cell no longer applies
+        self.map.plot.setToolTip("")
         return self.map
 
     # ---------------------------------------------------------------- run
