@@ -176,16 +176,12 @@ def _concept(hm, spec: ExtractionSpec, sites, vectors, extra) -> Concept:
 
 
 def _default_name(spec: ExtractionSpec) -> str:
+    """One rule for every automatic name: ``<source> (<method>)``, the source being the words
+    or the prompt set's name (a set's named poles are in the recipe, not the name: names made
+    two ways, "sentiment (diff_of_means)" and "formal - informal (…)", read as two kinds)."""
     ps = spec.prompts
     if spec.method in ("embedding", "unembedding"):
         return f"{'+'.join(spec.words)} ({spec.method})"
-    if (
-        ps is not None
-        and ps.kind == "contrastive"
-        and spec.method != "mean"
-        and tuple(ps.poles) != ("positive", "negative")  # named poles say more than the set
-    ):
-        return f"{ps.poles[0]} - {ps.poles[1]} ({spec.method})"
     return f"{ps.name if ps else 'concept'} ({spec.method})"
 
 
