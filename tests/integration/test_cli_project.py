@@ -66,10 +66,11 @@ def test_bad_project_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
         assert "error:" in capsys.readouterr().err
 
 
-# Commands that only read or list (no computation whose result a project could keep).
+# Commands that only read, list or maintain a file (no computation whose result a project could
+# keep; `project upgrade` rewrites the file it is given).
 READ_ONLY = {
     "models list", "models inspect", "concepts sets", "diffusion list",
-    "project info", "project concepts", "project export", "project import", "project runs",
+    "project info", "project upgrade", "project concepts", "project export", "project import", "project runs",
     "project generations",
 }  # fmt: skip
 
