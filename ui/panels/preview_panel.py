@@ -206,10 +206,10 @@ class PreviewPanel(QWidget):
         if name == CANVAS:
             names = self.ctx.state.canvas.concept_names()
             info = self.ctx.state.concept_info(names[0]) if names else None
-            sites = info["sites"] if info else []
+            sites = list(info.sites) if info else []
         else:
             info = self.ctx.state.concept_info(name)
-            sites = info["sites"] if info else []
+            sites = list(info.sites) if info else []
         keep = self.site.currentText()
         self.site.clear()
         self.site.addItems(sites)
