@@ -47,8 +47,9 @@ def test_preview_form_fields_and_widgets_follow_each_other(qtbot, loaded_window)
     w = loaded_window
     hm = w.ctx.state.model().hm
     w.library_dock.add_concept(
-        Concept("happy", {f"blocks.{L}.hook_resid_post": torch.ones(hm.d_model) for L in (0, 1)},
-                hm.ref)  # fmt: skip
+        Concept(
+            "happy", {f"blocks.{L}.hook_resid_post": torch.ones(hm.d_model) for L in (0, 1)}, hm.ref
+        )  # fmt: skip
     )
     preview = w.view("preview")
     f = preview.form

@@ -61,7 +61,9 @@ register_page(
 register_page("layer_dla", "Logit attribution", "ui.panels.analysis.dla_page:MlpDlaPage", 30)
 register_page("head_ov", "Head OV circuit", "ui.panels.analysis.ov_page:HeadOvPage", 40)
 register_page("training", "Training", "ui.panels.training.training_page:TrainingPage", 70)
-register_page("task_vectors", "Task vectors", "ui.panels.training.task_vector_page:TaskVectorPage", 71)
+register_page(
+    "task_vectors", "Task vectors", "ui.panels.training.task_vector_page:TaskVectorPage", 71
+)
 register_page("successor", "Successor heads", "ui.panels.analysis.successor_page:SuccessorPage", 40)
 register_page("depth", "Concept depth", "ui.panels.analysis.depth_page:DepthPage", 50)
 register_page("axis", "Axis projection", "ui.panels.analysis.axis_page:AxisPage", 60)
