@@ -453,6 +453,12 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
                              "scale", "--value", "nan"], r"--value: 'nan': must be a finite"),
     ("proj-run-id-text", ["project", "runs", "{project}", "--id", "x"],
      r"--id: invalid int value: 'x'"),
+    ("successor-layer-99", ["heads", "successor", *M, "--head", "L99H0", "--max-number", "12"],
+     r"--head L99H0: layer 99: this model has 3 layers"),
+    ("successor-head-99", ["heads", "successor", *M, "--head", "L0H99", "--max-number", "12"],
+     r"--head L0H99: head 99: this model has 4 heads"),
+    ("successor-max-number-1", ["heads", "successor", *M, "--max-number", "1"],
+     r"--max-number 1: give 2 to 100"),
 ]  # fmt: skip
 
 

@@ -71,12 +71,12 @@ def _successor(args: argparse.Namespace) -> int:
         if len(heads) != 1:
             raise _args.ArgumentError(f"--head {args.head!r}: give one head, e.g. L23H3.")
         layer, head = heads[0]
-    if args.max_number > 100:
+    if not 2 <= args.max_number <= 100:
         raise _args.ArgumentError(f"--max-number {args.max_number}: give 2 to 100.")
     hm = load_model_from_args(args)
     if layer is not None and head is not None:
-        layer = _args.check_layer(hm, layer, "--head")
-        head = _args.check_head(hm, head, "--head")
+        layer = _args.check_layer(hm, layer, f"--head {args.head}: layer")
+        head = _args.check_head(hm, head, f"--head {args.head}: head")
     job = successor_analysis_job(
         hm,
         layer,
