@@ -459,6 +459,11 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
      r"--head L0H99: head 99: this model has 4 heads"),
     ("successor-max-number-1", ["heads", "successor", *M, "--max-number", "1"],
      r"--max-number 1: give 2 to 100"),
+    ("train-test-fraction-1", ["train", "vector", *M, "--task", "antonyms", "--test-fraction",
+                               "1"], r"--test-fraction: '1': give a fraction between 0 and 1"),
+    ("weights-sweep-test-fraction-0", ["weights", "sweep", "{missing}", "--coefficients", "1",
+                                       "--test-fraction", "0"],
+     r"--test-fraction: '0': give a fraction between 0 and 1"),
 ]  # fmt: skip
 
 

@@ -71,6 +71,17 @@ def probability(text: str) -> float:
     return v
 
 
+def held_out_fraction(text: str) -> float:
+    """A fraction in (0, 1): the part of a task held out, the rest being trained on."""
+    v = finite_float(text)
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give a fraction between 0 and 1, e.g. 0.3 (that part of the pairs is "
+            "held out, the rest is trained on)"
+        )
+    return v
+
+
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 

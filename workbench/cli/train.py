@@ -69,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default="antonyms", help="built-in demonstrations set or a file")
     p.add_argument("--template", default="Q: {input}\\nA: {output}", help="one demonstration")
-    p.add_argument("--test-fraction", type=_args.probability, default=0.3,
+    p.add_argument("--test-fraction", type=_args.held_out_fraction, default=0.3,
                    help="held out for the reported metrics")  # fmt: skip
 
 

@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    required=True, help="e.g. -1 -0.5 0 0.5 1")  # fmt: skip
     p.add_argument("--task", default="antonyms", help="built-in demonstrations set or a file")
     p.add_argument("--template", default="Q: {input}\\nA: {output}", help="one demonstration")
-    p.add_argument("--test-fraction", type=_args.probability, default=0.3)
+    p.add_argument("--test-fraction", type=_args.held_out_fraction, default=0.3)
     p.add_argument("--seed", type=_args.nonneg_int, default=0)
     _filter_args(p)
     p.add_argument("--project", help="record the sweep in this project")
