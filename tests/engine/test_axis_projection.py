@@ -80,6 +80,12 @@ def test_warnings_for_poles_from_another_space(hm):
     text = " ".join(r.warnings)
     assert "different spaces" in text and "direction (diff_of_means)" in text
     assert "unembedding vector" in text and "position 'mean'" in text
+    # a trained steering vector is a direction too, not a point (it gave no warning)
+    t = Concept(
+        "t", {SITE: torch.randn(hm.d_model, generator=g)}, hm.ref, {"method": "trained_vector"}
+    )
+    r = run(axis_projection_job(hm, ITEMS, (concept_pole(t), text_pole("bad", B)), site=SITE))
+    assert "direction (trained_vector)" in " ".join(r.warnings)
     with pytest.raises(PromptSetError, match="same vector"):
         run(axis_projection_job(hm, ITEMS, (text_pole("x", A), text_pole("y", A)), site=SITE))
     with pytest.raises(PromptSetError, match="concept or a group"):

@@ -32,8 +32,20 @@ if TYPE_CHECKING:
     from workbench.concepts.concept import Concept
     from workbench.models.hooked import HookedModel
 
-# Extraction methods whose vector is a difference or a classifier weight, not an activation.
-DIRECTION_METHODS = ("diff_of_means", "pca_diff", "pca_center", "icv", "task_vector", "probe")
+# Methods whose vector is a difference, a classifier weight or a learned/added steering vector
+# (trained vectors, head offsets, function vectors, SAE decoder rows), not an activation.
+DIRECTION_METHODS = (
+    "diff_of_means",
+    "pca_diff",
+    "pca_center",
+    "icv",
+    "task_vector",
+    "probe",
+    "trained_vector",
+    "head_offsets",
+    "function_vector",
+    "sae_feature",
+)
 OTHER_SPACE_METHODS = ("embedding", "unembedding")
 
 
