@@ -46,3 +46,19 @@ def test_errors_are_one_line(tiny_llama_dir, tmp_path, capsys):
     assert rc == 1 and ".png, .svg or .pdf" in capsys.readouterr().err
     rc = main(["analysis", "head-ov", "--layer", "9", "--head", "0", *m])
     assert rc in (1, 2) and "error" in capsys.readouterr().err
+
+
+def test_same_prompts_give_strict_json_with_a_note(tiny_llama_dir, capsys):
+    """Clean = corrupted: no gap, so the restored fractions are undefined; the JSON says null
+    (it printed NaN, which strict parsers refuse) and the note says what to change."""
+    m = ["--model", str(tiny_llama_dir)]
+    rc = main(["analysis", "patch", "the capital of France is", "the capital of France is",
+               "--target", "Paris", "--foil", "London", "--json", *m])  # fmt: skip
+    text = capsys.readouterr().out
+
+    def refuse(name: str) -> None:
+        raise ValueError(name)
+
+    out = json.loads(text, parse_constant=refuse)
+    assert rc == 0 and out["best_cells"][0]["normalized"] is None
+    assert "no gap to restore" in out["note"]

@@ -187,6 +187,12 @@ def patched_metric(
     return run(patched_metric_job(hm, pair, variants, max_rows))
 
 
+NO_GAP_NOTE = (
+    "The clean and corrupted prompts give the same metric, so there is no gap to restore and "
+    "the restored fractions are undefined (null): give a corrupted prompt that changes the answer."
+)
+
+
 @dataclass(frozen=True)
 class PatchingResult:
     """A layers × positions map of the metric after patching one cell from clean to corrupted.
@@ -301,6 +307,9 @@ def activation_patching_job(
     variants += [{sites[layer]: [p]} for layer in range(L) for p in range(n_pos)]
     got, clean_m = yield from patched_metric_job(hm, pair, variants, max_rows)
     values = got[1:].reshape(L, n_pos).tolist()
+    note = pair.note
+    if abs(clean_m - float(got[0])) < 1e-9:
+        note = " ".join(n for n in (note, NO_GAP_NOTE) if n)
     return PatchingResult(
         clean_prompt=clean,
         corrupted_prompt=corrupted,
@@ -316,7 +325,7 @@ def activation_patching_job(
         values=values,
         clean_metric=clean_m,
         corrupted_metric=float(got[0]),
-        note=pair.note,
+        note=note,
         model=hm.ref.to_dict(),
     )
 
