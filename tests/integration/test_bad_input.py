@@ -464,6 +464,8 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     ("weights-sweep-test-fraction-0", ["weights", "sweep", "{missing}", "--coefficients", "1",
                                        "--test-fraction", "0"],
      r"--test-fraction: '0': give a fraction between 0 and 1"),
+    ("train-task-missing-file", ["train", "vector", *M, "--task", "{missing}.jsonl", "--steps",
+                                 "1"], r"does-not-exist\.jsonl: no such file"),
 ]  # fmt: skip
 
 

@@ -407,6 +407,14 @@ def builtin_set(name: str) -> PromptSet:
 
 def resolve_prompt_set(name_or_path: str, kind: str | None = None) -> PromptSet:
     """A built-in set by name, or a file by path."""
-    if Path(name_or_path).is_file():
+    path = Path(name_or_path)
+    if path.is_file():
         return load_prompt_set(name_or_path, kind=kind)
+    if ("/" in name_or_path or "\\" in name_or_path or path.suffix) and (
+        name_or_path not in builtin_sets()
+    ):
+        raise PromptSetError(
+            f"{name_or_path}: no such file. Give a prompt-set file that exists, or the name of "
+            f"a built-in set: {', '.join(builtin_sets()) or 'none'}."
+        )
     return builtin_set(name_or_path)
