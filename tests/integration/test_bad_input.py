@@ -466,6 +466,18 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
      r"--test-fraction: '0': give a fraction between 0 and 1"),
     ("train-task-missing-file", ["train", "vector", *M, "--task", "{missing}.jsonl", "--steps",
                                  "1"], r"does-not-exist\.jsonl: no such file"),
+    # a figure path is checked before the run (these ran, then stopped with an internal error)
+    ("figure-gif-successor", ["heads", "successor", *M, "--figure", "{out}.gif"],
+     r"--figure: '.*\.gif': write the figure as \.png, \.svg or \.pdf"),
+    ("figure-gif-axis", ["concepts", "axis", *M, "--items", "a,b", "--a-texts", "x",
+                         "--b-texts", "y", "--site", "blocks.1.hook_resid_post", "--figure",
+                         "{out}.gif"], r"--figure: '.*\.gif': write the figure as"),
+    ("figure-gif-depth", ["concepts", "probe", *M, "--set", "sentiment", "--bits", "8",
+                          "--figure", "{out}.gif"], r"--figure: '.*\.gif': write the figure as"),
+    ("figure-gif-cones", ["diffusion", "cones", "demo:tiny-sd", "--concept", "dog", "--figure",
+                          "{out}.gif"], r"--figure: '.*\.gif': write the figure as"),
+    ("figure-no-folder", ["heads", "pattern", "the king", *M, "--layer", "0", "--head", "0",
+                          "--figure", "{missing}/x.png"], r"does-not-exist does not exist"),
 ]  # fmt: skip
 
 

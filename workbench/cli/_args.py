@@ -71,6 +71,19 @@ def probability(text: str) -> float:
     return v
 
 
+def figure_file(text: str) -> str:
+    """A figure path: .png, .svg or .pdf in a folder that exists (checked before the run, not
+    after minutes of computing)."""
+    from pathlib import Path
+
+    path = Path(text)
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: write the figure as .png, .svg or .pdf")
+    if not path.resolve().parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: {path.parent} does not exist; create it first")
+    return text
+
+
 def held_out_fraction(text: str) -> float:
     """A fraction in (0, 1): the part of a task held out, the rest being trained on."""
     v = finite_float(text)

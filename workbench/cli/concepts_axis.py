@@ -63,7 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "one-token item read alone sits on the attention sink)",
     )
     p.add_argument("--batch-size", type=_args.positive_int, default=16)
-    p.add_argument("--figure", help="draw the strip or scatter (PNG, SVG or PDF)")
+    p.add_argument(
+        "--figure", type=_args.figure_file, help="draw the strip or scatter (PNG, SVG or PDF)"
+    )
     p.add_argument("--project", help="store the projection as a run and its figure here")
     add_json_flag(p)
     p.set_defaults(func=_axis)

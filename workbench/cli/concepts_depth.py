@@ -14,6 +14,8 @@ from typing import Any
 
 
 def add_perturbation_args(p: argparse.ArgumentParser) -> None:
+    from workbench.cli import _args
+
     g = p.add_argument_group("perturbations (concept depth; each adds a curve)")
     g.add_argument(
         "--token-noise",
@@ -40,7 +42,7 @@ def add_perturbation_args(p: argparse.ArgumentParser) -> None:
         help="round the linear layers' weights of a copy to B bits per channel (e.g. 8 4 3)",
     )
     g.add_argument("--seed", type=int, default=0, help="seed of the noise and the folds")
-    g.add_argument("--figure", help="draw the curves (PNG, SVG or PDF)")
+    g.add_argument("--figure", type=_args.figure_file, help="draw the curves (PNG, SVG or PDF)")
 
 
 def wanted(args: argparse.Namespace) -> bool:

@@ -51,7 +51,12 @@ def register(sub: argparse._SubParsersAction, size: Any) -> None:
         type=_args.choice("float32", "float16", "bfloat16", "fp32", "fp16", "bf16"),
     )
     p.add_argument("--out", default=None, help="write every score here (JSON, for --neurons)")
-    p.add_argument("--figure", default=None, help="write the figure here (.png, .svg, .pdf)")
+    p.add_argument(
+        "--figure",
+        type=_args.figure_file,
+        default=None,
+        help="write the figure here (.png, .svg, .pdf)",
+    )
     p.add_argument("--project", default=None, help="store the run and its figure here")
     add_json_flag(p)
     p.set_defaults(func=_cones)

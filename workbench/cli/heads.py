@@ -87,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("prompt")
     p.add_argument("--layer", type=_args.index, required=True, help="-1 is the last layer")
     p.add_argument("--head", type=_args.index, required=True, help="-1 is the last head")
-    p.add_argument("--figure", help="also draw it (PNG, SVG or PDF)")
+    p.add_argument("--figure", type=_args.figure_file, help="also draw it (PNG, SVG or PDF)")
     p.add_argument(
         "--project", help="store the pattern as a figure (spec, PNG, SVG, PDF) in this project"
     )

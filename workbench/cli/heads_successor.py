@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-k", type=_args.positive_int, default=5, help="top tokens per row")
     p.add_argument("--seed", type=_args.nonneg_int, default=0, help="seed of the control edit")
-    p.add_argument("--figure", help="draw the OV map (PNG, SVG or PDF)")
+    p.add_argument("--figure", type=_args.figure_file, help="draw the OV map (PNG, SVG or PDF)")
     p.add_argument("--project", help="store the analysis as a run and its figure in this project")
     add_json_flag(p)
     p.set_defaults(func=_successor)
