@@ -54,6 +54,20 @@ def test_quantized_copy_leaves_the_model_alone(hm):
     assert not any("embed_tokens" in k or "lm_head" in k for k in changed)
 
 
+def test_quantized_copy_quantizes_gpt2_conv1d_per_output_channel():
+    g = tiny_hooked("gpt2")
+    q = quantized_copy(g, 2)
+    before = g.model.state_dict()
+    changed = [k for k, v in q.model.state_dict().items() if not torch.equal(v, before[k])]
+    assert any("c_attn.weight" in k for k in changed) and any("c_fc.weight" in k for k in changed)
+    w = before["transformer.h.0.mlp.c_fc.weight"]  # Conv1D: [in, out]
+    got = q.model.state_dict()["transformer.h.0.mlp.c_fc.weight"]
+    torch.testing.assert_close(got, quantize_weight(w.T, 2).T)
+    assert got.unique().numel() > 3  # per column scales, not one scale
+    for col in range(3):  # 2 bits: every output channel takes values in {-s, 0, s}
+        assert got[:, col].unique().numel() <= 3
+
+
 @pytest.mark.slow
 def test_noise_zero_and_sixteen_bits_leave_the_curve_unchanged(hm):
     ps = _set()

@@ -84,17 +84,32 @@ def quantize_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
 
 
 def quantized_copy(hm: HookedModel, bits: int) -> HookedModel:
-    """A copy of ``hm`` with every linear layer's weight quantized (:func:`quantize_weight`);
-    ``hm`` is left untouched. The embedding and unembedding matrices are not quantized."""
+    """A copy of ``hm`` with every linear layer's weight quantized (:func:`quantize_weight`;
+    torch ``Linear`` per row, GPT-2's ``Conv1D`` ``[in, out]`` per column, both per output
+    channel); ``hm`` is left untouched. The embedding and unembedding matrices are not quantized."""
     model = copy.deepcopy(hm.model)
     keep = {id(model.get_input_embeddings().weight)}
     out = model.get_output_embeddings()
     if out is not None:
         keep.add(id(out.weight))
+    from transformers.pytorch_utils import Conv1D
+
+    done = 0
     with torch.no_grad():
         for mod in model.modules():
-            if isinstance(mod, torch.nn.Linear) and id(mod.weight) not in keep:
+            if id(getattr(mod, "weight", None)) in keep:
+                continue
+            if isinstance(mod, torch.nn.Linear):
                 mod.weight.copy_(quantize_weight(mod.weight, bits))
+                done += 1
+            elif isinstance(mod, Conv1D):  # GPT-2's linear layer: weight [in, out], per column
+                mod.weight.copy_(quantize_weight(mod.weight.T, bits).T)
+                done += 1
+    if done == 0:
+        raise WorkbenchError(
+            f"{bits}-bit weights: this model has no linear layers the quantizer knows "
+            "(torch Linear or transformers Conv1D), so nothing would be quantized."
+        )
     return HookedModel(model, hm.tokenizer, ref=hm.ref, info=dict(hm.info))
 
 
