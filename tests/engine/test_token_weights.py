@@ -150,3 +150,29 @@ def test_bad_weights_are_refused(hm):
     with pytest.raises(WeightingError, match="same model and site"):
         _logits(hm, [wrong])
     assert parse_weights("0, 0.5 1") == (0.0, 0.5, 1.0)
+
+
+def test_per_token_weights_at_hook_z_weight_positions_not_heads(hm):
+    # 4 tokens and 4 heads: weights [0, 0, 0, 1] once weighted head h by position h's weight
+    prompt = ["I feel very happy"]
+    assert hm.encode(prompt)["input_ids"].shape[1] == hm.n_heads == 4
+    z = torch.randn(hm.n_heads, hm.d_head, generator=torch.Generator().manual_seed(3))
+    iv = AddVector(
+        "blocks.1.attn.hook_z", vector=z, coefficient=4.0, token_weights=given_weights([0, 0, 0, 1])
+    )
+    a, b = _logits(hm, [], prompt), _logits(hm, [iv], prompt)
+    assert torch.equal(a[:, :3], b[:, :3])  # positions 0-2: weight 0, untouched
+    assert not torch.allclose(a[:, 3], b[:, 3])  # the last position: steered
+
+
+def test_given_weights_are_exact_in_bf16():
+    x = torch.zeros(1, 3, 8, dtype=torch.bfloat16)
+    pos = torch.arange(3).unsqueeze(0)
+    w = given_weights([0.3, 0.7], rest=0.1).weights(x, pos)
+    assert w.dtype == torch.float32
+    assert torch.equal(w, torch.tensor([[0.3, 0.7, 0.1]]))
+    v = torch.randn(8, generator=torch.Generator().manual_seed(0))
+    iv = AddVector(SITE, vector=v, token_weights=given_weights([0.3], rest=0.3))
+    out = iv.apply(x, None, pos)
+    want = (v.to(torch.bfloat16).float() * 0.3).to(torch.bfloat16)
+    assert torch.equal(out[0, 0], want)

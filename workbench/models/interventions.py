@@ -64,7 +64,11 @@ class AddVector(Intervention):
         if self.token_weights is not None:
             if pos is None:
                 raise ValueError("per-token weights need the token positions")
-            delta = delta * self.token_weights.weights(x, pos).unsqueeze(-1)
+            # weights [batch, pos] (float32) broadcast over the site's trailing dims: one
+            # d_model vector, or [head, d_head] at attn.hook_z (never over the head axis)
+            w = self.token_weights.weights(x, pos)
+            w = w.reshape(w.shape + (1,) * (x.dim() - w.dim()))
+            delta = (delta.float() * w).to(x.dtype)
         # Select rows with where, never multiply by a 0/1 mask: 0 * NaN is NaN, so a steered
         # row that overflowed would blank the unsteered baseline beside it.
         return _where(mask, x + delta, x)

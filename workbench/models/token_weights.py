@@ -67,10 +67,11 @@ class TokenWeights:
                 raise WeightingError(f"scale {self.scale}: must be greater than 0.")
 
     def weights(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        """Weights ``[batch, pos]`` for activations ``x`` ``[batch, pos, d]`` at absolute
+        """Weights ``[batch, pos]`` (float32) for activations ``x`` ``[batch, pos, d]`` at absolute
         positions ``pos`` ``[batch, pos]``."""
         if self.mode == "given":
-            table = torch.tensor([*self.values, self.rest], device=x.device, dtype=x.dtype)
+            # float32, not the activation dtype: 0.3 stays 0.3 (bf16 would give 0.30078)
+            table = torch.tensor([*self.values, self.rest], device=x.device, dtype=torch.float32)
             idx = pos.clamp(0, len(self.values)).to(x.device)
             return table[idx]
         assert self.direction is not None
@@ -82,7 +83,7 @@ class TokenWeights:
             )
         proj = x.float() @ (d / d.norm())  # [batch, pos]
         w = torch.sigmoid((proj - self.center) / self.scale)
-        return (1 - w if self.invert else w).to(x.dtype)
+        return 1 - w if self.invert else w
 
     def describe(self) -> dict[str, Any]:
         if self.mode == "given":
