@@ -478,6 +478,8 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
                           "{out}.gif"], r"--figure: '.*\.gif': write the figure as"),
     ("figure-no-folder", ["heads", "pattern", "the king", *M, "--layer", "0", "--head", "0",
                           "--figure", "{missing}/x.png"], r"does-not-exist does not exist"),
+    ("cones-out-no-folder", ["diffusion", "cones", "demo:tiny-sd", "--concept", "dog", "--out",
+                             "{missing}/x.json"], r"--out .*does-not-exist does not exist"),
 ]  # fmt: skip
 
 

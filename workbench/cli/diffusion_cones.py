@@ -135,6 +135,10 @@ def _cones(args: argparse.Namespace) -> int:
         random_sets=args.random_sets,
         exact_check=args.exact_check,
     )
+    if args.out and not Path(args.out).resolve().parent.is_dir():  # not after the scoring
+        raise _args.ArgumentError(
+            f"--out {args.out}: {Path(args.out).parent} does not exist; create it first."
+        )
     project = None
     if args.project:  # refused before the model loads
         from workbench.store import Project
