@@ -9,7 +9,9 @@ from tiny import tiny_hooked
 
 from workbench.concepts.depth import (
     DepthSpec,
+    TokenReplace,
     concept_depth_job,
+    embedding_rms,
     quantize_weight,
     quantized_copy,
 )
@@ -66,6 +68,28 @@ def test_quantized_copy_quantizes_gpt2_conv1d_per_output_channel():
     assert got.unique().numel() > 3  # per column scales, not one scale
     for col in range(3):  # 2 bits: every output channel takes values in {-s, 0, s}
         assert got[:, col].unique().numel() <= 3
+
+
+def test_embedding_noise_is_on_the_scale_of_gemmas_scaled_embedding():
+    # Gemma's embedding module multiplies its lookup by sqrt(d_model): a replacement token and
+    # the noise scale must come from the module's output, not the raw table
+    g = tiny_hooked("gemma")
+    emb = g.adapter.embed()
+    scale = g.d_model**0.5
+    w = emb.weight.detach()
+    torch.testing.assert_close(emb(torch.tensor([5])), w[5:6] * scale)
+    torch.testing.assert_close(
+        embedding_rms(emb), float(w.pow(2).mean().sqrt()) * scale, rtol=1e-5, atol=0
+    )
+    iv = TokenReplace(
+        "hook_embed",
+        fraction=1.0,
+        embed=emb,
+        pool=torch.tensor([7]),
+        generator=torch.Generator().manual_seed(0),
+    )
+    got = g.capture(["I feel very happy"], ["hook_embed"], interventions=[iv])["hook_embed"]
+    torch.testing.assert_close(got[0], w[7] * scale)
 
 
 @pytest.mark.slow

@@ -10,7 +10,8 @@ Conditions
     the embedding module's output at that position becomes the embedding of the random token.
 ``embed_noise`` (level ``s``)
     Gaussian noise of standard deviation ``s × rms(E)`` is added to every token embedding
-    (``rms(E)``: the root mean square of the embedding matrix's entries).
+    (``rms(E)``: the root mean square of the embedding module's output over the vocabulary;
+    for Gemma that includes the module's × sqrt(d_model)).
 ``quantize`` (``b`` bits)
     A copy of the model whose linear layers' weights are rounded to ``b`` bits, per output
     channel, symmetric round-to-nearest: ``w_q = round(w / s) · s`` with
@@ -46,17 +47,20 @@ KINDS = ("plain", "token_noise", "embed_noise", "quantize")
 @dataclass
 class TokenReplace(Intervention):
     """At ``hook_embed``: each position, with probability ``fraction``, gets the embedding of a
-    random token from ``pool`` (drawn from ``generator``)."""
+    random token from ``pool`` (drawn from ``generator``): the output of the embedding module
+    ``embed`` for that token, so a module that scales its lookup (Gemma: × sqrt(d_model))
+    gives a replacement on the same scale as the tokens around it."""
 
     fraction: float = 0.0
-    table: torch.Tensor = field(default=None)  # type: ignore[assignment]  # [vocab, d_model]
+    embed: torch.nn.Module = field(default=None)  # type: ignore[assignment]  # the model's own
     pool: torch.Tensor = field(default=None)  # type: ignore[assignment]  # token ids
     generator: torch.Generator = field(default=None)  # type: ignore[assignment]
 
     def apply(self, x, mask):  # x: [batch, pos, d_model]
         hit = torch.rand(x.shape[:2], generator=self.generator) < self.fraction
         ids = self.pool[torch.randint(len(self.pool), x.shape[:2], generator=self.generator)]
-        new = self.table[ids].to(x.device, x.dtype)
+        with torch.no_grad():  # .forward, not __call__: this runs inside the module's own hook
+            new = self.embed.forward(ids.to(_weight_device(self.embed))).to(x.device, x.dtype)
         return torch.where(hit.to(x.device).unsqueeze(-1), new, x)
 
 
@@ -213,15 +217,31 @@ def _noise(hm: HookedModel, kind: str, level: float, seed: int) -> list[Interven
     if level == 0:
         return []
     g = torch.Generator().manual_seed(seed)
-    table = hm.adapter.embed().weight.detach()
+    embed = hm.adapter.embed()
+    vocab = int(embed.weight.shape[0])
     if kind == "token_noise":
         special = set(getattr(hm.tokenizer, "all_special_ids", []) or [])
-        pool = torch.tensor(
-            [t for t in range(min(len(hm.tokenizer), len(table))) if t not in special]
-        )
-        return [TokenReplace("hook_embed", fraction=level, table=table, pool=pool, generator=g)]
-    rms = float(table.float().pow(2).mean().sqrt())
-    return [EmbedNoise("hook_embed", std=level * rms, generator=g)]
+        pool = torch.tensor([t for t in range(min(len(hm.tokenizer), vocab)) if t not in special])
+        return [TokenReplace("hook_embed", fraction=level, embed=embed, pool=pool, generator=g)]
+    return [EmbedNoise("hook_embed", std=level * embedding_rms(embed), generator=g)]
+
+
+def _weight_device(module: torch.nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def embedding_rms(embed: torch.nn.Module, chunk: int = 4096) -> float:
+    """Root mean square of the embedding module's output over the whole vocabulary: what the
+    first block sees, so Gemma's × sqrt(d_model) inside the module is counted."""
+    vocab = int(embed.weight.shape[0])  # type: ignore[index]
+    dev = _weight_device(embed)
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, vocab, chunk):
+            out = embed.forward(torch.arange(start, min(start + chunk, vocab), device=dev))
+            total += float(out.float().pow(2).sum())
+            count += out.numel()
+    return math.sqrt(total / count)
 
 
 def concept_depth_job(hm: HookedModel, prompts: PromptSet, spec: DepthSpec) -> Job[DepthResult]:
