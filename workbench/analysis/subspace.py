@@ -15,10 +15,15 @@ Sites and their readers:
 * ``mlp_post`` (the MLP's hidden activations, the input of its down projection at block ``L``):
   read only by the down projection ``W_out`` ``[d_model, d_mlp]``; its nullspace has dimension
   at least ``d_mlp − d_model``. This is the setting of the paper.
-* ``resid_post`` (block ``L``'s output): read (as the brief of this analysis suggests) by the
-  next block's MLP input weights after its norm, ``W_in · diag(γ)``; after the last block, by
-  the unembedding after the final norm. These usually have full column rank, so ``v_null`` is
-  zero and the result says so.
+* ``resid_post`` (block ``L``'s output): the residual stream has no nullspace. Block ``L+1``'s
+  attention and MLP and every later block read it, so no direction there goes unread; the job
+  does not split ``v`` (``v_row = v``) and the result's note says so. After the last block the
+  only reader is the unembedding after the final norm, ``W_U · diag(γ)`` (``γ = 1 + w`` for
+  Gemma's RMSNorm, and LayerNorm's centring ``I − 11ᵀ/d`` after it, so the all-ones direction
+  is never read), and the split is made against it.
+
+Weights offloaded to the meta device (a device map with disk offload) are refused: the control
+reads the weights directly.
 """
 
 from __future__ import annotations
@@ -64,17 +69,49 @@ def down_projection(hm: HookedModel, layer: int) -> Any:
     return mod
 
 
-def reader_weights(hm: HookedModel, site: str, layer: int) -> tuple[torch.Tensor, str]:
-    """The matrix ``[n_read, d_site]`` whose rows read the site, and what it is."""
+def _refuse_meta(*tensors: torch.Tensor) -> None:
+    if any(t.device.type == "meta" for t in tensors):
+        raise UnsupportedModelError(
+            "The weights that read this site are offloaded (device 'meta', a device map with "
+            "disk offload); the illusion control reads them directly: load the model without "
+            "disk offload for subspace patching."
+        )
+
+
+def _norm_matrix(hm: HookedModel, norm: Any) -> torch.Tensor:
+    """``[d, d]``: the linear part of a norm with its scale frozen, ``diag(γ)`` after the
+    centring ``I − 11ᵀ/d`` for LayerNorm; ``γ`` is ``1 + w`` for Gemma's RMSNorm."""
+    from workbench.heads._model import norm_affine
+
+    _refuse_meta(*(p for p in norm.parameters()))
+    aff = norm_affine(hm, norm, "the illusion control")
     d = hm.d_model
+    M = torch.diag(aff.weight.double())
+    if aff.center:
+        M = M @ (
+            torch.eye(d, dtype=torch.float64) - torch.full((d, d), 1.0 / d, dtype=torch.float64)
+        )
+    return M
+
+
+def reader_weights(hm: HookedModel, site: str, layer: int) -> tuple[torch.Tensor, str]:
+    """The matrix ``[n_read, d_site]`` whose rows read the site, and what it is.
+
+    ``mlp_post``: the down projection. ``resid_post`` after the last block: the unembedding
+    after the final norm. ``resid_post`` before it: the next block's MLP input after its norm,
+    which is only one of the stream's readers (:func:`subspace_patching_job` does not split
+    there: the next attention and every later block read the stream too).
+    """
     if site == "mlp_post":
-        W_out = _linear_weight(down_projection(hm, layer))  # [d_model, d_mlp]
+        mod = down_projection(hm, layer)
+        _refuse_meta(mod.weight)
+        W_out = _linear_weight(mod)  # [d_model, d_mlp]
         return W_out, f"block {layer}'s MLP down projection W_out"
     if layer == hm.n_layers - 1:
-        W = hm.adapter.unembed().weight.detach().double().cpu()
-        g = getattr(hm.adapter.final_norm(), "weight", None)
-        gamma = torch.ones(d, dtype=torch.float64) if g is None else g.detach().double().cpu()
-        return W * gamma, "the unembedding after the final norm"
+        u = hm.adapter.unembed().weight
+        _refuse_meta(u)
+        W = u.detach().double().cpu()
+        return W @ _norm_matrix(hm, hm.adapter.final_norm()), "the unembedding after the final norm"
     ln = hm.adapter.ln_mlp(layer + 1)
     if ln is None:
         raise UnsupportedModelError(
@@ -85,10 +122,9 @@ def reader_weights(hm: HookedModel, site: str, layer: int) -> tuple[torch.Tensor
     mods = next((ms for ms in _UP if all(hasattr(mlp, n) for n in ms)), None)
     if mods is None:
         raise UnsupportedModelError(f"No MLP input projection found in block {layer + 1}.")
+    _refuse_meta(*(getattr(mlp, n).weight for n in mods))
     W = torch.cat([_linear_weight(getattr(mlp, n)) for n in mods])  # [n_read, d_model]
-    g = getattr(ln, "weight", None)
-    gamma = torch.ones(d, dtype=torch.float64) if g is None else g.detach().double().cpu()
-    return W * gamma, f"block {layer + 1}'s MLP input weights after its norm"
+    return W @ _norm_matrix(hm, ln), f"block {layer + 1}'s MLP input weights after its norm"
 
 
 def row_space_split(
@@ -279,8 +315,18 @@ def subspace_patching_job(
             "The direction is zero: give a non-zero vector or another prompt pair."
         )
     yield Progress(2, 4, "row space of the reader")
-    W, reader = reader_weights(hm, site, layer)
-    v_row, v_null, rank = row_space_split(W, v)
+    stream = site == "resid_post" and layer < hm.n_layers - 1
+    if stream:  # every later layer reads the residual stream: no nullspace to split off
+        v = v.double()
+        v_row, v_null, rank, reader_dim = v.clone(), torch.zeros_like(v), hm.d_model, hm.d_model
+        reader = (
+            f"the residual stream after block {layer}: block {layer + 1}'s attention and MLP "
+            "and every later block read it"
+        )
+    else:
+        W, reader = reader_weights(hm, site, layer)
+        v_row, v_null, rank = row_space_split(W, v)
+        reader_dim = int(W.shape[1])
     units = {"along v": v / v.norm()}
     units["along v_row"] = (
         v_row / v_row.norm()
@@ -308,9 +354,16 @@ def subspace_patching_job(
     lg, _ = _run(hm, ids, site, layer, write=src.to(hm.dtype))
     m = _metric(pair, lg).tolist()
     note = pair.note
-    if float(v_null.norm()) <= 1e-9 * float(v.norm()):
+    if stream:
         note = (note + " " if note else "") + (
-            f"The reader has full rank {rank} on this site's {W.shape[1]} dimensions: v has no "
+            f"The residual stream has no nullspace: block {layer + 1}'s attention and MLP and "
+            "every later block read it, so v is not split and the illusion control (v_row, "
+            "v_null) is empty here. Use the site mlp_post (or the last block's resid_post, read "
+            "only by the unembedding) for the control."
+        )
+    elif float(v_null.norm()) <= 1e-9 * float(v.norm()):
+        note = (note + " " if note else "") + (
+            f"The reader has full rank {rank} on this site's {reader_dim} dimensions: v has no "
             "component outside its row space, so the illusion control is empty here."
         )
     return SubspacePatching(
@@ -320,7 +373,7 @@ def subspace_patching_job(
         metric=metric, target_token=pair.target_token, foil_token=pair.foil_token,
         clean_metric=float(_metric(pair, lg_clean)[0]), metrics=dict(zip(ROWS, m, strict=True)),
         row_fraction=float(v_row.norm() ** 2 / v.norm() ** 2), reader=reader, reader_rank=rank,
-        reader_dim=int(W.shape[1]), direction_source=source, projections=proj, note=note,
+        reader_dim=reader_dim, direction_source=source, projections=proj, note=note,
         model=hm.ref.to_dict(),
     )  # fmt: skip
 

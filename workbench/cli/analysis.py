@@ -124,7 +124,8 @@ def _register_subspace(sub: argparse._SubParsersAction) -> None:
         choices=("mlp_post", "resid_post"),
         default="mlp_post",
         help="mlp_post: the MLP's hidden activations, read by its down projection; "
-        "resid_post: the block output, read by the next MLP's input weights after its norm",
+        "resid_post: the block output (the residual stream: every later block reads it, so it "
+        "has no nullspace and v is split only after the last block, against the unembedding)",
     )
     g = p.add_mutually_exclusive_group()
     g.add_argument(

@@ -81,7 +81,18 @@ def final_norm_affine(hm: HookedModel) -> NormAffine:
     UnsupportedModelError
         When no known form reproduces the module's output.
     """
-    norm = hm.adapter.final_norm()
+    return norm_affine(hm, hm.adapter.final_norm(), "direct logit attribution")
+
+
+def norm_affine(hm: HookedModel, norm: Any, what: str) -> NormAffine:
+    """Read any of the model's norms (final, attention or MLP input) as an affine map by
+    probing it: LayerNorm (centred), RMSNorm, and Gemma's RMSNorm that multiplies by ``1 + w``.
+
+    Raises
+    ------
+    UnsupportedModelError
+        When no known form reproduces the module's output (``what`` names the analysis).
+    """
     d = hm.d_model
     eps = float(getattr(norm, "variance_epsilon", None) or getattr(norm, "eps", 1e-6) or 1e-6)
     w = getattr(norm, "weight", None)
@@ -99,8 +110,8 @@ def final_norm_affine(hm: HookedModel) -> NormAffine:
             if torch.allclose(got, ref, atol=1e-3 * max(1.0, float(ref.abs().max())), rtol=1e-3):
                 return cand
     raise UnsupportedModelError(
-        f"The final norm of {hm.adapter.family} ({type(norm).__name__}) is neither LayerNorm "
-        "nor RMSNorm; direct logit attribution cannot linearise it."
+        f"A norm of {hm.adapter.family} ({type(norm).__name__}) is neither LayerNorm nor "
+        f"RMSNorm; {what} cannot linearise it."
     )
 
 

@@ -27,7 +27,9 @@ class SubspacePatchingPage(AnalysisPage):
         self.foil = QLineEdit(" Rome")
         self.site = QComboBox()
         self.site.addItem("MLP hidden activations (read by W_out)", "mlp_post")
-        self.site.addItem("Block output (read by the next MLP)", "resid_post")
+        self.site.addItem(
+            "Block output (residual stream: no nullspace before the last block)", "resid_post"
+        )
         self.layer = QSpinBox()
         self.layer.setRange(0, 999)
         self.dir_a = QLineEdit("The language of France is")
