@@ -156,20 +156,34 @@ def _cancel_in_setup(hm, job, label: str) -> list[int]:
     return finished
 
 
+# Words inside the tiny model's vocabulary (the built-in sets' words are not all there, and an
+# unknown target word is refused).
+def _tiny_task():
+    from workbench.heads.data import TaskPrompts
+
+    return TaskPrompts(
+        ["the king is a", "I feel very", "Paris is the capital of", "the weather today is"],
+        [" man", " happy", " France", " hot"],
+        [" woman", " sad", " London", " cold"],
+        ["the queen is a", "I feel not", "London is the capital of", "the film today is"],
+    )
+
+
+_TINY_TASK = _tiny_task()
+
+
 def test_cancel_reaches_the_ablation_reference_pass(hm):
     from workbench.heads.ablation import ablation_scores_job
-    from workbench.heads.data import successor_task
 
-    job = ablation_scores_job(hm, successor_task(8), mode="mean")
+    job = ablation_scores_job(hm, _TINY_TASK, mode="mean")
     finished = _cancel_in_setup(hm, job, "reference run")
     assert 1 not in finished and 2 not in finished  # stopped before block 1 ran
 
 
 def test_cancel_reaches_the_patching_setup(hm):
     from workbench.heads.ablation import patching_scores_job
-    from workbench.heads.data import successor_task
 
-    job = patching_scores_job(hm, successor_task(8))
+    job = patching_scores_job(hm, _TINY_TASK)
     finished = _cancel_in_setup(hm, job, "clean run")
     assert 1 not in finished and 2 not in finished
 

@@ -578,10 +578,11 @@ def _image_spec(**kw):
 
 def _ablate(hm, heads):
     from workbench.heads.ablation import ablation_scores_job
-    from workbench.heads.data import successor_task
+    from workbench.heads.data import TaskPrompts
     from workbench.jobs import run
 
-    return run(ablation_scores_job(hm, successor_task(4), heads=heads))
+    task = TaskPrompts(["the king is a", "I feel very"], [" man", " happy"], [" woman", " sad"])
+    return run(ablation_scores_job(hm, task, heads=heads))
 
 
 def _extract(hm, layers):
@@ -646,7 +647,7 @@ API_CASES = [
     ("api-ablation-head-neg", lambda f, hm: _ablate(hm, [(0, -1)]),
      r"L0H-1: this model has layers 0\.\.2 and heads 0\.\.3"),
     ("api-extract-layer-neg", lambda f, hm: _extract(hm, [-1]),
-     r"'blocks\.-1\.hook_resid_post' is not a hook site"),
+     r"block -1 does not exist: blocks count from 0"),
     ("api-load-device", lambda f, hm: __import__(
         "workbench.models.loading", fromlist=["x"]).pick_device("gpu0"), r"device 'gpu0'"),
 ]  # fmt: skip
