@@ -149,6 +149,12 @@ def test_refuses_what_cannot_run():
     bad = Concept("nan", {"blocks.0.hook_resid_post": torch.full((hm.d_model,), math.nan)}, hm.ref)
     with pytest.raises(WorkbenchError, match="non-finite"):
         steering_sweep(hm, bad, SteeringSweepSpec((0,), (1.0,), ("a",), settings=s))
+    z = "blocks.0.attn.hook_z"  # per-head offsets (a LoFiT-style concept)
+    offsets = Concept("offsets", {z: torch.zeros(hm.n_heads, hm.d_head)}, hm.ref)
+    with pytest.raises(WorkbenchError, match="one offset per head"):
+        steering_sweep(
+            hm, offsets, SteeringSweepSpec((0,), (1.0,), ("a",), settings=s, vector_site=z)
+        )
 
 
 def test_reads_sweeps_stored_before_version_2():

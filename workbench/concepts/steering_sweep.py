@@ -128,6 +128,13 @@ class SteeringSweepSpec:
         for L in self.layers:
             site = self.source_site(L)
             v = concept.vectors[site]
+            if v.dim() == 2:  # per-head offsets at attn.hook_z (a LoFiT-style concept)
+                raise WorkbenchError(
+                    f"{concept.name!r} holds one offset per head at {site}, not one "
+                    "residual-stream vector: the steering sweep adds residual vectors. Steer with "
+                    "it in Preview or `workbench models generate --concept`, and compare it on "
+                    "the Training page (`workbench train offsets`)."
+                )
             if v.dim() != 1 or v.shape[0] != hm.d_model:
                 raise WorkbenchError(
                     f"{concept.name!r} has shape {tuple(v.shape)} at {site}, but {hm.ref.name} "
