@@ -74,6 +74,10 @@ class AppState:
     if TYPE_CHECKING:  # made by @evented at run time: state.events.<field> is a SignalInstance
         events: ClassVar[Any]
 
+    # A generation was stored (its id) or the project's list changed (None): the Generations
+    # dock listens; a signal, not a field, since nothing is kept.
+    generations_changed = Signal(object)
+
     models: tuple[LoadedModel, ...] = ()
     active_model: str | None = None  # key of the model that extraction and preview use
     loading: str | None = None  # name of the model being loaded

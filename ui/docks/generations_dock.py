@@ -57,15 +57,9 @@ CSV_PAGE = 5000  # generations read at a time while exporting
 
 
 def generations_changed(ctx: AppContext, new_id: int | None = None) -> None:
-    """Tell the Generations dock (if the window has one) that the project's list changed:
-    ``new_id`` is one generation just added (shown as one new row), None anything else."""
-    dock = ctx.views.get("generations")
-    if dock is None:
-        return
-    if new_id is None:
-        dock.refresh()
-    else:
-        dock.added(new_id)
+    """Say that the project's list of generations changed: ``new_id`` is one generation just
+    added (the Generations dock shows it as one new row), None anything else."""
+    ctx.state.generations_changed.emit(new_id)
 
 
 def record_text_generation(ctx: AppContext, comparison: Any, provenance: dict) -> int | None:
@@ -214,6 +208,13 @@ class GenerationsDock(QDockWidget):
         lay.addLayout(row)
         self.setWidget(body)
         ctx.state.events.project.connect(lambda *_: self.refresh())
+        ctx.state.generations_changed.connect(self._on_generations_changed)
+
+    def _on_generations_changed(self, new_id: int | None) -> None:
+        if new_id is None:
+            self.refresh()
+        else:
+            self.added(new_id)
 
     def _read(self, offset: int, limit: int, q: Query) -> list[GenerationInfo]:
         p = self.ctx.state.project
