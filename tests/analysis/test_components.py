@@ -44,3 +44,17 @@ def test_head_ov_matches_the_successor_module_and_skips_multi_token_words():
     assert render(ov.figure_spec(), "svg").startswith(b"<?xml")
     with pytest.raises(PromptSetError):
         head_ov(hm, 9, 0, ["one"])
+
+
+def test_head_ov_layer_zero_reads_the_plain_embedding_and_gemma2_is_refused():
+    from workbench.errors import UnsupportedModelError
+    from workbench.heads.successor import head_ov_logits
+
+    hm = tiny_hooked("llama")
+    ov = head_ov(hm, 0, 1, ["one", "two", "Monday"], k=4)
+    ids = torch.tensor([hm.tokenizer(w, add_special_tokens=False)["input_ids"][0]
+                        for w in ("one", "two", "Monday")])  # fmt: skip
+    ref = head_ov_logits(hm, hm.adapter.embed()(ids), 0, 1, None)
+    assert ov.top_tokens[1] == [hm.tokenizer.decode([i]) for i in ref[1].topk(4).indices]
+    with pytest.raises(UnsupportedModelError, match="normalises the attention output"):
+        head_ov(tiny_hooked("gemma2"), 1, 0, ["one"])

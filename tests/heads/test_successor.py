@@ -7,14 +7,16 @@ import pytest
 import torch
 from tiny import tiny_hooked
 
-from workbench.errors import WorkbenchError
+from workbench.errors import UnsupportedModelError, WorkbenchError
 from workbench.heads._model import effective_embeddings
 from workbench.heads.ov_scores import ov_logits
 from workbench.heads.successor import (
+    head_inputs,
     head_ov_logits,
     mod10_probe,
     number_tokens,
     number_words,
+    ov_table,
     successor_analysis_job,
 )
 from workbench.jobs import run
@@ -81,21 +83,22 @@ def test_analysis_on_the_tiny_model_and_arithmetic_by_hand(hm):
     assert 0 <= r.arithmetic.success_rate <= 1 and r.arithmetic.n_edits > 0
     d = r.to_dict()
     assert d["probe"]["n_tokens"] > 0 and d["label"] == "L1H2"
-    # the "3" -> "7" edit by hand: e(3) - f_3 + f_7 through L1H2, top value among numbers
+    # by hand: the "0" -> "7" edit, e(0) - f_0 + f_7 through L1H2 with the features built
+    # leaving the number 0 out (in the tiny vocabulary only 0 and 10 share a last digit, so
+    # only the number 0 can be edited: its own digit's feature comes from 10)
     nums = number_tokens(hm.tokenizer, 20)
     vals = np.array([t.value for t in nums])
     e = effective_embeddings(hm, torch.tensor([t.token_id for t in nums])).float()
-    mu = e.mean(0)
-    f = {dg: e[torch.tensor(vals % 10 == dg)].mean(0) - mu for dg in (3, 7)}
-    for k, t in enumerate(nums):
-        if t.value != 3:
-            continue
-        logits = head_ov_logits(
-            hm, (e[k] - f[3] + f[7])[None], 1, 2, torch.tensor([n.token_id for n in nums])
-        )
-        top = int(vals[int(logits.argmax())])
-        mine = [x for x in r.arithmetic.example["edits"] if x["token"] == t.text][0]
-        assert mine["top_value"] == top and mine["success"] == (top == 8)
+    out = torch.tensor(vals != 0)
+    mu = e[out].mean(0)
+    f = {dg: e[out & torch.tensor(vals % 10 == dg)].mean(0) - mu for dg in (0, 7)}
+    (k,) = [k for k, t in enumerate(nums) if t.value == 0]
+    logits = head_ov_logits(
+        hm, (e[k] - f[0] + f[7])[None], 1, 2, torch.tensor([n.token_id for n in nums])
+    )
+    top = int(vals[int(logits.argmax())])
+    assert r.arithmetic.by_digits[0][7] == (1.0 if top == 8 else 0.0)
+    assert r.arithmetic.n_edits == 9  # 0 -> 1..9; no other number has its digit twice
     spec = r.figure_spec()
     assert spec["kind"] == "heatmap" and len(spec["values"]) == len(spec["rows"])
 
@@ -130,3 +133,42 @@ def test_cli_successor_json_project_and_figure(tmp_path, capsys, tiny_llama_dir)
     assert "layer" in capsys.readouterr().err
     assert main(["heads", "successor", "--forms", "roman"]) == 1
     assert "--forms" in capsys.readouterr().err
+
+
+def test_mod10_diff_of_means_is_nearest_centroid():
+    # digits on a line (x = digit): a bare (x - mean)·f_d picks 0 or 9 for every number; the
+    # nearest class mean picks the right digit
+    rng = np.random.default_rng(0)
+    vals = np.repeat(np.arange(40), 2)
+    x = 0.05 * rng.normal(size=(len(vals), 6))
+    x[:, 0] += vals % 10
+    assert mod10_probe(x, vals, ["diff_of_means"]).accuracy["diff_of_means"] > 0.95
+
+
+def test_ov_table_successor_skips_a_dropped_item_instead_of_relabelling(hm):
+    rows, _ = ov_table(hm, 1, 2, [["one", "two", "notaword", "four", "five", "six"]], k=2)
+    by = {r.token: r for r in rows}
+    assert "notaword" not in by
+    assert by["two"].successor is None and by["two"].correct is None  # "three"-slot dropped
+    assert by["one"].successor == "two" and by["four"].successor == "five"
+    assert by["six"].successor is None
+
+
+def test_layer_zero_heads_read_the_plain_embedding(hm):
+    ids = torch.tensor([40, 41, 42])
+    plain = hm.adapter.embed()(ids.to(hm.device)).float()
+    torch.testing.assert_close(head_inputs(hm, ids, 0).float(), plain)
+    torch.testing.assert_close(head_inputs(hm, ids, 1), effective_embeddings(hm, ids))
+    assert not torch.allclose(
+        head_inputs(hm, ids, 0).float(), effective_embeddings(hm, ids).float()
+    )
+    r = run(successor_analysis_job(hm, 0, 1, max_number=20, k=3))
+    assert r.settings["effective_embedding"].startswith("E (layer 0")
+
+
+def test_gemma2_post_attention_norm_is_refused():
+    g = tiny_hooked("gemma2")
+    with pytest.raises(UnsupportedModelError, match="normalises the attention output"):
+        run(successor_analysis_job(g, 1, 0, max_number=20))
+    with pytest.raises(UnsupportedModelError, match="normalises"):
+        head_ov_logits(g, effective_embeddings(g, torch.tensor([40])), 1, 0, None)

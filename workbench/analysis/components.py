@@ -175,8 +175,8 @@ def head_ov_job(
         Words; each is used when it is one token (with a leading space first, then bare), the
         others are listed in ``skipped``.
     """
-    from workbench.heads._model import effective_embeddings
-    from workbench.heads.successor import head_ov_logits
+    from workbench.heads._model import check_additive_heads
+    from workbench.heads.successor import head_inputs, head_ov_logits
     from workbench.models.tokens import single_token_id
 
     if not 0 <= layer < hm.n_layers or not 0 <= head < hm.n_heads:
@@ -184,6 +184,7 @@ def head_ov_job(
             f"L{layer}H{head}: this model has layers 0..{hm.n_layers - 1} and heads "
             f"0..{hm.n_heads - 1}."
         )
+    check_additive_heads(hm, "A head's OV view")  # Gemma 2/3 normalise the attention output
     kept: list[tuple[str, int]] = []
     skipped: list[str] = []
     for w in tokens:
@@ -199,7 +200,9 @@ def head_ov_job(
         )
     yield Progress(0, 1, f"L{layer}H{head} OV circuit")
     ids = torch.tensor([i for _, i in kept])
-    logits = head_ov_logits(hm, effective_embeddings(hm, ids), layer, head, None)  # [n, vocab]
+    # layer 0 reads the plain embedding (MLP0 runs after attention 0), later layers the
+    # MLP0-extended one
+    logits = head_ov_logits(hm, head_inputs(hm, ids, layer), layer, head, None)  # [n, vocab]
     top = logits.topk(min(k, logits.shape[-1]), -1)
     own = logits[torch.arange(len(ids)), ids]
     ranks = ((logits > own[:, None]).sum(-1) + 1).tolist()

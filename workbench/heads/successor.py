@@ -4,6 +4,9 @@ vector arithmetic on them.
 Everything here lives in the *effective embedding* space, ``e(t) = E(t) + MLP0(norm(E(t)))``
 (:func:`workbench.heads._model.effective_embeddings`), read through one head's effective OV
 circuit (:func:`head_ov_logits`, the same map as :func:`workbench.heads.ov_scores.ov_logits`).
+A head of layer 0 reads the plain embedding instead (MLP0 runs after attention 0; see
+:func:`head_inputs`). Families that normalise the attention output before the residual
+(Gemma 2 and 3) are refused: a head's OV output is not what joins the stream there.
 
 OV table
     For each token of an ordinal sequence (numbers, days, months, letters), the head's top output
@@ -14,13 +17,15 @@ Mod-10 features
     `` seven``, ``Seven``, `` seventh``...). The feature of last digit ``d`` is the difference of
     means ``f_d = mean(e | n mod 10 = d) - mean(e)``. Whether such directions exist is checked on
     *held-out numbers*: every fold leaves one number out (all its forms), builds the features (or
-    a logistic-regression probe) on the rest, and classifies the left-out number's last digit.
+    a logistic-regression probe) on the rest, and classifies the left-out number's last digit
+    (``diff_of_means``: the nearest class mean, ``argmax_d x·μ_d − ‖μ_d‖²/2``).
 Vector arithmetic
     ``e' = e(n) - f_{n mod 10} + f_b`` should make the head output the successor of
     ``m = n - (n mod 10) + b`` (e.g. "3" with the feature of 7 → "8"). The success rate counts the
     edits whose top output among the number tokens has the value ``m + 1``, over every number and
     ``b``; beside it the head's unedited successor rate and a control edit by a random direction
-    of the same size.
+    of the same size. The features of an edit are built leaving the edited number out (all its
+    forms), as the probe does.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ import torch
 
 from workbench.errors import PromptSetError, WorkbenchError
 from workbench.heads._model import (
+    _single_tokens,
+    check_additive_heads,
     effective_embeddings,
     final_norm_affine,
     ov_outputs,
@@ -151,12 +158,36 @@ def number_tokens(
 
 
 @torch.no_grad()
+def head_inputs(hm: HookedModel, ids: torch.Tensor, layer: int) -> torch.Tensor:
+    """What a head of ``layer`` reads for single tokens ``ids``: ``[n, d_model]``.
+
+    Layers 1 and up: the effective (MLP0-extended) embedding. Layer 0: the embedding as block 0
+    receives it (``blocks.0.hook_resid_pre`` of the token alone), since MLP0 runs after
+    attention 0."""
+    if layer > 0:
+        return effective_embeddings(hm, ids)
+    enc = _single_tokens(hm, ids)
+    out: dict[str, torch.Tensor] = {}
+    site = "blocks.0.hook_resid_pre"
+    hm.forward(
+        enc["input_ids"],
+        enc["attention_mask"],
+        [],
+        {site: [lambda x: out.setdefault("e", x[:, 0].clone())]},
+        use_cache=False,
+    )
+    return out["e"]
+
+
+@torch.no_grad()
 def head_ov_logits(
     hm: HookedModel, x: torch.Tensor, layer: int, head: int, candidate_ids: torch.Tensor | None
 ) -> torch.Tensor:
     """Head ``(layer, head)``'s effective OV logits ``[n, c]`` for residual inputs ``x``
     ``[n, d_model]`` (effective embeddings, possibly edited), over ``candidate_ids`` (None:
-    the whole vocabulary)."""
+    the whole vocabulary). Refuses families whose attention output is normalised before it
+    joins the residual (Gemma 2 and 3)."""
+    check_additive_heads(hm, "A head's OV view")
     norm = final_norm_affine(hm)
     W_U, _ = unembed_weight(hm)
     U = (W_U if candidate_ids is None else W_U[candidate_ids.to(W_U.device)]).float()
@@ -284,27 +315,30 @@ def ov_table(
     heatmap: dict[str, Any] = {}
     dec = hm.tokenizer.decode
     for words in sequences or ordinal_sequences():
-        kept = [(w, single_token_id(hm.tokenizer, w)) for w in words]
-        kept = [(w, i) for w, i in kept if i is not None]
+        # (index in the sequence, word, token id) of the single-token items; a successor is the
+        # item at index + 1 of the sequence, None when that item is not one token here
+        found = [(j, w, single_token_id(hm.tokenizer, w)) for j, w in enumerate(words)]
+        kept = [(j, w, i) for j, w, i in found if i is not None]
         if len(kept) < 3:
             continue
-        ids = torch.tensor([i for _, i in kept])
-        e = effective_embeddings(hm, ids)
+        where = {j: r for r, (j, _, _) in enumerate(kept)}
+        ids = torch.tensor([i for _, _, i in kept])
+        e = head_inputs(hm, ids, layer)
         full = head_ov_logits(hm, e, layer, head, None)  # [n, vocab]
         own = full[:, ids]  # [n, n]
         name = " ".join(words[:3]) + " ..."
-        for r, (w, _) in enumerate(kept):
+        for r, (j, w, _) in enumerate(kept):
             top = full[r].topk(k).indices.tolist()
             pick = int(own[r].argmax())
-            nxt = kept[r + 1][0] if r + 1 < len(kept) else None
+            nxt_r = where.get(j + 1)
             rows.append(
                 OVRow(
                     name,
                     w,
                     [dec([t]) for t in top],
-                    kept[pick][0],
-                    nxt,
-                    None if nxt is None else pick == r + 1,
+                    kept[pick][1],
+                    None if nxt_r is None else kept[nxt_r][1],
+                    None if nxt_r is None else pick == nxt_r,
                 )
             )
         hits = sum(bool(r.correct) for r in rows if r.sequence == name)
@@ -312,7 +346,7 @@ def ov_table(
             z = (own - own.mean(-1, keepdim=True)) / own.std(-1, keepdim=True).clamp_min(1e-12)
             heatmap = {
                 "sequence": name,
-                "tokens": [w for w, _ in kept],
+                "tokens": [w for _, w, _ in kept],
                 "z": z.tolist(),
                 "hits": hits,
             }
@@ -350,7 +384,9 @@ def mod10_probe_job(
         tested |= te
         if "diff_of_means" in methods:
             f, digits = _features(x[tr], y[tr])
-            score = (x[te] - x[tr].mean(0)) @ f.T  # [t, classes]
+            # nearest class mean: argmax_d (x - mu)·f_d - |f_d|^2 / 2 (f_d = mu_d - mu); a bare
+            # (x - mu)·f_d would favour the digits whose features are longest
+            score = (x[te] - x[tr].mean(0)) @ f.T - 0.5 * (f**2).sum(1)  # [t, classes]
             right["diff_of_means"][te] = digits[score.argmax(1)] == y[te]
         if "linear" in methods:
             clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
@@ -394,13 +430,23 @@ def mod10_arithmetic(
 ) -> Arithmetic:
     """Replace each number's mod-10 feature with another digit's; see the module docstring."""
     vals = np.array([t.value for t in nums])
-    f_np, digits = _features(e.numpy().astype(np.float64), vals % 10)
+    x64 = e.numpy().astype(np.float64)
+    digits = np.unique(vals % 10)
     if len(digits) < 10:
         raise PromptSetError(
             f"only last digits {digits.tolist()} occur among the number tokens; the arithmetic "
             "needs all ten."
         )
-    f = torch.tensor(f_np, dtype=torch.float32)  # [10, d]
+    feats: dict[int, dict[int, torch.Tensor]] = {}  # value -> digit -> feature without it
+
+    def features_without(v: int) -> dict[int, torch.Tensor]:
+        if v not in feats:
+            keep = vals != v
+            f_np, ds = _features(x64[keep], vals[keep] % 10)
+            f_t = torch.tensor(f_np, dtype=torch.float32)
+            feats[v] = {int(d): f_t[c] for c, d in enumerate(ds)}
+        return feats[v]
+
     cand = torch.tensor([t.token_id for t in nums])
     present = set(vals.tolist())
     top_value = lambda logits: vals[logits.argmax(-1).numpy()]  # noqa: E731
@@ -412,9 +458,10 @@ def mod10_arithmetic(
     src, want, pairs, deltas = [], [], [], []
     for i, t in enumerate(nums):
         a = t.value % 10
+        f = features_without(t.value)  # leave the edited number out, as the probe does
         for b in range(10):
             m = t.value - a + b
-            if b == a or m + 1 not in present:
+            if b == a or m + 1 not in present or a not in f or b not in f:
                 continue
             src.append(i)
             want.append(m + 1)
@@ -485,6 +532,7 @@ def successor_analysis_job(
         raise WorkbenchError(f"probe methods {list(methods)}: use {', '.join(METHODS)}.")
     if k < 1:
         raise WorkbenchError(f"k {k}: give 1 or more top tokens.")
+    check_additive_heads(hm, "The successor-head analysis (a head's OV view)")
     score = None
     if (layer is None) != (head is None):
         raise WorkbenchError("give both the layer and the head, or neither (the best head).")
@@ -509,7 +557,7 @@ def successor_analysis_job(
             "features need more (try forms digits, words and ordinals)."
         )
     yield Progress(1, 3, f"mod-10 probe on {len(nums)} number tokens")
-    e = effective_embeddings(hm, torch.tensor([t.token_id for t in nums])).float().cpu()
+    e = head_inputs(hm, torch.tensor([t.token_id for t in nums]), layer).float().cpu()
     probe = yield from mod10_probe_job(
         e.numpy().astype(np.float64), [t.value for t in nums], methods
     )
@@ -519,7 +567,7 @@ def successor_analysis_job(
     settings = {
         "layer": layer, "head": head, "max_number": max_number, "forms": list(forms),
         "methods": list(methods), "k": k, "seed": seed, "model": hm.ref.to_dict(),
-        "effective_embedding": "E + MLP0(norm(E))",
+        "effective_embedding": "E + MLP0(norm(E))" if layer > 0 else "E (layer 0: before MLP0)",
     }  # fmt: skip
     return SuccessorAnalysis(
         layer,
