@@ -251,3 +251,66 @@ def test_coefficient_sweep_matches_the_merged_models_and_restores(pair, tmp_path
         want = answer_metrics(model, ex.prompts, ex.answers)
         got = sw.metrics["held_out"]["target_logprob"][i]
         assert got == pytest.approx(want["target_logprob"], abs=1e-4)
+
+
+def test_sweep_holds_out_what_the_fine_tune_held_out(tmp_path):
+    """A fine-tune with --seed 1 diffed into a delta: the sweep uses its split by default (the
+    held-out inputs recorded in the delta) and refuses another seed on the same task."""
+    from tiny import OPPOSITE_PAIRS, tiny_hooked
+
+    from workbench.heads.function_vector import ICLTask
+    from workbench.jobs import run
+    from workbench.models.loading import load_language_model
+    from workbench.training import Examples, answer_metrics
+    from workbench.training.loop import TrainingSpec
+    from workbench.weights.evaluate import coefficient_sweep_job
+    from workbench.weights.finetune import finetune_job, save_model_folder
+
+    task = ICLTask("opp", list(OPPOSITE_PAIRS), template="{input} is {output}")
+    save_model_folder(tiny_hooked("llama", seed=4), tmp_path / "base", {})
+    hm = load_language_model(str(tmp_path / "base"), device="cpu")
+    run(finetune_job(hm, task, spec=TrainingSpec(2, 1e-2, 4, seed=1), out=tmp_path / "ft"))
+    d = tmp_path / "d.safetensors"
+    diff(tmp_path / "ft", tmp_path / "base", d)
+    split = read_delta_metadata(d)["a"]["finetune"]["split"]
+    _, want = task.split(0.3, 1)
+    assert split["seed"] == 1 and split["held_out"] == [x for x, _ in want.pairs]
+    assert task.split(0.3, 0)[1].pairs != want.pairs  # the default seed would leak
+    base = load_language_model(str(tmp_path / "base"), device="cpu")
+    sw = run(coefficient_sweep_job(base, str(d), [0], task))
+    assert sw.split["seed"] == 1 and "fine-tune" in sw.split["source"]
+    assert sw.n_held_out == len(want.pairs)
+    ex = Examples.zero_shot(want)
+    got = answer_metrics(base, ex.prompts, ex.answers)["target_logprob"]
+    assert sw.metrics["held_out"]["target_logprob"][0] == pytest.approx(got, abs=1e-5)
+    with pytest.raises(WeightsError, match="--seed 1 .*training examples"):
+        run(coefficient_sweep_job(base, str(d), [0], task, seed=0))
+    run(coefficient_sweep_job(base, str(d), [0], task, seed=1, test_fraction=0.3))  # the same
+
+
+def test_sweep_refuses_a_delta_that_changes_tied_tensors_differently(tmp_path):
+    from tiny import OPPOSITE_PAIRS, tiny_hooked
+
+    from workbench.heads.function_vector import ICLTask
+    from workbench.jobs import run
+    from workbench.weights.evaluate import coefficient_sweep_job
+
+    hm = tiny_hooked("gemma")
+    sd = hm.model.state_dict()
+    assert sd["lm_head.weight"].data_ptr() == sd["model.embed_tokens.weight"].data_ptr()
+    _save_model(tiny_hooked("gemma", seed=1).model, hm.tokenizer, tmp_path / "A")
+    _save_model(hm.model, hm.tokenizer, tmp_path / "B")
+    d = tmp_path / "d.safetensors"
+    diff(tmp_path / "A", tmp_path / "B", d)
+    with safe_open(str(d), "pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iter
+    emb = tensors["model.embed_tokens.weight"]
+    task = ICLTask("opp", list(OPPOSITE_PAIRS), template="{input} is {output}")
+    save_file({**tensors, "lm_head.weight": emb.clone()}, str(tmp_path / "same.safetensors"), meta)
+    run(coefficient_sweep_job(hm, str(tmp_path / "same.safetensors"), [1], task))  # equal: fine
+    save_file({**tensors, "lm_head.weight": emb + 1}, str(tmp_path / "bad.safetensors"), meta)
+    before = {k: v.clone() for k, v in hm.model.state_dict().items()}
+    with pytest.raises(WeightsError, match="differently.*ties them"):
+        run(coefficient_sweep_job(hm, str(tmp_path / "bad.safetensors"), [1], task))
+    assert all(torch.equal(before[k], v) for k, v in hm.model.state_dict().items())

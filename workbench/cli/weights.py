@@ -48,8 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    required=True, help="e.g. -1 -0.5 0 0.5 1")  # fmt: skip
     p.add_argument("--task", default="antonyms", help="built-in demonstrations set or a file")
     p.add_argument("--template", default="Q: {input}\\nA: {output}", help="one demonstration")
-    p.add_argument("--test-fraction", type=_args.held_out_fraction, default=0.3)
-    p.add_argument("--seed", type=_args.nonneg_int, default=0)
+    p.add_argument("--test-fraction", type=_args.held_out_fraction, default=None,
+                   help="default: the fine-tune's split recorded in the delta, else 0.3")  # fmt: skip
+    p.add_argument("--seed", type=_args.nonneg_int, default=None,
+                   help="of the held-out split; default: the fine-tune's, else 0")  # fmt: skip
     _filter_args(p)
     p.add_argument("--project", help="record the sweep in this project")
     add_json_flag(p)
@@ -141,7 +143,8 @@ def _sweep(args: argparse.Namespace) -> int:
     run_id = _record(args.project, "weights_sweep", f"{Path(args.delta).name} × {task.name}",
                      {"delta": args.delta, "coefficients": list(args.coefficients),
                       "task": task.name, "filter": flt.to_dict(), "model": hm.ref.to_dict(),
-                      "test_fraction": args.test_fraction, "seed": args.seed}, out)  # fmt: skip
+                      "test_fraction": (res.split or {}).get("test_fraction"),
+                      "seed": (res.split or {}).get("seed")}, out)  # fmt: skip
     if run_id is not None:
         out["run_id"] = run_id
     if not args.json:

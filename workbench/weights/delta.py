@@ -187,6 +187,21 @@ def _check_tensors(a: Checkpoint, b: Checkpoint) -> None:
 
 
 # ------------------------------------------------------------------------- diff
+def _finetune_record(path: str | os.PathLike) -> dict[str, Any]:
+    """``{"finetune": settings}`` when ``path`` is a folder written by ``workbench train
+    finetune`` (its ``workbench-finetune.json``; for a file, the one beside it), else ``{}``:
+    the training split travels into the delta so a sweep can hold out the same examples."""
+    p = Path(path).expanduser()
+    rec = (p if p.is_dir() else p.parent) / "workbench-finetune.json"
+    if not rec.is_file():
+        return {}
+    try:
+        ft = json.loads(rec.read_text()).get("finetune")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {"finetune": ft} if isinstance(ft, dict) else {}
+
+
 def diff_job(
     a: str | os.PathLike,
     b: str | os.PathLike,
@@ -237,8 +252,8 @@ def diff_job(
     code = TORCH_TO_ST[dtype]
     tdtype = getattr(torch, dtype)
     info: dict[str, Any] = {
-        "a": ca.describe(),
-        "b": cb.describe(),
+        "a": {**ca.describe(), **_finetune_record(a)},
+        "b": {**cb.describe(), **_finetune_record(b)},
         "dtype": dtype,
         "filter": flt.to_dict(),
         "tensors": names,

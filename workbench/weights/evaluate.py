@@ -5,6 +5,11 @@ training and the held-out split), so "+Δ helps, −Δ hurts" shows in one table
 The model is loaded once; for each coefficient the delta's tensors are set to θ₀ + c·Δ from a
 copy of θ₀ kept for the tensors the delta touches (no drift from adding steps one on another),
 Δ read from its file one tensor at a time (memory: the model and that copy).
+
+Held-out means held out from the fine-tune: a delta made by ``workbench weights diff`` of a
+``workbench train finetune`` folder carries that fine-tune's split (seed, fraction, held-out
+inputs) in its provenance; the sweep uses it by default and refuses a different one on the
+same task (it would score training examples as held-out).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -40,6 +46,7 @@ class CoefficientSweep:
     filter: dict[str, Any]
     n_train: int
     n_held_out: int
+    split: dict[str, Any] | None = None  # seed, test_fraction and where they came from
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,10 +73,14 @@ def coefficient_sweep_job(
     task: ICLTask,
     *,
     tensor_filter: TensorFilter | None = None,
-    test_fraction: float = 0.3,
-    seed: int = 0,
+    test_fraction: float | None = None,
+    seed: int | None = None,
 ) -> Job[CoefficientSweep]:
-    """Metrics of ``hm`` + c·Δ for each coefficient; ``hm`` is given back unchanged."""
+    """Metrics of ``hm`` + c·Δ for each coefficient; ``hm`` is given back unchanged.
+
+    ``test_fraction`` and ``seed`` default to the fine-tune's split recorded in the delta
+    (else 0.3 and 0); a different one on the fine-tune's task is refused.
+    """
     coefficients = [float(c) for c in coefficients]
     if not coefficients or not all(math.isfinite(c) for c in coefficients):
         raise WeightsError(f"coefficients {coefficients}: give one or more finite numbers.")
@@ -79,18 +90,28 @@ def coefficient_sweep_job(
     _same_type(meta, cfg, "the loaded model", delta)
     params = dict(hm.model.state_dict(keep_vars=True))
     _check_delta_fits({n: tuple(p.shape) for n, p in params.items()}, cd, "The loaded model")
-    names, ptrs = [], set()
+    names: list[str] = []
+    first: dict[int, str] = {}
+    tied: list[tuple[str, str]] = []
     for n in cd.tensors:  # a tied tensor once
-        if (
-            flt.keeps(n)
-            and cd.tensors[n].dtype in _FLOAT_CODES
-            and params[n].data_ptr() not in ptrs
-        ):
-            names.append(n)
-            ptrs.add(params[n].data_ptr())
+        if flt.keeps(n) and cd.tensors[n].dtype in _FLOAT_CODES:
+            key = params[n].data_ptr()
+            if key in first:
+                tied.append((first[key], n))
+            else:
+                names.append(n)
+                first[key] = n
     if not names:
         raise WeightsError(f"The filter {flt.to_dict()} keeps none of the delta's tensors.")
-    train, test = task.split(test_fraction, seed)
+    if tied:  # both names of one tied tensor: refused when they differ, as apply_deltas does
+        with cd.reader() as rd:
+            for n1, n2 in tied:
+                if not torch.equal(rd.get(n1), rd.get(n2)):
+                    raise WeightsError(
+                        f"{Path(delta).name} changes {n1} and {n2} differently, but this model "
+                        "ties them (one tensor); use a delta of a model with the same tying."
+                    )
+    train, test, split = _split(task, meta, test_fraction, seed)
     splits = {"train": Examples.zero_shot(train), "held_out": Examples.zero_shot(test)}
     original = {n: params[n].detach().clone() for n in names}
     metrics: dict[str, dict[str, list[float]]] = {
@@ -122,4 +143,57 @@ def coefficient_sweep_job(
         flt.to_dict(),
         len(train.pairs),
         len(test.pairs),
+        split,
     )  # fmt: skip
+
+
+def recorded_split(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The fine-tune split a delta's provenance carries (its ``a`` side first), or None."""
+    for side in ("a", "b"):
+        ft = (meta.get(side) or {}).get("finetune") or {}
+        if isinstance(ft.get("split"), dict):
+            return dict(ft["split"])
+    return None
+
+
+def _split(
+    task: ICLTask, meta: dict[str, Any], test_fraction: float | None, seed: int | None
+) -> tuple[ICLTask, ICLTask, dict[str, Any]]:
+    """(train, held-out, what was used): the fine-tune's recorded split by default."""
+    rec = recorded_split(meta)
+    if rec is None or rec.get("task") != task.name:
+        fraction = 0.3 if test_fraction is None else test_fraction
+        s = 0 if seed is None else seed
+        train, test = task.split(fraction, s)
+        given = test_fraction is not None or seed is not None
+        source = "given" if given else "default (the delta records no fine-tune split)"
+        if rec is not None:
+            source += f"; the delta's fine-tune was on another task ({rec.get('task')!r})"
+        return train, test, {"seed": s, "test_fraction": fraction, "source": source}
+    fraction, s = float(rec["test_fraction"]), int(rec["seed"])
+    if (test_fraction is not None and test_fraction != fraction) or (
+        seed is not None and seed != s
+    ):
+        raise WeightsError(
+            f"This delta comes from a fine-tune on {task.name!r} with --seed {s} --test-fraction "
+            f"{fraction:g}; a sweep with --seed {seed if seed is not None else s} --test-fraction "
+            f"{test_fraction if test_fraction is not None else fraction:g} would score training "
+            "examples as held-out. Leave --seed and --test-fraction out (the fine-tune's split is "
+            "used) or give the same values."
+        )
+    held = set(rec.get("held_out") or [])
+    if held:
+        test_pairs = [p for p in task.pairs if p[0] in held]
+        train_pairs = [p for p in task.pairs if p[0] not in held]
+        if {p[0] for p in test_pairs} != held or not train_pairs:
+            raise WeightsError(
+                f"The task {task.name!r} is not the one the fine-tune held out from (its held-out "
+                f"inputs {sorted(held)[:3]}... are not all in it); sweep on the same task file."
+            )
+        tmpl, sep = task.template, task.separator
+        train = ICLTask(f"{task.name}:train", train_pairs, tmpl, sep)
+        test = ICLTask(f"{task.name}:test", test_pairs, tmpl, sep)
+    else:
+        train, test = task.split(fraction, s)
+    return train, test, {"seed": s, "test_fraction": fraction,
+                         "source": "the fine-tune's split, recorded in the delta"}  # fmt: skip

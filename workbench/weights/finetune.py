@@ -83,8 +83,12 @@ def finetune_job(
             p.requires_grad_(f)
     hm.model.eval()
     after = answer_metrics(hm, test_ex.prompts, test_ex.answers)
+    # the split travels with the model folder into a delta's provenance, so that a coefficient
+    # sweep holds out the same examples (workbench.weights.evaluate)
+    split = {"task": task.name, "seed": spec.seed, "test_fraction": test_fraction,
+             "held_out": [x for x, _ in test.pairs]}  # fmt: skip
     settings = {"task": task.name, "template": task.template, "test_fraction": test_fraction,
-                "training": spec.to_dict(), "filter": flt.to_dict()}  # fmt: skip
+                "training": spec.to_dict(), "filter": flt.to_dict(), "split": split}  # fmt: skip
     if out is not None:
         yield Progress(0, None, "saving the fine-tuned model")
         save_model_folder(hm, out, {"finetune": settings, "source": hm.ref.to_dict()})
