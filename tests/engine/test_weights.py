@@ -126,6 +126,8 @@ def test_mismatched_architectures_and_bad_inputs_are_refused(pair, tmp_path):
         diff(a, gpt2, tmp_path / "d.safetensors")
     with pytest.raises(WeightsError, match="does not exist"):
         diff(a, tmp_path / "nowhere", tmp_path / "d.safetensors")
+    with pytest.raises(WeightsError, match="same weights"):
+        diff(a, a, tmp_path / "d.safetensors")  # an all-zero delta is a mistake, not a result
     with pytest.raises(WeightsError, match="not a weight delta"):
         apply(a, next(a.glob("*.safetensors")), tmp_path / "m")
     torch.save({"w": torch.zeros(2)}, tmp_path / "w.pt")

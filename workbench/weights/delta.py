@@ -238,6 +238,11 @@ def diff_job(
             raise WeightsError(f"--out {out_p} is one of the input files; choose another path.")
     _check_same_architecture(ca, cb, "diff")
     _check_tensors(ca, cb)
+    if ca.hashes and sorted(ca.hashes.values()) == sorted(cb.hashes.values()):
+        raise WeightsError(
+            f"{a} and {b} hold the same weights (identical sha256): their Δ would be all zeros. "
+            "Give two different checkpoints of one architecture."
+        )
     names = [n for n, t in ca.tensors.items() if flt.keeps(n)]
     skipped = tuple(
         n
