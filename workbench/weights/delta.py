@@ -74,7 +74,7 @@ class MergeResult:
     delta: dict[str, Any]
     coefficient: float
     filter: dict[str, Any]
-    n_changed: int
+    n_changed: int  # tensors whose Δ is not all zeros (within the filter)
     n_unchanged: int
     bytes_written: int
     seconds: float
@@ -435,9 +435,10 @@ def apply_job(
                         t = rb.get(n, buf_b)
                         if n in use and cd.tensors[n].dtype in _FLOAT_CODES and coefficient != 0:
                             s = t.to(torch.float32)
-                            s.add_(rd.get(n, buf_d).to(torch.float32), alpha=float(coefficient))
+                            dn = rd.get(n, buf_d)
+                            s.add_(dn.to(torch.float32), alpha=float(coefficient))
                             t = s.to(t.dtype)
-                            changed += 1
+                            changed += bool(dn.any())  # a tensor the delta leaves at zero is not
                         w.write(n, t)
                         done += 1
                         yield Progress(done, total, n)
