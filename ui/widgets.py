@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
     QPushButton,
     QScrollArea,
     QSlider,
@@ -34,6 +35,20 @@ def _token(t: str) -> str:
         .replace(">", "&gt;")
         .replace(" ", "␣")
     )
+
+
+def show_progress(bar: QProgressBar, p: Any, text: str | None = None) -> None:
+    """Show a job's :class:`~workbench.jobs.Progress` on ``bar``: busy while the total is
+    unknown, else the share done; ``text`` (the job's message by default) as the bar's text,
+    with ``%`` kept literal (Qt reads ``%p`` and kin in a format)."""
+    if p.fraction is None:
+        bar.setRange(0, 0)
+    else:
+        bar.setRange(0, 1000)
+        bar.setValue(int(p.fraction * 1000))
+    text = p.message if text is None else text
+    if text:
+        bar.setFormat(text.replace("%", "%%"))
 
 
 def title(text: str) -> QLabel:

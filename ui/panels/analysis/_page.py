@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.widgets import show_progress
 from workbench.jobs import Job, Progress
 
 
@@ -189,13 +190,7 @@ class AnalysisPage(QWidget):
         self.ctx.executor.cancel(self.channel)
 
     def _on_progress(self, p: Progress) -> None:
-        if p.fraction is None:
-            self.progress.setRange(0, 0)
-        else:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(p.fraction * 1000))
-        if p.message:
-            self.progress.setFormat(p.message)
+        show_progress(self.progress, p)
 
     def _on_result(self, run: PageRun, model_name: str) -> None:
         self.last = run

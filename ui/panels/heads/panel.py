@@ -39,7 +39,7 @@ from ui.panels.heads.jobs import KIND_TITLES, HeadsState
 from ui.panels.heads.look import HeadLookWidget
 from ui.panels.heads.pick import HeadPickWidget
 from ui.panels.heads.settings import ScoreSettingsWidget
-from ui.widgets import hint, primary, title
+from ui.widgets import hint, primary, show_progress, title
 from workbench.store.records import RunInfo
 
 VIEW_SETTING = "heads_view"  # the project setting that keeps the selection and focused head
@@ -218,16 +218,10 @@ class HeadsPanel(QWidget):
         )
 
     def _on_progress(self, p: Any) -> None:
-        if p.fraction is None:
-            self.progress.setRange(0, 0)
-        else:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(p.fraction * 1000))
         self.clock.add(p)
-        done = self.clock.text()
-        text = " · ".join(t for t in (p.message, done) if t)
+        text = " · ".join(t for t in (p.message, self.clock.text()) if t)
+        show_progress(self.progress, p, text)
         if text:
-            self.progress.setFormat(text.replace("%", "%%"))
             self.progress.setToolTip(text)
 
     def _on_result(self, run: Any, model_name: str, panel: dict | None = None) -> None:

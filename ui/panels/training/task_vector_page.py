@@ -30,6 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.widgets import show_progress
+
 KINDS = {"all tensors": (), "attention only": ("attention",), "MLP only": ("mlp",)}
 
 
@@ -231,13 +233,7 @@ class TaskVectorPage(QWidget):
         )
 
     def _on_progress(self, p: Any) -> None:
-        if p.fraction is None:
-            self.progress.setRange(0, 0)
-        else:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(p.fraction * 1000))
-        if p.message:
-            self.progress.setFormat(p.message[:80])
+        show_progress(self.progress, p, (p.message or "")[:80])
 
     def _on_result(self, result: Any, what: str, kind: str, settings: dict) -> None:
         self.last = result

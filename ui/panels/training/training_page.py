@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.widgets import show_progress
+
 MODES = {
     "offsets": "Head offsets (LoFiT)",
     "vector": "Trained steering vector",
@@ -232,13 +234,7 @@ class TrainingPage(QWidget):
         self.ctx.executor.cancel(self.channel)
 
     def _on_progress(self, p: Any) -> None:
-        if p.fraction is None:
-            self.progress.setRange(0, 0)
-        else:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(p.fraction * 1000))
-        if p.message:
-            self.progress.setFormat(p.message)
+        show_progress(self.progress, p)
         payload = p.payload if isinstance(p.payload, dict) else {}
         if payload.get("loss") is not None and payload.get("step"):
             self.losses.append(float(payload["loss"]))
