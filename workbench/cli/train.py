@@ -143,12 +143,7 @@ def _offsets(args: argparse.Namespace) -> int:
                                name=args.name or ""),
         desc="head offsets",
     )  # fmt: skip
-    out = {"model": hm.ref.to_dict(), **res.to_dict()}
-    _save(args, "head_offsets", res.concept.name, res, out)
-    if not args.json:
-        _print_metrics(res.metrics)
-    print_json(out)
-    return 0
+    return _report(args, hm, "head_offsets", res.concept.name, res)
 
 
 def _vector(args: argparse.Namespace) -> int:
@@ -170,12 +165,7 @@ def _vector(args: argparse.Namespace) -> int:
                                   name=args.name or ""),
         desc="trained vector",
     )  # fmt: skip
-    out = {"model": hm.ref.to_dict(), **res.to_dict()}
-    _save(args, "trained_vector", res.concept.name, res, out)
-    if not args.json:
-        _print_metrics(res.metrics)
-    print_json(out)
-    return 0
+    return _report(args, hm, "trained_vector", res.concept.name, res)
 
 
 def _finetune(args: argparse.Namespace) -> int:
@@ -195,8 +185,13 @@ def _finetune(args: argparse.Namespace) -> int:
                      out=args.out),
         desc="fine-tune",
     )  # fmt: skip
+    return _report(args, hm, "finetune", f"fine-tune {task.name}", res)
+
+
+def _report(args: argparse.Namespace, hm: Any, kind: str, name: str, res: Any) -> int:
+    """Store the result (with --project), then print it: the held-out table, then the JSON."""
     out = {"model": hm.ref.to_dict(), **res.to_dict()}
-    _save(args, "finetune", f"fine-tune {task.name}", res, out)
+    _save(args, kind, name, res, out)
     if not args.json:
         _print_metrics(res.metrics)
     print_json(out)
