@@ -151,3 +151,11 @@ def test_train_offsets_and_vector_land_in_the_project(two_models, tmp_path, caps
         assert loss.tolist() == pytest.approx(off["loss_curve"]["losses"])
     assert main(["train", "offsets", "--heads", "L7H0", *common]) == 1
     assert "do not exist" in capsys.readouterr().err
+    out = tmp_path / "tuned"
+    assert main(["train", "finetune", "--out", str(out), *common]) == 0
+    tuned = json.loads(capsys.readouterr().out)
+    assert (out / "workbench-finetune.json").exists() and "held_out_metrics" in tuned
+    with Project.open(proj, read_only=True) as p:
+        assert [r.analysis for r in p.runs()][-1] == "finetune"
+    assert main(["train", "finetune", "--out", str(out), *common]) == 1  # nothing is replaced
+    assert "exists" in capsys.readouterr().err
