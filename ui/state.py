@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from psygnal import Signal, evented
 
 from ui.canvas_model import CanvasModel
-from workbench.store.records import ConceptInfo, ConceptRow
+
+if TYPE_CHECKING:  # the store (and SQLAlchemy) load after the window is shown
+    from workbench.store.records import ConceptInfo, ConceptRow
 
 MAX_MODELS = 2  # one to work with, one to compare against
 
