@@ -104,8 +104,6 @@ def _spec(args: argparse.Namespace) -> Any:
 def _save(args: argparse.Namespace, kind: str, name: str, result: Any, out: dict) -> None:
     if not args.project:
         return
-    import torch
-
     from workbench.store import Project
 
     concept = getattr(result, "concept", None)
@@ -115,7 +113,7 @@ def _save(args: argparse.Namespace, kind: str, name: str, result: Any, out: dict
     with Project.open(args.project, create=True) as p:
         out["run_id"] = p.add_run(
             kind, name, dict(out.get("settings", {})), out,
-            {"loss": torch.tensor(result.curve.losses, dtype=torch.float32)},
+            result.curve.run_tensors(),
         )  # fmt: skip
     out["project"] = args.project
 

@@ -65,6 +65,10 @@ class LossCurve:
             **{k: list(v) for k, v in self.extra.items()},
         }
 
+    def run_tensors(self) -> dict[str, torch.Tensor]:
+        """What a stored training run keeps as tensors: the loss at every step."""
+        return {"loss": torch.tensor(self.losses, dtype=torch.float32)}
+
 
 def batches(n_examples: int, spec: TrainingSpec) -> list[list[int]]:
     """The example indices of every step: shuffled epochs from ``random.Random(seed)``."""

@@ -275,16 +275,13 @@ class TrainingPage(QWidget):
             kind = "head_offsets" if self.mode.currentData() == "offsets" else "trained_vector"
 
             def save() -> int:
-                import torch
-
-                losses = torch.tensor(result.curve.losses, dtype=torch.float32)
                 return int(
                     p.add_run(
                         kind,
                         f"{concept.name} · {model_name}",
                         d.get("settings", {}),
                         d,
-                        {"loss": losses},
+                        result.curve.run_tensors(),
                     )  # fmt: skip
                 )
 
