@@ -26,7 +26,7 @@ def test_project_upgrade_then_read(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"workbench project upgrade {path}" in err and "Traceback" not in err
     assert path.read_bytes() == before  # a read never changes the file
-    assert main(["project", "upgrade", str(path)]) == 0
+    assert main(["project", "upgrade", str(path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["upgraded_from"], out["schema_revision"]) == ("0001", "0002")
     assert _dump(Path(out["backup"])) == _dump(FIXTURE)  # the file as it was
@@ -43,3 +43,26 @@ def test_project_upgrade_then_read(tmp_path, capsys):
     assert main(["project", "generations", str(path), "--kind", "image", "--json"]) == 0  # old flag
     (gen,) = json.loads(capsys.readouterr().out)
     assert gen["medium"] == "image" and gen["prompt"] == "a cat"
+
+
+def test_project_upgrade_says_what_it_did_in_words(tmp_path, capsys):
+    """Without --json, one sentence: the revisions and where the backup is; a second run says
+    there is nothing to upgrade."""
+    path = tmp_path / "old.wbproj"
+    shutil.copyfile(FIXTURE, path)
+    assert main(["project", "upgrade", str(path)]) == 0
+    out = capsys.readouterr().out
+    backup = tmp_path / "old.before-upgrade-0001.wbproj"
+    assert out.strip() == (
+        f"upgraded {path} from schema revision 0001 to 0002; the file as it was is kept in "
+        f"{backup}."
+    )
+    assert _dump(backup) == _dump(FIXTURE)
+    assert main(["project", "upgrade", str(path)]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"{path} is already at schema revision 0002; nothing to upgrade."
+    )
+    assert main(["project", "upgrade", str(tmp_path / "missing.wbproj")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert not (tmp_path / "missing.wbproj").exists()

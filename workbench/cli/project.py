@@ -16,6 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "upgrade", help="upgrade a project saved by an older version (a backup is kept beside it)"
     )
     p.add_argument("file")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the path, schema revision, revision upgraded from and backup as JSON",
+    )
     p.set_defaults(func=_upgrade)
     p = sub.add_parser("concepts", help="list concepts with their recipes, a page at a time")
     p.add_argument("file")
@@ -125,13 +130,23 @@ def _upgrade(args: argparse.Namespace) -> int:
         if p.read_only:
             print(f"error: {p.read_only_reason}", file=sys.stderr)
             return 1
-        print_json(
-            {
-                "path": str(p.path),
-                "schema_revision": p.schema_revision,
-                "upgraded_from": p.upgraded_from,
-                "backup": None if p.backup_path is None else str(p.backup_path),
-            }
+        out = {
+            "path": str(p.path),
+            "schema_revision": p.schema_revision,
+            "upgraded_from": p.upgraded_from,
+            "backup": None if p.backup_path is None else str(p.backup_path),
+        }
+    if args.json:
+        print_json(out)
+    elif out["upgraded_from"] is None:
+        print(
+            f"{out['path']} is already at schema revision {out['schema_revision']}; "
+            "nothing to upgrade."
+        )
+    else:
+        print(
+            f"upgraded {out['path']} from schema revision {out['upgraded_from']} to "
+            f"{out['schema_revision']}; the file as it was is kept in {out['backup']}."
         )
     return 0
 
