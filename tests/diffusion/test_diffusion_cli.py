@@ -42,6 +42,7 @@ def test_generate_writes_pngs_with_provenance_and_the_project(sd_folder, tmp_pat
     with Project.open(proj) as p:
         gens = p.generations(medium="image")
     assert len(gens) == 1 and gens[0].provenance["definitions"]["winter"] == "snow"
+    assert (printed["project"], printed["generation_id"]) == (str(proj), gens[0].id)
 
 
 def test_bad_define_is_a_clear_error(sd_folder, capsys):
@@ -93,6 +94,7 @@ def test_cones_and_generate_with_the_neurons_switched_off(tmp_path, capsys):
     assert main([*argv, "--project", str(proj), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["run_id"] and printed["figure_id"] and printed["pool"] == 64
+    assert printed["project"] == str(proj)
     assert set(printed["ablation"]) >= {"drop_top", "drop_random", "beats_random"}
     assert (tmp_path / "f.svg").read_bytes().lstrip().startswith(b"<?xml")
     with Project.open(proj, read_only=True) as p:
@@ -108,6 +110,7 @@ def test_cones_and_generate_with_the_neurons_switched_off(tmp_path, capsys):
         return json.loads(capsys.readouterr().out)
 
     from_run = generate(f"run:{printed['run_id']}", "0", "off")
+    assert from_run["project"] == str(proj) and from_run["generation_id"]
     from_file = generate(str(scores), "0", "off2")
     assert from_run["provenance"]["neurons"]["neurons"] == from_file["provenance"]["neurons"][
         "neurons"

@@ -45,17 +45,20 @@ def test_diff_apply_sweep_from_the_command_line(two_models, tmp_path, capsys):
     )
     out = json.loads(capsys.readouterr().out)
     assert out["n_tensors"] > 0 and out["a"]["path"] == str(a) and "run_id" in out
+    assert out["project"] == str(proj)  # as every command that stores its result says
     argv = ["weights", "apply", str(b), str(delta), "-c", "1", "--out", str(tmp_path / "m"),
             "--kinds", "mlp", "--project", str(proj), "--json"]  # fmt: skip
     assert main(argv) == 0
     merged = json.loads(capsys.readouterr().out)
     assert merged["filter"]["kinds"] == ["mlp"] and merged["n_changed"] > 0
+    assert merged["project"] == str(proj)
     argv = ["weights", "sweep", str(delta), "--model", str(b), "--device", "cpu",
             "--coefficients", "-1", "0", "1", "--project", str(proj), "--json"]  # fmt: skip
     assert main(argv) == 0
     sweep = json.loads(capsys.readouterr().out)
     assert sweep["coefficients"] == [-1.0, 0.0, 1.0]
     assert len(sweep["metrics"]["held_out"]["accuracy"]) == 3
+    assert sweep["project"] == str(proj)
     with Project.open(proj, read_only=True) as p:
         kinds = [r.analysis for r in p.runs()]
     assert kinds == ["weights_diff", "weights_apply", "weights_sweep"]
@@ -134,6 +137,7 @@ def test_train_offsets_and_vector_land_in_the_project(two_models, tmp_path, caps
     assert main(["train", "offsets", "--k", "2", "--n-shots", "2", *common]) == 0
     off = json.loads(capsys.readouterr().out)
     assert off["kind"] == "head offsets" and len(off["loss_curve"]["losses"]) == 3
+    assert off["project"] == str(proj)
     assert set(off["held_out_metrics"]) == {
         "zero_shot",
         "few_shot",
@@ -142,7 +146,7 @@ def test_train_offsets_and_vector_land_in_the_project(two_models, tmp_path, caps
     }
     assert main(["train", "vector", "--layer", "1", *common]) == 0
     vec = json.loads(capsys.readouterr().out)
-    assert vec["site"] == "blocks.1.hook_resid_post"
+    assert vec["site"] == "blocks.1.hook_resid_post" and vec["project"] == str(proj)
     with Project.open(proj, read_only=True) as p:
         assert set(p.concept_names()) == {off["concept"], vec["concept"]}
         runs = p.runs()
@@ -155,6 +159,7 @@ def test_train_offsets_and_vector_land_in_the_project(two_models, tmp_path, caps
     assert main(["train", "finetune", "--out", str(out), *common]) == 0
     tuned = json.loads(capsys.readouterr().out)
     assert (out / "workbench-finetune.json").exists() and "held_out_metrics" in tuned
+    assert tuned["project"] == str(proj)
     with Project.open(proj, read_only=True) as p:
         assert [r.analysis for r in p.runs()][-1] == "finetune"
     assert main(["train", "finetune", "--out", str(out), *common]) == 1  # nothing is replaced

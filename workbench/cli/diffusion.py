@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from workbench.cli import _args, add_json_flag, diffusion_cones, print_json
 
@@ -160,6 +161,7 @@ def _generate(args: argparse.Namespace) -> int:
     result.baseline.save(out / "baseline.png")
     result.edited.save(out / "edited.png")
     result.side_by_side.save(out / "side_by_side.png")
+    out_json: dict[str, Any] = {"out": str(out), "provenance": result.edited.info}
     if args.project:
         from workbench.store import Project
 
@@ -167,12 +169,13 @@ def _generate(args: argparse.Namespace) -> int:
             if project.read_only:
                 print(f"error: {project.read_only_reason}", file=sys.stderr)
                 return 1
-            project.add_generation(
+            out_json["generation_id"] = project.add_generation(
                 medium="image",
                 prompt=args.expression,
                 provenance={**result.edited.info, "definitions": prompts},
                 image_png=result.edited.png_bytes(),
                 baseline_png=result.baseline.png_bytes(),
             )
-    print_json({"out": str(out), "provenance": result.edited.info})
+        out_json["project"] = args.project
+    print_json(out_json)
     return 0

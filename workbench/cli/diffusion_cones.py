@@ -169,7 +169,7 @@ def _cones(args: argparse.Namespace) -> int:
             fid = project.add_figure(
                 f"concept neurons: {scores.concept}", {**fig, "run_id": rid}, render_all(fig)
             )
-            out["run_id"], out["figure_id"] = rid, fid
+            out |= {"run_id": rid, "figure_id": fid, "project": args.project}
     finally:
         if project is not None:
             project.close()

@@ -95,7 +95,7 @@ def _diff(args: argparse.Namespace) -> int:
                      {"a": args.a, "b": args.b, "out": args.out, "dtype": args.dtype,
                       "filter": flt.to_dict()}, out)  # fmt: skip
     if run_id is not None:
-        out["run_id"] = run_id
+        out |= {"run_id": run_id, "project": args.project}
     print_json(out)
     return 0
 
@@ -116,7 +116,7 @@ def _apply(args: argparse.Namespace) -> int:
                      {"base": args.base, "delta": args.delta, "coefficient": args.coefficient,
                       "out": args.out, "filter": flt.to_dict()}, out)  # fmt: skip
     if run_id is not None:
-        out["run_id"] = run_id
+        out |= {"run_id": run_id, "project": args.project}
     print_json(out)
     return 0
 
@@ -146,7 +146,7 @@ def _sweep(args: argparse.Namespace) -> int:
                       "test_fraction": (res.split or {}).get("test_fraction"),
                       "seed": (res.split or {}).get("seed")}, out)  # fmt: skip
     if run_id is not None:
-        out["run_id"] = run_id
+        out |= {"run_id": run_id, "project": args.project}
     if not args.json:
         print(res.table(), file=sys.stderr)
     print_json(out)
