@@ -27,6 +27,7 @@ from ui.canvas_model import CanvasModel
 from ui.commands import AddConceptCommand
 from ui.context import AppContext
 from ui.panels.canvas_terms import TermListWidget
+from ui.panels.scale_warning import ScaleWarningLabel
 from ui.widgets import EmptyStateWidget, hint, primary, title, tokens_html
 from workbench.errors import WorkbenchError
 
@@ -135,6 +136,8 @@ class CanvasPanel(QWidget):
             "Add terms to see the result's norm, top tokens and similarity to the library."
         )
         rl.addWidget(self.diag_status)
+        self.scale_warning = ScaleWarningLabel()  # ‖result‖ against the residual stream's norm
+        rl.addWidget(self.scale_warning)
         self.plot_stack = QStackedWidget()
         self.plot_stack.addWidget(QWidget())
         self.plot: Any = None
@@ -219,6 +222,7 @@ class CanvasPanel(QWidget):
             self.tokens.setText("")
             self.cosines.clear()
             self.plot_stack.setCurrentIndex(0)
+            self.scale_warning.show_scale(None)
             return
         from ui.model_jobs import canvas_job
 
@@ -259,6 +263,7 @@ class CanvasPanel(QWidget):
         self.cosines.clear()
         self.save_button.setEnabled(False)
         self.plot_stack.setCurrentIndex(0)
+        self.scale_warning.show_scale(None)
 
     def _show_result(self, r: Any) -> None:
         from workbench.figures import norms_per_layer_spec
@@ -283,6 +288,7 @@ class CanvasPanel(QWidget):
             f"{r.norms.get(r.lens_site, 0):.3g}"
         )
         self.save_button.setEnabled(True)
+        self.scale_warning.show_scale(r.scale)  # steered at coefficient 1 (Preview multiplies)
         if self.plot is None:
             from ui.plots import LinePlotWidget
 

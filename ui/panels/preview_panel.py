@@ -25,6 +25,7 @@ from ui.context import AppContext
 from ui.docks.generations_dock import record_text_generation, stream_into
 from ui.errors import first_line
 from ui.panels.sampling import SamplingWidget
+from ui.panels.scale_warning import ScaleWarningLabel
 from ui.widgets import CoefficientWidget, hint, run_stop_row, title
 
 CANVAS = "⟨canvas result⟩"
@@ -89,6 +90,9 @@ class PreviewPanel(QWidget):
 
         self.weighting = TokenWeightingWidget()  # per-token weights (issue 13 item 6)
         form.addRow("Token weights", self.weighting)
+        self.scale_warning = ScaleWarningLabel()  # |coefficient|·‖v‖ against the stream's norm
+        form.addRow(self.scale_warning)
+        self._residual: dict[tuple[str, str], float] = {}  # (model key, site) -> typical norm
         ll.addWidget(box)
         sbox = QGroupBox("Sampling")
         sl = QVBoxLayout(sbox)
@@ -147,6 +151,61 @@ class PreviewPanel(QWidget):
         self.coef.valueChanged.connect(lambda v: setattr(f, "coefficient", float(v)))
         f.events.coefficient.connect(
             lambda v: self.coef.setValue(v) if self.coef.value() != v else None
+        )
+        for name in ("model_key", "vector", "site", "coefficient"):
+            getattr(f.events, name).connect(lambda *_: self.check_scale())
+        self.ctx.state.canvas.changed.connect(self.check_scale)
+        self.check_scale()
+
+    # -------------------------------------------------------------- scale
+    def _vector_norm(self, name: str, site: str, m: Any) -> float | None:
+        """‖v‖ at ``site`` of the chosen vector in ``m``'s space (the library's stored norm, or
+        the canvas result's), or None when it cannot steer ``m``."""
+        if name == CANVAS:
+            try:
+                c = self.concept()
+            except Exception:  # noqa: BLE001 - the canvas shows why it cannot combine
+                return None
+            if c is None or site not in c.vectors or not m.ref.same_space(c.model):
+                return None
+            return float(c.vectors[site].float().norm())
+        info = self.ctx.state.concept_info(name)
+        if info is None or site not in info.norms or not m.ref.same_space(info.model_ref):
+            return None
+        return float(info.norms[site])
+
+    def check_scale(self) -> None:
+        """Warn when |coefficient| × ‖v‖ is large next to the residual stream's norm at the
+        site (the engine's numbers; the stream's norm is measured once per model and site)."""
+        from workbench.concepts.steering_scale import SteeringScale, residual_norms_job
+
+        f = self.form
+        m = self.ctx.state.model(f.model_key) if f.model_key else None
+        norm = self._vector_norm(f.vector, f.site, m) if m is not None and f.site else None
+        if m is None or norm is None:
+            self.scale_warning.show_scale(None)
+            return
+        key = (m.key, f.site)
+        if key not in self._residual:
+            self.scale_warning.show_scale(None)
+
+            def got(norms: dict[str, float], key: tuple[str, str] = key) -> None:
+                if key[1] in norms:
+                    self._residual[key] = norms[key[1]]
+                    self.check_scale()
+
+            self.ctx.executor.submit(
+                "preview_scale",
+                residual_norms_job,
+                m.hm,
+                [f.site],
+                label="Residual norm",
+                on_result=got,
+                on_error=lambda e: self.ctx.errors.handle(e, "measuring the residual norm"),
+            )
+            return
+        self.scale_warning.show_scale(
+            SteeringScale(f.site, float(f.coefficient), norm, self._residual[key])
         )
 
     def _text_column(self, parent: QHBoxLayout, name: str, obj: str, tip: str) -> QPlainTextEdit:

@@ -27,6 +27,9 @@ class CanvasDiagnostics:
     lens: dict | None = None
     lens_site: str | None = None
     dropped: list[str] = field(default_factory=list)
+    # ‖v‖ at ``lens_site`` next to the residual norm there, at coefficient 1 (the Preview
+    # coefficient multiplies it); its residual norm is None without a model of the space
+    scale: Any = None
 
 
 def promoted_tokens(hm: Any, vector: Any, k: int = 8) -> dict[str, list[tuple[str, float]]]:
@@ -49,6 +52,7 @@ def canvas_diagnostics_job(
     diagnostics at ``site`` (default: the concept's read-out site)."""
     from workbench.concepts.algebra import evaluate
     from workbench.concepts.diagnostics import cosine
+    from workbench.concepts.steering_scale import residual_norms, steering_scale
     from workbench.models.sites import readout_site
 
     yield Progress(0, 3, "combining")
@@ -66,9 +70,11 @@ def canvas_diagnostics_job(
         and c.vectors[site].numel() == v.numel()
         and c.model.same_space(result.model)
     }
-    lens = None
+    lens, residual = None, None
     if hm is not None and hm.ref.same_space(result.model):
         yield Progress(2, 3, "logit lens")
         lens = promoted_tokens(hm, result.vectors[site])
+        residual = residual_norms(hm, [site]).get(site)
+    scale = steering_scale(v, 1.0, site, residual)
     yield Progress(3, 3, "done")
-    return CanvasDiagnostics(result, tree.to_text(), norms, cosines, lens, site, dropped)
+    return CanvasDiagnostics(result, tree.to_text(), norms, cosines, lens, site, dropped, scale)
