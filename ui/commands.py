@@ -100,6 +100,8 @@ class DeleteConceptsCommand(_ConceptCommand):
     def __init__(self, ctx: AppContext, names: list[str]):
         super().__init__(ctx, f"Delete {', '.join(repr(n) for n in names)}")
         self.concepts = [ctx.concepts.get(n) for n in names]
+        # where they are in the library: undo puts them back there, not at the end
+        self.positions = ctx.state.project.concept_positions(names)
 
     def redo(self) -> None:
         def go() -> None:
@@ -113,7 +115,8 @@ class DeleteConceptsCommand(_ConceptCommand):
 
     def undo(self) -> None:
         self._write(
-            "restoring concepts", lambda: self.ctx.state.project.add_concepts(self.concepts)
+            "restoring concepts",
+            lambda: self.ctx.state.project.restore_concepts(self.concepts, self.positions),
         )
         self.ctx.state.selected_concepts = tuple(c.name for c in self.concepts)
 

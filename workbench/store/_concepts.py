@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, literal_column, select
+from sqlalchemy import delete, insert, literal_column, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnClause
 
@@ -264,6 +264,49 @@ class ConceptStore(StoreBase):
         ids = [r.id for r in clash]
         for i in range(0, len(ids), _CHUNK):  # their vectors go too (ON DELETE CASCADE)
             session.execute(delete(ConceptRecord).where(ConceptRecord.id.in_(ids[i : i + _CHUNK])))
+
+    def concept_positions(self, names_or_ids: Iterable[str]) -> dict[str, int]:
+        """``{id: place}``: where each concept is in the library's order (by name or id; the
+        ones not stored are left out). :meth:`restore_concepts` puts a deleted concept back
+        there, so undoing a delete does not move it to the end of the list."""
+        keys = list(names_or_ids)
+        out: dict[str, int] = {}
+        with self._read("listing concepts") as session:
+            for i in range(0, len(keys), _CHUNK):
+                part = keys[i : i + _CHUNK]
+                rows = session.execute(
+                    select(ConceptRecord.id, _CONCEPT_ORDER).where(
+                        ConceptRecord.id.in_(part) | ConceptRecord.name.in_(part)
+                    )
+                )
+                out.update({r[0]: int(r[1]) for r in rows})
+        return out
+
+    def restore_concepts(self, concepts: Iterable[Concept], positions: dict[str, int]) -> None:
+        """Save deleted ``concepts`` again (as :meth:`add_concepts`, never replacing one) at
+        the places :meth:`concept_positions` gave before the delete; a concept whose place
+        another concept took since goes to the end.
+
+        Raises
+        ------
+        NameTakenError
+            A concept of that name or id is stored.
+        """
+        concepts = list(concepts)
+        self.add_concepts(concepts, replace=False)
+        with self._write("putting concepts back in their places") as session:
+            for c in concepts:
+                place = positions.get(c.id)
+                if place is None:
+                    continue
+                taken = session.execute(
+                    select(ConceptRecord.id).where(_CONCEPT_ORDER.op("=")(place))
+                ).first()
+                if taken is None:  # SQLite lets a rowid table's row change its rowid
+                    session.execute(
+                        text("UPDATE concepts SET rowid = :place WHERE id = :id"),
+                        {"place": place, "id": c.id},
+                    )
 
     def concept_names(self) -> list[str]:
         """The concepts' names, in the order they were saved."""
