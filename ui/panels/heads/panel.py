@@ -145,8 +145,15 @@ class HeadsPanel(QWidget):
         split.addWidget(top)
         self.pick = HeadPickWidget(self.ctx, self.state)
         self.pick.head_activated.connect(lambda L, h: setattr(self.state, "focus", (L, h)))
-        split.addWidget(self.pick)
-        split.setSizes([560, 300])
+        # Scrolled: its rows (top-k, table, sets, compare) would otherwise set the tab's
+        # height, which at 1366×768 pushed the pattern's axis and colour bar below the fold.
+        pick_scroll = QScrollArea()
+        pick_scroll.setWidgetResizable(True)
+        pick_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        pick_scroll.setWidget(self.pick)
+        pick_scroll.setMinimumHeight(120)
+        split.addWidget(pick_scroll)
+        split.setSizes([500, 330])  # at 1600×1000 the list's rows all show, unscrolled
         return split
 
     def _right(self) -> QWidget:

@@ -32,6 +32,8 @@ class _ImagePlot(_PlotBase):
 
     cell_clicked = Signal(int, int)
     cell_hovered = Signal(str)
+    # "horizontal" puts the colour bar under the plot: a narrow column keeps it whole
+    bar_orientation = "vertical"
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -52,7 +54,13 @@ class _ImagePlot(_PlotBase):
         self.image.setImage(np.nan_to_num(values, nan=levels[0]), levels=levels)
         self.image.setColorMap(cmap)
         if self.bar is None:
-            self.bar = pg.ColorBarItem(values=levels, colorMap=cmap, interactive=False, width=12)
+            self.bar = pg.ColorBarItem(
+                values=levels,
+                colorMap=cmap,
+                interactive=False,
+                width=12,
+                orientation=self.bar_orientation,
+            )
             self.bar.setImageItem(self.image, insert_in=self.plot.getPlotItem())
         else:
             self.bar.setColorMap(cmap)
@@ -73,10 +81,18 @@ class _ImagePlot(_PlotBase):
         font.setPointSizeF(9.0)
         p = self.plot.getPlotItem()
         # the title sits over the image only: the left axis and the colour bar take the rest
-        beside = p.getAxis("left").width() + (self.bar.width() if self.bar is not None else 0)
+        bar = self.bar if self.bar is not None and self.bar_orientation == "vertical" else None
+        # (a bar not laid out yet is 0 wide: its minimum is what it will take)
+        left = p.getAxis("left")
+        beside = max(left.width(), left.minimumWidth())
+        beside += max(bar.width(), bar.minimumWidth()) if bar is not None else 0
         width = max(40, int(self.plot.width() - beside - 28))
         shown = QFontMetrics(font).elidedText(text, Qt.TextElideMode.ElideRight, width)
-        self.plot.getPlotItem().setTitle(shown, size="9pt")
+        p.setTitle(shown, size="9pt")
+        # The view sized the plot item before the title was shortened, to at least the long
+        # title's width: wider than the view, which cut off the colour bar at 1366×768. Fit
+        # the item to the view again now that it may be narrower (what a resize does).
+        pg.GraphicsView.setRange(self.plot, self.plot.range, padding=0, disableAutoPixel=False)
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
@@ -171,7 +187,11 @@ class HeadMapWidget(_ImagePlot):
 
 
 class PatternWidget(_ImagePlot):
-    """One head's attention pattern ``[query, key]``, token labels on both axes."""
+    """One head's attention pattern ``[query, key]``, token labels on both axes. It lives in
+    the Heads tab's narrowest column (about 180 pixels at 1366×768): its colour bar goes under
+    the plot, where a bar beside it was cut off."""
+
+    bar_orientation = "horizontal"
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
