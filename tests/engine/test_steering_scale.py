@@ -38,9 +38,9 @@ def test_residual_norm_is_the_median_token_norm_of_hf_hidden_states(hm):
 
 def test_the_ratio_and_the_verdict_follow_the_hand_computation():
     v = torch.tensor([3.0, 4.0])  # ‖v‖ = 5
-    s = steering_scale(v, -2.0, SITE, 4.0)
-    assert s.vector_norm == 5.0 and s.added_norm == 10.0 and s.ratio == 2.5
-    assert s.level == "strong" and "2.5×" in s.message() and SITE in s.message()
+    s = steering_scale(v, -1.0, SITE, 4.0)
+    assert s.vector_norm == 5.0 and s.added_norm == 5.0 and s.ratio == 1.25
+    assert s.level == "strong" and "1.2×" in s.message() and SITE in s.message()
     assert steering_scale(v, 0.1, SITE, 4.0).level == "ok"
     assert steering_scale(v, 0.1, SITE, 4.0).message() == ""
     broken = steering_scale(v, 8.6, SITE, 4.8)  # 43, about 9× the stream

@@ -60,9 +60,9 @@ def test_preview_warns_from_the_coefficient_times_the_norm(qtbot, loaded_window)
     preview.form.coefficient = 0.5
     wait_idle(qtbot, ctx)
     assert preview.scale_warning.isHidden()  # half the stream: no warning
-    preview.form.coefficient = -2.0
+    preview.form.coefficient = -1.0
     assert not preview.scale_warning.isHidden()
-    assert "2.0×" in preview.scale_warning.text() and "may degrade" in preview.scale_warning.text()
+    assert "1.0×" in preview.scale_warning.text() and "may degrade" in preview.scale_warning.text()
     preview.form.coefficient = 8.0
     text = preview.scale_warning.text()
     assert "8.0×" in text and "will likely break" in text

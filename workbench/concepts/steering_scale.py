@@ -1,9 +1,12 @@
 """How large a steering addition is next to the residual stream it is added to.
 
 Adding ``c · v`` at a site changes the residual stream by ``|c| · ‖v‖``. What that does depends
-on the stream's own size there: a few percent nudges the model, about as much as the stream
-itself takes it over, several times the stream replaces it and the text breaks (Turner et al.
-2023, "Activation Addition", report incoherent text once the added norm dominates). The
+on the stream's own size there: a fraction of it steers the model, about as much as the stream
+itself takes it over, more replaces it and the text breaks. Measured on the embedded
+SmolLM2-135M-Instruct at ``blocks.20.hook_resid_post`` (typical norm 241), greedy, 20 tokens,
+a random direction and a love − hate difference of means each scaled to r × 241: at r = 0.5
+both texts are fluent, at r = 1 one repeats itself and the other is dashes, from r = 2 on
+both are one token repeated. The
 stream's size is :func:`workbench.concepts.norm_check.site_norms`: the median L2 norm of the
 activation over the tokens of an ordinary sentence, the first token (the attention sink) left
 out.
@@ -28,8 +31,8 @@ from workbench.jobs import Job, Progress
 if TYPE_CHECKING:
     from workbench.models.hooked import HookedModel
 
-STRONG_AT = 1.0  # the addition is as large as the stream: the model is taken over
-BREAKS_AT = 3.0  # several times the stream: the text will likely break
+STRONG_AT = 0.75  # close to the stream's own size: the text may degrade
+BREAKS_AT = 2.0  # twice the stream: the text will likely break (see the measurement above)
 
 
 @dataclass(frozen=True)
