@@ -35,6 +35,38 @@ def nonneg_int(text: str) -> int:
     return v
 
 
+def count_up_to(maximum: int, what: str) -> Any:
+    """A type for a whole number from 1 to ``maximum`` (a top-k that is listed and drawn:
+    ``analysis head-ov -k``); the refusal names the range and what the number counts."""
+
+    def parse(text: str) -> int:
+        v = _int(text)
+        if not 1 <= v <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: give a whole number from 1 to {maximum} ({what})"
+            )
+        return v
+
+    parse.__name__ = "count"
+    return parse
+
+
+def prompt_text(text: str) -> str:
+    """A prompt: any text but the empty string (the model has nothing to read)."""
+    if text == "":
+        raise argparse.ArgumentTypeError("Empty prompt: every prompt needs at least one character")
+    return text
+
+
+def word(text: str) -> str:
+    """A target or foil word: not empty or blank (``--target " Paris"`` keeps its space)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a target word is empty; give a word such as ' Paris'"
+        )
+    return text
+
+
 def index(text: str) -> int:
     """A layer or head index: an integer, negative ones counting from the end (``-1`` is the
     last), resolved against the model once it is loaded (:func:`check_layer`)."""
@@ -153,6 +185,17 @@ def check_layer(hm: Any, layer: int, flag: str = "--layer") -> int:
 
 def check_head(hm: Any, head: int, flag: str = "--head") -> int:
     return resolve(head, hm.n_heads, "head", flag)
+
+
+def check_top_k(hm: Any, k: int, flag: str = "-k") -> int:
+    """Refuse a top-k larger than the model's vocabulary (the rest of the list would be
+    silently cut to it)."""
+    n = len(hm.tokenizer)
+    if k > n:
+        raise ArgumentError(
+            f"{flag} {k}: this model's vocabulary has {n} tokens; give {flag} {n} or fewer."
+        )
+    return k
 
 
 def check_tokens(hm: Any, n: int, what: str) -> None:

@@ -29,9 +29,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "own final norm and unembedding: top tokens, and the probability and rank of a target.",
     )
     add_model_args(p)
-    p.add_argument("prompt", help="the prompt, e.g. 'The capital of France is'")
-    p.add_argument("--target", help="a target word, e.g. ' Paris' (its first token is scored)")
-    p.add_argument("-k", type=_args.positive_int, default=5, help="top tokens per cell")
+    p.add_argument(
+        "prompt", type=_args.prompt_text, help="the prompt, e.g. 'The capital of France is'"
+    )
+    p.add_argument(
+        "--target",
+        type=_args.word,
+        help="a target word, e.g. ' Paris' (its first token is scored)",
+    )
+    p.add_argument(
+        "-k",
+        type=_args.count_up_to(LENS_MAX_K, "the top tokens listed per layer and position"),
+        default=5,
+        help=f"top tokens per cell, 1 to {LENS_MAX_K} (default 5)",
+    )
     p.add_argument(
         "--scale",
         choices=("prob", "log10"),
@@ -49,10 +60,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "need the same number of tokens.",
     )
     add_model_args(p)
-    p.add_argument("clean", help="the clean prompt, e.g. 'The capital of France is'")
-    p.add_argument("corrupted", help="the corrupted prompt, e.g. 'The capital of Italy is'")
-    p.add_argument("--target", required=True, help="the clean answer, e.g. ' Paris'")
-    p.add_argument("--foil", help="the corrupted answer, e.g. ' Rome' (needed by logit_diff)")
+    p.add_argument(
+        "clean", type=_args.prompt_text, help="the clean prompt, e.g. 'The capital of France is'"
+    )
+    p.add_argument(
+        "corrupted",
+        type=_args.prompt_text,
+        help="the corrupted prompt, e.g. 'The capital of Italy is'",
+    )
+    p.add_argument(
+        "--target", type=_args.word, required=True, help="the clean answer, e.g. ' Paris'"
+    )
+    p.add_argument(
+        "--foil",
+        type=_args.word,
+        help="the corrupted answer, e.g. ' Rome' (needed by logit_diff)",
+    )
     p.add_argument(
         "--component",
         action="append",
@@ -79,9 +102,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(heads, MLP) map; the parts add up to the model's own logit difference.",
     )
     add_model_args(p)
-    p.add_argument("prompt", nargs="+", help="one or more prompts (means over them)")
-    p.add_argument("--target", required=True, help="e.g. ' Paris'")
-    p.add_argument("--foil", help="e.g. ' Rome'")
+    p.add_argument(
+        "prompt", nargs="+", type=_args.prompt_text, help="one or more prompts (means over them)"
+    )
+    p.add_argument("--target", type=_args.word, required=True, help="e.g. ' Paris'")
+    p.add_argument("--foil", type=_args.word, help="e.g. ' Rome'")
     _add_common(p)
     p.set_defaults(func=_dla)
 
@@ -92,16 +117,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         "circuit (through MLP0) raises most over the whole vocabulary.",
     )
     add_model_args(p)
-    p.add_argument("--layer", type=int, required=True)
-    p.add_argument("--head", type=int, required=True)
+    p.add_argument("--layer", type=_args.index, required=True, help="-1 is the last layer")
+    p.add_argument("--head", type=_args.index, required=True, help="-1 is the last head")
     p.add_argument(
         "--tokens",
         default="one,two,three,four,five,Monday,Tuesday,January,February",
         help="comma-separated input words",
     )
-    p.add_argument("-k", type=_args.positive_int, default=8, help="output tokens per input")
+    p.add_argument(
+        "-k",
+        type=_args.count_up_to(HEAD_OV_MAX_K, "the output tokens listed and drawn per input word"),
+        default=8,
+        help=f"output tokens per input word, 1 to {HEAD_OV_MAX_K} (default 8); each input's own "
+        "rank over the whole vocabulary is in the JSON's copy_rank",
+    )
     _add_common(p)
     p.set_defaults(func=_head_ov)
+
+
+# `analysis head-ov -k`: each is a column of the figure and a list entry per input word
+HEAD_OV_MAX_K = 100
+# `analysis logit-lens -k`: decoded for every layer x position
+LENS_MAX_K = 100
 
 
 def _register_subspace(sub: argparse._SubParsersAction) -> None:
@@ -114,11 +151,13 @@ def _register_subspace(sub: argparse._SubParsersAction) -> None:
         "illusion control of Makelov et al.), beside the clean and corrupted baselines.",
     )
     add_model_args(p)
-    p.add_argument("clean")
-    p.add_argument("corrupted")
-    p.add_argument("--target", required=True)
-    p.add_argument("--foil")
-    p.add_argument("--layer", type=int, required=True, help="block index (negative: from the end)")
+    p.add_argument("clean", type=_args.prompt_text)
+    p.add_argument("corrupted", type=_args.prompt_text)
+    p.add_argument("--target", type=_args.word, required=True)
+    p.add_argument("--foil", type=_args.word)
+    p.add_argument(
+        "--layer", type=_args.index, required=True, help="block index (negative: from the end)"
+    )
     p.add_argument(
         "--site",
         choices=("mlp_post", "resid_post"),
@@ -131,6 +170,7 @@ def _register_subspace(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--direction-pair",
         nargs=2,
+        type=_args.prompt_text,
         metavar=("A", "B"),
         help="the direction: activation of prompt A minus prompt B at the same site and "
         "position (default: the patched pair's own difference)",
@@ -164,6 +204,15 @@ def _check_figure(args: argparse.Namespace) -> None:
         raise WorkbenchError(f"{args.figure}: write the figure as .png, .svg or .pdf.")
     if args.figure and not Path(args.figure).resolve().parent.is_dir():
         raise WorkbenchError(f"{Path(args.figure).parent} does not exist: create it first.")
+
+
+def _check_foil(args: argparse.Namespace) -> None:
+    """The logit difference needs the foil; say so before the model loads."""
+    if args.metric == "logit_diff" and not args.foil:
+        raise _args.ArgumentError(
+            "--metric logit_diff (the default) needs --foil, the corrupted prompt's answer "
+            "(e.g. --foil ' Rome'); or choose --metric prob, logprob or logit."
+        )
 
 
 def _finish(args: argparse.Namespace, result: Any, spec: dict[str, Any], out: dict) -> int:
@@ -215,6 +264,7 @@ def _patch(args: argparse.Namespace) -> int:
         from workbench.errors import WorkbenchError
 
         raise WorkbenchError("--figure takes one --component; run once per component.")
+    _check_foil(args)
     hm = load_model_from_args(args)
     results = []
     for comp in comps:
@@ -250,14 +300,17 @@ def _subspace(args: argparse.Namespace) -> int:
     _check_figure(args)
     if args.concept and (not args.project or args.site != "resid_post"):
         raise WorkbenchError("--concept reads the concept from --project, at --site resid_post.")
-    hm = load_model_from_args(args)
-    layer = _args.check_layer(hm, args.layer)
-    direction = None
-    if args.concept:
+    _check_foil(args)
+    concept = None
+    if args.concept:  # a name the project lacks: said before the model loads
         from workbench.store import Project
 
         with Project.open(args.project, read_only=True) as project:
             concept = project.load_concept(args.concept)
+    hm = load_model_from_args(args)
+    layer = _args.check_layer(hm, args.layer)
+    direction = None
+    if concept is not None:
         site = resid_post(layer)
         if site not in concept.vectors:
             raise WorkbenchError(
@@ -295,10 +348,16 @@ def _head_ov(args: argparse.Namespace) -> int:
     from workbench.jobs import run_with_progress_bar
 
     _check_figure(args)
+    words = [w.strip() for w in args.tokens.split(",") if w.strip()]
+    if not words:
+        raise _args.ArgumentError(
+            f"--tokens {args.tokens!r} holds no word; give comma-separated words, e.g. "
+            "--tokens one,two,Monday."
+        )
     hm = load_model_from_args(args)
     layer = _args.check_layer(hm, args.layer)
     head = _args.check_head(hm, args.head)
-    words = [w.strip() for w in args.tokens.split(",") if w.strip()]
+    _args.check_top_k(hm, args.k)
     res = run_with_progress_bar(head_ov_job(hm, layer, head, words, args.k), desc="OV circuit")
     out = res.to_dict()
     out.pop("settings")

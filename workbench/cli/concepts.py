@@ -245,6 +245,13 @@ def parse_layers(text: str, n_layers: int | None = None) -> list[int]:
     return check_layers(layers, n_layers) if n_layers is not None else layers
 
 
+def precheck_layers(text: str | None) -> None:
+    """Read ``--layers``' syntax before the model loads (``all`` and the range against the
+    model's layers wait for it)."""
+    if text and text.strip() != "all":
+        parse_layers(text)
+
+
 def _params(items: list[str]) -> dict[str, Any]:
     import json
 
@@ -343,6 +350,8 @@ def _extract(args: argparse.Namespace) -> int:
     if args.leading_space:
         words = [" " + w for w in words]
     ps = None if args.method in ("embedding", "unembedding") else _prompt_set(args)
+    precheck_layers(args.layers)
+    params = _params(args.param)
     hm = load_model_from_args(args)
     spec = ExtractionSpec(
         args.method,
@@ -354,7 +363,7 @@ def _extract(args: argparse.Namespace) -> int:
         name=args.name,
         batch_size=args.batch_size,
         chat=args.chat,
-        params=_params(args.param),
+        params=params,
     )
     from workbench.cli._cluster import cluster_from_args, finish
 
@@ -429,6 +438,9 @@ def _diagnose(args: argparse.Namespace) -> int:
     if len(concepts) > 1:
         out["cosine"] = cosine_matrix(list(concepts.values()), site=args.site).to_dict()
     if args.logit_lens:
+        if args.site:  # a site a concept lacks: named with the ones it has, before the load
+            for c in concepts.values():
+                c.vector(args.site)
         hm = load_model_from_args(args)
         out["logit_lens"] = {
             n: logit_lens(hm, c, site=args.site, k=args.k, norm=args.lens_norm).to_dict()
@@ -440,19 +452,22 @@ def _diagnose(args: argparse.Namespace) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
+    from workbench.cli import concepts_depth
     from workbench.concepts.probing import probe_layers_job
     from workbench.jobs import run_with_progress_bar
 
     ps = _prompt_set(args)
+    precheck_layers(args.layers)
+    depth = concepts_depth.wanted(args)  # noise, quantized weights or a figure: concept depth
+    if depth and args.cluster:
+        raise PromptSetError(
+            "--cluster runs the plain probe; concept depth (noise, quantization, figures) "
+            "runs in one process. Leave out --cluster or the depth options."
+        )
+    if depth:
+        concepts_depth.spec_from_args(args, None)  # its levels, before the model loads
     hm = load_model_from_args(args)
-    from workbench.cli import concepts_depth
-
-    if concepts_depth.wanted(args):  # noise, quantized weights or a figure: concept depth
-        if args.cluster:
-            raise PromptSetError(
-                "--cluster runs the plain probe; concept depth (noise, quantization, figures) "
-                "runs in one process. Leave out --cluster or the depth options."
-            )
+    if depth:
         return concepts_depth.run_depth(args, ps, hm, parse_layers(args.layers, hm.n_layers))
     from workbench.cli._cluster import cluster_from_args, finish
 

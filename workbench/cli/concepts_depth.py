@@ -49,18 +49,17 @@ def wanted(args: argparse.Namespace) -> bool:
     return bool(args.token_noise or args.embed_noise or args.bits or args.figure)
 
 
-def run_depth(args: argparse.Namespace, ps: Any, hm: Any, layers: list[int] | None) -> int:
-    from workbench.cli import print_json
-    from workbench.concepts.depth import DepthSpec, concept_depth_job, parse_levels
-    from workbench.figures import export, render_all
-    from workbench.jobs import run, run_with_progress_bar
+def spec_from_args(args: argparse.Namespace, layers: list[int] | None) -> Any:
+    """The DepthSpec the flags describe; its levels are checked here, without a model (so
+    ``concepts probe`` calls it before the model loads too)."""
+    from workbench.concepts.depth import DepthSpec, parse_levels
 
     bits = parse_levels(args.bits, "--bits")
     if any(b != int(b) for b in bits):
         from workbench.cli._args import ArgumentError
 
         raise ArgumentError(f"--bits {bits}: give whole numbers of bits, e.g. 8 4 3.")
-    spec = DepthSpec(
+    return DepthSpec(
         token_noise=tuple(parse_levels(args.token_noise, "--token-noise")),
         embed_noise=tuple(parse_levels(args.embed_noise, "--embed-noise")),
         bits=tuple(int(b) for b in bits),
@@ -71,6 +70,15 @@ def run_depth(args: argparse.Namespace, ps: Any, hm: Any, layers: list[int] | No
         seed=args.seed,
         batch_size=args.batch_size,
     )
+
+
+def run_depth(args: argparse.Namespace, ps: Any, hm: Any, layers: list[int] | None) -> int:
+    from workbench.cli import print_json
+    from workbench.concepts.depth import concept_depth_job
+    from workbench.figures import export, render_all
+    from workbench.jobs import run, run_with_progress_bar
+
+    spec = spec_from_args(args, layers)
     job = concept_depth_job(hm, ps, spec)
     result = run(job) if args.json else run_with_progress_bar(job, desc="concept depth")
     out = result.to_dict()

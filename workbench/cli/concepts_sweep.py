@@ -41,7 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="[NAME=]FILE",
         help="a vector file to use by name (repeatable)",
     )
-    p.add_argument("--prompt", action="append", default=[], help="a prompt (repeatable)")
+    p.add_argument(
+        "--prompt",
+        action="append",
+        default=[],
+        type=_args.prompt_text,
+        help="a prompt (repeatable)",
+    )
     p.add_argument(
         "--set",
         dest="prompt_set",
@@ -150,7 +156,15 @@ def _sweep(args: argparse.Namespace) -> int:
     from workbench.models.generation import SamplingSettings
 
     coefficients = _coefficients(args.coefficients)
+    if not coefficients:
+        raise PromptSetError("--coefficients: give at least one number, e.g. -4 0 4.")
+    every_layer = args.layers.strip() == "all"
+    early_layers = [] if every_layer else parse_layers(args.layers)  # its syntax, now
+    if not every_layer and not early_layers:
+        raise PromptSetError("--layers is empty; give layers, e.g. 12, 10-14, 4,8,12 or all.")
     concept = _resolve_concept(args)
+    if args.vector_site:
+        concept.vector(args.vector_site)  # a site it lacks: named with the ones it has
     prompts: list[str] = list(args.prompt)
     answers: list[str] = []
     positions = args.positions or "all"
@@ -178,8 +192,11 @@ def _sweep(args: argparse.Namespace) -> int:
         raise PromptSetError("--held-out and --template go with --set (a demonstrations set).")
     if not prompts:
         raise PromptSetError("give prompts: --prompt TEXT (repeatable) or --set NAME|FILE.")
+    weighting = _weighting(args, early_layers)  # the weights' syntax and probe, now
     hm = load_model_from_args(args)
     layers = parse_layers(args.layers, hm.n_layers)
+    if layers != early_layers:
+        weighting = _weighting(args, layers)
     vector_site = args.vector_site or default_vector_site(concept, args.site_kind, layers)
     if vector_site and not args.vector_site:
         notes.append(f"the vector of {vector_site} is added at every layer")
@@ -198,7 +215,7 @@ def _sweep(args: argparse.Namespace) -> int:
         max_rows=args.max_rows,
         vector_site=vector_site,
         positions=positions,
-        weighting=_weighting(args, layers),
+        weighting=weighting,
     )
     spec.check(hm, concept)
     cluster = None

@@ -84,7 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("pattern", help="attention pattern of one head on a prompt, with tokens")
     add_model_args(p)
-    p.add_argument("prompt")
+    p.add_argument("prompt", type=_args.prompt_text)
     p.add_argument("--layer", type=_args.index, required=True, help="-1 is the last layer")
     p.add_argument("--head", type=_args.index, required=True, help="-1 is the last head")
     p.add_argument("--figure", type=_args.figure_file, help="also draw it (PNG, SVG or PDF)")
@@ -246,7 +246,24 @@ def read_task(path: str) -> Any:
 
 def read_sequences(path: str) -> list[list[str]]:
     lines = [ln for ln in _read(path).splitlines() if ln.strip()]
-    return [[w.strip() for w in ln.split(",") if w.strip()] for ln in lines]
+    seqs = [[w.strip() for w in ln.split(",") if w.strip()] for ln in lines]
+    if not any(seqs):  # else the built-in sequences would be scored in their place
+        raise PromptSetError(
+            f"{path}: no sequences found; write one comma-separated sequence per line, e.g. "
+            "Monday,Tuesday,Wednesday."
+        )
+    return seqs
+
+
+def _check_output(path: str | None) -> None:
+    """``--output``: a file in a folder that exists, checked before the scoring."""
+    if not path:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise PromptSetError(f"--output {path} is a folder; give a file name, e.g. scores.json.")
+    if not p.resolve().parent.is_dir():
+        raise PromptSetError(f"--output {path}: {p.parent} does not exist; create it first.")
 
 
 # ------------------------------------------------------------------ commands
@@ -267,6 +284,7 @@ def _score(args: argparse.Namespace) -> int:
             spec.prompts = read_texts(args.prompts)
     if args.sequences:
         spec.sequences = read_sequences(args.sequences)
+    _check_output(args.output)
     cluster = None
     if args.cluster:
         from workbench.heads.score import CLUSTER_KINDS

@@ -99,6 +99,11 @@ def _intervene(args: argparse.Namespace) -> int:
         raise PromptSetError("give a prompt to continue, or --set NAME for an accuracy curve.")
     if args.prompt is not None and not args.prompt.strip():
         raise PromptSetError("the prompt is empty: type a prompt to continue.")
+    if args.prompt is not None and args.values:  # else all but the first would be dropped
+        raise PromptSetError(
+            "--values makes an accuracy curve over a --set; a prompt's continuation takes one "
+            "--value."
+        )
     first = args.value if args.value is not None else (args.values[0] if args.values else None)
     spec = _spec(args, first)
     task = _task(args) if args.prompt_set else None

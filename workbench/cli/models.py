@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_inspect)
     p = sub.add_parser("generate", help="baseline and steered continuation of a prompt")
     add_model_args(p)
-    p.add_argument("prompt")
+    p.add_argument("prompt", type=_args.prompt_text)
     p.add_argument("--vector", help="vector file to steer with (safetensors, gguf, pt, npz, ...)")
     p.add_argument("--site", help="site to add the vector at (default: every site the file has)")
     p.add_argument("--coefficient", type=_args.finite_float, default=4.0)
@@ -123,24 +123,28 @@ def _generate(args: argparse.Namespace) -> int:
 
         with Project.open(args.project, read_only=True) as project:
             concept = project.load_concept(args.concept)
+    # what needs no model is checked before it loads: the sites, the per-token weights
+    sites: list[str] = []
+    weights: dict[str, Any] = {}
+    if concept is not None:
+        sites = [args.site] if args.site else concept.sites
+        for site in sites:
+            concept.vector(site)  # a site the file does not have: named with the ones it has
+        weights = _token_weights(args, concept, sites)
+    elif args.token_weights or args.weight_probe:
+        raise _args.ArgumentError("per-token weights need a steering --vector or --concept.")
     hm = load_model_from_args(args)
     ivs = []
     if concept is not None:
         from workbench.io.vector_files import check_for_model
 
-        sites = [args.site] if args.site else concept.sites
-        for site in sites:
-            concept.vector(site)  # a site the file does not have: named with the ones it has
         check_for_model(concept, hm, sites)
-        weights = _token_weights(args, concept, sites)
         ivs = [
             AddVector(
                 s, vector=concept.vector(s), coefficient=args.coefficient, token_weights=weights[s]
             )
             for s in sites
         ]
-    elif args.token_weights or args.weight_probe:
-        raise _args.ArgumentError("per-token weights need a steering --vector or --concept.")
     n_prompt = len(hm.encode([args.prompt], chat=args.chat)["input_ids"][0])
     _args.check_tokens(hm, n_prompt + args.max_new_tokens, "the prompt plus --max-new-tokens")
     s = SamplingSettings(
