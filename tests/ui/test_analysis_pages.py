@@ -112,3 +112,47 @@ def test_logit_attribution_and_head_ov_pages(qtbot, analyses):
     assert (ov.layer, ov.head) == (1, 3) and ov.skipped == ["notaword"]
     assert "skipped" in page.status.text()
     assert len(w.ctx.state.project.runs("head_ov")) == 1
+
+
+def test_subspace_page_takes_v_from_a_concept(qtbot, analyses):
+    """The direction picker: the chosen concept's vector at the layer's block output is v
+    (the same numbers as the engine job given that vector); a wrong site or layer says so."""
+    import torch
+
+    from workbench.analysis.subspace import subspace_patching_job
+    from workbench.concepts.concept import Concept
+    from workbench.jobs import run
+
+    w, panel = analyses
+    hm = w.ctx.state.model().hm
+    g = torch.Generator().manual_seed(3)
+    vecs = {f"blocks.{L}.hook_resid_post": torch.randn(hm.d_model, generator=g) for L in (0, 1)}
+    w.library_dock.add_concept(Concept("capital-ness", vecs, hm.ref))
+    page = panel.show_page("subspace")
+    assert page.concept.findData("capital-ness") > 0  # the project's concepts are offered
+    page.clean.setText("the capital of France is")
+    page.corrupted.setText("the capital of London is")
+    page.target.setText("Paris")
+    page.foil.setText("London")
+    page.layer.setValue(2)  # the concept has no vector there: the picker moves the layer
+    page.concept.setCurrentIndex(page.concept.findData("capital-ness"))
+    assert page.site.currentData() == "resid_post" and page.layer.value() in (0, 1)
+    assert not page.dir_a.isEnabled() and "0–1" in page.concept_note.text()
+    page.layer.setValue(0)
+    _run(qtbot, w, page)
+    res = page.last.result
+    assert res.site == "blocks.0.hook_resid_post" and "capital-ness" in res.direction_source
+    want = run(subspace_patching_job(hm, "the capital of France is", "the capital of London is",
+                                     "Paris", "London", layer=0, site="resid_post",
+                                     direction=vecs["blocks.0.hook_resid_post"]))  # fmt: skip
+    assert res.metrics == pytest.approx(want.metrics)
+    # a concept at the MLP's hidden activations, or at a layer it lacks: a message, no run
+    for site, layer, says in (("mlp_post", 0, "Block output"), ("resid_post", 2, "no vector")):
+        page.site.setCurrentIndex(page.site.findData(site))
+        page.layer.setValue(layer)
+        n = len(w.ctx.errors.history)
+        assert page.start() is None
+        assert len(w.ctx.errors.history) == n + 1 and says in str(w.ctx.errors.history[-1])
+    # back to the prompt pair: the prompts are used again
+    page.concept.setCurrentIndex(0)
+    assert page.dir_a.isEnabled()

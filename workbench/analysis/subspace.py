@@ -258,6 +258,7 @@ def subspace_patching_job(
     direction_pair: tuple[str, str] | None = None,
     position: int | None = None,
     metric: str = "logit_diff",
+    direction_name: str = "",
 ) -> Job[SubspacePatching]:
     """Patch the clean run's activation into the corrupted run at (``site``, ``layer``,
     ``position``), whole and along a direction split by the reader's row space.
@@ -273,6 +274,8 @@ def subspace_patching_job(
         carries the whole effect and ``v_null`` none, by construction).
     position
         Default: the first position where the two prompts' tokens differ.
+    direction_name
+        What ``direction`` is (a concept's name), for the record; default "the given vector".
     """
     if site not in SUBSPACE_SITES:
         raise ValueError(f"site must be one of {', '.join(SUBSPACE_SITES)}")
@@ -293,7 +296,7 @@ def subspace_patching_job(
     source = "this pair's clean − corrupted difference"
     if direction is not None:
         v = direction.detach().double().cpu().reshape(-1)
-        source = "the given vector"
+        source = f"the concept {direction_name!r}" if direction_name else "the given vector"
     elif direction_pair is not None:
         other = patch_pair(hm, direction_pair[0], direction_pair[1], target, foil, metric)
         if len(other.clean_ids) != n:
