@@ -90,10 +90,12 @@ class PreviewPanel(QWidget):
 
         self.weighting = TokenWeightingWidget()  # per-token weights (issue 13 item 6)
         form.addRow("Token weights", self.weighting)
-        self.scale_warning = ScaleWarningLabel()  # |coefficient|·‖v‖ against the stream's norm
-        form.addRow(self.scale_warning)
+        # |coefficient|·‖v‖ against the stream's norm; under the box, not in the form: a
+        # wrapped label in a form row got one line's height and was cut
+        self.scale_warning = ScaleWarningLabel()
         self._residual: dict[tuple[str, str], float] = {}  # (model key, site) -> typical norm
         ll.addWidget(box)
+        ll.addWidget(self.scale_warning)
         sbox = QGroupBox("Sampling")
         sl = QVBoxLayout(sbox)
         self.sampling = SamplingWidget(32)

@@ -30,3 +30,15 @@ class ScaleWarningLabel(QLabel):
         text = scale.message() if scale is not None else ""
         self.setText(f"⚠ {text}" if text else "")
         self.setVisible(bool(text))
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Ask for the wrapped text's height: a scrolled panel sizes itself from minimum
+        sizes, which leave a wrapped label's height out (the rows below got squeezed)."""
+        h = self.heightForWidth(self.width()) if self.text() else 0
+        if h > 0 and h != self.minimumHeight():
+            self.setMinimumHeight(h)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._fit_height()

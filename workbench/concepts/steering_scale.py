@@ -83,12 +83,22 @@ class SteeringScale:
             )
         if r is None or level == "ok":
             return ""
-        what = f"coefficient × ‖v‖ = {self.coefficient:g} × {self.vector_norm:.3g} = "
-        head = f"{what}{self.added_norm:.3g}, about {r:.1f}× the residual norm at {self.site} "
-        head += f"({self.residual_norm:.3g})"
+        if self.coefficient == 1:  # the canvas: its result as it is
+            what = f"‖v‖ = {_num(self.added_norm)} at coefficient 1"
+        else:
+            what = (
+                f"coefficient × ‖v‖ = {self.coefficient:g} × {_num(self.vector_norm)} = "
+                f"{_num(self.added_norm)}"
+            )
+        head = f"{what}, about {r:.1f}× the residual norm at {self.site} "
+        head += f"({_num(self.residual_norm or 0.0)})"
         if level == "breaks":
             return f"{head}: text will likely break. Lower the coefficient or normalise."
         return f"{head}: it outweighs the stream there; text may degrade."
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
 def steering_scale(
