@@ -68,6 +68,12 @@ CASES = [
                              "--weight-probe", "zzz"], r"unknown concept\(s\) zzz", 1),
     # concepts extract / probe / diagnose
     ("extract-layers", ["concepts", "extract", *PN, "--layers", "1-x"], r"cannot read layers", 1),
+    ("extract-out-format", ["concepts", "extract", *PN, "--layers", "1", "--out", "{dir}/x.weird"],
+     r"--out .*x\.weird: the workbench writes safetensors", 1),
+    ("extract-out-folder", ["concepts", "extract", *PN, "--layers", "1", "--out", "{dir}"],
+     r"is a folder; give a file name", 1),
+    ("extract-no-words", ["concepts", "extract", "--method", "unembedding", "--layers", "1"],
+     r"--method unembedding reads words: give --words", 1),
     ("extract-param", ["concepts", "extract", *PN, "--layers", "1", "--param", "k"],
      r"--param 'k': write KEY=VALUE", 1),
     ("probe-layers", ["concepts", "probe", "--set", "sentiment", "--layers", "1-x"],

@@ -252,6 +252,33 @@ def precheck_layers(text: str | None) -> None:
         parse_layers(text)
 
 
+def check_vector_out(path: str | None, fmt: str | None) -> None:
+    """``--out``: a vector-file name whose format is known, checked before the extraction
+    (``export_concept`` reads the format the same way once the concept is made)."""
+    if not path:
+        return
+    from workbench.io.vector_files import FORMATS
+
+    p = Path(path)
+    if p.is_dir():
+        raise PromptSetError(f"--out {path} is a folder; give a file name, e.g. happy.safetensors.")
+    if fmt is None:
+        suffix = p.suffix.lower()
+        ok = any(f.can_export and suffix in f.extensions for f in FORMATS.values())
+    else:
+        info = FORMATS.get(fmt.lower().lstrip("."))
+        ok = info is not None and info.can_export
+    if not ok:
+        writable = ", ".join(
+            f"{n} ({'/'.join(f.extensions)})" for n, f in FORMATS.items() if f.can_export
+        )
+        given = f" --format {fmt}" if fmt else ""
+        raise PromptSetError(
+            f"--out {path}{given}: the workbench writes {writable}; end the file name with one "
+            "of these extensions or give --format."
+        )
+
+
 def _params(items: list[str]) -> dict[str, Any]:
     import json
 
@@ -349,8 +376,13 @@ def _extract(args: argparse.Namespace) -> int:
     words = [w.strip() for w in (args.words or "").split(",") if w.strip()]
     if args.leading_space:
         words = [" " + w for w in words]
+    if args.method in ("embedding", "unembedding") and not words:
+        raise PromptSetError(
+            f"--method {args.method} reads words: give --words, e.g. --words happy,glad,joyful."
+        )
     ps = None if args.method in ("embedding", "unembedding") else _prompt_set(args)
     precheck_layers(args.layers)
+    check_vector_out(args.out, args.format)
     params = _params(args.param)
     hm = load_model_from_args(args)
     spec = ExtractionSpec(
