@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -164,10 +165,16 @@ class PanelTabs(QTabWidget):
             return area
         return widget
 
-    @staticmethod
-    def _panel(page: QWidget | None) -> QWidget | None:
-        if isinstance(page, QScrollArea) and page.widget() is not None:
-            return page.widget()
+    # builds the panel of a page that holds a placeholder (MainWindow.build_panel, by key)
+    build: Callable[[str], QWidget | None] | None = None
+
+    def _panel(self, page: QWidget | None) -> QWidget | None:
+        panel = page.widget() if isinstance(page, QScrollArea) else None
+        if panel is not None:
+            name = panel.objectName()
+            if self.build is not None and name.startswith("placeholder_"):
+                return self.build(name.removeprefix("placeholder_")) or panel
+            return panel
         return page
 
     def indexOf(self, widget: QWidget) -> int:
@@ -184,6 +191,57 @@ class PanelTabs(QTabWidget):
 
     def widget(self, index: int) -> QWidget | None:
         return self._panel(super().widget(index))
+
+
+class LazyViews(dict):
+    """``ctx.views``: key -> view. A tab that has not been built yet is built the first time
+    it is asked for by key (``views[key]``, ``views.get(key)``), and ``key in views`` holds for
+    it; iterating gives the views built so far (what a theme change and shutdown visit)."""
+
+    def __init__(
+        self, built: dict[str, Any], build: Callable[[str], Any], pending: Callable[[str], bool]
+    ):
+        super().__init__(built)
+        self._build = build
+        self._pending = pending
+
+    def __missing__(self, key: str) -> Any:
+        view = self._build(key) if self._pending(key) else None
+        if view is None:
+            raise KeyError(key)
+        return view
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or (isinstance(key, str) and self._pending(key))
+
+
+class PanelMap(Mapping[str, QWidget]):
+    """``MainWindow.panels``: every central tab by key, in tab order; looking one up builds it
+    if it has not been built yet (``key in panels`` does not)."""
+
+    def __init__(self, window: MainWindow):
+        self._window = window
+
+    def __getitem__(self, key: str) -> QWidget:
+        panel = self._window.build_panel(key)
+        if panel is None:
+            raise KeyError(key)
+        return panel
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._window._panel_specs))
+
+    def __len__(self) -> int:
+        return len(self._window._panel_specs)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._window._panel_specs
 
 
 class MainWindow(QMainWindow):
@@ -206,12 +264,22 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
         self.docks: dict[str, QDockWidget] = {}
-        self.panels: dict[str, QWidget] = {}
+        # Tabs: every one is in the tab bar from the first paint; a lazy one is an empty page
+        # until it is first shown or asked for (build_panel), or the app is idle after start-up.
+        self._panel_specs: dict[str, registry.ViewSpec] = {}
+        self._built_panels: dict[str, QWidget] = {}
+        self._placeholders: dict[str, QScrollArea] = {}
+        self._building: set[str] = set()
+        self._failed_panels: set[str] = set()  # not retried by build_remaining_panels
+        self.panels = PanelMap(self)
+        self.tabs.build = self.build_panel
+        ctx.views = LazyViews(ctx.views, self.build_panel, self._placeholders.__contains__)
         self._pending_views: list[tuple[str, registry.ViewSpec]] = []
         for spec in registry.docks():
             self._add_dock(spec) if not spec.lazy else self._pending_views.append(("dock", spec))
         for spec in registry.panels():
-            self._add_panel(spec) if not spec.lazy else self._pending_views.append(("panel", spec))
+            self._add_panel(spec)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
         self.status = JobStatusBar(ctx)
         self.setStatusBar(self.status)
         for label in self.status.findChildren(QLabel):
@@ -248,18 +316,82 @@ class MainWindow(QMainWindow):
         self.ctx.views[spec.key] = widget
         return dock
 
-    def _add_panel(self, spec: registry.ViewSpec) -> QWidget:
-        widget = spec.build(self.ctx)
-        widget.setObjectName(f"panel_{spec.key}")
-        self.tabs.add_panel(widget, spec.title)  # in a scroll page: see PanelTabs
-        self.panels[spec.key] = widget
-        self.ctx.views[spec.key] = widget
+    def _add_panel(self, spec: registry.ViewSpec) -> None:
+        """A tab for ``spec``: its panel now, or (``spec.lazy``) an empty page that
+        :meth:`build_panel` fills."""
+        self._panel_specs[spec.key] = spec
+        if spec.lazy:
+            placeholder = QWidget()
+            placeholder.setObjectName(f"panel_{spec.key}")  # the page's name, as when built
+            self.tabs.add_panel(placeholder, spec.title)
+            placeholder.setObjectName(f"placeholder_{spec.key}")
+            page = self.tabs.page(placeholder)
+            assert isinstance(page, QScrollArea)
+            self._placeholders[spec.key] = page
+        else:
+            widget = spec.build(self.ctx)
+            widget.setObjectName(f"panel_{spec.key}")
+            self.tabs.add_panel(widget, spec.title)  # in a scroll page: see PanelTabs
+            self._built_panels[spec.key] = widget
+            self.ctx.views[spec.key] = widget
         if spec.shortcut:
             act = QAction(spec.title, self)
             act.setShortcut(QKeySequence(spec.shortcut))
-            act.triggered.connect(lambda _=False, w=widget: self.tabs.setCurrentWidget(w))
+            act.triggered.connect(lambda _=False, key=spec.key: self.show_panel(key))
             self.addAction(act)
+
+    def build_panel(self, key: str) -> QWidget | None:
+        """The panel of tab ``key``, built into its page now if it was not yet; None for no
+        such tab, or one whose construction failed (the error was shown)."""
+        if key in self._built_panels:
+            return self._built_panels[key]
+        page = self._placeholders.get(key)
+        if page is None or key in self._building:  # unknown, or asked for while being built
+            return None
+        spec = self._panel_specs[key]
+        self._building.add(key)
+        try:
+            widget = spec.build(self.ctx)
+        except Exception as e:  # noqa: BLE001 - a broken extension must not stop the app
+            self._failed_panels.add(key)
+            self.ctx.errors.handle(e, f"building the {spec.title} view")
+            return None
+        finally:
+            self._building.discard(key)
+        widget.setObjectName(f"panel_{key}")
+        del self._placeholders[key]
+        page.setWidget(widget)  # the placeholder goes (QScrollArea deletes it)
+        widget.setAutoFillBackground(False)  # as PanelTabs.add_panel does
+        self._built_panels[key] = widget
+        dict.__setitem__(self.ctx.views, key, widget)
         return widget
+
+    def _on_tab_changed(self, index: int) -> None:
+        page = QTabWidget.widget(self.tabs, index)  # the page, not PanelTabs' panel
+        for key, placeholder in list(self._placeholders.items()):
+            if placeholder is page:
+                self.build_panel(key)
+
+    def build_remaining_panels(self, one_per_turn: bool = True) -> None:
+        """Build the tabs not built yet, one per turn of the event loop (the window stays
+        responsive) and only while no job runs, so that a first click on a tab does not wait
+        for it and a job started meanwhile is not slowed by it."""
+        from shiboken6 import isValid
+
+        if not isValid(self):  # closed meanwhile (tests, the self-test)
+            return
+        todo = [k for k in self._placeholders if k not in self._failed_panels]
+        if not todo:
+            long_lived()  # the tabs stay for the session, like the window
+            return
+        if one_per_turn and self.ctx.executor.busy:  # a job runs: it goes first
+            QTimer.singleShot(250, self, self.build_remaining_panels)
+            return
+        self.build_panel(todo[0])
+        if one_per_turn:  # the window as context: no call once it is gone
+            QTimer.singleShot(0, self, self.build_remaining_panels)
+        else:
+            self.build_remaining_panels(one_per_turn=False)
 
     def _initial_sizes(self) -> None:
         d = self.docks
@@ -271,8 +403,9 @@ class MainWindow(QMainWindow):
             self.resizeDocks([d["models"], d["prompts"]], [330, 420], Qt.Orientation.Vertical)
 
     def show_panel(self, key: str) -> None:
-        if key in self.panels:
-            self.tabs.setCurrentWidget(self.panels[key])
+        panel = self.build_panel(key)
+        if panel is not None:
+            self.tabs.setCurrentWidget(panel)
 
     @property
     def models_dock(self) -> Any:
@@ -290,12 +423,22 @@ class MainWindow(QMainWindow):
         return self.ctx.views.get(key)
 
     # ----------------------------------------------------------- startup
-    def finish_startup(self, model: str | None = "embedded", project: str | None = None) -> None:
-        """Second half of startup, after the window is shown: build lazy views, open the
-        project (imports the store), list model sources, start loading the model.
+    def finish_startup(
+        self, model: str | None = "embedded", project: str | None = None, recover: bool = True
+    ) -> None:
+        """Second half of startup, after the window is shown: start loading the model, open
+        the project asked for, and once the load is over (at once without one) start a scratch
+        project if none is open, offer back a crashed session's work or the last project
+        (``recover``), list model sources and build the tabs not shown yet.
 
-        (Starting the model load first and the rest after it was measured: no difference to
-        the time until the model is ready, so the simple order stays.)"""
+        Everything here runs in this process while the model's imports run in a worker thread,
+        and Python runs one thread at a time: a second of work here is about a second later
+        that the model is ready. So what the first screen does not need waits until the load
+        has ended: an empty scratch project (0.7 s: the store's imports and schema), the hidden
+        tabs (0.9 s), the scan for other models (0.2 s). A project named on the command line
+        opens at once, and a tab asked for earlier (clicked, or ``ctx.views[key]``) is built
+        at once.
+        """
         for kind, spec in self._pending_views:
             try:
                 self._add_dock(spec) if kind == "dock" else self._add_panel(spec)
@@ -304,20 +447,43 @@ class MainWindow(QMainWindow):
         self._pending_views = []
         self._restore_layout()
         long_lived()
-        ok = self.ctx.project.open(project, confirm=False) if project else False
-        if not ok:
-            self.ctx.project.new(confirm=False)
-        self.prompts_dock.load_builtin_sets()
-        self.models_dock.refresh_sources()
         if model:
             self.models_dock.load(None if model == "embedded" else model)
-        if not ok:  # the model loads meanwhile; a crashed session's work is offered back
-            try:
-                recovered = self.ctx.project.recover_scratch()
-                if not recovered:  # nothing to recover: the last project, if the user likes
-                    self.ctx.project.offer_last_project()
-            except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
-                self.ctx.errors.handle(e, "looking for unsaved work from the last session")
+        opened = bool(project) and self.ctx.project.open(project, confirm=False)
+        self.prompts_dock.load_builtin_sets()
+        self.after_loading(lambda: self._finish_idle(scratch=not opened, recover=recover))
+
+    def after_loading(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` once no model is loading: now if none is, else from the event loop
+        when the load has ended (loaded, failed or cancelled)."""
+        state = self.ctx.state
+        if state.loading is None:
+            fn()
+            return
+
+        def on_loading(name: Any) -> None:
+            if name is None:
+                state.events.loading.disconnect(on_loading)
+                QTimer.singleShot(0, self, fn)
+
+        state.events.loading.connect(on_loading)
+
+    def _finish_idle(self, scratch: bool = True, recover: bool = True) -> None:
+        from shiboken6 import isValid
+
+        if not isValid(self):  # closed before the load ended (tests, the self-test)
+            return
+        if scratch and self.ctx.state.project is None:  # none opened meanwhile
+            self.ctx.project.new(confirm=False)
+            if recover:  # a crashed session's work is offered back, or the last project
+                try:
+                    recovered = self.ctx.project.recover_scratch()
+                    if not recovered:
+                        self.ctx.project.offer_last_project()
+                except Exception as e:  # noqa: BLE001 - shown to the user and logged (ErrorHandler)
+                    self.ctx.errors.handle(e, "looking for unsaved work from the last session")
+        self.models_dock.refresh_sources()
+        self.build_remaining_panels()
 
     # ------------------------------------------------------------ layout
     def _restore_layout(self) -> None:

@@ -2,8 +2,9 @@
 
 It opens the main window (offscreen unless a platform is set), loads the embedded model through
 the Models dock as a normal start does, generates a few tokens through the model executor,
-writes a generation into a project in a temporary folder, opens that project again through the
-window and checks that the generation is there. It exits 0 only if every stage worked, and
+writes a generation into the scratch project a plain start makes, saves it as a file in a
+temporary folder (File → Save As), opens that file again through the window and checks that the
+generation is there. It exits 0 only if every stage worked, and
 prints one line per stage with the seconds since the process started::
 
     self-test: window shown            0.84 s
@@ -105,7 +106,9 @@ class SelfTest:
         ctx.state.events.models.connect(self._on_models)
         QTimer.singleShot(int(self.timeout_s * 1000), self._on_timeout)
         try:
-            window.finish_startup(model=self.model, project=str(self.project_path))
+            # as a plain start does (a scratch project once the model is ready); its folders
+            # are temporary, so there is no unsaved work or last project to offer back
+            window.finish_startup(model=self.model, recover=False)
         except Exception as e:  # noqa: BLE001 - the stage that broke, in one line
             self.fail("finishing startup", f"{type(e).__name__}: {e}")
 
@@ -161,8 +164,8 @@ class SelfTest:
         project = ctx.state.project
         check: Callable[[], bool]
         try:
-            if project is None or Path(project.path).resolve() != self.project_path.resolve():
-                raise RuntimeError(f"the window did not open {self.project_path}")
+            if project is None or not ctx.state.project_is_scratch:
+                raise RuntimeError("the window did not start a scratch project")
             gid = ctx.project.write(
                 "saving the self-test generation",
                 lambda: project.add_generation(
@@ -175,7 +178,10 @@ class SelfTest:
             )
             if gid is None:
                 raise RuntimeError("the project did not accept the generation")
-            # Close it (a scratch project takes its place), then open the file again.
+            # Save it as a file (what File → Save As does), close it (a scratch project takes
+            # its place), then open the file again.
+            if not ctx.project.save_as(self.project_path):
+                raise RuntimeError(f"could not save the project as {self.project_path}")
             if not ctx.project.new(confirm=False):
                 raise RuntimeError("could not close the project")
             if not ctx.project.open(str(self.project_path), confirm=False):

@@ -124,6 +124,7 @@ def test_building_the_views_leaves_torch_to_the_worker(tmp_path):
         "w.ctx.project.ask = False\n"
         "w.show()\n"
         "w.finish_startup(model=None)\n"
+        "w.build_remaining_panels(one_per_turn=False)\n"
         "print('TORCH', 'torch' in sys.modules, sorted(w.panels))\n"
         "w.close()\n"
     )

@@ -1,0 +1,132 @@
+"""The import-structure cache gives exactly what transformers' own walk gives, and notices
+every change to the files the walk reads (workbench/models/import_cache.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import transformers
+from transformers.utils import import_utils
+
+from workbench.models import import_cache
+
+ROOT = Path(__file__).resolve().parents[2]
+LLAMA = Path(transformers.__file__).parent / "models" / "llama"
+
+
+def _walk(path: Path, prefix: str | None = None) -> import_cache.Structure:
+    """transformers' own walk, with its in-memory caches emptied (a test changes files)."""
+    import_utils.create_import_structure_from_path.cache_clear()
+    original = import_utils.define_import_structure
+    original = getattr(original, "__wrapped__", original)  # under the lru_cache
+    return original(str(path), prefix)
+
+
+@pytest.fixture
+def cache_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    import_cache._fingerprint.cache_clear()
+    return tmp_path / "cache" / "imports"
+
+
+def test_cached_structure_equals_the_walk_on_all_of_transformers_models(cache_home):
+    models = LLAMA.parent
+    expected = _walk(models, "models")
+    first = import_cache.cached(_walk)(str(models), "models")  # a miss: walked and written
+    assert first == expected
+    assert len(list(cache_home.glob("*.json"))) == 1
+    second = import_cache.cached(lambda *a: pytest.fail("walked although cached"))(
+        str(models), "models"
+    )
+    assert second == expected
+    assert all(isinstance(k, frozenset) for k in second)
+    assert all(isinstance(v, set) for mods in second.values() for v in mods.values())
+    # a file inside the folder (models/__init__.py passes its own path) keys the folder
+    assert import_cache.cache_key(models / "__init__.py", None, "x") == import_cache.cache_key(
+        models, None, "x"
+    )
+
+
+def test_a_changed_file_is_walked_again(cache_home, tmp_path):
+    pkg = tmp_path / "pkg" / "llama"
+    shutil.copytree(LLAMA, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    before = import_cache.cached(_walk)(str(pkg), None)
+    assert before == _walk(pkg)
+    conf = pkg / "configuration_llama.py"
+    conf.write_text(
+        conf.read_text(encoding="utf-8").replace(
+            '__all__ = ["LlamaConfig"]', '__all__ = ["LlamaConfig", "LlamaExtra"]'
+        )
+        + "\n\nclass LlamaExtra:\n    pass\n",
+        encoding="utf-8",
+    )
+    os.utime(conf, ns=(conf.stat().st_atime_ns, conf.stat().st_mtime_ns + 10**9))
+    import_cache._fingerprint.cache_clear()  # a new process
+    after = import_cache.cached(_walk)(str(pkg), None)
+    assert after == _walk(pkg) != before
+    assert any("LlamaExtra" in names for mods in after.values() for names in mods.values())
+    (pkg / "new_file.py").write_text('__all__ = ["Added"]\nAdded = 1\n', encoding="utf-8")
+    import_cache._fingerprint.cache_clear()
+    added = import_cache.cached(_walk)(str(pkg), None)
+    assert any("Added" in names for mods in added.values() for names in mods.values())
+    assert len(list(cache_home.glob("*.json"))) == 3
+
+
+def test_a_damaged_cache_file_is_walked_over_and_rewritten(cache_home):
+    wrapped = import_cache.cached(_walk)
+    expected = wrapped(str(LLAMA), None)
+    (file,) = cache_home.glob("*.json")
+    file.write_text("{not json", encoding="utf-8")
+    again = import_cache.cached(_walk)(str(LLAMA), None)
+    assert again == expected
+    assert import_cache.decode(json.loads(file.read_text(encoding="utf-8"))) == expected
+
+
+def test_install_is_a_no_op_once_transformers_is_imported(monkeypatch):
+    assert import_utils.__name__ in sys.modules
+    assert import_cache.install() is False
+    monkeypatch.setenv("WORKBENCH_NO_IMPORT_CACHE", "1")
+    assert import_cache.disabled()
+
+
+@pytest.mark.slow
+def test_a_fresh_process_imports_transformers_through_the_cache(tmp_path):
+    """Two fresh interpreters: the first walks and writes, the second reads; both resolve
+    transformers' lazy names (what a model load uses) and list the same names."""
+    code = textwrap.dedent(
+        """
+        import json, sys
+        from workbench.models import import_cache
+        assert import_cache.install()
+        import transformers
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import import_utils
+        assert hasattr(import_utils.define_import_structure, "__wrapped__")
+        print(json.dumps(sorted(dir(transformers))))
+        """
+    )
+    env = {
+        **os.environ,
+        "WORKBENCH_CACHE_DIR": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+        "HF_HUB_OFFLINE": "1",
+    }
+    env.pop("WORKBENCH_NO_IMPORT_CACHE", None)
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+        )
+        for _ in range(2)
+    ]
+    for r in runs:
+        assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(runs[0].stdout) == json.loads(runs[1].stdout)
+    assert len(json.loads(runs[0].stdout)) > 1000
+    assert list((tmp_path / "imports").glob("*.json"))
