@@ -36,6 +36,7 @@ def files(tmp_path_factory):
 
 V = ["--concept", "{v}"]
 SWEEP = ["concepts", "sweep", "v", *V]
+AXIS = ["--items", "king,queen", "--a-texts", "good", "--b-texts", "bad"]
 PN = ["--positive", "{p}", "--negative", "{p}"]
 # (id, argv with {placeholders}, regex the message must match, exit code)
 CASES = [
@@ -74,6 +75,15 @@ CASES = [
      r"is a folder; give a file name", 1),
     ("extract-no-words", ["concepts", "extract", "--method", "unembedding", "--layers", "1"],
      r"--method unembedding reads words: give --words", 1),
+    ("extract-site", ["concepts", "extract", *PN, "--site", "blocks.x.hook_resid_post"],
+     r"'blocks\.x\.hook_resid_post' is not a hook site", 1),
+    ("axis-site", ["concepts", "axis", "--site", "nonsense", *AXIS], r"not a hook site", 1),
+    ("axis-template", ["concepts", "axis", "--site", SITE, *AXIS, "--template", "no item"],
+     r"must contain \{item\}", 1),
+    ("axis-no-items", ["concepts", "axis", "--site", SITE, "--items", ",", "--a-texts", "good",
+                       "--b-texts", "bad"], r"no items to place", 1),
+    ("axis-empty-pole", ["concepts", "axis", "--site", SITE, "--items", "king", "--a-texts", ",",
+                         "--b-texts", "bad"], r"--a-texts ',' holds no text", 1),
     ("extract-param", ["concepts", "extract", *PN, "--layers", "1", "--param", "k"],
      r"--param 'k': write KEY=VALUE", 1),
     ("probe-layers", ["concepts", "probe", "--set", "sentiment", "--layers", "1-x"],

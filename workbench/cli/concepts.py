@@ -382,6 +382,10 @@ def _extract(args: argparse.Namespace) -> int:
         )
     ps = None if args.method in ("embedding", "unembedding") else _prompt_set(args)
     precheck_layers(args.layers)
+    from workbench.models.sites import parse_site
+
+    for site in args.site:
+        parse_site(site)  # a misspelt site, before the model loads
     check_vector_out(args.out, args.format)
     params = _params(args.param)
     hm = load_model_from_args(args)

@@ -100,6 +100,11 @@ def _pole(args: argparse.Namespace, which: str, concepts: dict[str, Any]) -> Any
         raise PromptSetError(f"pole {which.upper()}: give --{which} or --{which}-texts, not both.")
     if texts:
         group = _texts(texts)
+        if not group:
+            raise PromptSetError(
+                f"--{which}-texts {texts!r} holds no text; give comma-separated texts, e.g. "
+                f"--{which}-texts 'good,great', or @FILE with one per line."
+            )
         label = group[0] if len(group) == 1 else f"{group[0]} (+{len(group) - 1})"
         return text_pole(label, group)
     if name:
@@ -115,8 +120,18 @@ def _axis(args: argparse.Namespace) -> int:
     from workbench.concepts.axis import axis_projection_job
     from workbench.figures import export, render_all
     from workbench.jobs import run, run_with_progress_bar
+    from workbench.models.sites import parse_site
 
-    items = _items(args)
+    if "{item}" not in args.template:  # what needs no model is refused before it loads
+        raise PromptSetError(
+            f"--template {args.template!r} must contain {{item}}, e.g. 'I work as a {{item}}'."
+        )
+    for site in (args.site, args.pole_site):
+        if site:
+            parse_site(site)
+    items = [t for t in _items(args) if t.strip()]
+    if not items:
+        raise PromptSetError("no items to place: give --items a,b,c, --items-file or --set.")
     concepts = _load_concepts(args) if (args.a or args.b or args.c or args.d) else {}
     a, b, c, d = (_pole(args, w, concepts) for w in "abcd")
     if a is None or b is None:
