@@ -79,6 +79,9 @@ class AppState:
     # A generation was stored (its id) or the project's list changed (None): the Generations
     # dock listens; a signal, not a field, since nothing is kept.
     generations_changed = Signal(object)
+    # A job is about to read a prompt set: the Prompts dock writes a pending table edit now
+    # (psygnal delivers it before emit returns); see check_prompt_set_saved.
+    flush_prompt_edits = Signal()
 
     models: tuple[LoadedModel, ...] = ()
     active_model: str | None = None  # key of the model that extraction and preview use
@@ -93,6 +96,8 @@ class AppState:
     canvas: CanvasModel = field(default_factory=CanvasModel)
     prompt_sets: tuple[dict, ...] = ()  # {name, kind, items, source, builtin}
     current_prompt_set: str | None = None
+    # set name -> why its table, as the Prompts dock shows it, could not be saved
+    prompt_set_problems: dict[str, str] = field(default_factory=dict)
 
     # -------------------------------------------------------------- models
     def model(self, key: str | None = None) -> LoadedModel | None:
@@ -143,6 +148,25 @@ class AppState:
     def prompt_set(self, name: str | None = None) -> dict | None:
         name = name or self.current_prompt_set
         return next((p for p in self.prompt_sets if p["name"] == name), None)
+
+    def check_prompt_set_saved(self, name: str) -> None:
+        """Before a job reads set ``name``: have pending edits written, and refuse a table that
+        could not be saved, rather than let the job use the last version that could.
+
+        Raises
+        ------
+        PromptSetError
+            The set's table as shown is not saved (an incomplete row, a missing column).
+        """
+        self.flush_prompt_edits.emit()
+        problem = self.prompt_set_problems.get(name)
+        if problem:
+            from workbench.errors import PromptSetError
+
+            raise PromptSetError(
+                f"The prompt set {name!r} as shown in the Prompts dock is not saved: {problem} "
+                "Fix the table (or pick another set) and try again."
+            )
 
 
 class ConceptCache:

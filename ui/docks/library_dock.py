@@ -243,9 +243,9 @@ class LibraryDock(QDockWidget):
         m = self.ctx.state.model()
         if m is None:
             raise RuntimeError("No model is loaded.")
-        prompts = self.ctx.views.get("prompts")
-        if prompts is not None and method not in ("embedding", "unembedding"):
-            prompts.check_saved(prompt_set)  # the set as the user sees it, or a clear refusal
+        if method not in ("embedding", "unembedding"):
+            # the set as the user sees it in the Prompts dock, or a clear refusal
+            self.ctx.state.check_prompt_set_saved(prompt_set)
         p = self.ctx.state.prompt_set(prompt_set)
         ps = p["set"] if p and method not in ("embedding", "unembedding") else None
         return self.ctx.executor.submit(

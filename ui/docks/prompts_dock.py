@@ -74,7 +74,6 @@ class PromptsDock(QDockWidget):
         # a long "Not saved: ..." must wrap, never widen the dock (and with it the window)
         self.count_label.setWordWrap(True)
         self.count_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.problems: dict[str, str] = {}  # set name -> why its table could not be saved
         add = QToolButton()
         add.setText("Add row")
         add.clicked.connect(self.add_row)
@@ -91,6 +90,7 @@ class PromptsDock(QDockWidget):
         self._save_timer.timeout.connect(self.save_current)
         ctx.state.events.prompt_sets.connect(self._on_prompt_sets_changed)
         ctx.state.events.current_prompt_set.connect(self._show_current)
+        ctx.state.flush_prompt_edits.connect(self.flush_pending)  # a job reads a set next
 
     # ------------------------------------------------------------- sets
     def load_builtin_sets(self) -> None:
@@ -216,23 +216,26 @@ class PromptsDock(QDockWidget):
             ps = from_rows(p["name"], p["kind"], self.table_rows(), base=p["set"])
         except PromptSetError as e:  # an incomplete row while typing is fine; say so quietly
             self.count_label.setText(f"Not saved: {e}")
-            self.problems[p["name"]] = str(e)
+            self._set_problem(p["name"], str(e))
             return
-        self.problems.pop(p["name"], None)
+        self._set_problem(p["name"], None)
         self.add_set(ps, select=False)
 
-    def check_saved(self, name: str) -> None:
-        """Before a job reads set ``name``: save pending edits now, and refuse a table that
-        could not be saved, rather than let the job use the last version that could."""
+    def _set_problem(self, name: str, problem: str | None) -> None:
+        """Keep why set ``name`` could not be saved in the app state, where a job that reads
+        it looks (:meth:`AppState.check_prompt_set_saved`)."""
+        st = self.ctx.state
+        problems = {k: v for k, v in st.prompt_set_problems.items() if k != name}
+        if problem:
+            problems[name] = problem
+        if problems != st.prompt_set_problems:
+            st.prompt_set_problems = problems
+
+    def flush_pending(self) -> None:
+        """Write a pending table edit now (a job is about to read the set)."""
         if self._save_timer.isActive():
             self._save_timer.stop()
             self.save_current()
-        problem = self.problems.get(name)
-        if problem:
-            raise PromptSetError(
-                f"The prompt set {name!r} as shown in the Prompts dock is not saved: {problem} "
-                "Fix the table (or pick another set) and try again."
-            )
 
     def add_set(self, ps: Any, select: bool = True) -> None:
         self.ctx.project.write(

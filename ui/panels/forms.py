@@ -1,7 +1,7 @@
 """The Preview and Sweep tabs' forms as Qt-free evented models (psygnal), like the canvas's
 :class:`ui.canvas_model.CanvasModel` and the Heads tab's ``HeadsState``.
 
-Each widget of a form is bound two ways to one field (:mod:`ui.panels.diffusion.binding`): a
+Each widget of a form is bound two ways to one field (:mod:`ui.binding`): a
 user's edit writes the field, and a change of the field in code (a saved sweep shown again,
 "Use selected", a test) shows in the widget. The panels read their settings from here.
 """

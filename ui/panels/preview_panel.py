@@ -136,7 +136,7 @@ class PreviewPanel(QWidget):
 
     def _bind_form(self) -> None:
         """Every control of the form is a view of one field of :class:`PreviewForm`."""
-        from ui.panels.diffusion.binding import bind_combo_data, bind_combo_text, bind_plain_text
+        from ui.binding import bind_combo_data, bind_combo_text, bind_plain_text
         from ui.panels.forms import PreviewForm
 
         self.form = f = PreviewForm(

@@ -177,7 +177,7 @@ class SweepPanel(QWidget):
 
     def _bind_form(self) -> None:
         """Every control of the form is a view of one field of :class:`SweepForm`."""
-        from ui.panels.diffusion.binding import (
+        from ui.binding import (
             bind_combo_data,
             bind_combo_text,
             bind_line,
@@ -222,6 +222,7 @@ class SweepPanel(QWidget):
         name = self.prompt_source.currentData()
         if not name:
             return SweepPrompts([self.prompt.text()], [], "all", "1 prompt")
+        self.ctx.state.check_prompt_set_saved(name)  # as the Prompts dock shows it, or refused
         entry = self.ctx.state.prompt_set(name)
         if entry is None or entry.get("set") is None:
             raise ValueError(f"The prompt set {name!r} is not usable: edit it in the Prompts dock.")

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.binding import bind_combo_data, bind_line, bind_plain_text
 from ui.panels.diffusion import jobs
-from ui.panels.diffusion.binding import bind_combo_data, bind_line, bind_plain_text
 from ui.panels.diffusion.model import ENCODE, GENERATE, DiffusionState
 from ui.panels.diffusion.sampling import SamplingBox
 from ui.panels.diffusion.widgets import TermListWidget

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 from superqt import QElidingLabel
 
-from ui.panels.diffusion.binding import bind_combo_data, bind_combo_text
+from ui.binding import bind_combo_data, bind_combo_text
 from ui.panels.diffusion.model import LOAD, DiffusionState, PipelineEntry
 from ui.widgets import primary
 

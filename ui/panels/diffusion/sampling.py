@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.panels.diffusion.binding import bind_spin
+from ui.binding import bind_spin
 from ui.panels.diffusion.model import DiffusionState
 
 
