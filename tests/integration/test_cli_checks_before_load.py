@@ -101,6 +101,8 @@ CASES = [
      r"missing-folder does not exist; create it first", 1),
     ("score-empty-sequences", ["heads", "score", "--kind", "successor", "--sequences", "{empty}"],
      r"no sequences found", 1),
+    ("successor-k-huge", ["heads", "successor", "-k", "100000"],  # was an internal error
+     r"-k: '100000': give a whole number from 1 to 100", 2),
     ("pattern-empty-prompt", ["heads", "pattern", "", "--layer", "0", "--head", "0"],
      r"argument prompt: Empty prompt", 2),
     ("intervene-values-with-prompt", ["heads", "intervene", "hi", "--heads", "L0H0", "--action",

@@ -38,7 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--methods", default=",".join(METHODS), help=f"mod-10 probes: {', '.join(METHODS)}"
     )
-    p.add_argument("-k", type=_args.positive_int, default=5, help="top tokens per row")
+    p.add_argument(
+        "-k",
+        type=_args.count_up_to(100, "the top tokens listed per row"),
+        default=5,
+        help="top tokens per row, 1 to 100 (default 5)",
+    )
     p.add_argument("--seed", type=_args.nonneg_int, default=0, help="seed of the control edit")
     p.add_argument("--figure", type=_args.figure_file, help="draw the OV map (PNG, SVG or PDF)")
     p.add_argument("--project", help="store the analysis as a run and its figure in this project")
@@ -74,6 +79,7 @@ def _successor(args: argparse.Namespace) -> int:
     if not 2 <= args.max_number <= 100:
         raise _args.ArgumentError(f"--max-number {args.max_number}: give 2 to 100.")
     hm = load_model_from_args(args)
+    _args.check_top_k(hm, args.k)
     if layer is not None and head is not None:
         layer = _args.check_layer(hm, layer, f"--head {args.head}: layer")
         head = _args.check_head(hm, head, f"--head {args.head}: head")
