@@ -393,6 +393,13 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     ("arg-fv-coefficient-inf", ["heads", "function-vector", *M, "--coefficient", "inf"],
      r"--coefficient: 'inf': must be a finite number"),
     ("arg-fv-shots-0", ["heads", "function-vector", *M, "--n-shots", "0"], r"--n-shots: '0'"),
+    # top-k past what the model has (two were internal errors: topk out of range)
+    ("arg-diagnose-k-vocab", ["concepts", "diagnose", "--concept", "{good_vec}", "--logit-lens",
+                              *M, "-k", "500"], r"-k 500: this model's vocabulary has \d+ tokens"),
+    ("arg-copying-top-k-vocab", ["heads", "score", "--kind", "copying", *M, "--top-k", "5000"],
+     r"--top-k 5000: this model's vocabulary has \d+ tokens"),
+    ("arg-fv-k-heads", ["heads", "function-vector", *M, "--k", "1000"],
+     r"--k 1000: choose 1 to 12 heads"),
     ("arg-max-new-tokens-neg", ["models", "generate", "the king", *M, "--max-new-tokens", "-3"],
      r"--max-new-tokens: '-3'"),
     ("arg-max-new-tokens-context", ["models", "generate", "the king", *M, "--max-new-tokens",

@@ -102,7 +102,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="load the model and list promoted / suppressed tokens",
     )
-    p.add_argument("-k", type=_args.positive_int, default=10)
+    p.add_argument(
+        "-k",
+        type=_args.count_up_to(1000, "the promoted and suppressed tokens listed per concept"),
+        default=10,
+        help="tokens listed each way by --logit-lens, 1 to 1000 (default 10)",
+    )
     p.add_argument("--lens-norm", default="final_norm", choices=["final_norm", "none"])
     add_json_flag(p)
     p.set_defaults(func=_diagnose)
@@ -478,6 +483,7 @@ def _diagnose(args: argparse.Namespace) -> int:
             for c in concepts.values():
                 c.vector(args.site)
         hm = load_model_from_args(args)
+        _args.check_top_k(hm, args.k)
         out["logit_lens"] = {
             n: logit_lens(hm, c, site=args.site, k=args.k, norm=args.lens_norm).to_dict()
             | {"site": args.site or c.sites[-1]}

@@ -298,6 +298,8 @@ def _score(args: argparse.Namespace) -> int:
 
         cluster = Cluster(args.cluster)
     hm = load_model_from_args(args, attn="sdpa")
+    if args.kind == "copying":  # a top-k of the whole vocabulary scores every head 1
+        _args.check_top_k(hm, args.top_k, "--top-k")
     if args.kind not in TASK_KINDS and not args.prompts:
         _args.check_tokens(hm, 2 * args.seq_len + 1, "a repeated sequence (2 x --seq-len + 1)")
     try:
@@ -490,6 +492,11 @@ def _function_vector(args: argparse.Namespace) -> int:
     hm = load_model_from_args(args)
     if args.layer is not None:
         args.layer = _args.check_layer(hm, args.layer)
+    n_heads = hm.n_layers * hm.n_heads
+    if chosen is None and args.k > n_heads:  # as `train offsets --k` says it
+        raise _args.ArgumentError(
+            f"--k {args.k}: choose 1 to {n_heads} heads ({hm.ref.name} has {n_heads})."
+        )
     scores = None
     if chosen is not None:
         bad = [f"L{L}H{h}" for L, h in chosen if not (0 <= L < hm.n_layers and 0 <= h < hm.n_heads)]
