@@ -134,3 +134,8 @@ def test_cones_refusals_are_messages(tmp_path, capsys):
     assert "--project" in capsys.readouterr().err
     assert cli(["diffusion", "cones", "demo:tiny-sd", "--concept", "a", "--guidance", "1"]) == 1
     assert "above 1" in capsys.readouterr().err
+    # before the pipeline loads (it does not exist): --out a folder
+    missing = str(tmp_path / "no-pipeline")
+    assert cli(["diffusion", "cones", missing, "--concept", "a", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "is a folder; give a file name" in err and "no-pipeline" not in err

@@ -135,7 +135,11 @@ def _cones(args: argparse.Namespace) -> int:
         random_sets=args.random_sets,
         exact_check=args.exact_check,
     )
-    if args.out and not Path(args.out).resolve().parent.is_dir():  # not after the scoring
+    if args.out and Path(args.out).is_dir():  # not after the scoring
+        raise _args.ArgumentError(
+            f"--out {args.out} is a folder; give a file name, e.g. dog-neurons.json."
+        )
+    if args.out and not Path(args.out).resolve().parent.is_dir():
         raise _args.ArgumentError(
             f"--out {args.out}: {Path(args.out).parent} does not exist; create it first."
         )
