@@ -335,9 +335,9 @@ class CanvasPanel(QWidget):
 
     def send_to_preview(self) -> None:
         if self.model.to_tree() is not None:
+            if self.ctx.window is not None:  # first: a tab is built when first shown, and the
+                self.ctx.window.show_panel("preview")  # Preview must exist to hear the emit
             self.model.use_in_preview.emit()  # the Preview tab listens (see ui.state)
-            if self.ctx.window is not None:
-                self.ctx.window.show_panel("preview")
 
     def canvas_concept(self) -> Any:
         """The canvas result as a Concept (evaluated now), or None."""
