@@ -1,8 +1,10 @@
 """Argument types for the ``workbench`` command: a wrong value is refused while the command line
 is parsed (exit code 2, argparse's usage line and one sentence), before any model loads.
 
-Ranges that depend on the model (a layer or head index, a run's length against the context) are
-checked after it loads, by :func:`check_layer`, :func:`check_head` and :func:`check_tokens`.
+Ranges that depend on the model (a layer or head index, a run's length against the context, a
+top-k against the vocabulary) are checked after it loads, by :func:`check_layer`,
+:func:`check_head`, :func:`check_tokens` and :func:`check_top_k`; everything else is checked
+before (tests/integration/test_cli_checks_before_load.py).
 """
 
 from __future__ import annotations
