@@ -46,6 +46,8 @@ CASES = [
                        "blocks.9.hook_resid_post"], r"no vector at blocks\.9.*it has " + SITE, 1),
     ("generate-weights-no-vector", ["models", "generate", "hi", "--token-weights", "1,1"],
      r"per-token weights need a steering --vector", 1),
+    ("generate-site-no-vector", ["models", "generate", "hi", "--site", SITE],
+     r"--site blocks\.1\.hook_resid_post says where a vector is added", 1),
     ("generate-weights-syntax", ["models", "generate", "hi", "--vector", "{vfile}",
                                  "--token-weights", "1,x"], r"token weights '1,x'", 1),
     ("generate-weights-both", ["models", "generate", "hi", "--vector", "{vfile}",

@@ -133,6 +133,10 @@ def _generate(args: argparse.Namespace) -> int:
         weights = _token_weights(args, concept, sites)
     elif args.token_weights or args.weight_probe:
         raise _args.ArgumentError("per-token weights need a steering --vector or --concept.")
+    elif args.site:  # else it would be ignored and both columns unsteered
+        raise _args.ArgumentError(
+            f"--site {args.site} says where a vector is added: give --vector FILE or --concept NAME."
+        )
     hm = load_model_from_args(args)
     ivs = []
     if concept is not None:
