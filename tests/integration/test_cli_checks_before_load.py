@@ -105,6 +105,9 @@ CASES = [
      r"no sequences found", 1),
     ("successor-k-huge", ["heads", "successor", "-k", "100000"],  # was an internal error
      r"-k: '100000': give a whole number from 1 to 100", 2),
+    # heads figure wrote out.png for "out" and printed "out" (no model: still refused first)
+    ("figure-no-extension", ["heads", "figure", "{p}", "{dir}/out"],
+     r"write the figure as \.png, \.svg or \.pdf", 2),
     ("pattern-empty-prompt", ["heads", "pattern", "", "--layer", "0", "--head", "0"],
      r"argument prompt: Empty prompt", 2),
     ("intervene-values-with-prompt", ["heads", "intervene", "hi", "--heads", "L0H0", "--action",

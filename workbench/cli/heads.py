@@ -106,7 +106,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("figure", help="draw a score file as a heat map (PNG, SVG or PDF)")
     p.add_argument("scores", help="a JSON file written by `heads score`")
-    p.add_argument("output")
+    p.add_argument("output", type=_args.figure_file, help="the figure file (.png, .svg or .pdf)")
     p.add_argument("--title", default="")
     p.add_argument("--project", help="also store the figure (spec, PNG, SVG, PDF) in this project")
     add_json_flag(p)
