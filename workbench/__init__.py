@@ -3,7 +3,7 @@ the project store and vector files. Never imports Qt.
 
 Heavy modules (torch, transformers, diffusers) are imported lazily so that ``import workbench``
 stays cheap for the window and the command line; importing it also puts transformers' import
-structure behind a disk cache (:mod:`workbench.models.import_cache`; off with
+structure behind a disk cache (:mod:`workbench.import_cache`; off with
 ``WORKBENCH_NO_IMPORT_CACHE=1``).
 """
 
@@ -52,7 +52,7 @@ def __getattr__(name: str) -> Any:
 __all__ = ["__version__", *_LAZY]
 
 # transformers' import walk (0.7 s of every process that loads a model) read from disk from
-# the first import of transformers on; identical results, see workbench/models/import_cache.py.
-from workbench.models import import_cache as _import_cache  # noqa: E402 - after the names
+# the first import of transformers on; identical results, see workbench/import_cache.py.
+from workbench import import_cache as _import_cache  # noqa: E402 - after the names
 
 _import_cache.install()

@@ -1,5 +1,5 @@
 """The import-structure cache gives exactly what transformers' own walk gives, and notices
-every change to the files the walk reads (workbench/models/import_cache.py)."""
+every change to the files the walk reads (workbench/import_cache.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 import transformers
 from transformers.utils import import_utils
 
-from workbench.models import import_cache
+from workbench import import_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 LLAMA = Path(transformers.__file__).parent / "models" / "llama"
@@ -103,7 +103,7 @@ def test_a_fresh_process_imports_transformers_through_the_cache(tmp_path):
     code = textwrap.dedent(
         """
         import json, sys
-        from workbench.models import import_cache
+        from workbench import import_cache
         assert import_cache.install()
         import transformers
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
