@@ -103,8 +103,8 @@ def test_a_fresh_process_imports_transformers_through_the_cache(tmp_path):
     code = textwrap.dedent(
         """
         import json, sys
-        from workbench import import_cache
-        assert import_cache.install()
+        from workbench import import_cache  # importing workbench installs it
+        assert import_cache._FINDER in sys.meta_path and not import_cache.install()
         import transformers
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import import_utils
