@@ -48,7 +48,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def process_start() -> float:
     """``time.perf_counter()`` at the moment this process started (the OS's record; the
-    import of this module when that cannot be read)."""
+    import of this module when that cannot be read).
+
+    On Linux the process's start tick (``/proc/self/stat``) and the system's uptime
+    (``/proc/uptime``) are on one clock, to 10 ms; psutil's ``create_time`` adds the boot time,
+    which ``/proc/stat`` gives in whole seconds, so it was up to a second off."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read().split()[0])
+        return time.perf_counter() - (uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
     try:
         import psutil
 

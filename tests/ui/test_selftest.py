@@ -65,3 +65,14 @@ def test_self_test_passes_on_the_embedded_model(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SmolLM2-135M-Instruct" in r.stdout and "self-test: passed" in r.stdout
     assert "'Paris" in r.stdout  # greedy: "The capital of France is Paris."
+
+
+def test_process_start_is_before_the_app_module_was_imported():
+    """The self-test's and the benchmark's stages count from the process's start: a moment
+    before ``ui.app`` was imported, and (read from /proc on Linux) not seconds off."""
+    import time
+
+    from ui.app import _T0, process_start
+
+    start = process_start()
+    assert start <= _T0 <= time.perf_counter()
