@@ -538,6 +538,7 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             dock.setVisible(True)
             dock.setFloating(False)
+        self._initial_sizes()  # the default split, whatever the window's size is now
 
     def _on_project_changed(self, project: Any) -> None:
         name = "no project"

@@ -3,6 +3,7 @@ every change to the files the walk reads (workbench/import_cache.py)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ def _walk(path: Path, prefix: str | None = None) -> import_cache.Structure:
     """transformers' own walk, with its in-memory caches emptied (a test changes files)."""
     import_utils.create_import_structure_from_path.cache_clear()
     original = import_utils.define_import_structure
-    original = getattr(original, "__wrapped__", original)  # under the lru_cache
+    original = inspect.unwrap(original)  # under the lru_cache (and the import cache)
     return original(str(path), prefix)
 
 

@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import torch
-
 from workbench.jobs import Job, Progress
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch only for the annotations: the window imports this module
+    import torch
+
     from workbench.models.hooked import HookedModel
 
 STRONG_AT = 0.75  # close to the stream's own size: the text may degrade
