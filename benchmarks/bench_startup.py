@@ -11,6 +11,10 @@ cache, so that the app is measured, not the disk):
   the time from the moment the process was started (``Popen``) to the moment the parent reads
   the app's ``WORKBENCH_STAGE`` line, so interpreter start-up and every import count.
 
+Then the imports alone (torch, transformers, its Llama code) in fresh interpreters: bare, after
+PySide6 with its own per-import check, with ``ui``'s quick check, and with ``workbench``'s import
+cache as well (what the app runs), interleaved, CPU seconds each.
+
 Writes ``benchmarks/results/startup.json`` and the README block between ``STARTUP:START`` and
 ``STARTUP:END`` from it (``--no-readme`` to leave the README alone).
 
@@ -108,6 +112,54 @@ IMPORTS = (
 )
 
 
+# What each of the app's two import fixes is worth: the same imports (torch, transformers, its
+# Llama code) in a fresh interpreter after each prefix, CPU seconds of the imports alone.
+VARIANTS = {
+    "bare": ("", "no PySide6 (an interpreter that imports nothing else)"),
+    "pyside": ("import PySide6.QtCore", "after PySide6, with its own per-import check"),
+    "quick": ("import ui", "after PySide6, with ui's quick check"),
+    "quick_cache": ("import ui, workbench", "... and workbench's import cache (the app)"),
+}
+VARIANT_IMPORTS = (
+    "import time; c = time.process_time(); w = time.perf_counter(); import torch; "
+    "from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer; "
+    "from transformers.models.llama import modeling_llama; "
+    "print(time.process_time() - c, time.perf_counter() - w)"
+)
+
+
+def variant_once(name: str) -> tuple[float, float]:
+    """CPU and wall seconds of the imports after ``VARIANTS[name]``'s prefix."""
+    prefix = VARIANTS[name][0]
+    code = (prefix + "; " if prefix else "") + VARIANT_IMPORTS
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "HF_HUB_OFFLINE": "1"},
+    )
+    cpu, wall = out.stdout.strip().splitlines()[-1].split()
+    return float(cpu), float(wall)
+
+
+def variants(runs: int) -> dict[str, dict[str, float]]:
+    for name in VARIANTS:  # warm: files, and the import cache written once
+        variant_once(name)
+    got: dict[str, list[tuple[float, float]]] = {k: [] for k in VARIANTS}
+    for i in range(runs):  # interleaved, so drift hits every variant alike
+        for name in VARIANTS if i % 2 == 0 else reversed(list(VARIANTS)):
+            got[name].append(variant_once(name))
+    return {
+        k: {
+            "cpu_median_s": round(statistics.median(c for c, _ in v), 3),
+            "wall_median_s": round(statistics.median(w for _, w in v), 3),
+        }
+        for k, v in got.items()
+    }
+
+
 def imports_once() -> tuple[float, float]:
     """Wall and CPU seconds of a fresh interpreter that only imports what a load needs (torch,
     transformers and its Llama model code): the floor under "model ready" for any app that
@@ -170,6 +222,17 @@ def readme_block(res: dict) -> str:
             else ""
         )
     )
+    if "import_variants" in res:
+        v = res["import_variants"]
+        lines += [
+            "",
+            "The same imports (torch, transformers, its Llama code), each in a fresh interpreter "
+            "after something else was imported; CPU seconds of the imports alone, medians:",
+            "",
+            "```text",
+            *(f"{VARIANTS[k][1]:<52} {v[k]['cpu_median_s']:5.2f} s" for k in VARIANTS if k in v),
+            "```",
+        ]
     return "\n".join(lines)
 
 
@@ -212,7 +275,15 @@ def main() -> None:
         f"[CPU {statistics.median(c for _, c in floor):.2f} s; torch + transformers + Llama code]",
         flush=True,
     )
+    import_variants = variants(max(3, args.runs))
+    for k, v in import_variants.items():
+        print(
+            f"app.imports.{k:<12} CPU {v['cpu_median_s']:5.2f} s  wall {v['wall_median_s']:5.2f} s  "
+            f"({VARIANTS[k][1]})",
+            flush=True,
+        )
     res = {
+        "import_variants": import_variants,
         "imports": _summary([w for w, _ in floor]),
         "imports_cpu": _summary([c for _, c in floor]),
         "measured": time.strftime("%Y-%m-%d"),
