@@ -220,3 +220,18 @@ def test_gpt2_family_too():
     c = run(extract_job(g, ExtractionSpec("diff_of_means", layers=[1], prompts=SENT)))
     expected = hf_hidden(g, POS, 1).mean(0) - hf_hidden(g, NEG, 1).mean(0)
     torch.testing.assert_close(c.vectors[resid_post(1)], expected, atol=1e-5, rtol=1e-5)
+
+
+def test_a_parameter_the_method_does_not_read_is_refused():
+    """``C`` means something to the probe only: given to another method it would change
+    nothing, silently. The check names what the method does read."""
+    from workbench.concepts.extraction import METHOD_PARAMS, METHODS, check_params
+    from workbench.errors import PromptSetError
+
+    check_params("probe", {"C": 0.1, "seed": 1})
+    check_params("diff_of_means", {})
+    with pytest.raises(PromptSetError, match=r"diff_of_means takes no parameters; 'C'"):
+        check_params("diff_of_means", {"C": 0.1})
+    with pytest.raises(PromptSetError, match=r"icv reads aggregate; 'k' would change nothing"):
+        check_params("icv", {"k": 5})
+    assert set(METHOD_PARAMS) <= set(METHODS)

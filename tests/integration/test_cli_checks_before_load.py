@@ -77,6 +77,8 @@ CASES = [
      r"is a folder; give a file name", 1),
     ("extract-no-words", ["concepts", "extract", "--method", "unembedding", "--layers", "1"],
      r"--method unembedding reads words: give --words", 1),
+    ("extract-param-unread", ["concepts", "extract", *PN, "--layers", "1", "--param", "C=0.1"],
+     r"diff_of_means takes no parameters; 'C' would change nothing", 1),
     ("extract-site", ["concepts", "extract", *PN, "--site", "blocks.x.hook_resid_post"],
      r"'blocks\.x\.hook_resid_post' is not a hook site", 1),
     ("axis-site", ["concepts", "axis", "--site", "nonsense", *AXIS], r"not a hook site", 1),

@@ -375,7 +375,7 @@ def _sets(args: argparse.Namespace) -> int:
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from workbench.concepts.extraction import ExtractionSpec, extract_job
+    from workbench.concepts.extraction import ExtractionSpec, check_params, extract_job
     from workbench.jobs import run_with_progress_bar
 
     words = [w.strip() for w in (args.words or "").split(",") if w.strip()]
@@ -393,6 +393,7 @@ def _extract(args: argparse.Namespace) -> int:
         parse_site(site)  # a misspelt site, before the model loads
     check_vector_out(args.out, args.format)
     params = _params(args.param)
+    check_params(args.method, params)  # a key the method does not read, before the load
     hm = load_model_from_args(args)
     spec = ExtractionSpec(
         args.method,

@@ -65,6 +65,30 @@ _NEEDS = {
 }
 
 
+# The params each method reads (ExtractionSpec's docstring); any other key is refused, not
+# silently ignored.
+METHOD_PARAMS: dict[str, tuple[str, ...]] = {
+    "mean": ("pole",),
+    "pca_diff": ("center",),
+    "pca_center": ("center",),
+    "icv": ("aggregate",),
+    "task_vector": ("k", "n_queries", "seed"),
+    "probe": ("test_fraction", "C", "positive_label", "seed"),
+}
+
+
+def check_params(method: str, params: dict[str, Any]) -> None:
+    """Refuse a parameter that ``method`` does not read (it would change nothing, silently)."""
+    known = METHOD_PARAMS.get(method, ())
+    unknown = sorted(k for k in params if k not in known)
+    if unknown:
+        reads = f"reads {', '.join(known)}" if known else "takes no parameters"
+        raise PromptSetError(
+            f"{method} {reads}; {', '.join(map(repr, unknown))} would change nothing. "
+            "Remove it, or choose the method that reads it."
+        )
+
+
 @dataclass
 class ExtractionSpec:
     """What to extract. ``layers`` is a shorthand for ``blocks.L.hook_resid_post`` sites.
@@ -111,6 +135,7 @@ def extract_job(hm: HookedModel, spec: ExtractionSpec, cluster: Any = None) -> J
         raise ValueError(f"unknown method {spec.method!r}; use one of {', '.join(METHODS)}")
     if spec.position not in ("last", "mean", "mean_skip_first"):
         raise ValueError(f"position must be last, mean or mean_skip_first, not {spec.position!r}")
+    check_params(spec.method, spec.params)
     sites = spec.resolved_sites(hm)
     ps = spec.prompts
     if spec.method in ("embedding", "unembedding"):
