@@ -82,7 +82,8 @@ registry.register_panel(
     lazy=False,
     shortcut="Ctrl+1",
 )
-# Tabs that are not on screen at first are built right after the window appears.
+# Tabs that are not on screen at first are built when first shown or asked for, or once the
+# model load at start has ended (MainWindow.build_panel, finish_startup).
 registry.register_panel(
     "preview", "Preview", "ui.panels.preview_panel:PreviewPanel", 20, lazy=True, shortcut="Ctrl+2"
 )
@@ -234,14 +235,17 @@ class PanelMap(Mapping[str, QWidget]):
             raise KeyError(key)
         return panel
 
+    def _keys(self) -> list[str]:  # a tab that failed to build has no panel
+        return [k for k in self._window._panel_specs if k not in self._window._failed_panels]
+
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._window._panel_specs))
+        return iter(self._keys())
 
     def __len__(self) -> int:
-        return len(self._window._panel_specs)
+        return len(self._keys())
 
     def __contains__(self, key: object) -> bool:
-        return key in self._window._panel_specs
+        return key in self._keys()
 
 
 class MainWindow(QMainWindow):
@@ -270,10 +274,11 @@ class MainWindow(QMainWindow):
         self._built_panels: dict[str, QWidget] = {}
         self._placeholders: dict[str, QScrollArea] = {}
         self._building: set[str] = set()
-        self._failed_panels: set[str] = set()  # not retried by build_remaining_panels
+        self._failed_panels: set[str] = set()  # shown once; asked for again: None
+        self._has_closed = False
         self.panels = PanelMap(self)
         self.tabs.build = self.build_panel
-        ctx.views = LazyViews(ctx.views, self.build_panel, self._placeholders.__contains__)
+        ctx.views = LazyViews(ctx.views, self.build_panel, self._pending)
         self._pending_views: list[tuple[str, registry.ViewSpec]] = []
         for spec in registry.docks():
             self._add_dock(spec) if not spec.lazy else self._pending_views.append(("dock", spec))
@@ -340,14 +345,18 @@ class MainWindow(QMainWindow):
             act.triggered.connect(lambda _=False, key=spec.key: self.show_panel(key))
             self.addAction(act)
 
+    def _pending(self, key: str) -> bool:
+        """Tab ``key`` is not built yet, and building it has not failed."""
+        return key in self._placeholders and key not in self._failed_panels
+
     def build_panel(self, key: str) -> QWidget | None:
         """The panel of tab ``key``, built into its page now if it was not yet; None for no
         such tab, or one whose construction failed (the error was shown)."""
         if key in self._built_panels:
             return self._built_panels[key]
         page = self._placeholders.get(key)
-        if page is None or key in self._building:  # unknown, or asked for while being built
-            return None
+        if page is None or key in self._building or key in self._failed_panels:
+            return None  # unknown, asked for while being built, or failed (shown once)
         spec = self._panel_specs[key]
         self._building.add(key)
         try:
@@ -376,9 +385,7 @@ class MainWindow(QMainWindow):
         """Build the tabs not built yet, one per turn of the event loop (the window stays
         responsive) and only while no job runs, so that a first click on a tab does not wait
         for it and a job started meanwhile is not slowed by it."""
-        from shiboken6 import isValid
-
-        if not isValid(self):  # closed meanwhile (tests, the self-test)
+        if self._closed():
             return
         todo = [k for k in self._placeholders if k not in self._failed_panels]
         if not todo:
@@ -448,10 +455,19 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         long_lived()
         if model:
-            self.models_dock.load(None if model == "embedded" else model)
+            try:
+                self.models_dock.load(None if model == "embedded" else model)
+            except Exception as e:  # noqa: BLE001 - shown; the rest of the start goes on
+                self.ctx.errors.handle(e, "starting to load the model")
         opened = bool(project) and self.ctx.project.open(project, confirm=False)
         self.prompts_dock.load_builtin_sets()
         self.after_loading(lambda: self._finish_idle(scratch=not opened, recover=recover))
+
+    def _closed(self) -> bool:
+        """Closed (or its Qt object gone): work queued for later has nothing to do."""
+        from shiboken6 import isValid
+
+        return not isValid(self) or self._has_closed
 
     def after_loading(self, fn: Callable[[], None]) -> None:
         """Call ``fn`` once no model is loading: now if none is, else from the event loop
@@ -469,13 +485,11 @@ class MainWindow(QMainWindow):
         state.events.loading.connect(on_loading)
 
     def _finish_idle(self, scratch: bool = True, recover: bool = True) -> None:
-        from shiboken6 import isValid
-
-        if not isValid(self):  # closed before the load ended (tests, the self-test)
+        if self._closed():  # closed before the load ended (a user, tests, the self-test)
             return
-        if scratch and self.ctx.state.project is None:  # none opened meanwhile
+        if scratch and self.ctx.state.project is None:  # none opened or written meanwhile
             self.ctx.project.new(confirm=False)
-            if recover:  # a crashed session's work is offered back, or the last project
+            if recover and not self._closed():  # a crashed session's work, or the last project
                 try:
                     recovered = self.ctx.project.recover_scratch()
                     if not recovered:
@@ -607,6 +621,7 @@ class MainWindow(QMainWindow):
             self.setEnabled(True)
             event.ignore()
             return
+        self._has_closed = True  # what waits for the model load (finish_startup) is dropped
         self.save_layout()
         for view in self.ctx.views.values():
             if hasattr(view, "shutdown"):

@@ -23,7 +23,9 @@ def _show_and_call(w: MainWindow, key: str, method: str) -> Callable[[], None]:
 
     def run() -> None:
         w.show_panel(key)
-        getattr(w.view(key), method)()
+        view = w.view(key)
+        if view is not None:  # None: the tab could not be built (that error was shown)
+            getattr(view, method)()
 
     return run
 

@@ -63,9 +63,16 @@ class ProjectController(QObject):
     def project(self) -> Any:
         return self.state.project
 
+    def ensure_project(self) -> Any:
+        """The open project; an empty scratch one is started first when none is open yet (a
+        start makes it once the model has loaded: work done before that must land somewhere)."""
+        if self.project is None:
+            self.new(confirm=False)
+        return self.project
+
     def write(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run one store change; update the indicator; errors become messages."""
-        if self.project is None:
+        if self.ensure_project() is None:  # could not even start a scratch project (shown)
             return None
         if self.project.read_only:
             self.errors.handle(
@@ -362,7 +369,7 @@ class ProjectController(QObject):
         return self.open(dst)
 
     def save(self) -> bool:
-        p = self.project
+        p = self.ensure_project()
         if p is None:
             return False
         if self.state.project_is_scratch or p.read_only:
@@ -371,7 +378,7 @@ class ProjectController(QObject):
         return True
 
     def save_as(self, path: str | os.PathLike | None = None) -> bool:
-        p = self.project
+        p = self.ensure_project()
         if p is None:
             return False
         if path is None:

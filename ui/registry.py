@@ -8,7 +8,8 @@ without touching the window::
 
 A factory is ``"module:Class"`` (imported when the view is first built, so heavy imports stay
 off the startup path) or a callable; it is called with the :class:`ui.context.AppContext`.
-``lazy=True`` views are built after the window has appeared.
+``lazy=True`` tabs are built when first shown or asked for (``ctx.views[key]``), or once the
+model load at start has ended; ``lazy=True`` docks right after the window has appeared.
 """
 
 from __future__ import annotations

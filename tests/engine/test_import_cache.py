@@ -131,3 +131,52 @@ def test_a_fresh_process_imports_transformers_through_the_cache(tmp_path):
     assert json.loads(runs[0].stdout) == json.loads(runs[1].stdout)
     assert len(json.loads(runs[0].stdout)) > 1000
     assert list((tmp_path / "imports").glob("*.json"))
+
+
+def test_anything_unexpected_goes_to_the_walk_unchanged(cache_home, tmp_path, monkeypatch):
+    """Another signature is not wrapped; another call or another shape of result passes
+    through and is not kept; valid JSON of another shape in the cache is walked over."""
+    assert import_cache.usual_signature(import_utils.define_import_structure.__wrapped__)
+    assert not import_cache.usual_signature(lambda module_path, prefix=None, extra=1: None)
+    assert not import_cache.usual_signature(lambda module_path: None)
+    calls = []
+
+    def odd(*args, **kwargs):
+        calls.append((args, kwargs))
+        return ["not", "a", "structure"]
+
+    wrapped = import_cache.cached(odd)
+    assert wrapped(str(LLAMA), None) == ["not", "a", "structure"]
+    assert wrapped(str(LLAMA), None, "third") == ["not", "a", "structure"]
+    assert wrapped(str(LLAMA), prefix=None, other=1) == ["not", "a", "structure"]
+    assert len(calls) == 3 and not list(cache_home.glob("*.json"))
+    expected = import_cache.cached(_walk)(str(LLAMA), None)
+    (file,) = cache_home.glob("*.json")
+    file.write_text(json.dumps({"a": 1}), encoding="utf-8")  # JSON, but not ours
+    assert import_cache.cached(_walk)(str(LLAMA), None) == expected
+    assert import_cache.decode(json.loads(file.read_text(encoding="utf-8"))) == expected
+
+
+def test_the_key_follows_the_parser_but_not_a_new_pycache(tmp_path, cache_home):
+    pkg = tmp_path / "pkg"
+    shutil.copytree(LLAMA, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    parser = tmp_path / "import_utils.py"
+    parser.write_text("# the parser\n", encoding="utf-8")
+    key = import_cache.cache_key(pkg, None, "5", import_cache.file_stamp(str(parser)))
+    (pkg / "__pycache__").mkdir()  # Python compiling the folder changes no file the walk reads
+    import_cache._fingerprint.cache_clear()
+    assert import_cache.cache_key(pkg, None, "5", import_cache.file_stamp(str(parser))) == key
+    parser.write_text("# the parser, changed\n", encoding="utf-8")
+    assert import_cache.cache_key(pkg, None, "5", import_cache.file_stamp(str(parser))) != key
+
+
+def test_old_cache_files_are_pruned(cache_home, monkeypatch):
+    monkeypatch.setattr(import_cache, "KEEP", 2)
+    cache_home.mkdir(parents=True)
+    for i in range(4):
+        f = cache_home / f"old{i}.json"
+        f.write_text("[]", encoding="utf-8")
+        os.utime(f, (1000 + i, 1000 + i))
+    import_cache.cached(_walk)(str(LLAMA), None)
+    left = sorted(f.name for f in cache_home.glob("*.json"))
+    assert len(left) == 2 and "old3.json" in left

@@ -88,3 +88,42 @@ def test_deferred_work_waits_for_the_model_load_to_end(qtbot):
     assert calls == ["now", "later"]  # once
     w.finish_startup(model=None)
     w.close()
+
+
+def test_work_done_while_the_model_loads_lands_in_a_scratch_project(qtbot):
+    """The scratch project is made once the load ends; a write before that (an import, a
+    prompt set, a generation) starts it at once instead of being dropped."""
+    w = _new_window(qtbot)
+    w.show()
+    w.ctx.state.loading = "a model"  # as if a load were under way
+    w.finish_startup(model=None)
+    assert w.ctx.state.project is None
+    ctx = w.ctx
+    gid = ctx.project.write(
+        "saving a generation",
+        lambda: ctx.state.project.add_generation(
+            medium="text", prompt="p", baseline="b", steered="s", provenance={}
+        ),
+    )
+    assert gid is not None and ctx.state.project is not None and ctx.state.project_is_scratch
+    path = ctx.state.project.path
+    ctx.state.loading = None  # the load ends: nothing replaces the project holding the work
+    qtbot.waitUntil(lambda: not w._placeholders, timeout=30000)
+    assert ctx.state.project.path == path
+    assert [g.baseline for g in ctx.state.project.generations(images=False)] == ["b"]
+    w.close()
+
+
+def test_closing_during_the_load_leaves_nothing_to_do_after_it(qtbot, tmp_path):
+    from workbench.paths import data_dir
+
+    w = _new_window(qtbot)
+    w.show()
+    w.ctx.state.loading = "a model"
+    w.finish_startup(model=None)
+    scratch = set((data_dir() / "scratch").glob("*.wbproj"))
+    w.close()
+    w.ctx.state.loading = None  # the load's end arrives after the window closed
+    qtbot.wait(100)
+    assert w.ctx.state.project is None
+    assert set((data_dir() / "scratch").glob("*.wbproj")) == scratch
