@@ -62,3 +62,28 @@ def test_same_prompts_give_strict_json_with_a_note(tiny_llama_dir, capsys):
     out = json.loads(text, parse_constant=refuse)
     assert rc == 0 and out["best_cells"][0]["normalized"] is None
     assert "no gap to restore" in out["note"]
+
+
+@pytest.mark.slow
+def test_subspace_patch_with_a_concept_records_its_name(tiny_llama_dir, tmp_path, capsys):
+    """--concept takes v from the project; the stored run says which concept it was."""
+    import torch
+
+    from workbench.concepts.concept import Concept
+    from workbench.models.ref import ModelRef
+
+    proj = tmp_path / "p.wbproj"
+    v = torch.randn(32, generator=torch.Generator().manual_seed(0))
+    with Project.open(proj, create=True) as p:
+        ref = ModelRef("tiny-llama", d_model=32, n_layers=3, model_type="llama")
+        p.add_concept(Concept("france_vs_london", {"blocks.1.hook_resid_post": v}, ref))
+    rc = main(["analysis", "subspace-patch", "the capital of France is",
+               "the capital of London is", "--target", "Paris", "--foil", "London",
+               "--layer", "1", "--site", "resid_post", "--concept", "france_vs_london",
+               "--project", str(proj),
+               "--json", "--model", str(tiny_llama_dir)])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    with Project.open(proj, read_only=True) as p:
+        (run,) = p.runs("subspace_patching")
+        settings = p.load_run(run.id).settings
+    assert settings["direction"] == "the concept 'france_vs_london'"

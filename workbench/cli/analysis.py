@@ -322,6 +322,7 @@ def _subspace(args: argparse.Namespace) -> int:
         hm, args.clean, args.corrupted, args.target, args.foil, layer=layer, site=args.site,
         direction=direction, direction_pair=tuple(args.direction_pair) if args.direction_pair
         else None, position=args.position, metric=args.metric,
+        direction_name=args.concept or "",
     )  # fmt: skip
     res = run_with_progress_bar(job, desc="subspace patching")
     out = {k: v for k, v in res.to_dict().items() if k != "settings"}
