@@ -218,7 +218,11 @@ def readme_block(res: dict) -> str:
         + (
             f" The load average was {load[0]:.1f} on {os.cpu_count()} cores when this ended: "
             "other processes were running, so the wall times are longer than on a quiet machine."
-            if load and load[0] > 0.5
+            # the benchmark's own launches keep about one core busy: more means other work
+            if load and load[0] > 1.5
+            else f" The load average was {load[0]:.1f} when this ended, about the benchmark's "
+            "own one busy core: a quiet machine otherwise."
+            if load
             else ""
         )
     )

@@ -26,7 +26,7 @@ def quicken_pyside_import_hook() -> bool:
     decides whether that module "uses PySide" (``shibokensupport.feature._mod_uses_pyside``:
     ``"PySide6" in inspect.getsource(module)``) to know which modules its ``__feature__``
     switches apply to. For the ~3,000 modules that torch and transformers import while a model
-    loads, ``inspect.getsource`` cost about 0.7 s of CPU, and this check about 0.2 s (measured:
+    loads, ``inspect.getsource`` cost about 0.7 s of CPU, and this check 0.2-0.4 s (measured:
     ``python benchmarks/bench_startup.py``, "after PySide6, with its own per-import check"). This gives the same answer (the source file's
     bytes contain ``PySide6``) by reading the file once, and asks PySide's own function for
     anything else (no ``.py`` file, an unreadable one). False when PySide6 has no such

@@ -2,8 +2,8 @@
 
 transformers 5 builds its lazy namespace (``transformers.AutoModelForCausalLM`` and the
 other ~5,000 names) by reading every file under ``transformers/models`` (about 1,100 folders)
-and parsing their ``__all__`` and ``@requires`` lines, on every import, in every process: about
-0.6 s of CPU of the ~4.5 s that torch + transformers take to import on a 2-core CPU, paid by
+and parsing their ``__all__`` and ``@requires`` lines, on every import, in every process:
+0.4-0.6 s of CPU of the ~4.5 s that torch + transformers take to import on a 2-core CPU, paid by
 every start of the app and every CLI command that loads a model (``python
 benchmarks/bench_startup.py`` measures it: "... and workbench's import cache").
 
