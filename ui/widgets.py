@@ -51,6 +51,16 @@ def show_progress(bar: QProgressBar, p: Any, text: str | None = None) -> None:
         bar.setFormat(text.replace("%", "%%"))
 
 
+def end_progress(bar: QProgressBar, status: QLabel) -> None:
+    """A job is over: the bar full when ``status`` says "Done…", empty otherwise, and a status
+    still ending in "…" (the job's own message, never replaced by a result) says "Cancelled."."""
+    bar.setRange(0, 1)
+    bar.setValue(1 if status.text().startswith("Done") else 0)
+    bar.setFormat("%p%")
+    if status.text().endswith("…"):
+        status.setText("Cancelled.")
+
+
 def title(text: str) -> QLabel:
     label = QLabel(text)
     label.setObjectName("sectionTitle")

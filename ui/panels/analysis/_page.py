@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.widgets import show_progress
+from ui.widgets import end_progress, show_progress
 from workbench.jobs import Job, Progress
 
 
@@ -219,11 +219,7 @@ class AnalysisPage(QWidget):
     def _on_done(self) -> None:
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1 if self.status.text().startswith("Done") else 0)
-        self.progress.setFormat("%p%")
-        if self.status.text().endswith("…"):
-            self.status.setText("Cancelled.")
+        end_progress(self.progress, self.status)
 
     # -------------------------------------------------------------------- figure
     def show_figure(self, png: bytes) -> None:

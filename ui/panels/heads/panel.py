@@ -39,7 +39,7 @@ from ui.panels.heads.jobs import KIND_TITLES, HeadsState
 from ui.panels.heads.look import HeadLookWidget
 from ui.panels.heads.pick import HeadPickWidget
 from ui.panels.heads.settings import ScoreSettingsWidget
-from ui.widgets import hint, primary, show_progress, title
+from ui.widgets import end_progress, hint, primary, show_progress, title
 from workbench.store.records import RunInfo
 
 VIEW_SETTING = "heads_view"  # the project setting that keeps the selection and focused head
@@ -261,11 +261,7 @@ class HeadsPanel(QWidget):
     def _on_done(self) -> None:
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1 if self.status.text().startswith("Done") else 0)
-        self.progress.setFormat("%p%")
-        if self.status.text().endswith("…"):
-            self.status.setText("Cancelled.")
+        end_progress(self.progress, self.status)
 
     def _show_scores(self, scores: Any, run_id: int | None, spec: dict) -> None:
         L, H = scores.n_layers, scores.n_heads

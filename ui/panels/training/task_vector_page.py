@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.widgets import show_progress
+from ui.widgets import end_progress, show_progress
 
 KINDS = {"all tensors": (), "attention only": ("attention",), "MLP only": ("mlp",)}
 
@@ -271,8 +271,4 @@ class TaskVectorPage(QWidget):
         for b in (self.diff_button, self.apply_button, self.sweep_button):
             b.setEnabled(True)
         self.cancel_button.setEnabled(False)
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1 if self.status.text().startswith("Done") else 0)
-        self.progress.setFormat("%p%")
-        if self.status.text().endswith("…"):
-            self.status.setText("Cancelled.")
+        end_progress(self.progress, self.status)
