@@ -271,7 +271,6 @@ class MainWindow(QMainWindow):
         # Tabs: every one is in the tab bar from the first paint; a lazy one is an empty page
         # until it is first shown or asked for (build_panel), or the app is idle after start-up.
         self._panel_specs: dict[str, registry.ViewSpec] = {}
-        self._built_panels: dict[str, QWidget] = {}
         self._placeholders: dict[str, QScrollArea] = {}
         self._building: set[str] = set()
         self._failed_panels: set[str] = set()  # shown once; asked for again: None
@@ -337,7 +336,6 @@ class MainWindow(QMainWindow):
             widget = spec.build(self.ctx)
             widget.setObjectName(f"panel_{spec.key}")
             self.tabs.add_panel(widget, spec.title)  # in a scroll page: see PanelTabs
-            self._built_panels[spec.key] = widget
             self.ctx.views[spec.key] = widget
         if spec.shortcut:
             act = QAction(spec.title, self)
@@ -352,8 +350,8 @@ class MainWindow(QMainWindow):
     def build_panel(self, key: str) -> QWidget | None:
         """The panel of tab ``key``, built into its page now if it was not yet; None for no
         such tab, or one whose construction failed (the error was shown)."""
-        if key in self._built_panels:
-            return self._built_panels[key]
+        if key in self._panel_specs and key not in self._placeholders:  # built already
+            return dict.get(self.ctx.views, key)
         page = self._placeholders.get(key)
         if page is None or key in self._building or key in self._failed_panels:
             return None  # unknown, asked for while being built, or failed (shown once)
@@ -371,7 +369,6 @@ class MainWindow(QMainWindow):
         del self._placeholders[key]
         page.setWidget(widget)  # the placeholder goes (QScrollArea deletes it)
         widget.setAutoFillBackground(False)  # as PanelTabs.add_panel does
-        self._built_panels[key] = widget
         dict.__setitem__(self.ctx.views, key, widget)
         return widget
 
@@ -387,7 +384,7 @@ class MainWindow(QMainWindow):
         for it and a job started meanwhile is not slowed by it."""
         if self._closed():
             return
-        todo = [k for k in self._placeholders if k not in self._failed_panels]
+        todo = [k for k in self._placeholders if self._pending(k)]
         if not todo:
             long_lived()  # the tabs stay for the session, like the window
             return
