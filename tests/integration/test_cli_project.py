@@ -37,6 +37,27 @@ def test_project_info_export_import(tmp_path, capsys):
     )
 
 
+def test_every_command_takes_json_and_export_import_say_what_they_did(tmp_path, capsys):
+    """A script can give --json to any command: listings print JSON either way, export and
+    import print what they wrote as JSON with it (the path, the concept's name without)."""
+    missing = [n for n, opts in dict(_commands()).items() if "--json" not in opts]
+    assert not missing, missing
+    path = tmp_path / "p.wbproj"
+    with Project.open(path, create=True) as p:
+        p.add_concept(_concept())
+    assert main(["project", "info", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["concepts"] == 1
+    out = tmp_path / "happy.safetensors"
+    assert main(["project", "export", str(path), "happy", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "project": str(path), "concept": "happy", "out": str(out)
+    }  # fmt: skip
+    assert main(["project", "import", str(path), str(out), "--name", "again", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["concept"] == "again"
+    assert main(["project", "import", str(path), str(out), "--name", "again2"]) == 0
+    assert capsys.readouterr().out.strip() == "again2"
+
+
 def test_bad_project_file_is_a_clear_error(tmp_path, capsys):
     bad = tmp_path / "notes.wbproj"
     bad.write_text("not a project")

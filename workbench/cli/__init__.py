@@ -112,9 +112,17 @@ def load_model_from_args(args: argparse.Namespace, attn: str = "sdpa") -> Any:
 JSON_HELP = "print only the JSON result on stdout, without progress bars on stderr"
 
 
-def add_json_flag(p: argparse.ArgumentParser) -> None:
-    """``--json``: every computing command takes it (tests/integration/test_cli_project.py)."""
-    p.add_argument("--json", action="store_true", help=JSON_HELP)
+def add_json_flag(p: argparse.ArgumentParser, always: bool = False) -> None:
+    """``--json``: every command takes it (tests/integration/test_cli_project.py). ``always``:
+    the command prints JSON with or without it (a listing), and takes it so that a script can
+    give ``--json`` to any command."""
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="the output is JSON either way; with --json, no progress bars on stderr"
+        if always
+        else JSON_HELP,
+    )
 
 
 @contextlib.contextmanager

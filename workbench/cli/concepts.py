@@ -32,6 +32,7 @@ from workbench.errors import PromptSetError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sets", help="list the built-in prompt sets")
+    add_json_flag(p, always=True)
     p.set_defaults(func=_sets)
 
     p = sub.add_parser("extract", help="extract a concept from prompts")

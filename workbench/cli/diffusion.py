@@ -22,6 +22,7 @@ from workbench.cli import _args, add_json_flag, diffusion_cones, print_json
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="diffusers pipelines in the local Hugging Face cache")
+    add_json_flag(p, always=True)
     p.set_defaults(func=_list)
     p = sub.add_parser(
         "generate",

@@ -19,10 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "list", help="the embedded default and the models in the local Hugging Face cache"
     )
+    add_json_flag(p, always=True)
     p.set_defaults(func=_list)
     p = sub.add_parser("inspect", help="shape, adapter and hook sites of a model")
     add_model_args(p)
     p.add_argument("--sites", action="store_true", help="list every hook site")
+    add_json_flag(p, always=True)
     p.set_defaults(func=_inspect)
     p = sub.add_parser("generate", help="baseline and steered continuation of a prompt")
     add_model_args(p)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from workbench.cli import print_json
+from workbench.cli import add_json_flag, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="what a project holds: models, concepts, runs, generations")
     p.add_argument("file")
+    add_json_flag(p, always=True)
     p.set_defaults(func=_info)
     p = sub.add_parser(
         "upgrade", help="upgrade a project saved by an older version (a backup is kept beside it)"
@@ -33,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--format", default=None, help="safetensors, gguf, pt, npy, npz, neuronpedia, svec"
     )
+    add_json_flag(p)
     p.set_defaults(func=_export)
     p = sub.add_parser("import", help="import a vector file into a project as a concept")
     p.add_argument("file")
@@ -41,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--site", default=None, help="site for files that do not say (npy, single tensors)"
     )
+    add_json_flag(p)
     p.set_defaults(func=_import)
     p = sub.add_parser("runs", help="list runs (head scores, sweeps, probes) or print one")
     p.add_argument("file")
@@ -52,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="only runs of this analysis (head_scores, sweep, probe, head_set...)",
     )
     p.add_argument("--id", type=int, default=None, help="print this run's settings and result")
+    add_json_flag(p, always=True)
     p.set_defaults(func=_runs)
     p = sub.add_parser(
         "generations", help="list generations with their provenance, a page at a time"
@@ -199,7 +203,10 @@ def _export(args: argparse.Namespace) -> int:
     with _open(args.file) as p:
         concept = p.load_concept(args.concept)
     out = export_concept(concept, args.out, fmt=args.format)
-    print(out)
+    if args.json:
+        print_json({"project": str(args.file), "concept": concept.name, "out": str(out)})
+    else:
+        print(out)
     return 0
 
 
@@ -212,7 +219,10 @@ def _import(args: argparse.Namespace) -> int:
             print(f"error: {p.read_only_reason}", file=sys.stderr)
             return 1
         concept = p.import_concept(concept)  # never replaces a concept already there
-    print(concept.name)
+    if args.json:
+        print_json({"project": str(args.file), "concept": concept.name, "vector": args.vector})
+    else:
+        print(concept.name)
     return 0
 
 
