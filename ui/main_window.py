@@ -278,9 +278,9 @@ class MainWindow(QMainWindow):
         self.panels = PanelMap(self)
         self.tabs.build = self.build_panel
         ctx.views = LazyViews(ctx.views, self.build_panel, self._pending)
-        self._pending_views: list[tuple[str, registry.ViewSpec]] = []
+        self._pending_docks: list[registry.ViewSpec] = []  # lazy docks: after the first paint
         for spec in registry.docks():
-            self._add_dock(spec) if not spec.lazy else self._pending_views.append(("dock", spec))
+            self._add_dock(spec) if not spec.lazy else self._pending_docks.append(spec)
         for spec in registry.panels():
             self._add_panel(spec)
         self.tabs.currentChanged.connect(self._on_tab_changed)
@@ -373,10 +373,7 @@ class MainWindow(QMainWindow):
         return widget
 
     def _on_tab_changed(self, index: int) -> None:
-        page = QTabWidget.widget(self.tabs, index)  # the page, not PanelTabs' panel
-        for key, placeholder in list(self._placeholders.items()):
-            if placeholder is page:
-                self.build_panel(key)
+        self.tabs.widget(index)  # a placeholder's tab builds its panel (PanelTabs._panel)
 
     def build_remaining_panels(self, one_per_turn: bool = True) -> None:
         """Build the tabs not built yet, one per turn of the event loop (the window stays
@@ -443,12 +440,12 @@ class MainWindow(QMainWindow):
         opens at once, and a tab asked for earlier (clicked, or ``ctx.views[key]``) is built
         at once.
         """
-        for kind, spec in self._pending_views:
+        for spec in self._pending_docks:
             try:
-                self._add_dock(spec) if kind == "dock" else self._add_panel(spec)
+                self._add_dock(spec)
             except Exception as e:  # noqa: BLE001 - a broken extension must not stop the app
                 self.ctx.errors.handle(e, f"building the {spec.title} view")
-        self._pending_views = []
+        self._pending_docks = []
         self._restore_layout()
         long_lived()
         if model:

@@ -376,7 +376,8 @@ def _sets(args: argparse.Namespace) -> int:
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from workbench.concepts.extraction import ExtractionSpec, check_params, extract_job
+    from workbench.concepts.extraction import ExtractionSpec, extract_job
+    from workbench.concepts.methods import check_params
     from workbench.jobs import run_with_progress_bar
 
     words = [w.strip() for w in (args.words or "").split(",") if w.strip()]

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from workbench.concepts.concept import RECIPE_VERSION, Concept
-from workbench.concepts.methods import METHODS
+from workbench.concepts.methods import METHOD_PARAMS, METHODS, check_params  # noqa: F401 - re-exported
 from workbench.concepts.prompt_sets import PromptSet
 from workbench.errors import PromptSetError
 from workbench.jobs import Job, Progress
@@ -63,30 +63,6 @@ _NEEDS = {
     "task_vector": ("demonstrations",),
     "probe": ("contrastive", "labelled"),
 }
-
-
-# The params each method reads (ExtractionSpec's docstring); any other key is refused, not
-# silently ignored.
-METHOD_PARAMS: dict[str, tuple[str, ...]] = {
-    "mean": ("pole",),
-    "pca_diff": ("center",),
-    "pca_center": ("center",),
-    "icv": ("aggregate",),
-    "task_vector": ("k", "n_queries", "seed"),
-    "probe": ("test_fraction", "C", "positive_label", "seed"),
-}
-
-
-def check_params(method: str, params: dict[str, Any]) -> None:
-    """Refuse a parameter that ``method`` does not read (it would change nothing, silently)."""
-    known = METHOD_PARAMS.get(method, ())
-    unknown = sorted(k for k in params if k not in known)
-    if unknown:
-        reads = f"reads {', '.join(known)}" if known else "takes no parameters"
-        raise PromptSetError(
-            f"{method} {reads}; {', '.join(map(repr, unknown))} would change nothing. "
-            "Remove it, or choose the method that reads it."
-        )
 
 
 @dataclass
