@@ -115,3 +115,15 @@ def as_job(fn: Callable[..., T], *args: Any, **kwargs: Any) -> Job[T]:
     result = fn(*args, **kwargs)
     yield Progress(1, 1, "done")
     return result
+
+
+def finite_or_none(obj: Any) -> Any:
+    """``obj`` (nested dicts, lists, tuples) with every NaN or infinite float as None: strict
+    JSON has no NaN, and a number that is not one is better said as null than as a string."""
+    if isinstance(obj, float):
+        return obj if obj == obj and abs(obj) != float("inf") else None
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_none(v) for v in obj]
+    return obj

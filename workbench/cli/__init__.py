@@ -16,6 +16,7 @@ from typing import Any
 
 from workbench.cli import _args
 from workbench.errors import WorkbenchError
+from workbench.jobs import finite_or_none
 
 # module name -> help; each module defines ``register(subparsers)``.
 GROUPS = {
@@ -181,19 +182,9 @@ def save_text_generation(project_path: str, comparison: Any, provenance: dict[st
 def print_json(obj: Any) -> None:
     """Strict JSON on stdout: a NaN or infinity (an undefined ratio, say) is written as null,
     since JSON has no such numbers and strict parsers (jq, JavaScript) refuse them."""
-    data = _finite(json.loads(json.dumps(obj, default=_jsonable)))
+    data = finite_or_none(json.loads(json.dumps(obj, default=_jsonable)))
     json.dump(data, sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if obj - obj == 0 else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 def _jsonable(obj: Any) -> Any:

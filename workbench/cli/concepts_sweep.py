@@ -133,7 +133,7 @@ def _resolve_concept(args: argparse.Namespace) -> Any:
 def _weighting(args: argparse.Namespace, layers: list[int]) -> dict[str, Any] | None:
     """Per-token weights from the flags; a probe concept is looked up like the steered one."""
     from workbench.cli._weights import weighting_from_args
-    from workbench.concepts.steering_sweep import site_name
+    from workbench.models.sites import site_name
 
     def probe(name: str) -> Any:
         return _resolve_concept(argparse.Namespace(**{**vars(args), "concept": name}))

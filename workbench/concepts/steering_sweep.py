@@ -38,7 +38,7 @@ from workbench.jobs import Job, Progress, run
 from workbench.models.generation import SamplingSettings, generate_job
 from workbench.models.hooked import HookedModel
 from workbench.models.interventions import AddVector
-from workbench.models.sites import RESID_KINDS, Site
+from workbench.models.sites import RESID_KINDS, site_name
 from workbench.models.token_weights import check_weighting, token_weights_from_dict
 from workbench.models.tokens import answer_matches as answer_matches  # the engine's one rule
 from workbench.models.tokens import target_token_ids as target_token_ids
@@ -46,10 +46,6 @@ from workbench.models.tokens import target_token_ids as target_token_ids
 RESULT_VERSION = 2
 SITE_KINDS = RESID_KINDS
 SWEEP_POSITIONS = ("all", "prompt", "last_prompt")
-
-
-def site_name(kind: str, layer: int) -> str:
-    return Site(int(layer), kind).name
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from workbench.errors import UnsupportedModelError
 from workbench.jobs import Job, Progress
 from workbench.models.hooked import HookedModel
 from workbench.models.interventions import AblateHeads, Intervention
-from workbench.models.sites import head_z, resid_pre
+from workbench.models.sites import head_z, resid_post, resid_pre
 
 
 def W_O(hm: HookedModel, layer: int) -> torch.Tensor:  # TransformerLens's name and layout
@@ -139,8 +139,8 @@ def effective_embeddings(hm: HookedModel, ids: torch.Tensor) -> torch.Tensor:
     """
     enc = _single_tokens(hm, ids)
     out: dict[str, torch.Tensor] = {}
-    site = "blocks.0.hook_resid_post"
-    ablate = AblateHeads("blocks.0.attn.hook_z", heads=list(range(hm.n_heads)))
+    site = resid_post(0)
+    ablate = AblateHeads(head_z(0), heads=list(range(hm.n_heads)))
     hm.forward(
         enc["input_ids"],
         enc["attention_mask"],

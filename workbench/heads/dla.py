@@ -89,7 +89,7 @@ def dla_job(hm: HookedModel, task: TaskPrompts, batch_size: int = 16) -> Job[Hea
             bias = got[attn_out(layer)] - heads.sum(1)
             acc["attn_bias"][layer] += dla(bias).sum(0)
             acc["mlp"][layer] += dla(got[mlp_out(layer)]).sum(0)
-        acc["embed"] += dla(got["blocks.0.hook_resid_pre"]).sum()
+        acc["embed"] += dla(got[resid_pre(0)]).sum()
         acc["norm_bias"] += (aff.bias * u).sum()
         if b_U is not None:
             bu = b_U[t].detach().double()

@@ -47,8 +47,9 @@ from workbench.heads._model import (
     unembed_weight,
 )
 from workbench.heads.data import ordinal_sequences
-from workbench.jobs import Job, Progress, run
+from workbench.jobs import Job, Progress, finite_or_none, run
 from workbench.models.hooked import HookedModel
+from workbench.models.sites import resid_pre
 from workbench.models.tokens import single_token_id
 
 _ONES = [
@@ -168,7 +169,7 @@ def head_inputs(hm: HookedModel, ids: torch.Tensor, layer: int) -> torch.Tensor:
         return effective_embeddings(hm, ids)
     enc = _single_tokens(hm, ids)
     out: dict[str, torch.Tensor] = {}
-    site = "blocks.0.hook_resid_pre"
+    site = resid_pre(0)
     hm.forward(
         enc["input_ids"],
         enc["attention_mask"],
@@ -256,7 +257,7 @@ class SuccessorAnalysis:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["label"] = self.label
-        return _finite(d)
+        return finite_or_none(d)
 
     def figure_spec(self) -> dict[str, Any]:
         """The head's OV map over its best ordinal sequence: row = input token, column = output
@@ -289,16 +290,6 @@ class SuccessorAnalysis:
             "cmap": "viridis",
             "value_label": "success rate",
         }
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if obj == obj and abs(obj) != float("inf") else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 # ------------------------------------------------------------------------ pieces

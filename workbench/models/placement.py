@@ -178,13 +178,6 @@ def _covered(name: str, mapping: dict[str, Any]) -> bool:
     return any(name == k or name.startswith(k + ".") for k in mapping)
 
 
-def needs_offload_folder(device_map: Any, max_memory: Any) -> bool:
-    """Whether weights may land on disk (a map naming disk, or a planned map under limits)."""
-    if isinstance(device_map, dict):
-        return "disk" in device_map.values()
-    return device_map is not None and max_memory is not None
-
-
 def describe(device_map: Any) -> str:
     """``cpu x 20, disk x 12`` for a loaded model's ``hf_device_map``."""
     counts: dict[str, int] = {}
