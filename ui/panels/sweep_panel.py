@@ -352,7 +352,7 @@ class SweepPanel(QWidget):
         self._keep_partial("failed")
 
     def _on_progress(self, p: Any) -> None:
-        collected = getattr(self, "_collected", None)
+        collected = self._collected
         if collected is not None:
             collected.add(p)
         if not p.payload:
@@ -406,7 +406,7 @@ class SweepPanel(QWidget):
         )
 
     def _on_done(self) -> None:
-        stopped = self._live is not None and getattr(self, "_collected", None) is not None
+        stopped = self._live is not None and self._collected is not None
         self._live = None
         self.runs.setEnabled(True)
         self.run_button.setEnabled(True)
@@ -419,7 +419,7 @@ class SweepPanel(QWidget):
     def _keep_partial(self, why: str) -> None:
         """A sweep stopped or failed part-way: its finished cells become a run marked partial
         (in the project it was started in), shown as the current result."""
-        collected, self._collected = getattr(self, "_collected", None), None
+        collected, self._collected = self._collected, None
         r = collected.result() if collected is not None else None
         if r is None:
             return
@@ -471,13 +471,13 @@ class SweepPanel(QWidget):
             self._show_deferred()
 
     def _show_deferred(self) -> None:
-        run_id, self._deferred_run = getattr(self, "_deferred_run", None), None
+        run_id, self._deferred_run = self._deferred_run, None
         if run_id is not None and self.runs.currentData() == run_id and self._live is None:
             self.show_run(run_id)
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
-        if getattr(self, "_deferred_run", None) is not None:
+        if self._deferred_run is not None:
             self._show_deferred()
 
     def _on_project(self, *_: Any) -> None:

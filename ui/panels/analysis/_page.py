@@ -18,7 +18,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.file_dialogs import save_path
 from ui.widgets import end_progress, show_progress
 from workbench.jobs import Job, Progress
 
@@ -229,6 +229,7 @@ class AnalysisPage(QWidget):
     def refresh_stored(self) -> None:
         """List this analysis's figures in the open project, newest first."""
         self.stored.clear()
+        self._stored_specs: dict[int, Any] = {}  # figure id -> spec, for _show_stored
         p = self.ctx.state.project
         if p is None or not self.figure_kind:
             return
@@ -238,9 +239,10 @@ class AnalysisPage(QWidget):
             self.ctx.errors.handle(e, "listing stored figures")
             return
         for f in reversed(figs):
-            fid, name, spec = _fields(f)
+            spec = f.spec or {}
             if spec.get("figure") == self.figure_kind:
-                self.stored.addItem(f"#{fid} {name}", fid)
+                self._stored_specs[f.id] = spec
+                self.stored.addItem(f"#{f.id} {f.name}", f.id)
         self.stored.setCurrentIndex(-1)
 
     def _show_stored(self, index: int) -> None:
@@ -249,7 +251,7 @@ class AnalysisPage(QWidget):
         if p is None or fid is None:
             return
         try:
-            spec = next(_fields(f)[2] for f in p.figures() if _fields(f)[0] == fid)
+            spec = self._stored_specs[fid]  # listed by refresh_stored
             png = p.figure_file(fid, "png")
         except Exception as e:  # noqa: BLE001 - a missing or unreadable figure is a message
             self.ctx.errors.handle(e, "showing a stored figure")
@@ -264,7 +266,7 @@ class AnalysisPage(QWidget):
             return
         title = (self.spec.get("title") or "figure").splitlines()[0]
         name = title.replace("/", "-").replace(" ", "_")
-        path, _ = QFileDialog.getSaveFileName(
+        path, _ = save_path(  # starts where file dialogs do, as the plots' own export
             self, "Export figure", f"{name}.png", "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"
         )
         if path:
@@ -280,10 +282,3 @@ class AnalysisPage(QWidget):
         except Exception as e:  # noqa: BLE001 - a refused path or a full disk becomes a message
             self.ctx.errors.handle(e, "exporting the figure")
             return ""
-
-
-def _fields(fig: Any) -> tuple[int, str, Any]:
-    """``(id, name, spec)`` of a stored figure (a dict, or a typed record since issue 17)."""
-    if isinstance(fig, dict):
-        return fig["id"], fig["name"], fig.get("spec") or {}
-    return fig.id, fig.name, fig.spec or {}

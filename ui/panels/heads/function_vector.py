@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.context import AppContext
+from ui.errors import first_line
 from ui.panels.heads.jobs import HeadsState
 from ui.widgets import hint, primary, title
 
@@ -253,7 +254,7 @@ class FunctionVectorWidget(QWidget):
         )
 
     def _on_error(self, exc: BaseException) -> None:
-        self.status.setText(f"Failed: {str(exc).splitlines()[0] if str(exc) else exc}")
+        self.status.setText(f"Failed: {first_line(exc)}")
         self.ctx.errors.handle(exc, "building a function vector")
 
     def _on_done(self) -> None:

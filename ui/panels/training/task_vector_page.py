@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.file_dialogs import open_path, save_path, start_folder
 from ui.widgets import end_progress, show_progress
 
 KINDS = {"all tensors": (), "attention only": ("attention",), "MLP only": ("mlp",)}
@@ -133,18 +134,19 @@ class TaskVectorPage(QWidget):
             h.addWidget(x)
         return w
 
+    # the dialogs start where file dialogs do (ui.file_dialogs), not in the working directory
     def _pick_folder(self, edit: QLineEdit) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose a model folder")
+        path = QFileDialog.getExistingDirectory(self, "Choose a model folder", start_folder())
         if path:
             edit.setText(path)
 
     def _pick_open(self, edit: QLineEdit) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a delta", "", "Delta (*.safetensors)")
+        path, _ = open_path(self, "Choose a delta", "Delta (*.safetensors)")
         if path:
             edit.setText(path)
 
     def _pick_save(self, edit: QLineEdit) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Write the delta", "delta.safetensors")
+        path, _ = save_path(self, "Write the delta", "delta.safetensors", "Delta (*.safetensors)")
         if path:
             edit.setText(path)
 
