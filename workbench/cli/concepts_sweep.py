@@ -130,13 +130,18 @@ def _resolve_concept(args: argparse.Namespace) -> Any:
     return evaluate(args.concept, concepts)
 
 
-def _weighting(args: argparse.Namespace, layers: list[int]) -> dict[str, Any] | None:
-    """Per-token weights from the flags; a probe concept is looked up like the steered one."""
+def _weighting(
+    args: argparse.Namespace, layers: list[int], probes: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Per-token weights from the flags; a probe concept is looked up like the steered one,
+    once (``probes`` keeps it for a second call with the model's own layers)."""
     from workbench.cli._weights import weighting_from_args
     from workbench.models.sites import site_name
 
     def probe(name: str) -> Any:
-        return _resolve_concept(argparse.Namespace(**{**vars(args), "concept": name}))
+        if name not in probes:
+            probes[name] = _resolve_concept(argparse.Namespace(**{**vars(args), "concept": name}))
+        return probes[name]
 
     sites = [site_name(args.site_kind, L) for L in layers]
     return weighting_from_args(args, probe, sites)
@@ -192,11 +197,12 @@ def _sweep(args: argparse.Namespace) -> int:
         raise PromptSetError("--held-out and --template go with --set (a demonstrations set).")
     if not prompts:
         raise PromptSetError("give prompts: --prompt TEXT (repeatable) or --set NAME|FILE.")
-    weighting = _weighting(args, early_layers)  # the weights' syntax and probe, now
+    probes: dict[str, Any] = {}
+    weighting = _weighting(args, early_layers, probes)  # the weights' syntax and probe, now
     hm = load_model_from_args(args)
     layers = parse_layers(args.layers, hm.n_layers)
     if layers != early_layers:
-        weighting = _weighting(args, layers)
+        weighting = _weighting(args, layers, probes)
     vector_site = args.vector_site or default_vector_site(concept, args.site_kind, layers)
     if vector_site and not args.vector_site:
         notes.append(f"the vector of {vector_site} is added at every layer")
