@@ -94,6 +94,7 @@ class PreviewPanel(QWidget):
         # wrapped label in a form row got one line's height and was cut
         self.scale_warning = ScaleWarningLabel()
         self._residual: dict[tuple[str, str], float] = {}  # (model key, site) -> typical norm
+        self._measuring: tuple[str, str] | None = None  # the (model key, site) being measured
         ll.addWidget(box)
         ll.addWidget(self.scale_warning)
         sbox = QGroupBox("Sampling")
@@ -190,12 +191,19 @@ class PreviewPanel(QWidget):
         key = (m.key, f.site)
         if key not in self._residual:
             self.scale_warning.show_scale(None)
+            if key == self._measuring:  # asked already (a slider tick): no second job
+                return
 
             def got(norms: dict[str, float], key: tuple[str, str] = key) -> None:
                 if key[1] in norms:
                     self._residual[key] = norms[key[1]]
                     self.check_scale()
 
+            def done(key: tuple[str, str] = key) -> None:
+                if self._measuring == key:
+                    self._measuring = None
+
+            self._measuring = key
             self.ctx.executor.submit(
                 "preview_scale",
                 residual_norms_job,
@@ -204,6 +212,7 @@ class PreviewPanel(QWidget):
                 label="Residual norm",
                 on_result=got,
                 on_error=lambda e: self.ctx.errors.handle(e, "measuring the residual norm"),
+                on_done=done,
             )
             return
         self.scale_warning.show_scale(
